@@ -1,0 +1,72 @@
+/**
+ * `@shoal/coordinator`: the plain async building blocks behind a Shoal fleet. No XState here.
+ * The lease table (every conditional DynamoDB write, in one module), shard listing, the
+ * assignment planner, worker liveness, the shared GetRecords budget on Redis, and live lease
+ * state on NATS.
+ *
+ * @example
+ * ```ts
+ * import { DynamoDbLeaseStore, leaseNamespace, planAssignments } from '@shoal/coordinator';
+ *
+ * const store = new DynamoDbLeaseStore({ client: new DynamoDBClient({}), tableName: 'shoal-leases' });
+ * await store.ensureTable();
+ * const { leases, workers } = await store.readNamespace(leaseNamespace('billing', 'orders'));
+ * const plan = planAssignments({
+ *   leases: leases.map((lease) => ({ leaseKey: lease.leaseKey, owner: lease.leaseOwner })),
+ *   workers: workers.map((worker) => worker.workerId),
+ * });
+ * ```
+ *
+ * @module
+ */
+export type { Logger } from './logger.js';
+export {
+  leaseKeyForShard,
+  leaseNamespace,
+  type ConditionalWriteResult,
+  type Lease,
+  type LeaseOwnership,
+  type NewLease,
+  type WorkerRecord,
+  type WorkerStatus,
+} from './lease-table/lease.js';
+export type { LeaseStore, NamespaceSnapshot } from './lease-table/lease-store.js';
+export { DynamoDbLeaseStore, type DynamoDbLeaseStoreOptions } from './lease-table/dynamodb-lease-store.js';
+export { ensureLeaseTable, type EnsureLeaseTableOptions } from './lease-table/ensure-lease-table.js';
+export { LeaseTableError, LeaseTableSchemaError } from './lease-table/lease-table-errors.js';
+export { PARTITION_KEY, SORT_KEY } from './lease-table/item-codec.js';
+export { LivenessTracker } from './liveness/liveness-tracker.js';
+export { OwnershipTracker } from './liveness/ownership-tracker.js';
+export {
+  planAssignments,
+  type AssignmentPlan,
+  type LeaseMove,
+  type PlanInput,
+  type PlannerLease,
+} from './assignment/plan-assignments.js';
+export { listShards, toShardInfo, type ListShardsOptions, type ShardInfo } from './shards/list-shards.js';
+export { UnlimitedShardReadBudget, type ShardReadBudget } from './read-budget/shard-read-budget.js';
+export {
+  NoopLeaseStatePublisher,
+  type LeaseStatePublisher,
+  type LeaseStateSnapshot,
+} from './live-state/lease-state.js';
+export {
+  RedisShardReadBudget,
+  type ReadBudgetClock,
+  type RedisShardReadBudgetOptions,
+} from './read-budget/redis-shard-read-budget.js';
+export { connectNats, NatsLink, type ConnectNatsOptions, type NatsLinkState } from './nats/connect-nats.js';
+export {
+  NatsLeaseStatePublisher,
+  leaseStateBucket,
+  leaseStateKey,
+  leaseStateSubject,
+  openLeaseStateBucket,
+} from './live-state/nats-lease-state-publisher.js';
+export {
+  parseLeaseStateSnapshot,
+  watchLeaseStates,
+  type LeaseStateUpdate,
+  type LeaseStateWatch,
+} from './live-state/watch-lease-states.js';

@@ -1,0 +1,410 @@
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import type { Checkpoint } from '@shoal/processor-sdk';
+import { ensureLeaseTable } from './ensure-lease-table.js';
+import {
+  PARTITION_KEY,
+  SORT_KEY,
+  decodeLease,
+  decodeWorker,
+  encodeCheckpoint,
+  isLeaseItem,
+  isWorkerItem,
+  leaseItemKey,
+  newLeaseItem,
+  workerItemKey,
+  type Item,
+} from './item-codec.js';
+import type { ConditionalWriteResult, Lease, LeaseOwnership, NewLease, WorkerRecord } from './lease.js';
+import { LeaseTableError } from './lease-table-errors.js';
+import type { LeaseStore, NamespaceSnapshot } from './lease-store.js';
+
+export interface DynamoDbLeaseStoreOptions {
+  readonly client: DynamoDBClient;
+  readonly tableName: string;
+  /** Epoch-millisecond clock for the informational timestamps; injectable for tests. */
+  readonly now?: () => number;
+}
+
+const CONFLICT = { status: 'conflict' } as const;
+
+/** Attribute names used in expressions; `#owner` etc. keep clear of DynamoDB's reserved words. */
+const NAMES = {
+  '#owner': 'leaseOwner',
+  '#counter': 'leaseCounter',
+  '#pending': 'pendingOwner',
+} as const;
+
+/**
+ * {@link LeaseStore} on DynamoDB. This module holds every conditional write Shoal makes; each
+ * method's header gives its key, condition, updates and outcomes.
+ */
+export class DynamoDbLeaseStore implements LeaseStore {
+  private readonly documents: DynamoDBDocumentClient;
+  private readonly tableName: string;
+  private readonly client: DynamoDBClient;
+  private readonly now: () => number;
+
+  constructor(options: DynamoDbLeaseStoreOptions) {
+    this.client = options.client;
+    this.tableName = options.tableName;
+    this.now = options.now ?? Date.now;
+    this.documents = DynamoDBDocumentClient.from(options.client, {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+  }
+
+  ensureTable(): Promise<void> {
+    return ensureLeaseTable(this.client, this.tableName);
+  }
+
+  /** Reads every lease and worker record of the namespace (consistent read, all pages). */
+  async readNamespace(namespace: string): Promise<NamespaceSnapshot> {
+    const leases: Lease[] = [];
+    const workers: WorkerRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.call('Query', () =>
+        this.documents.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: '#ns = :ns',
+            ExpressionAttributeNames: { '#ns': PARTITION_KEY },
+            ExpressionAttributeValues: { ':ns': namespace },
+            ConsistentRead: true,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      );
+      for (const item of page.Items ?? []) {
+        if (isLeaseItem(item)) leases.push(decodeLease(item));
+        else if (isWorkerItem(item)) workers.push(decodeWorker(item));
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return { leases, workers };
+  }
+
+  async getLease(namespace: string, leaseKey: string): Promise<Lease | undefined> {
+    const { Item: item } = await this.call('GetItem', () =>
+      this.documents.send(
+        new GetCommand({ TableName: this.tableName, Key: this.key(namespace, leaseItemKey(leaseKey)), ConsistentRead: true }),
+      ),
+    );
+    return item ? decodeLease(item) : undefined;
+  }
+
+  /**
+   * createLease
+   * - key: (namespace, lease#<shardId>)
+   * - condition: the item does not exist
+   * - updates: the whole item; no owner, counter 0, checkpoint = the initial position
+   * - outcomes: `applied` (created) | `conflict` (a lease for the shard exists already)
+   */
+  async createLease(namespace: string, lease: NewLease): Promise<ConditionalWriteResult<Lease>> {
+    const item = newLeaseItem(namespace, lease, this.now());
+    return this.conditional('PutItem', async () => {
+      await this.documents.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(#sk)',
+          ExpressionAttributeNames: { '#sk': SORT_KEY },
+        }),
+      );
+      return decodeLease(item);
+    });
+  }
+
+  /**
+   * acquireLease
+   * - key: the lease
+   * - condition: counter = expected counter AND owner = expected owner (or no owner, when the
+   *   lease was read unowned)
+   * - updates: owner = newOwner, counter + 1, pending owner removed
+   * - outcomes: `applied` with the new ownership | `conflict` (someone else changed the lease)
+   */
+  acquireLease(expected: Lease, newOwner: string): Promise<ConditionalWriteResult<Lease>> {
+    const ownerCondition = expected.leaseOwner === undefined ? 'attribute_not_exists(#owner)' : '#owner = :expectedOwner';
+    return this.update({
+      Key: this.key(expected.namespace, leaseItemKey(expected.leaseKey)),
+      ConditionExpression: `${ownerCondition} AND #counter = :expectedCounter`,
+      UpdateExpression: 'SET #owner = :newOwner, #counter = #counter + :one, ownerSince = :now REMOVE #pending',
+      ExpressionAttributeNames: NAMES,
+      ExpressionAttributeValues: {
+        ...(expected.leaseOwner === undefined ? {} : { ':expectedOwner': expected.leaseOwner }),
+        ':expectedCounter': expected.leaseCounter,
+        ':newOwner': newOwner,
+        ':one': 1,
+        ':now': this.now(),
+      },
+    });
+  }
+
+  /**
+   * requestHandoff
+   * - key: the lease
+   * - condition: owner and counter as read, AND the pending owner is still what was read (none,
+   *   or a requester that has since gone away)
+   * - updates: pending owner = requester
+   * - outcomes: `applied` | `conflict` (ownership changed, or another request got there first)
+   */
+  requestHandoff(expected: Lease, requester: string): Promise<ConditionalWriteResult<Lease>> {
+    if (expected.leaseOwner === undefined) return Promise.resolve(CONFLICT);
+    const pendingCondition =
+      expected.pendingOwner === undefined ? 'attribute_not_exists(#pending)' : '#pending = :expectedPending';
+    return this.update({
+      Key: this.key(expected.namespace, leaseItemKey(expected.leaseKey)),
+      ConditionExpression: `#owner = :owner AND #counter = :counter AND ${pendingCondition}`,
+      UpdateExpression: 'SET #pending = :requester',
+      ExpressionAttributeNames: NAMES,
+      ExpressionAttributeValues: {
+        ':owner': expected.leaseOwner,
+        ':counter': expected.leaseCounter,
+        ':requester': requester,
+        ...(expected.pendingOwner === undefined ? {} : { ':expectedPending': expected.pendingOwner }),
+      },
+    });
+  }
+
+  /**
+   * transferLease
+   * - key: the lease
+   * - condition: owner = caller AND counter = the caller's epoch
+   * - updates: owner = newOwner, counter + 1, pending owner removed
+   * - outcomes: `applied` (the new owner may start from the stored checkpoint) | `conflict`
+   *   (the caller had already lost the lease)
+   */
+  transferLease(ownership: LeaseOwnership, newOwner: string): Promise<ConditionalWriteResult<Lease>> {
+    return this.update({
+      ...this.fenced(ownership),
+      UpdateExpression: 'SET #owner = :newOwner, #counter = #counter + :one, ownerSince = :now REMOVE #pending',
+      ExpressionAttributeValues: { ...this.fencedValues(ownership), ':newOwner': newOwner, ':one': 1, ':now': this.now() },
+    });
+  }
+
+  /**
+   * releaseLease
+   * - key: the lease
+   * - condition: owner = caller AND counter = the caller's epoch
+   * - updates: owner and pending owner removed, counter + 1
+   * - outcomes: `applied` | `conflict` (the caller had already lost the lease)
+   */
+  releaseLease(ownership: LeaseOwnership): Promise<ConditionalWriteResult<Lease>> {
+    return this.update({
+      ...this.fenced(ownership),
+      UpdateExpression: 'SET #counter = #counter + :one REMOVE #owner, #pending',
+      ExpressionAttributeValues: { ...this.fencedValues(ownership), ':one': 1 },
+    });
+  }
+
+  /**
+   * checkpoint
+   * - key: the lease
+   * - condition: owner = caller AND counter = the caller's epoch (a stale owner is fenced out)
+   * - updates: checkpoint, sub-sequence, timestamp (AT_TIMESTAMP only), checkpointedAt
+   * - outcomes: `applied` | `conflict` (the caller lost the lease; the stored checkpoint is unchanged)
+   */
+  checkpoint(ownership: LeaseOwnership, checkpoint: Checkpoint): Promise<ConditionalWriteResult<Lease>> {
+    const encoded = encodeCheckpoint(checkpoint);
+    return this.update({
+      ...this.fenced(ownership),
+      UpdateExpression:
+        'SET checkpoint = :checkpoint, checkpointSubSequence = :sub, checkpointedAt = :now' +
+        (encoded.checkpointTimestamp === undefined ? ' REMOVE checkpointTimestamp' : ', checkpointTimestamp = :ts'),
+      ExpressionAttributeValues: {
+        ...this.fencedValues(ownership),
+        ':checkpoint': encoded.checkpoint,
+        ':sub': encoded.checkpointSubSequence,
+        ':now': this.now(),
+        ...(encoded.checkpointTimestamp === undefined ? {} : { ':ts': encoded.checkpointTimestamp }),
+      },
+    });
+  }
+
+  /**
+   * deleteFinishedLease
+   * - key: the lease
+   * - condition: checkpoint = SHARD_END
+   * - updates: deletes the item
+   * - outcomes: `applied` | `conflict` (the shard is not finished, or the lease is gone)
+   */
+  deleteFinishedLease(namespace: string, leaseKey: string): Promise<ConditionalWriteResult<void>> {
+    return this.conditional('DeleteItem', async () => {
+      await this.documents.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: this.key(namespace, leaseItemKey(leaseKey)),
+          ConditionExpression: 'checkpoint = :end',
+          ExpressionAttributeValues: { ':end': 'SHARD_END' },
+        }),
+      );
+    });
+  }
+
+  /**
+   * registerWorker
+   * - key: (namespace, worker#<workerId>)
+   * - condition: the item does not exist (worker ids are unique per process)
+   * - updates: the whole item; heartbeat 0, status active
+   * - outcomes: `applied` | `conflict` (a worker with this id is registered already)
+   */
+  async registerWorker(namespace: string, workerId: string, host?: string): Promise<ConditionalWriteResult<WorkerRecord>> {
+    const item: Item = {
+      ...this.key(namespace, workerItemKey(workerId)),
+      kind: 'worker',
+      workerId,
+      heartbeat: 0,
+      status: 'active',
+      startedAt: this.now(),
+      ...(host === undefined ? {} : { host }),
+    };
+    return this.conditional('PutItem', async () => {
+      await this.documents.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(#sk)',
+          ExpressionAttributeNames: { '#sk': SORT_KEY },
+        }),
+      );
+      return decodeWorker(item);
+    });
+  }
+
+  /**
+   * heartbeatWorker
+   * - key: the worker record
+   * - condition: the item exists
+   * - updates: heartbeat + 1
+   * - outcomes: `applied` | `conflict` (the record was removed: others consider this worker dead)
+   */
+  heartbeatWorker(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>> {
+    return this.updateWorker(namespace, workerId, 'SET heartbeat = heartbeat + :one, heartbeatAt = :now', {
+      ':one': 1,
+      ':now': this.now(),
+    });
+  }
+
+  /**
+   * markWorkerLeaving
+   * - key: the worker record
+   * - condition: the item exists
+   * - updates: status = leaving (planners stop assigning leases to it), heartbeat + 1
+   * - outcomes: `applied` | `conflict` (the record is gone)
+   */
+  markWorkerLeaving(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>> {
+    return this.updateWorker(namespace, workerId, 'SET #status = :leaving, heartbeat = heartbeat + :one', {
+      ':leaving': 'leaving',
+      ':one': 1,
+    }, { '#status': 'status' });
+  }
+
+  /** Unconditional: a worker removes its own record when it stops. */
+  async deregisterWorker(namespace: string, workerId: string): Promise<void> {
+    await this.call('DeleteItem', () =>
+      this.documents.send(new DeleteCommand({ TableName: this.tableName, Key: this.key(namespace, workerItemKey(workerId)) })),
+    );
+  }
+
+  /**
+   * removeDeadWorker
+   * - key: the worker record
+   * - condition: heartbeat = the value observed unchanged for a lease duration
+   * - updates: deletes the item
+   * - outcomes: `applied` | `conflict` (the worker heartbeated after all, or is gone)
+   */
+  removeDeadWorker(namespace: string, workerId: string, observedHeartbeat: number): Promise<ConditionalWriteResult<void>> {
+    return this.conditional('DeleteItem', async () => {
+      await this.documents.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: this.key(namespace, workerItemKey(workerId)),
+          ConditionExpression: 'heartbeat = :observed',
+          ExpressionAttributeValues: { ':observed': observedHeartbeat },
+        }),
+      );
+    });
+  }
+
+  private updateWorker(
+    namespace: string,
+    workerId: string,
+    updateExpression: string,
+    values: Record<string, unknown>,
+    names: Record<string, string> = {},
+  ): Promise<ConditionalWriteResult<WorkerRecord>> {
+    return this.conditional('UpdateItem', async () => {
+      const { Attributes } = await this.documents.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.key(namespace, workerItemKey(workerId)),
+          ConditionExpression: 'attribute_exists(#sk)',
+          UpdateExpression: updateExpression,
+          ExpressionAttributeNames: { '#sk': SORT_KEY, ...names },
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return decodeWorker(Attributes ?? {});
+    });
+  }
+
+  private update(input: Omit<UpdateCommandInput, 'TableName' | 'ReturnValues'>): Promise<ConditionalWriteResult<Lease>> {
+    return this.conditional('UpdateItem', async () => {
+      const { Attributes } = await this.documents.send(
+        new UpdateCommand({ ...input, TableName: this.tableName, ReturnValues: 'ALL_NEW' }),
+      );
+      return decodeLease(Attributes ?? {});
+    });
+  }
+
+  private fenced(ownership: LeaseOwnership) {
+    return {
+      Key: this.key(ownership.namespace, leaseItemKey(ownership.leaseKey)),
+      ConditionExpression: '#owner = :owner AND #counter = :counter',
+      ExpressionAttributeNames: NAMES,
+    };
+  }
+
+  private fencedValues(ownership: LeaseOwnership): Record<string, unknown> {
+    return { ':owner': ownership.leaseOwner, ':counter': ownership.leaseCounter };
+  }
+
+  private key(namespace: string, itemKey: string): Record<string, string> {
+    return { [PARTITION_KEY]: namespace, [SORT_KEY]: itemKey };
+  }
+
+  private async conditional<T>(operation: string, write: () => Promise<T>): Promise<ConditionalWriteResult<T>> {
+    try {
+      return { status: 'applied', value: await this.call(operation, write) };
+    } catch (error) {
+      if (error instanceof LeaseTableError && error.cause instanceof ConditionalCheckFailedException) return CONFLICT;
+      throw error;
+    }
+  }
+
+  private async call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      const name = error instanceof Error ? error.name : 'Error';
+      throw new LeaseTableError(`DynamoDB ${operation} on ${this.tableName} failed: ${name}: ${messageOf(error)}`, {
+        cause: error,
+        retryable: name !== 'ConditionalCheckFailedException' && name !== 'ValidationException',
+      });
+    }
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,46 @@
+import type { Checkpoint } from '@shoal/processor-sdk';
+import type {
+  ConditionalWriteResult,
+  Lease,
+  LeaseOwnership,
+  NewLease,
+  WorkerRecord,
+} from './lease.js';
+
+/** Everything stored under one namespace, read in one consistent pass. */
+export interface NamespaceSnapshot {
+  readonly leases: readonly Lease[];
+  readonly workers: readonly WorkerRecord[];
+}
+
+/**
+ * The lease table: the single source of truth for who owns which shard and where each shard's
+ * processing got to. Every write that changes ownership or a checkpoint is conditional on the
+ * owner and epoch the caller expects, and a lost condition comes back as `conflict`.
+ */
+export interface LeaseStore {
+  /** Creates the table when missing; rejects when an existing table has another key schema. */
+  ensureTable(): Promise<void>;
+  readNamespace(namespace: string): Promise<NamespaceSnapshot>;
+  getLease(namespace: string, leaseKey: string): Promise<Lease | undefined>;
+  createLease(namespace: string, lease: NewLease): Promise<ConditionalWriteResult<Lease>>;
+  /** Takes an unowned lease, or one whose owner is gone; `expected` is the lease as last read. */
+  acquireLease(expected: Lease, newOwner: string): Promise<ConditionalWriteResult<Lease>>;
+  /** Asks the current owner to hand the lease to `requester` once it has drained it. */
+  requestHandoff(expected: Lease, requester: string): Promise<ConditionalWriteResult<Lease>>;
+  /** The owner gives the lease to `newOwner` (a graceful handoff). */
+  transferLease(ownership: LeaseOwnership, newOwner: string): Promise<ConditionalWriteResult<Lease>>;
+  /** The owner gives the lease up; anyone may take it next. */
+  releaseLease(ownership: LeaseOwnership): Promise<ConditionalWriteResult<Lease>>;
+  checkpoint(ownership: LeaseOwnership, checkpoint: Checkpoint): Promise<ConditionalWriteResult<Lease>>;
+  /** Removes a lease whose shard was finished (checkpoint SHARD_END). */
+  deleteFinishedLease(namespace: string, leaseKey: string): Promise<ConditionalWriteResult<void>>;
+
+  registerWorker(namespace: string, workerId: string, host?: string): Promise<ConditionalWriteResult<WorkerRecord>>;
+  /** Proves the worker is alive; `conflict` when its record is gone (others judged it dead). */
+  heartbeatWorker(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>>;
+  markWorkerLeaving(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>>;
+  deregisterWorker(namespace: string, workerId: string): Promise<void>;
+  /** Deletes a dead worker's record, only if its heartbeat is still the one observed. */
+  removeDeadWorker(namespace: string, workerId: string, observedHeartbeat: number): Promise<ConditionalWriteResult<void>>;
+}

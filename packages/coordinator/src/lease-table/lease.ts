@@ -1,0 +1,73 @@
+import type { Checkpoint } from '@shoal/processor-sdk';
+
+/**
+ * One shard lease, as stored in the lease table. `leaseCounter` is the fencing epoch: it grows
+ * by one on every change of ownership (acquire, transfer, release) and on nothing else, so a
+ * write conditioned on `(leaseOwner, leaseCounter)` fails for anyone who is not the current owner
+ * of the current ownership period.
+ */
+export interface Lease {
+  readonly namespace: string;
+  readonly leaseKey: string;
+  readonly shardId: string;
+  /** Absent when nobody owns the lease. */
+  readonly leaseOwner: string | undefined;
+  readonly leaseCounter: number;
+  readonly checkpoint: Checkpoint;
+  readonly parentShardIds: readonly string[];
+  readonly childShardIds: readonly string[];
+  readonly hashKeyRange: { readonly startingHashKey: string; readonly endingHashKey: string } | undefined;
+  /** A worker asked the owner to hand this lease over; the owner drains, then transfers. */
+  readonly pendingOwner: string | undefined;
+  /** Epoch milliseconds of the last checkpoint write, for operators. */
+  readonly checkpointedAt: number | undefined;
+}
+
+/** The fields that identify one ownership period; every fenced write is conditioned on them. */
+export interface LeaseOwnership {
+  readonly namespace: string;
+  readonly leaseKey: string;
+  readonly leaseOwner: string;
+  readonly leaseCounter: number;
+}
+
+/** What a new lease starts with. */
+export interface NewLease {
+  readonly shardId: string;
+  readonly checkpoint: Checkpoint;
+  readonly parentShardIds?: readonly string[];
+  readonly hashKeyRange?: { readonly startingHashKey: string; readonly endingHashKey: string };
+}
+
+export type WorkerStatus = 'active' | 'leaving';
+
+/**
+ * A worker's liveness record. The worker bumps `heartbeat` on a fixed interval; one write covers
+ * every lease it owns, so renewal cost grows with workers, not with leases. Others judge a worker
+ * dead when they have seen the same `heartbeat` for a whole lease duration of their own clock.
+ */
+export interface WorkerRecord {
+  readonly namespace: string;
+  readonly workerId: string;
+  readonly heartbeat: number;
+  readonly status: WorkerStatus;
+  readonly startedAt: number;
+  readonly host: string | undefined;
+}
+
+/**
+ * The result of a conditional write: `applied` with the row as written, or `conflict` when the
+ * row no longer matched what the caller expected. A conflict is normal contention, not an error.
+ */
+export type ConditionalWriteResult<T> =
+  | { readonly status: 'applied'; readonly value: T }
+  | { readonly status: 'conflict' };
+
+export function leaseKeyForShard(shardId: string): string {
+  return shardId;
+}
+
+/** Namespace of one application's leases on one stream. */
+export function leaseNamespace(applicationName: string, streamName: string): string {
+  return `${applicationName}/${streamName}`;
+}

@@ -1,0 +1,68 @@
+import { ListShardsCommand, LimitExceededException, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
+
+export interface ShardInfo {
+  readonly shardId: string;
+  readonly parentShardIds: readonly string[];
+  readonly hashKeyRange: { readonly startingHashKey: string; readonly endingHashKey: string };
+  readonly startingSequenceNumber: string;
+  /** Set once the shard is closed (split or merged); reading it then ends at SHARD_END. */
+  readonly endingSequenceNumber: string | undefined;
+}
+
+export interface ListShardsOptions {
+  readonly signal?: AbortSignal;
+  /** Waits between attempts when ListShards is throttled. */
+  readonly retryDelayMs?: number;
+  readonly maxAttempts?: number;
+}
+
+/**
+ * Lists every shard of a stream, following NextToken pages. A follow-up page is requested only
+ * when the service returned a NextToken (kinesalite never does, and crashes if sent one).
+ */
+export async function listShards(
+  kinesis: KinesisClient,
+  streamName: string,
+  options: ListShardsOptions = {},
+): Promise<ShardInfo[]> {
+  const shards: ShardInfo[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await withThrottleRetry(
+      () =>
+        kinesis.send(
+          new ListShardsCommand(nextToken === undefined ? { StreamName: streamName } : { NextToken: nextToken }),
+          { abortSignal: options.signal },
+        ),
+      options,
+    );
+    for (const shard of page.Shards ?? []) shards.push(toShardInfo(shard));
+    nextToken = page.NextToken;
+  } while (nextToken !== undefined);
+  return shards;
+}
+
+export function toShardInfo(shard: Shard): ShardInfo {
+  return {
+    shardId: shard.ShardId ?? '',
+    parentShardIds: [shard.ParentShardId, shard.AdjacentParentShardId].filter((id): id is string => !!id),
+    hashKeyRange: {
+      startingHashKey: shard.HashKeyRange?.StartingHashKey ?? '0',
+      endingHashKey: shard.HashKeyRange?.EndingHashKey ?? '0',
+    },
+    startingSequenceNumber: shard.SequenceNumberRange?.StartingSequenceNumber ?? '0',
+    endingSequenceNumber: shard.SequenceNumberRange?.EndingSequenceNumber,
+  };
+}
+
+async function withThrottleRetry<T>(call: () => Promise<T>, options: ListShardsOptions): Promise<T> {
+  const maxAttempts = options.maxAttempts ?? 10;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof LimitExceededException) || attempt >= maxAttempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, (options.retryDelayMs ?? 200) * attempt));
+    }
+  }
+}

@@ -1,0 +1,264 @@
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type ChildShard,
+  type GetShardIteratorCommandInput,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
+import type { Logger, ShardReadBudget } from '@shoal/coordinator';
+import {
+  compareExtendedSequenceNumbers,
+  deaggregateRecords,
+  type ExtendedSequenceNumber,
+  type KinesisRecord,
+} from '@shoal/processor-sdk';
+import { Backoff } from '../backoff.js';
+import type { Clock } from '../clock.js';
+import type { RetrievalOptions } from '../worker/worker-options.js';
+
+/** Where reading a shard starts. `AFTER_CHECKPOINT` resumes right after a stored checkpoint. */
+export type StartingPosition =
+  | { readonly type: 'TRIM_HORIZON' }
+  | { readonly type: 'LATEST' }
+  | { readonly type: 'AT_TIMESTAMP'; readonly timestamp: Date }
+  | { readonly type: 'AFTER_CHECKPOINT'; readonly checkpoint: ExtendedSequenceNumber };
+
+export type FetchResult =
+  | {
+      readonly type: 'records';
+      readonly records: readonly KinesisRecord[];
+      readonly millisBehindLatest: number | undefined;
+      readonly bytes: number;
+    }
+  | { readonly type: 'shard-end'; readonly childShardIds: readonly string[] };
+
+export interface GetRecordsFetcherOptions {
+  readonly kinesis: KinesisClient;
+  readonly streamName: string;
+  readonly shardId: string;
+  readonly start: StartingPosition;
+  readonly retrieval: Required<RetrievalOptions>;
+  readonly budget: ShardReadBudget;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** Retryable by waiting: the shard (or KMS, or the account) is over its rate. */
+const THROTTLING = new Set([
+  'ProvisionedThroughputExceededException',
+  'KMSThrottlingException',
+  'LimitExceededException',
+  'ThrottlingException',
+]);
+
+/**
+ * Reads one shard ahead of its processor: a loop of GetRecords calls fills a bounded buffer
+ * (records and bytes) that the shard consumer drains batch by batch, so fetching and
+ * processing overlap. Idle shards are polled every `idleTimeBetweenReadsMs`; throttling and
+ * errors back off exponentially; an expired iterator is renewed right after the last record
+ * fetched. Reaching the end of a closed shard is reported once, after its last records.
+ */
+export class GetRecordsFetcher {
+  private readonly buffer: FetchResult[] = [];
+  private bufferedRecords = 0;
+  private bufferedBytes = 0;
+  private readonly controller = new AbortController();
+  private wakeConsumer: (() => void) | undefined;
+  private wakeProducer: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private failure: unknown;
+  /** The last Kinesis (aggregate) record fetched, to renew an expired iterator after it. */
+  private lastFetchedSequence: string | undefined;
+  /** User records at or before this position were delivered already (or precede the checkpoint). */
+  private skipThrough: ExtendedSequenceNumber | undefined;
+
+  constructor(private readonly options: GetRecordsFetcherOptions) {
+    this.skipThrough = options.start.type === 'AFTER_CHECKPOINT' ? options.start.checkpoint : undefined;
+  }
+
+  start(): void {
+    this.loop ??= this.run().catch((error: unknown) => {
+      if (!this.controller.signal.aborted) this.failure = error;
+      this.wakeConsumer?.();
+    });
+  }
+
+  /** The next batch in shard order; waits while nothing is buffered. */
+  async next(signal?: AbortSignal): Promise<FetchResult> {
+    for (;;) {
+      const result = this.buffer.shift();
+      if (result) {
+        if (result.type === 'records') {
+          this.bufferedRecords -= result.records.length;
+          this.bufferedBytes -= result.bytes;
+        }
+        this.wakeProducer?.();
+        return result;
+      }
+      if (this.failure) throw this.failure;
+      signal?.throwIfAborted();
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.wakeConsumer = undefined;
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        this.wakeConsumer = done;
+        signal?.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  /** Stops fetching and drops whatever was buffered. */
+  async stop(): Promise<void> {
+    this.controller.abort();
+    this.wakeProducer?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { kinesis, streamName, shardId, retrieval, budget, clock, logger } = this.options;
+    const signal = this.controller.signal;
+    const backoff = new Backoff({ baseMs: retrieval.retryBaseMs, maxMs: retrieval.retryMaxMs });
+    let iterator = await this.withRetry(() => this.getIterator(this.options.start), backoff);
+
+    while (!signal.aborted && iterator) {
+      await this.waitForRoom();
+      if (signal.aborted) return;
+      await budget.acquireCall(streamName, shardId, signal);
+      let response;
+      try {
+        response = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: retrieval.maxRecordsPerCall }), {
+          abortSignal: signal,
+        });
+      } catch (error) {
+        if (signal.aborted) return;
+        if (errorName(error) === 'ExpiredIteratorException') {
+          logger.info({ shardId }, 'shard iterator expired; renewing it after the last record fetched');
+          const resumeAt = this.resumePosition();
+          if (resumeAt.type === 'AFTER_CHECKPOINT') this.skipThrough = resumeAt.checkpoint;
+          iterator = await this.withRetry(() => this.getIterator(resumeAt), backoff);
+          continue;
+        }
+        await this.pause(error, backoff);
+        continue;
+      }
+      backoff.reset();
+
+      const raw = response.Records ?? [];
+      let bytes = 0;
+      for (const record of raw) bytes += record.Data?.byteLength ?? 0;
+      if (bytes > 0) budget.recordBytes(streamName, shardId, bytes);
+      if (raw.length > 0) this.lastFetchedSequence = raw[raw.length - 1]!.SequenceNumber;
+
+      let records = deaggregateRecords(raw, {
+        onCorruptAggregate: (error) => logger.warn({ shardId, err: error }, 'corrupt KPL aggregate delivered as one plain record'),
+      });
+      const skipThrough = this.skipThrough;
+      if (skipThrough) {
+        records = records.filter((record) => compareExtendedSequenceNumbers(record, skipThrough) > 0);
+        // Positions only grow; once past the skip point, stop comparing.
+        if (raw.length > 0) this.skipThrough = undefined;
+      }
+      if (records.length > 0) {
+        this.push({ type: 'records', records, millisBehindLatest: response.MillisBehindLatest, bytes });
+      }
+
+      iterator = response.NextShardIterator;
+      if (!iterator) {
+        this.push({ type: 'shard-end', childShardIds: childIds(response.ChildShards) });
+        return;
+      }
+      if (raw.length === 0 && retrieval.idleTimeBetweenReadsMs > 0) {
+        await clock.sleep(retrieval.idleTimeBetweenReadsMs, signal).catch(() => undefined);
+      }
+    }
+  }
+
+  private async getIterator(position: StartingPosition): Promise<string | undefined> {
+    const { kinesis, streamName, shardId } = this.options;
+    const input: GetShardIteratorCommandInput = { StreamName: streamName, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' };
+    switch (position.type) {
+      case 'TRIM_HORIZON':
+      case 'LATEST':
+        input.ShardIteratorType = position.type;
+        break;
+      case 'AT_TIMESTAMP':
+        input.ShardIteratorType = 'AT_TIMESTAMP';
+        input.Timestamp = position.timestamp;
+        break;
+      case 'AFTER_CHECKPOINT':
+        // AT, not AFTER: the checkpointed aggregate may still hold user records past the checkpoint.
+        input.ShardIteratorType = 'AT_SEQUENCE_NUMBER';
+        input.StartingSequenceNumber = position.checkpoint.sequenceNumber;
+        break;
+    }
+    const { ShardIterator } = await kinesis.send(new GetShardIteratorCommand(input), { abortSignal: this.controller.signal });
+    return ShardIterator;
+  }
+
+  private resumePosition(): StartingPosition {
+    return this.lastFetchedSequence === undefined
+      ? this.options.start
+      : // Everything up to the whole last aggregate was buffered already.
+        { type: 'AFTER_CHECKPOINT', checkpoint: { sequenceNumber: this.lastFetchedSequence, subSequenceNumber: Number.MAX_SAFE_INTEGER } };
+  }
+
+  private async withRetry<T>(call: () => Promise<T>, backoff: Backoff): Promise<T> {
+    for (;;) {
+      try {
+        return await call();
+      } catch (error) {
+        this.controller.signal.throwIfAborted();
+        if (isPermanent(error)) throw error;
+        await this.pause(error, backoff);
+      }
+    }
+  }
+
+  private async pause(error: unknown, backoff: Backoff): Promise<void> {
+    const delayMs = backoff.next();
+    const name = errorName(error);
+    const log = THROTTLING.has(name) ? this.options.logger.debug : this.options.logger.warn;
+    log.call(this.options.logger, { shardId: this.options.shardId, err: error, delayMs, attempt: backoff.attempts }, `${name}; retrying after backoff`);
+    await this.options.clock.sleep(delayMs, this.controller.signal).catch(() => undefined);
+  }
+
+  private push(result: FetchResult): void {
+    this.buffer.push(result);
+    if (result.type === 'records') {
+      this.bufferedRecords += result.records.length;
+      this.bufferedBytes += result.bytes;
+    }
+    this.wakeConsumer?.();
+  }
+
+  private async waitForRoom(): Promise<void> {
+    const { maxBufferedRecords, maxBufferedBytes } = this.options.retrieval;
+    while (
+      !this.controller.signal.aborted &&
+      (this.bufferedRecords >= maxBufferedRecords || this.bufferedBytes >= maxBufferedBytes)
+    ) {
+      await new Promise<void>((resolve) => {
+        this.wakeProducer = () => {
+          this.wakeProducer = undefined;
+          resolve();
+        };
+      });
+    }
+  }
+}
+
+function childIds(children: ChildShard[] | undefined): string[] {
+  return (children ?? []).map((child) => child.ShardId).filter((id): id is string => !!id);
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : 'Error';
+}
+
+/** Errors no retry can fix: the stream or shard does not exist, or access is denied. */
+function isPermanent(error: unknown): boolean {
+  const name = errorName(error);
+  return name === 'ResourceNotFoundException' || name === 'AccessDeniedException' || name === 'InvalidArgumentException';
+}

@@ -1,0 +1,129 @@
+import type { LeaseOwnership, LeaseStore } from '@shoal/coordinator';
+import {
+  InvalidArgumentError,
+  InvalidCheckpointError,
+  LeaseLostError,
+  assertSequenceNumber,
+  compareExtendedSequenceNumbers,
+  compareSequenceNumbers,
+  formatCheckpoint,
+  type Checkpoint,
+  type Checkpointer,
+  type ExtendedSequenceNumber,
+  type KinesisRecord,
+} from '@shoal/processor-sdk';
+
+/** What a bare `checkpoint()` means in the processor callback it is passed to. */
+export type DefaultCheckpointTarget =
+  | { readonly type: 'position'; readonly position: ExtendedSequenceNumber | undefined }
+  | { readonly type: 'shard-end' };
+
+/**
+ * The {@link Checkpointer} handed to processors. Validates the target against what was
+ * delivered, writes it fenced on the lease's ownership, and remembers a lost lease so the
+ * shard consumer stops even if the processor swallows the error.
+ */
+export class ShardCheckpointer implements Checkpointer {
+  private lastDelivered: ExtendedSequenceNumber | undefined;
+  private defaultTarget: DefaultCheckpointTarget = { type: 'position', position: undefined };
+  private leaseLost = false;
+
+  constructor(
+    private readonly store: LeaseStore,
+    private readonly ownership: LeaseOwnership,
+    private current: Checkpoint,
+    private readonly onCheckpoint: (checkpoint: Checkpoint) => void = () => {},
+  ) {}
+
+  get checkpointed(): Checkpoint {
+    return this.current;
+  }
+
+  get lost(): boolean {
+    return this.leaseLost;
+  }
+
+  /** Records the upper bound: the last user record handed to the processor. */
+  delivered(record: KinesisRecord): void {
+    this.lastDelivered = { sequenceNumber: record.sequenceNumber, subSequenceNumber: record.subSequenceNumber };
+  }
+
+  /** Sets what a bare `checkpoint()` refers to in the callback about to run. */
+  setDefaultTarget(target: DefaultCheckpointTarget): void {
+    this.defaultTarget = target;
+  }
+
+  checkpoint(): Promise<void>;
+  checkpoint(record: KinesisRecord): Promise<void>;
+  checkpoint(sequenceNumber: string, subSequenceNumber?: number): Promise<void>;
+  async checkpoint(target?: KinesisRecord | string, subSequenceNumber?: number): Promise<void> {
+    const checkpoint = this.resolveTarget(target, subSequenceNumber);
+    if (checkpoint === undefined) return;
+    if (this.leaseLost) throw this.lostError();
+    const result = await this.store.checkpoint(this.ownership, checkpoint);
+    if (result.status === 'conflict') {
+      this.leaseLost = true;
+      throw this.lostError();
+    }
+    this.current = checkpoint;
+    this.onCheckpoint(checkpoint);
+  }
+
+  private resolveTarget(target: KinesisRecord | string | undefined, subSequenceNumber: number | undefined): Checkpoint | undefined {
+    if (target === undefined) {
+      if (this.defaultTarget.type === 'shard-end') return { type: 'SHARD_END' };
+      const position = this.defaultTarget.position;
+      return position === undefined || this.isCheckpointed(position) ? undefined : this.validated(position);
+    }
+    if (typeof target === 'string') {
+      assertSequenceNumber(target);
+      if (subSequenceNumber !== undefined && (!Number.isInteger(subSequenceNumber) || subSequenceNumber < 0)) {
+        throw new InvalidArgumentError(`subSequenceNumber must be a non-negative integer, got ${subSequenceNumber}`);
+      }
+      // Without a sub-sequence, the whole (possibly aggregated) record counts as processed.
+      const sub = subSequenceNumber ?? this.lastSubSequenceOf(target);
+      return this.validated({ sequenceNumber: target, subSequenceNumber: sub });
+    }
+    return this.validated({ sequenceNumber: target.sequenceNumber, subSequenceNumber: target.subSequenceNumber });
+  }
+
+  private validated(position: ExtendedSequenceNumber): Checkpoint {
+    const last = this.lastDelivered;
+    if (last === undefined || compareExtendedSequenceNumbers(position, last) > 0) {
+      throw new InvalidCheckpointError(
+        `cannot checkpoint ${format(position)} on ${this.ownership.leaseKey}: past the last record delivered (${last ? format(last) : 'none'})`,
+      );
+    }
+    if (this.current.type === 'SEQUENCE' && compareExtendedSequenceNumbers(position, this.current.position) < 0) {
+      throw new InvalidCheckpointError(
+        `cannot checkpoint ${format(position)} on ${this.ownership.leaseKey}: before the current checkpoint ${formatCheckpoint(this.current)}`,
+      );
+    }
+    if (this.current.type === 'SHARD_END') {
+      throw new InvalidCheckpointError(`cannot checkpoint ${format(position)} on ${this.ownership.leaseKey}: the shard is finished`);
+    }
+    return { type: 'SEQUENCE', position };
+  }
+
+  private isCheckpointed(position: ExtendedSequenceNumber): boolean {
+    return this.current.type === 'SEQUENCE' && compareExtendedSequenceNumbers(position, this.current.position) === 0;
+  }
+
+  /** A bare sequence number stands for its whole record: every user record of an aggregate. */
+  private lastSubSequenceOf(sequenceNumber: string): number {
+    const last = this.lastDelivered;
+    if (last === undefined) return 0;
+    if (last.sequenceNumber === sequenceNumber) return last.subSequenceNumber;
+    return compareSequenceNumbers(sequenceNumber, last.sequenceNumber) < 0 ? Number.MAX_SAFE_INTEGER : 0;
+  }
+
+  private lostError(): LeaseLostError {
+    return new LeaseLostError(
+      `lease ${this.ownership.leaseKey} is no longer owned by ${this.ownership.leaseOwner} (epoch ${this.ownership.leaseCounter}); checkpoint refused`,
+    );
+  }
+}
+
+function format(position: ExtendedSequenceNumber): string {
+  return formatCheckpoint({ type: 'SEQUENCE', position });
+}

@@ -1,0 +1,249 @@
+import type { Logger } from '@shoal/coordinator';
+import {
+  LeaseLostError,
+  formatCheckpoint,
+  type Checkpoint,
+  type ExtendedSequenceNumber,
+  type KinesisRecord,
+  type ShardContext,
+  type ShardRecordProcessor,
+  type ShutdownRequestReason,
+} from '@shoal/processor-sdk';
+import { Backoff, type BackoffOptions } from '../backoff.js';
+import type { Clock } from '../clock.js';
+import type { FetchResult, StartingPosition } from './get-records-fetcher.js';
+import type { ShardCheckpointer } from './shard-checkpointer.js';
+
+/**
+ * Why a shard consumer stopped, ranked as in KCL: a lost lease outranks the end of the shard,
+ * which outranks a requested shutdown. Only `shard-end` and `requested` may checkpoint.
+ */
+export type ShardConsumerExit = 'lease-lost' | 'shard-end' | 'requested';
+
+const RANK: Record<ShardConsumerExit, number> = { requested: 1, 'shard-end': 2, 'lease-lost': 3 };
+
+export type ShardConsumerEvent =
+  | { readonly type: 'CONSUMER.PROCESSING' }
+  | { readonly type: 'CONSUMER.BACKOFF'; readonly error: string; readonly delayMs: number }
+  | { readonly type: 'CONSUMER.CHECKPOINTED'; readonly checkpoint: Checkpoint };
+
+/** What the consumer reads from: a {@link GetRecordsFetcher} or a fake in tests. */
+export interface RecordSource {
+  start(): void;
+  next(signal?: AbortSignal): Promise<FetchResult>;
+  stop(): Promise<void>;
+}
+
+export interface ShardConsumerOptions {
+  readonly context: ShardContext;
+  readonly processor: ShardRecordProcessor;
+  readonly checkpointer: ShardCheckpointer;
+  readonly createSource: (start: StartingPosition) => RecordSource;
+  /** True once the worker could not prove it is alive for long enough that it must stop. */
+  readonly isFenced: () => boolean;
+  readonly backoff: BackoffOptions;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly onEvent: (event: ShardConsumerEvent) => void;
+}
+
+/**
+ * Runs one shard lease: `initialize`, then every batch through `processRecords` strictly in
+ * order, and finally exactly one of `shardEnded`, `shutdownRequested` or `leaseLost`.
+ *
+ * A batch whose `processRecords` throws is delivered again after a backoff, so the checkpoint
+ * never passes records that were not processed. A requested shutdown lets the batch in hand
+ * finish; buffered records that were not delivered are left to the next owner.
+ */
+export class ShardConsumer {
+  private exit: ShardConsumerExit | undefined;
+  private aborted = false;
+  private requestReason: ShutdownRequestReason = 'worker-shutdown';
+  private readonly stopping = new AbortController();
+  private lastProcessed: ExtendedSequenceNumber | undefined;
+  private childShardIds: readonly string[] = [];
+  private readonly logger: Logger;
+
+  constructor(private readonly options: ShardConsumerOptions) {
+    this.logger = options.logger;
+  }
+
+  /**
+   * Asks the consumer to stop. A higher-ranked reason replaces a lower one; the consumer
+   * finishes the batch in hand first.
+   */
+  requestShutdown(exit: 'requested' | 'lease-lost', reason: ShutdownRequestReason = 'worker-shutdown'): void {
+    if (exit === 'requested') this.requestReason = reason;
+    this.raise(exit);
+  }
+
+  /**
+   * Stops at once without further processor calls (the drain timed out, or the lease machine
+   * is gone). A processor call already running is left to finish; its outcome is ignored.
+   */
+  abort(): void {
+    this.aborted = true;
+    this.stopping.abort();
+  }
+
+  async run(): Promise<ShardConsumerExit> {
+    if (await this.initialize()) {
+      this.options.onEvent({ type: 'CONSUMER.PROCESSING' });
+      await this.consume();
+    }
+    return this.finish();
+  }
+
+  private async initialize(): Promise<boolean> {
+    const { processor, context, checkpointer } = this.options;
+    if (checkpointer.checkpointed.type === 'SHARD_END') {
+      this.raise('shard-end');
+      return false;
+    }
+    const backoff = new Backoff(this.options.backoff);
+    while (!this.exit && !this.aborted) {
+      try {
+        await processor.initialize?.({ ...context, checkpoint: checkpointer.checkpointed });
+        return true;
+      } catch (error) {
+        await this.backOff(error, backoff, 'initialize');
+      }
+    }
+    return false;
+  }
+
+  private async consume(): Promise<void> {
+    const sourceBackoff = new Backoff(this.options.backoff);
+    let source = this.openSource();
+    try {
+      while (!this.exit && !this.aborted) {
+        let result: FetchResult;
+        try {
+          result = await source.next(this.stopping.signal);
+        } catch (error) {
+          if (this.exit || this.aborted) break;
+          // The fetcher gave up (e.g. the stream is gone): start over from what was processed.
+          await source.stop();
+          await this.backOff(error, sourceBackoff, 'GetRecords');
+          source = this.openSource();
+          continue;
+        }
+        sourceBackoff.reset();
+        if (result.type === 'shard-end') {
+          this.childShardIds = result.childShardIds;
+          this.raise('shard-end');
+          break;
+        }
+        await this.deliver(result.records, result.millisBehindLatest);
+      }
+    } finally {
+      await source.stop();
+    }
+  }
+
+  private async deliver(records: readonly KinesisRecord[], millisBehindLatest: number | undefined): Promise<void> {
+    const { processor, context, checkpointer } = this.options;
+    const last = records[records.length - 1]!;
+    const backoff = new Backoff(this.options.backoff);
+    while (!this.exit) {
+      if (this.aborted) return;
+      if (this.options.isFenced()) {
+        this.logger.warn('liveness unconfirmed for too long; stopping before another worker may take the lease');
+        this.raise('lease-lost');
+        return;
+      }
+      checkpointer.delivered(last);
+      checkpointer.setDefaultTarget({ type: 'position', position: last });
+      try {
+        await processor.processRecords({ ...context, records, checkpointer, millisBehindLatest });
+        this.lastProcessed = last;
+        if (backoff.attempts > 0) this.options.onEvent({ type: 'CONSUMER.PROCESSING' });
+        return;
+      } catch (error) {
+        if (checkpointer.lost || error instanceof LeaseLostError) {
+          this.raise('lease-lost');
+          return;
+        }
+        await this.backOff(error, backoff, 'processRecords', { records: records.length, firstSequenceNumber: records[0]?.sequenceNumber });
+      }
+    }
+  }
+
+  private async finish(): Promise<ShardConsumerExit> {
+    const { checkpointer } = this.options;
+    if (this.aborted) return this.exit ?? 'requested';
+    if (this.exit === 'shard-end') await this.endShard();
+    if (this.exit === 'requested') {
+      checkpointer.setDefaultTarget({ type: 'position', position: this.lastProcessed });
+      await this.callFinal('shutdownRequested', (processor) =>
+        processor.shutdownRequested({ ...this.options.context, checkpointer, reason: this.requestReason }),
+      );
+    }
+    if (checkpointer.lost) this.raise('lease-lost');
+    if (this.exit === 'lease-lost') await this.callFinal('leaseLost', (processor) => processor.leaseLost?.(this.options.context));
+    return this.exit ?? 'requested';
+  }
+
+  /** The processor must checkpoint SHARD_END before children may start; ask until it does. */
+  private async endShard(): Promise<void> {
+    const { checkpointer } = this.options;
+    const backoff = new Backoff(this.options.backoff);
+    while (this.exit === 'shard-end' && !this.aborted) {
+      checkpointer.setDefaultTarget({ type: 'shard-end' });
+      await this.callFinal('shardEnded', (processor) =>
+        processor.shardEnded({ ...this.options.context, checkpointer, childShardIds: this.childShardIds }),
+      );
+      if (checkpointer.checkpointed.type === 'SHARD_END' || checkpointer.lost) return;
+      await this.backOff(
+        new Error('shardEnded returned without checkpointing SHARD_END; call checkpointer.checkpoint() in shardEnded'),
+        backoff,
+        'shardEnded',
+      );
+    }
+  }
+
+  private async callFinal(name: string, call: (processor: ShardRecordProcessor) => Promise<void> | void): Promise<void> {
+    try {
+      await call(this.options.processor);
+    } catch (error) {
+      if (error instanceof LeaseLostError) this.raise('lease-lost');
+      else this.logger.error({ err: error }, `processor ${name} threw`);
+    }
+  }
+
+  private openSource(): RecordSource {
+    const source = this.options.createSource(this.startingPosition());
+    source.start();
+    return source;
+  }
+
+  private startingPosition(): StartingPosition {
+    if (this.lastProcessed) return { type: 'AFTER_CHECKPOINT', checkpoint: this.lastProcessed };
+    const checkpoint = this.options.checkpointer.checkpointed;
+    switch (checkpoint.type) {
+      case 'SEQUENCE':
+        return { type: 'AFTER_CHECKPOINT', checkpoint: checkpoint.position };
+      case 'SHARD_END':
+        throw new Error(`lease ${this.options.context.leaseKey} is at SHARD_END; there is nothing to read`);
+      default:
+        return checkpoint;
+    }
+  }
+
+  private async backOff(error: unknown, backoff: Backoff, what: string, details: object = {}): Promise<void> {
+    const delayMs = backoff.next();
+    const message = error instanceof Error ? error.message : String(error);
+    this.logger.error(
+      { err: error, attempt: backoff.attempts, delayMs, checkpoint: formatCheckpoint(this.options.checkpointer.checkpointed), ...details },
+      `${what} failed; retrying after backoff`,
+    );
+    this.options.onEvent({ type: 'CONSUMER.BACKOFF', error: message, delayMs });
+    await this.options.clock.sleep(delayMs, this.stopping.signal).catch(() => undefined);
+  }
+
+  private raise(exit: ShardConsumerExit): void {
+    if (this.exit === undefined || RANK[exit] > RANK[this.exit]) this.exit = exit;
+    // A requested shutdown must not interrupt the end of a shard; anything else wakes the loop.
+    if (this.exit !== 'shard-end') this.stopping.abort();
+  }
+}

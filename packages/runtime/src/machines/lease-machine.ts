@@ -1,0 +1,296 @@
+/**
+ * The lease machine: one per shard lease a worker touches.
+ *
+ * ```
+ * pending ──acquired──▶ owned ──DRAIN──▶ draining ──consumer stopped──▶ releasing ──▶ ended(handed-off | released)
+ *    │                    │ ╲──consumer reached SHARD_END──────────────────────────────▶ ended(shard-end)
+ *    │                    ╰──LEASE.LOST / fenced checkpoint──▶ losing ──▶ stolen
+ *    ╰── acquisition failed / handoff not granted ──▶ ended(not-acquired | handoff-timeout)
+ * ```
+ *
+ * | state                      | on                           | goes to                      |
+ * |----------------------------|------------------------------|------------------------------|
+ * | pending.acquiring          | acquireLease applied         | owned                        |
+ * | pending.acquiring          | conflict or error            | ended (not-acquired)         |
+ * | pending.requestingHandoff  | requestHandoff applied       | pending.awaitingHandoff      |
+ * | pending.awaitingHandoff    | LEASE.ACQUIRED               | owned                        |
+ * | pending.awaitingHandoff    | handoffWait elapsed          | ended (handoff-timeout)      |
+ * | pending                    | DRAIN                        | ended (cancelled)            |
+ * | owned.initializing         | CONSUMER.PROCESSING          | owned.processing             |
+ * | owned.processing           | CONSUMER.BACKOFF             | owned.backoff                |
+ * | owned.backoff              | CONSUMER.PROCESSING          | owned.processing             |
+ * | owned                      | DRAIN                        | draining                     |
+ * | owned, draining            | LEASE.LOST                   | losing                       |
+ * | owned, draining            | CONSUMER.STOPPED shard-end   | ended (shard-end)            |
+ * | owned, draining            | CONSUMER.STOPPED lease-lost  | stolen                       |
+ * | owned, draining            | CONSUMER.STOPPED requested   | releasing                    |
+ * | draining                   | drainTimeout elapsed         | releasing (consumer stopped) |
+ * | losing                     | CONSUMER.STOPPED or timeout  | stolen                       |
+ * | releasing                  | released / transferred       | ended (released / handed-off)|
+ * | releasing                  | conflict                     | stolen                       |
+ *
+ * The shard consumer runs as a spawned child (`consumer`) from `owned` until the machine
+ * stops, so draining and losing can wait for it to finish the batch in hand and call the
+ * processor's last callback. Every actor is referenced by name: the worker provides the real
+ * implementations, tests provide fakes.
+ */
+import type { ConditionalWriteResult, Lease, LeaseOwnership } from '@shoal/coordinator';
+import type { Checkpoint, ShutdownRequestReason } from '@shoal/processor-sdk';
+import { assign, fromCallback, fromPromise, sendTo, setup, spawnChild, stopChild, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import type { ShardConsumerEvent, ShardConsumerExit } from '../consumer/shard-consumer.js';
+
+export type LeaseMachineMode = 'acquire' | 'request-handoff' | 'adopt';
+
+export interface LeaseMachineInput {
+  readonly lease: Lease;
+  readonly workerId: string;
+  readonly mode: LeaseMachineMode;
+  readonly drainTimeoutMs: number;
+  readonly handoffWaitMs: number;
+}
+
+export type LeaseEndReason =
+  | 'handed-off'
+  | 'released'
+  | 'shard-end'
+  | 'not-acquired'
+  | 'handoff-timeout'
+  | 'cancelled'
+  | 'release-failed';
+
+export interface LeaseMachineContext {
+  readonly workerId: string;
+  readonly mode: LeaseMachineMode;
+  readonly lease: Lease;
+  readonly ownership: LeaseOwnership | undefined;
+  readonly checkpoint: Checkpoint;
+  readonly drainReason: ShutdownRequestReason | undefined;
+  /** Who gets the lease when the drain completes; released to anyone when undefined. */
+  readonly handoffTo: string | undefined;
+  readonly endReason: LeaseEndReason | undefined;
+  readonly lostReason: string | undefined;
+  readonly drainTimeoutMs: number;
+  readonly handoffWaitMs: number;
+}
+
+/** What the consumer actor reports back, including how it stopped. */
+export type ConsumerReport = ShardConsumerEvent | { readonly type: 'CONSUMER.STOPPED'; readonly exit: ShardConsumerExit };
+
+/** What the lease machine tells its consumer. */
+export type ConsumerCommand = { readonly type: 'SHUTDOWN'; readonly exit: 'requested' | 'lease-lost'; readonly reason?: ShutdownRequestReason };
+
+export type LeaseMachineEvent =
+  | { readonly type: 'LEASE.ACQUIRED'; readonly lease: Lease }
+  | { readonly type: 'DRAIN'; readonly reason: ShutdownRequestReason; readonly handoffTo?: string }
+  | { readonly type: 'LEASE.LOST'; readonly reason: string }
+  | ConsumerReport;
+
+export interface ConsumerInput {
+  readonly lease: Lease;
+  readonly ownership: LeaseOwnership;
+}
+
+export interface ReleaseInput {
+  readonly ownership: LeaseOwnership;
+  readonly handoffTo: string | undefined;
+}
+
+/** `transferred`: handed to the pending owner; `released`: anyone may take it; `lost`: not ours anymore. */
+export type ReleaseOutcome = 'transferred' | 'released' | 'lost';
+
+const notProvided = (name: string) => () => {
+  throw new Error(`lease machine actor "${name}" must be provided by the worker`);
+};
+
+export const leaseMachine = setup({
+  types: {
+    input: {} as LeaseMachineInput,
+    context: {} as LeaseMachineContext,
+    events: {} as LeaseMachineEvent,
+  },
+  actors: {
+    acquireLease: fromPromise<ConditionalWriteResult<Lease>, { lease: Lease; workerId: string }>(notProvided('acquireLease')),
+    requestHandoff: fromPromise<ConditionalWriteResult<Lease>, { lease: Lease; workerId: string }>(notProvided('requestHandoff')),
+    releaseLease: fromPromise<ReleaseOutcome, ReleaseInput>(notProvided('releaseLease')),
+    shardConsumer: fromCallback<ConsumerCommand, ConsumerInput>(notProvided('shardConsumer')),
+  },
+  delays: {
+    drainTimeout: ({ context }) => context.drainTimeoutMs,
+    handoffWait: ({ context }) => context.handoffWaitMs,
+  },
+  guards: {
+    isAdopting: ({ context }) => context.mode === 'adopt',
+    isRequestingHandoff: ({ context }) => context.mode === 'request-handoff',
+    stoppedAtShardEnd: ({ event }) => event.type === 'CONSUMER.STOPPED' && event.exit === 'shard-end',
+    stoppedLeaseLost: ({ event }) => event.type === 'CONSUMER.STOPPED' && event.exit === 'lease-lost',
+  },
+  actions: {
+    spawnConsumer: spawnChild('shardConsumer', {
+      id: 'consumer',
+      input: ({ context }) => ({ lease: context.lease, ownership: context.ownership! }),
+    }),
+    stopConsumer: stopChild('consumer'),
+    requestConsumerShutdown: sendTo('consumer', ({ context }) => ({
+      type: 'SHUTDOWN' as const,
+      exit: 'requested' as const,
+      reason: context.drainReason ?? 'worker-shutdown',
+    })),
+    tellConsumerLeaseLost: sendTo('consumer', { type: 'SHUTDOWN' as const, exit: 'lease-lost' as const }),
+    recordDrain: assign(({ context, event }) =>
+      event.type === 'DRAIN' ? { drainReason: event.reason, handoffTo: event.handoffTo ?? context.handoffTo } : {},
+    ),
+    recordLost: assign(({ event }) => ({ lostReason: event.type === 'LEASE.LOST' ? event.reason : 'checkpoint fenced' })),
+    recordCheckpoint: assign(({ event }) => (event.type === 'CONSUMER.CHECKPOINTED' ? { checkpoint: event.checkpoint } : {})),
+    adoptOwnership: assign(({ context }) => ({ ownership: ownershipOf(context.lease, context.workerId) })),
+  },
+}).createMachine({
+  id: 'lease',
+  context: ({ input }) => ({
+    workerId: input.workerId,
+    mode: input.mode,
+    lease: input.lease,
+    ownership: undefined,
+    checkpoint: input.lease.checkpoint,
+    drainReason: undefined,
+    handoffTo: undefined,
+    endReason: undefined,
+    lostReason: undefined,
+    drainTimeoutMs: input.drainTimeoutMs,
+    handoffWaitMs: input.handoffWaitMs,
+  }),
+  initial: 'pending',
+  on: {
+    'CONSUMER.CHECKPOINTED': { actions: 'recordCheckpoint' },
+  },
+  states: {
+    pending: {
+      initial: 'choosing',
+      on: {
+        DRAIN: { target: 'ended', actions: assign({ endReason: 'cancelled' }) },
+      },
+      states: {
+        choosing: {
+          always: [
+            { guard: 'isAdopting', target: '#lease.owned', actions: 'adoptOwnership' },
+            { guard: 'isRequestingHandoff', target: 'requestingHandoff' },
+            { target: 'acquiring' },
+          ],
+        },
+        acquiring: {
+          invoke: {
+            src: 'acquireLease',
+            input: ({ context }) => ({ lease: context.lease, workerId: context.workerId }),
+            onDone: [
+              {
+                guard: ({ event }) => event.output.status === 'applied',
+                target: '#lease.owned',
+                actions: assign(({ context, event }) => acquired(context, event.output)),
+              },
+              { target: '#lease.ended', actions: assign({ endReason: 'not-acquired' }) },
+            ],
+            onError: { target: '#lease.ended', actions: assign({ endReason: 'not-acquired' }) },
+          },
+        },
+        requestingHandoff: {
+          invoke: {
+            src: 'requestHandoff',
+            input: ({ context }) => ({ lease: context.lease, workerId: context.workerId }),
+            onDone: [
+              {
+                guard: ({ event }) => event.output.status === 'applied',
+                target: 'awaitingHandoff',
+                actions: assign(({ event }) => (event.output.status === 'applied' ? { lease: event.output.value } : {})),
+              },
+              { target: '#lease.ended', actions: assign({ endReason: 'not-acquired' }) },
+            ],
+            onError: { target: '#lease.ended', actions: assign({ endReason: 'not-acquired' }) },
+          },
+        },
+        awaitingHandoff: {
+          on: {
+            'LEASE.ACQUIRED': {
+              target: '#lease.owned',
+              actions: assign(({ context, event }) => acquired(context, { status: 'applied', value: event.lease })),
+            },
+          },
+          after: { handoffWait: { target: '#lease.ended', actions: assign({ endReason: 'handoff-timeout' }) } },
+        },
+      },
+    },
+    owned: {
+      entry: 'spawnConsumer',
+      initial: 'initializing',
+      on: {
+        DRAIN: { target: 'draining', actions: ['recordDrain', 'requestConsumerShutdown'] },
+        'LEASE.LOST': { target: 'losing', actions: ['recordLost', 'tellConsumerLeaseLost'] },
+        'CONSUMER.STOPPED': [
+          { guard: 'stoppedAtShardEnd', target: 'ended', actions: assign({ endReason: 'shard-end' }) },
+          { guard: 'stoppedLeaseLost', target: 'stolen', actions: 'recordLost' },
+          { target: 'releasing' },
+        ],
+      },
+      states: {
+        initializing: { on: { 'CONSUMER.PROCESSING': 'processing' } },
+        processing: { on: { 'CONSUMER.BACKOFF': 'backoff' } },
+        backoff: { on: { 'CONSUMER.PROCESSING': 'processing' } },
+      },
+    },
+    draining: {
+      on: {
+        DRAIN: { actions: 'recordDrain' },
+        'LEASE.LOST': { target: 'losing', actions: ['recordLost', 'tellConsumerLeaseLost'] },
+        'CONSUMER.STOPPED': [
+          { guard: 'stoppedAtShardEnd', target: 'ended', actions: assign({ endReason: 'shard-end' }) },
+          { guard: 'stoppedLeaseLost', target: 'stolen', actions: 'recordLost' },
+          { target: 'releasing' },
+        ],
+      },
+      after: { drainTimeout: { target: 'releasing', actions: 'stopConsumer' } },
+    },
+    losing: {
+      on: { 'CONSUMER.STOPPED': 'stolen' },
+      after: { drainTimeout: { target: 'stolen', actions: 'stopConsumer' } },
+    },
+    releasing: {
+      invoke: {
+        src: 'releaseLease',
+        input: ({ context }) => ({ ownership: context.ownership!, handoffTo: context.handoffTo }),
+        onDone: [
+          {
+            guard: ({ event }) => event.output === 'lost',
+            target: 'stolen',
+            actions: assign({ lostReason: 'lease changed hands before it was released' }),
+          },
+          {
+            target: 'ended',
+            actions: assign(({ event }) => ({ endReason: event.output === 'transferred' ? 'handed-off' : 'released' }) as const),
+          },
+        ],
+        onError: { target: 'ended', actions: assign({ endReason: 'release-failed' }) },
+      },
+    },
+    stolen: { type: 'final' },
+    ended: { type: 'final' },
+  },
+});
+
+export type LeaseMachine = typeof leaseMachine;
+export type LeaseActorRef = ActorRefFrom<LeaseMachine>;
+export type LeaseMachineSnapshot = SnapshotFrom<LeaseMachine>;
+
+function acquired(context: LeaseMachineContext, result: ConditionalWriteResult<Lease>): Partial<LeaseMachineContext> {
+  if (result.status !== 'applied') return {};
+  return { lease: result.value, ownership: ownershipOf(result.value, context.workerId), checkpoint: result.value.checkpoint };
+}
+
+function ownershipOf(lease: Lease, workerId: string): LeaseOwnership {
+  return { namespace: lease.namespace, leaseKey: lease.leaseKey, leaseOwner: workerId, leaseCounter: lease.leaseCounter };
+}
+
+/** The machine's state as one dotted string: `owned.processing`, `draining`, `ended`... */
+export function leaseStateName(snapshot: LeaseMachineSnapshot): string {
+  const value = snapshot.value;
+  if (typeof value === 'string') return value;
+  const [parent, child] = Object.entries(value)[0] ?? ['unknown', undefined];
+  return typeof child === 'string' ? `${parent}.${child}` : parent;
+}

@@ -1,0 +1,112 @@
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { LeaseStore, Logger, ShardReadBudget } from '@shoal/coordinator';
+import type { ShardRecordProcessorFactory } from '@shoal/processor-sdk';
+import { fromCallback, fromPromise } from 'xstate';
+import type { Clock } from '../clock.js';
+import { GetRecordsFetcher } from '../consumer/get-records-fetcher.js';
+import { ShardCheckpointer } from '../consumer/shard-checkpointer.js';
+import { ShardConsumer } from '../consumer/shard-consumer.js';
+import {
+  leaseMachine,
+  type ConsumerCommand,
+  type ConsumerInput,
+  type ConsumerReport,
+  type ReleaseInput,
+  type ReleaseOutcome,
+} from '../machines/lease-machine.js';
+import type { ResolvedWorkerOptions } from './worker-options.js';
+
+export interface LeaseActorDependencies {
+  readonly store: LeaseStore;
+  readonly kinesis: KinesisClient;
+  readonly processorFactory: ShardRecordProcessorFactory;
+  readonly streamName: string;
+  readonly workerId: string;
+  readonly options: Pick<ResolvedWorkerOptions, 'retrieval' | 'processorRetryBaseMs' | 'processorRetryMaxMs'>;
+  readonly readBudget: ShardReadBudget;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly isFenced: () => boolean;
+}
+
+/** The lease machine with its actors bound to real DynamoDB, Kinesis and the user's processor. */
+export function createLeaseMachine(deps: LeaseActorDependencies) {
+  return leaseMachine.provide({
+    actors: {
+      acquireLease: fromPromise(({ input }) => deps.store.acquireLease(input.lease, input.workerId)),
+      requestHandoff: fromPromise(({ input }) => deps.store.requestHandoff(input.lease, input.workerId)),
+      releaseLease: fromPromise(({ input }) => releaseLease(deps, input)),
+      shardConsumer: fromCallback<ConsumerCommand, ConsumerInput>(({ input, sendBack, receive }) =>
+        runShardConsumer(deps, input, sendBack as (report: ConsumerReport) => void, receive),
+      ),
+    },
+  });
+}
+
+/**
+ * Gives the lease up after a drain: to the worker that asked for it (the hint from the drain,
+ * else whatever pending owner the row holds now), otherwise to nobody.
+ */
+async function releaseLease(deps: LeaseActorDependencies, { ownership, handoffTo }: ReleaseInput): Promise<ReleaseOutcome> {
+  let target = handoffTo;
+  if (target === undefined) {
+    const current = await deps.store.getLease(ownership.namespace, ownership.leaseKey);
+    if (current?.leaseOwner !== ownership.leaseOwner || current.leaseCounter !== ownership.leaseCounter) return 'lost';
+    target = current.pendingOwner;
+  }
+  if (target !== undefined && target !== ownership.leaseOwner) {
+    const transferred = await deps.store.transferLease(ownership, target);
+    if (transferred.status === 'applied') return 'transferred';
+  }
+  const released = await deps.store.releaseLease(ownership);
+  return released.status === 'applied' ? 'released' : 'lost';
+}
+
+function runShardConsumer(
+  deps: LeaseActorDependencies,
+  { lease, ownership }: ConsumerInput,
+  report: (report: ConsumerReport) => void,
+  receive: (listener: (command: ConsumerCommand) => void) => void,
+): () => void {
+  const context = { streamName: deps.streamName, shardId: lease.shardId, leaseKey: lease.leaseKey, workerId: deps.workerId };
+  const logger = deps.logger.child({ shardId: lease.shardId, leaseKey: lease.leaseKey });
+  const checkpointer = new ShardCheckpointer(deps.store, ownership, lease.checkpoint, (checkpoint) =>
+    report({ type: 'CONSUMER.CHECKPOINTED', checkpoint }),
+  );
+  const consumer = new ShardConsumer({
+    context,
+    processor: deps.processorFactory(context),
+    checkpointer,
+    createSource: (start) =>
+      new GetRecordsFetcher({
+        kinesis: deps.kinesis,
+        streamName: deps.streamName,
+        shardId: lease.shardId,
+        start,
+        retrieval: deps.options.retrieval,
+        budget: deps.readBudget,
+        clock: deps.clock,
+        logger,
+      }),
+    isFenced: deps.isFenced,
+    backoff: { baseMs: deps.options.processorRetryBaseMs, maxMs: deps.options.processorRetryMaxMs },
+    clock: deps.clock,
+    logger,
+    onEvent: report,
+  });
+  receive((command) => consumer.requestShutdown(command.exit, command.reason));
+  let stopped = false;
+  consumer
+    .run()
+    .then((exit) => {
+      if (!stopped) report({ type: 'CONSUMER.STOPPED', exit });
+    })
+    .catch((error: unknown) => {
+      logger.error({ err: error }, 'shard consumer failed');
+      if (!stopped) report({ type: 'CONSUMER.STOPPED', exit: 'requested' });
+    });
+  return () => {
+    stopped = true;
+    consumer.abort();
+  };
+}

@@ -1,0 +1,181 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import type { KinesisClient, KinesisClientConfig } from '@aws-sdk/client-kinesis';
+import type { LeaseStatePublisher, Logger, ShardReadBudget } from '@shoal/coordinator';
+import type { InitialPosition, ShardRecordProcessorFactory } from '@shoal/processor-sdk';
+import { z } from 'zod';
+import type { Clock } from '../clock.js';
+import { InvalidOptionsError } from '../errors.js';
+
+/** How the shard consumer reads a shard with GetRecords. */
+export interface RetrievalOptions {
+  /** GetRecords `Limit`. Default 10000 (the Kinesis maximum). */
+  maxRecordsPerCall?: number;
+  /** Wait after a call that returned no records. Default 250 ms. */
+  idleTimeBetweenReadsMs?: number;
+  /** Stop prefetching while this many records wait to be processed. Default 20000. */
+  maxBufferedRecords?: number;
+  /** Stop prefetching while this many bytes wait to be processed. Default 32 MiB. */
+  maxBufferedBytes?: number;
+  /** First delay after a throttled or failed GetRecords. Default 200 ms. */
+  retryBaseMs?: number;
+  /** Longest delay between GetRecords retries. Default 5000 ms. */
+  retryMaxMs?: number;
+}
+
+export interface WorkerOptions {
+  /** Names the consumer application; leases and checkpoints are kept per application. Required. */
+  applicationName: string;
+  /** The Kinesis stream to consume. Required. */
+  streamName: string;
+  /** Creates the record processor for each lease this worker starts to own. Required. */
+  processorFactory: ShardRecordProcessorFactory;
+  /** A Kinesis client, or the config to build one (region, endpoint, credentials, requestHandler). Default: `{}` (the AWS default chain). */
+  kinesis?: KinesisClient | KinesisClientConfig;
+  /** A DynamoDB client, or the config to build one. Default: `{}`. */
+  dynamoDb?: DynamoDBClient | DynamoDBClientConfig;
+  /** Unique per worker process. Default: `<hostname>-<pid>-<random>`. */
+  workerId?: string;
+  /** DynamoDB table holding leases; several applications may share it. Default `shoal-leases`. */
+  leaseTableName?: string;
+  /** Where a shard without a checkpoint starts. Default `LATEST`, as in KCL. */
+  initialPosition?: InitialPosition['type'] | InitialPosition;
+  /** A worker whose heartbeat has not moved for this long is dead and loses its leases. Default 15000 ms. */
+  leaseDurationMs?: number;
+  /** How often the worker proves it is alive (one DynamoDB write for all its leases). Default 5000 ms. */
+  heartbeatIntervalMs?: number;
+  /** How often the worker reads the lease table to take, balance and hand off leases. Default 1000 ms. */
+  leaseSyncIntervalMs?: number;
+  /** How often the worker lists the stream's shards to create missing leases. Default 60000 ms. */
+  shardSyncIntervalMs?: number;
+  /** A worker takes at most this many leases. Default: no limit. */
+  maxLeasesPerWorker?: number;
+  /** How long a lease may take to drain (finish its batch, checkpoint) before it is released anyway. Default 10000 ms. */
+  drainTimeoutMs?: number;
+  /** How long a requested handoff may wait for the owner before the request is dropped. Default 30000 ms. */
+  handoffWaitMs?: number;
+  /** First delay before a failed processor call is retried. Default 100 ms. */
+  processorRetryBaseMs?: number;
+  /** Longest delay between processor retries. Default 10000 ms. */
+  processorRetryMaxMs?: number;
+  retrieval?: RetrievalOptions;
+  /** Shared GetRecords budget (e.g. `RedisShardReadBudget`). Default: unlimited. */
+  readBudget?: ShardReadBudget;
+  /** Where every lease machine transition is published (e.g. `NatsLeaseStatePublisher`). Default: nowhere. */
+  leaseStatePublisher?: LeaseStatePublisher;
+  /** A pino logger. Default: pino at level `info` to stdout. */
+  logger?: Logger;
+  /** For tests. Default: the system clock. */
+  clock?: Clock;
+}
+
+/** Options after defaults were applied and every rule checked. */
+export interface ResolvedWorkerOptions extends Required<Omit<WorkerOptions, 'kinesis' | 'dynamoDb' | 'maxLeasesPerWorker' | 'readBudget' | 'leaseStatePublisher' | 'logger' | 'clock' | 'initialPosition' | 'retrieval'>> {
+  kinesis: KinesisClient | KinesisClientConfig;
+  dynamoDb: DynamoDBClient | DynamoDBClientConfig;
+  maxLeasesPerWorker: number | undefined;
+  initialPosition: InitialPosition;
+  retrieval: Required<RetrievalOptions>;
+  readBudget: ShardReadBudget | undefined;
+  leaseStatePublisher: LeaseStatePublisher | undefined;
+  logger: Logger | undefined;
+  clock: Clock | undefined;
+}
+
+const NAME = /^[a-zA-Z0-9_.-]+$/;
+const positiveMs = z.number().int().positive();
+
+const schema = z
+  .object({
+    applicationName: z.string().min(1).max(128).regex(NAME, 'may contain only letters, digits, "_", "." and "-"'),
+    streamName: z.string().min(1).max(128).regex(NAME, 'may contain only letters, digits, "_", "." and "-"'),
+    processorFactory: z.custom<ShardRecordProcessorFactory>((value) => typeof value === 'function', 'must be a function (shard) => ShardRecordProcessor'),
+    kinesis: z.custom<KinesisClient | KinesisClientConfig>((value) => typeof value === 'object' && value !== null, 'must be a KinesisClient or its config object').default({}),
+    dynamoDb: z.custom<DynamoDBClient | DynamoDBClientConfig>((value) => typeof value === 'object' && value !== null, 'must be a DynamoDBClient or its config object').default({}),
+    workerId: z.string().min(1).max(256).default(() => `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
+    leaseTableName: z.string().min(3).max(255).regex(NAME, 'may contain only letters, digits, "_", "." and "-"').default('shoal-leases'),
+    initialPosition: z
+      .union([
+        z.enum(['TRIM_HORIZON', 'LATEST']).transform((type) => ({ type }) as InitialPosition),
+        z.object({ type: z.literal('TRIM_HORIZON') }),
+        z.object({ type: z.literal('LATEST') }),
+        z.object({ type: z.literal('AT_TIMESTAMP'), timestamp: z.date() }),
+      ])
+      .default({ type: 'LATEST' }),
+    leaseDurationMs: positiveMs.default(15_000),
+    heartbeatIntervalMs: positiveMs.default(5_000),
+    leaseSyncIntervalMs: positiveMs.default(1_000),
+    shardSyncIntervalMs: positiveMs.default(60_000),
+    maxLeasesPerWorker: z.number().int().positive().optional(),
+    drainTimeoutMs: positiveMs.default(10_000),
+    handoffWaitMs: positiveMs.default(30_000),
+    processorRetryBaseMs: positiveMs.default(100),
+    processorRetryMaxMs: positiveMs.default(10_000),
+    retrieval: z
+      .object({
+        maxRecordsPerCall: z.number().int().min(1).max(10_000).default(10_000),
+        idleTimeBetweenReadsMs: z.number().int().min(0).default(250),
+        maxBufferedRecords: z.number().int().positive().default(20_000),
+        maxBufferedBytes: z.number().int().positive().default(32 * 1024 * 1024),
+        retryBaseMs: positiveMs.default(200),
+        retryMaxMs: positiveMs.default(5_000),
+      })
+      .strict()
+      .default({
+        maxRecordsPerCall: 10_000,
+        idleTimeBetweenReadsMs: 250,
+        maxBufferedRecords: 20_000,
+        maxBufferedBytes: 32 * 1024 * 1024,
+        retryBaseMs: 200,
+        retryMaxMs: 5_000,
+      }),
+    readBudget: z.custom<ShardReadBudget>(hasMethods('acquireCall', 'recordBytes', 'close'), 'must implement ShardReadBudget').optional(),
+    leaseStatePublisher: z.custom<LeaseStatePublisher>(hasMethods('publish', 'close'), 'must implement LeaseStatePublisher').optional(),
+    logger: z.custom<Logger>(hasMethods('info', 'warn', 'error', 'child'), 'must be a pino logger').optional(),
+    clock: z.custom<Clock>(hasMethods('now', 'monotonic', 'sleep'), 'must implement Clock').optional(),
+  })
+  .strict()
+  .superRefine((options, context) => {
+    if (options.heartbeatIntervalMs * 2 >= options.leaseDurationMs) {
+      context.addIssue({
+        code: 'custom',
+        path: ['heartbeatIntervalMs'],
+        message: `must be less than half of leaseDurationMs (${options.leaseDurationMs}), so one missed heartbeat does not cost the leases; got ${options.heartbeatIntervalMs}`,
+      });
+    }
+    if (options.processorRetryBaseMs > options.processorRetryMaxMs) {
+      context.addIssue({ code: 'custom', path: ['processorRetryBaseMs'], message: `must not exceed processorRetryMaxMs (${options.processorRetryMaxMs})` });
+    }
+    if (options.retrieval.retryBaseMs > options.retrieval.retryMaxMs) {
+      context.addIssue({ code: 'custom', path: ['retrieval', 'retryBaseMs'], message: `must not exceed retrieval.retryMaxMs (${options.retrieval.retryMaxMs})` });
+    }
+  });
+
+/**
+ * Applies defaults and checks every field once, at construction. Throws
+ * {@link InvalidOptionsError} listing each bad field by its path.
+ */
+export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionsError(['options: must be an object']);
+  const result = schema.safeParse(options);
+  if (!result.success) {
+    throw new InvalidOptionsError(
+      result.error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : 'options'}: ${issue.message}`),
+    );
+  }
+  return result.data as ResolvedWorkerOptions;
+}
+
+/**
+ * The point after its last successful heartbeat at which a worker stops processing on its own:
+ * one heartbeat interval before anyone else could judge it dead.
+ */
+export function selfFenceAfterMs(options: Pick<ResolvedWorkerOptions, 'leaseDurationMs' | 'heartbeatIntervalMs'>): number {
+  return options.leaseDurationMs - options.heartbeatIntervalMs;
+}
+
+function hasMethods(...names: string[]) {
+  return (value: unknown): boolean =>
+    typeof value === 'object' && value !== null && names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
+}

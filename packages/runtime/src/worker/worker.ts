@@ -1,0 +1,263 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import {
+  DynamoDbLeaseStore,
+  UnlimitedShardReadBudget,
+  leaseNamespace,
+  type LeaseStatePublisher,
+  type LeaseStore,
+  type Logger,
+} from '@shoal/coordinator';
+import { ShutdownError, formatCheckpoint } from '@shoal/processor-sdk';
+import { pino } from 'pino';
+import { createActor, fromCallback, fromPromise, toPromise, type InspectionEvent } from 'xstate';
+import { systemClock, type Clock } from '../clock.js';
+import { leaseStateName, type LeaseMachineSnapshot } from '../machines/lease-machine.js';
+import { LEASE_ACTOR_PREFIX, workerMachine, type CoordinatorCommand, type WorkerActorRef } from '../machines/worker-machine.js';
+import { createLeaseMachine } from './lease-actors.js';
+import { LeaseCoordinator, type HostedLease, type LeaseHost } from './lease-coordinator.js';
+import { WorkerLiveness } from './worker-liveness.js';
+import { resolveWorkerOptions, selfFenceAfterMs, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
+
+export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+/** One lease this worker hosts, as shown to operators. */
+export interface WorkerLeaseView {
+  readonly leaseKey: string;
+  readonly shardId: string;
+  /** Dotted machine state: `owned.processing`, `draining`, `pending.awaitingHandoff`... */
+  readonly state: string;
+  readonly checkpoint: string;
+}
+
+/**
+ * A Shoal worker node: takes its share of the stream's shard leases and runs a lease machine,
+ * with a shard consumer and a fresh record processor, for each.
+ *
+ * @example
+ * ```ts
+ * const worker = await Worker.create({ applicationName: 'billing', streamName: 'orders', processorFactory });
+ * const running = worker.run();
+ * process.once('SIGTERM', () => void worker.shutdown());
+ * await running;
+ * ```
+ */
+export class Worker implements AsyncDisposable {
+  readonly workerId: string;
+  readonly applicationName: string;
+  readonly streamName: string;
+  private readonly options: ResolvedWorkerOptions;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly kinesis: KinesisClient;
+  private readonly dynamoDb: DynamoDBClient;
+  private readonly ownsKinesis: boolean;
+  private readonly ownsDynamoDb: boolean;
+  private readonly store: LeaseStore;
+  private readonly publisher: LeaseStatePublisher | undefined;
+  private actor: WorkerActorRef | undefined;
+  private runPromise: Promise<void> | undefined;
+  private closed = false;
+  private readonly published = new Map<string, string>();
+
+  private constructor(options: ResolvedWorkerOptions) {
+    this.options = options;
+    this.workerId = options.workerId;
+    this.applicationName = options.applicationName;
+    this.streamName = options.streamName;
+    this.clock = options.clock ?? systemClock;
+    this.logger = (options.logger ?? pino({ name: 'shoal' })).child({ workerId: options.workerId });
+    this.ownsKinesis = !(options.kinesis instanceof KinesisClient);
+    this.kinesis = options.kinesis instanceof KinesisClient ? options.kinesis : new KinesisClient(options.kinesis);
+    this.ownsDynamoDb = !(options.dynamoDb instanceof DynamoDBClient);
+    this.dynamoDb = options.dynamoDb instanceof DynamoDBClient ? options.dynamoDb : new DynamoDBClient(options.dynamoDb);
+    this.store = new DynamoDbLeaseStore({ client: this.dynamoDb, tableName: options.leaseTableName });
+    this.publisher = options.leaseStatePublisher;
+  }
+
+  /**
+   * Validates the options (throwing `InvalidOptionsError` that names every bad field) and
+   * makes sure the lease table exists with the right schema.
+   */
+  static async create(options: WorkerOptions): Promise<Worker> {
+    const worker = new Worker(resolveWorkerOptions(options));
+    try {
+      await worker.store.ensureTable();
+    } catch (error) {
+      await worker.close();
+      throw error;
+    }
+    return worker;
+  }
+
+  get state(): WorkerState {
+    if (!this.actor) return this.closed ? 'stopped' : 'created';
+    const snapshot = this.actor.getSnapshot();
+    if (snapshot.matches('starting')) return 'starting';
+    if (snapshot.matches({ active: 'running' })) return 'running';
+    if (snapshot.matches({ active: 'draining' }) || snapshot.matches('stopping')) return 'draining';
+    return snapshot.matches('failed') ? 'failed' : 'stopped';
+  }
+
+  /** The leases this worker hosts now, in any machine state. */
+  leases(): WorkerLeaseView[] {
+    const leases = this.actor?.getSnapshot().context.leases ?? {};
+    return Object.entries(leases).map(([leaseKey, ref]) => {
+      const snapshot = ref.getSnapshot();
+      return {
+        leaseKey,
+        shardId: snapshot.context.lease.shardId,
+        state: leaseStateName(snapshot),
+        checkpoint: formatCheckpoint(snapshot.context.checkpoint),
+      };
+    });
+  }
+
+  /**
+   * Starts the worker and resolves once it has stopped again (after `shutdown()`), or rejects
+   * when it could not start. Calling it again returns the same promise.
+   */
+  run(): Promise<void> {
+    if (this.closed) return Promise.reject(new ShutdownError(`worker ${this.workerId} is closed`));
+    this.runPromise ??= this.startActor();
+    return this.runPromise;
+  }
+
+  /**
+   * Drains every lease (the batch in hand finishes, `shutdownRequested` lets the processor
+   * checkpoint), hands each to the worker that asked for it or releases it, and stops.
+   */
+  async shutdown(): Promise<void> {
+    const actor = this.actor;
+    if (!actor) return;
+    actor.send({ type: 'SHUTDOWN' });
+    await this.runPromise?.catch(() => undefined);
+  }
+
+  /** Shuts down if running, then frees the clients and sinks this worker created. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.shutdown();
+    this.closed = true;
+    if (this.ownsKinesis) this.kinesis.destroy();
+    if (this.ownsDynamoDb) this.dynamoDb.destroy();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async startActor(): Promise<void> {
+    const liveness = new WorkerLiveness(selfFenceAfterMs(this.options), this.clock);
+    const namespace = leaseNamespace(this.applicationName, this.streamName);
+    const host = this.createLeaseHost();
+    const coordinator = new LeaseCoordinator({
+      store: this.store,
+      kinesis: this.kinesis,
+      namespace,
+      workerId: this.workerId,
+      host,
+      liveness,
+      options: this.options,
+      clock: this.clock,
+      logger: this.logger,
+    });
+    const leaseMachine = createLeaseMachine({
+      store: this.store,
+      kinesis: this.kinesis,
+      processorFactory: this.options.processorFactory,
+      streamName: this.streamName,
+      workerId: this.workerId,
+      options: this.options,
+      readBudget: this.options.readBudget ?? new UnlimitedShardReadBudget(),
+      clock: this.clock,
+      logger: this.logger,
+      isFenced: () => liveness.isFenced(),
+    });
+    const machine = workerMachine.provide({
+      actors: {
+        leaseMachine,
+        startup: fromPromise(() => coordinator.register()),
+        coordinator: fromCallback<CoordinatorCommand>(({ receive }) => {
+          coordinator.start();
+          receive(() => void coordinator.startDraining());
+          return () => void coordinator.stop();
+        }),
+        cleanup: fromPromise(async () => {
+          await coordinator.stop();
+          await coordinator.deregister().catch((error: unknown) => this.logger.warn({ err: error }, 'could not deregister worker'));
+        }),
+      },
+    });
+    const actor = createActor(machine, {
+      input: {
+        workerId: this.workerId,
+        drainTimeoutMs: this.options.drainTimeoutMs,
+        handoffWaitMs: this.options.handoffWaitMs,
+        shutdownTimeoutMs: this.options.drainTimeoutMs + 5_000,
+      },
+      inspect: (event) => this.publishLeaseState(event),
+    });
+    this.actor = actor;
+    actor.start();
+    this.logger.info({ applicationName: this.applicationName, streamName: this.streamName }, 'worker starting');
+    await toPromise(actor);
+    const snapshot = actor.getSnapshot();
+    if (snapshot.matches('failed')) {
+      this.logger.error({ err: snapshot.context.error }, 'worker failed to start');
+      throw snapshot.context.error;
+    }
+    this.logger.info('worker stopped');
+  }
+
+  private createLeaseHost(): LeaseHost {
+    const context = () => this.actor?.getSnapshot().context;
+    return {
+      hostedLeases: () => {
+        const hosted = new Map<string, HostedLease>();
+        for (const [leaseKey, ref] of Object.entries(context()?.leases ?? {})) {
+          const snapshot = ref.getSnapshot();
+          const value = snapshot.value;
+          hosted.set(leaseKey, {
+            state: typeof value === 'string' ? value : (Object.keys(value)[0] ?? 'unknown'),
+            ownership: snapshot.context.ownership,
+          });
+        }
+        return hosted;
+      },
+      relinquishedEpoch: (leaseKey) => context()?.relinquished[leaseKey],
+      startLease: (lease, mode) => this.actor?.send({ type: 'LEASE.START', lease, mode }),
+      sendToLease: (leaseKey, event) => this.actor?.send({ type: 'LEASE.FORWARD', leaseKey, event }),
+      fenced: () => this.actor?.send({ type: 'WORKER.FENCED' }),
+    };
+  }
+
+  /** Publishes each lease machine transition (state, reason, checkpoint) once. */
+  private publishLeaseState(event: InspectionEvent): void {
+    if (event.type !== '@xstate.snapshot') return;
+    const actorId = (event.actorRef as { id?: string }).id;
+    if (!actorId?.startsWith(LEASE_ACTOR_PREFIX)) return;
+    const snapshot = event.snapshot as LeaseMachineSnapshot;
+    const { lease, endReason, lostReason, ownership, checkpoint } = snapshot.context;
+    const state = leaseStateName(snapshot);
+    const formatted = formatCheckpoint(checkpoint);
+    const reason = state === 'stolen' || state === 'losing' ? lostReason : endReason;
+    const fingerprint = `${state}|${reason ?? ''}|${formatted}`;
+    if (this.published.get(lease.leaseKey) === fingerprint) return;
+    this.published.set(lease.leaseKey, fingerprint);
+    if (snapshot.status === 'done') this.published.delete(lease.leaseKey);
+    this.logger.debug({ shardId: lease.shardId, leaseKey: lease.leaseKey, state, reason, checkpoint: formatted }, 'lease state');
+    this.publisher?.publish({
+      application: this.applicationName,
+      streamName: this.streamName,
+      leaseKey: lease.leaseKey,
+      shardId: lease.shardId,
+      workerId: this.workerId,
+      state,
+      ...(reason === undefined ? {} : { reason }),
+      ...(ownership === undefined ? {} : { leaseCounter: ownership.leaseCounter }),
+      checkpoint: formatted,
+      at: this.clock.now(),
+    });
+  }
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, and integration tests against real NATS and Redis and the
+# Kinesis/DynamoDB emulators (started by the tests themselves on free loopback ports).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$root/scripts/bootstrap.sh"
+bash "$root/scripts/ensure-services.sh"
+cd "$root"
+echo "› running tests"
+pnpm exec tsc -p tsconfig.tests.json
+pnpm exec vitest run "$@"
