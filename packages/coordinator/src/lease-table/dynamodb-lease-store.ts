@@ -36,12 +36,12 @@ export interface DynamoDbLeaseStoreOptions {
 
 const CONFLICT = { status: 'conflict' } as const;
 
-/** Attribute names used in expressions; `#owner` etc. keep clear of DynamoDB's reserved words. */
-const NAMES = {
-  '#owner': 'leaseOwner',
-  '#counter': 'leaseCounter',
-  '#pending': 'pendingOwner',
-} as const;
+/**
+ * Attribute names for expressions, clear of DynamoDB's reserved words. DynamoDB rejects names
+ * an expression does not use, hence two sets.
+ */
+const OWNERSHIP_NAMES = { '#owner': 'leaseOwner', '#counter': 'leaseCounter' } as const;
+const HANDOFF_NAMES = { ...OWNERSHIP_NAMES, '#pending': 'pendingOwner' } as const;
 
 /**
  * {@link LeaseStore} on DynamoDB. This module holds every conditional write Shoal makes; each
@@ -138,7 +138,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
       Key: this.key(expected.namespace, leaseItemKey(expected.leaseKey)),
       ConditionExpression: `${ownerCondition} AND #counter = :expectedCounter`,
       UpdateExpression: 'SET #owner = :newOwner, #counter = #counter + :one, ownerSince = :now REMOVE #pending',
-      ExpressionAttributeNames: NAMES,
+      ExpressionAttributeNames: HANDOFF_NAMES,
       ExpressionAttributeValues: {
         ...(expected.leaseOwner === undefined ? {} : { ':expectedOwner': expected.leaseOwner }),
         ':expectedCounter': expected.leaseCounter,
@@ -165,7 +165,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
       Key: this.key(expected.namespace, leaseItemKey(expected.leaseKey)),
       ConditionExpression: `#owner = :owner AND #counter = :counter AND ${pendingCondition}`,
       UpdateExpression: 'SET #pending = :requester',
-      ExpressionAttributeNames: NAMES,
+      ExpressionAttributeNames: HANDOFF_NAMES,
       ExpressionAttributeValues: {
         ':owner': expected.leaseOwner,
         ':counter': expected.leaseCounter,
@@ -185,7 +185,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
    */
   transferLease(ownership: LeaseOwnership, newOwner: string): Promise<ConditionalWriteResult<Lease>> {
     return this.update({
-      ...this.fenced(ownership),
+      ...this.fenced(ownership, HANDOFF_NAMES),
       UpdateExpression: 'SET #owner = :newOwner, #counter = #counter + :one, ownerSince = :now REMOVE #pending',
       ExpressionAttributeValues: { ...this.fencedValues(ownership), ':newOwner': newOwner, ':one': 1, ':now': this.now() },
     });
@@ -200,7 +200,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
    */
   releaseLease(ownership: LeaseOwnership): Promise<ConditionalWriteResult<Lease>> {
     return this.update({
-      ...this.fenced(ownership),
+      ...this.fenced(ownership, HANDOFF_NAMES),
       UpdateExpression: 'SET #counter = #counter + :one REMOVE #owner, #pending',
       ExpressionAttributeValues: { ...this.fencedValues(ownership), ':one': 1 },
     });
@@ -367,11 +367,11 @@ export class DynamoDbLeaseStore implements LeaseStore {
     });
   }
 
-  private fenced(ownership: LeaseOwnership) {
+  private fenced(ownership: LeaseOwnership, names: Record<string, string> = OWNERSHIP_NAMES) {
     return {
       Key: this.key(ownership.namespace, leaseItemKey(ownership.leaseKey)),
       ConditionExpression: '#owner = :owner AND #counter = :counter',
-      ExpressionAttributeNames: NAMES,
+      ExpressionAttributeNames: names,
     };
   }
 
