@@ -46,8 +46,9 @@ export interface ShutdownRequestedInput extends ShardContext {
  *
  * `initialize` → `processRecords`* → exactly one of `shardEnded` | `shutdownRequested` | `leaseLost`.
  *
- * If `processRecords` throws, the same batch is delivered again after a backoff; the checkpoint
- * never moves past records that were not processed. Only `shardEnded` and `shutdownRequested`
+ * If `processRecords` throws, the batch is delivered again after a backoff, less the records
+ * checkpointed before the throw; the checkpoint never moves past records that were not
+ * processed. Only `shardEnded` and `shutdownRequested`
  * may checkpoint at the end: after `leaseLost` another worker owns the shard.
  *
  * @example

@@ -370,7 +370,7 @@ describe('ShardConsumer: losing the lease', () => {
   });
 
   it('stops with lease-lost even when the processor swallows the LeaseLostError', async () => {
-    const { consumer, processor, store, checkpointer } = setUpConsumer({ scripts: [[batch(1), batch(2), batch(3)]] });
+    const { consumer, processor, store, checkpointer } = setUpConsumer({ scripts: [[batch(1), batch(2), batch(3), shardEnd()]] });
     processor.checkpointEachBatch = false;
     processor.onProcess = async ({ records }) => {
       if (ids(records) !== 'r2') return;

@@ -1,6 +1,7 @@
 import type { Logger } from '@shoal/coordinator';
 import {
   LeaseLostError,
+  compareExtendedSequenceNumbers,
   formatCheckpoint,
   type Checkpoint,
   type ExtendedSequenceNumber,
@@ -21,6 +22,11 @@ import type { ShardCheckpointer } from './shard-checkpointer.js';
 export type ShardConsumerExit = 'lease-lost' | 'shard-end' | 'requested';
 
 const RANK: Record<ShardConsumerExit, number> = { requested: 1, 'shard-end': 2, 'lease-lost': 3 };
+
+function recordsAfter(records: readonly KinesisRecord[], checkpoint: Checkpoint): readonly KinesisRecord[] {
+  if (checkpoint.type !== 'SEQUENCE') return records;
+  return records.filter((record) => compareExtendedSequenceNumbers(record, checkpoint.position) > 0);
+}
 
 export type ShardConsumerEvent =
   | { readonly type: 'CONSUMER.PROCESSING' }
@@ -51,8 +57,9 @@ export interface ShardConsumerOptions {
  * Runs one shard lease: `initialize`, then every batch through `processRecords` strictly in
  * order, and finally exactly one of `shardEnded`, `shutdownRequested` or `leaseLost`.
  *
- * A batch whose `processRecords` throws is delivered again after a backoff, so the checkpoint
- * never passes records that were not processed. A requested shutdown lets the batch in hand
+ * A batch whose `processRecords` throws is delivered again after a backoff, less the records
+ * the processor checkpointed before it threw, so the checkpoint never passes records that were
+ * not processed and checkpointed records are not repeated. A requested shutdown lets the batch in hand
  * finish; buffered records that were not delivered are left to the next owner.
  */
 export class ShardConsumer {
@@ -141,10 +148,11 @@ export class ShardConsumer {
     }
   }
 
-  private async deliver(records: readonly KinesisRecord[], millisBehindLatest: number | undefined): Promise<void> {
+  private async deliver(batch: readonly KinesisRecord[], millisBehindLatest: number | undefined): Promise<void> {
     const { processor, context, checkpointer } = this.options;
-    const last = records[records.length - 1]!;
+    const last = batch[batch.length - 1]!;
     const backoff = new Backoff(this.options.backoff);
+    let records = batch;
     while (!this.exit) {
       if (this.aborted) return;
       if (this.options.isFenced()) {
@@ -157,6 +165,11 @@ export class ShardConsumer {
       try {
         await processor.processRecords({ ...context, records, checkpointer, millisBehindLatest });
         this.lastProcessed = last;
+        // The processor may have swallowed the LeaseLostError of a fenced checkpoint.
+        if (checkpointer.lost) {
+          this.raise('lease-lost');
+          return;
+        }
         if (backoff.attempts > 0) this.options.onEvent({ type: 'CONSUMER.PROCESSING' });
         return;
       } catch (error) {
@@ -165,6 +178,12 @@ export class ShardConsumer {
           return;
         }
         await this.backOff(error, backoff, 'processRecords', { records: records.length, firstSequenceNumber: records[0]?.sequenceNumber });
+        // Deliver the batch again, less what the processor checkpointed before it failed.
+        records = recordsAfter(records, checkpointer.checkpointed);
+        if (records.length === 0) {
+          this.lastProcessed = last;
+          return;
+        }
       }
     }
   }

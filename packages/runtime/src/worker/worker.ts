@@ -130,7 +130,7 @@ export class Worker implements AsyncDisposable {
   async shutdown(): Promise<void> {
     const actor = this.actor;
     if (!actor) return;
-    actor.send({ type: 'SHUTDOWN' });
+    if (actor.getSnapshot().status === 'active') actor.send({ type: 'SHUTDOWN' });
     await this.runPromise?.catch(() => undefined);
   }
 

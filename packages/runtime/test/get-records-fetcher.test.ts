@@ -1,0 +1,353 @@
+import { createHash } from 'node:crypto';
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type GetRecordsCommandInput,
+  type GetRecordsCommandOutput,
+  type GetShardIteratorCommandInput,
+  type KinesisClient,
+  type _Record,
+} from '@aws-sdk/client-kinesis';
+import type { ShardReadBudget } from '@shoal/coordinator';
+import type { KinesisRecord } from '@shoal/processor-sdk';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { GetRecordsFetcher, type FetchResult, type StartingPosition } from '../src/consumer/get-records-fetcher.js';
+import type { RetrievalOptions } from '../src/worker/worker-options.js';
+import { RecordingClock } from './fakes/fake-clock.js';
+import { sequenceNumber } from './fakes/records.js';
+
+const ARRIVAL = new Date('2024-05-06T07:08:09.010Z');
+
+/** A plain GetRecords record at position `n`. */
+function kinesisRecord(n: number): _Record {
+  return { Data: new TextEncoder().encode(`record-${n}`), PartitionKey: `key-${n}`, SequenceNumber: sequenceNumber(n), ApproximateArrivalTimestamp: ARRIVAL };
+}
+
+/**
+ * A KPL aggregate at position `n` holding `count` user records, encoded by hand in the
+ * aggregation format: magic bytes, the protobuf `AggregatedRecord`, the MD5 of that body.
+ */
+function aggregateRecord(n: number, count: number): _Record {
+  const varint = (value: number): number[] => {
+    const bytes: number[] = [];
+    while (value > 0x7f) {
+      bytes.push((value & 0x7f) | 0x80);
+      value >>>= 7;
+    }
+    bytes.push(value);
+    return bytes;
+  };
+  const lengthDelimited = (field: number, payload: Uint8Array): number[] => [(field << 3) | 2, ...varint(payload.length), ...payload];
+  const body: number[] = [];
+  for (let sub = 0; sub < count; sub += 1) body.push(...lengthDelimited(1, new TextEncoder().encode(`key-${n}.${sub}`)));
+  for (let sub = 0; sub < count; sub += 1) {
+    const userRecord = [0x08, ...varint(sub), ...lengthDelimited(3, new TextEncoder().encode(`record-${n}.${sub}`))];
+    body.push(...lengthDelimited(3, Uint8Array.from(userRecord)));
+  }
+  const bodyBytes = Uint8Array.from(body);
+  const data = Buffer.concat([Buffer.from([0xf3, 0x89, 0x9a, 0xc2]), bodyBytes, createHash('md5').update(bodyBytes).digest()]);
+  return { Data: data, PartitionKey: `aggregate-${n}`, SequenceNumber: sequenceNumber(n), ApproximateArrivalTimestamp: ARRIVAL };
+}
+
+function awsError(name: string): Error {
+  return Object.assign(new Error(`${name} (injected)`), { name });
+}
+
+type GetRecordsReply = Partial<GetRecordsCommandOutput> | Error;
+
+/**
+ * Stands in for the Kinesis client: GetShardIterator hands out `iterator-<n>`; GetRecords plays
+ * the queued replies in order and, when none is queued, waits for one (or for the abort).
+ */
+class FakeKinesis {
+  readonly iteratorRequests: GetShardIteratorCommandInput[] = [];
+  readonly getRecordsRequests: GetRecordsCommandInput[] = [];
+  readonly iteratorErrors: Error[] = [];
+  private readonly replies: GetRecordsReply[] = [];
+  private wake: (() => void) | undefined;
+
+  get client(): KinesisClient {
+    return this as unknown as KinesisClient;
+  }
+
+  reply(...replies: GetRecordsReply[]): void {
+    this.replies.push(...replies);
+    this.wake?.();
+  }
+
+  async send(command: object, options: { abortSignal?: AbortSignal } = {}): Promise<unknown> {
+    if (command instanceof GetShardIteratorCommand) {
+      this.iteratorRequests.push(command.input);
+      const error = this.iteratorErrors.shift();
+      if (error) throw error;
+      return { ShardIterator: `iterator-${this.iteratorRequests.length}` };
+    }
+    if (command instanceof GetRecordsCommand) {
+      this.getRecordsRequests.push(command.input);
+      for (;;) {
+        const reply = this.replies.shift();
+        if (reply instanceof Error) throw reply;
+        if (reply) return reply;
+        await this.waitForReply(options.abortSignal);
+      }
+    }
+    throw new Error(`FakeKinesis does not answer ${command.constructor.name}`);
+  }
+
+  private waitForReply(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(awsError('AbortError'));
+      const onAbort = () => reject(awsError('AbortError'));
+      this.wake = () => {
+        this.wake = undefined;
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+class RecordingReadBudget implements ShardReadBudget {
+  calls = 0;
+  bytes = 0;
+  async acquireCall(): Promise<void> {
+    this.calls += 1;
+  }
+  recordBytes(_stream: string, _shard: string, bytes: number): void {
+    this.bytes += bytes;
+  }
+  async close(): Promise<void> {}
+}
+
+const RETRIEVAL: Required<RetrievalOptions> = {
+  maxRecordsPerCall: 100,
+  idleTimeBetweenReadsMs: 0,
+  maxBufferedRecords: 1_000,
+  maxBufferedBytes: 1024 * 1024,
+  retryBaseMs: 200,
+  retryMaxMs: 5_000,
+};
+
+const fetchers: GetRecordsFetcher[] = [];
+
+afterEach(async () => {
+  await Promise.all(fetchers.splice(0).map((fetcher) => fetcher.stop()));
+});
+
+function startFetcher(start: StartingPosition = { type: 'TRIM_HORIZON' }, retrieval: Partial<RetrievalOptions> = {}) {
+  const kinesis = new FakeKinesis();
+  const clock = new RecordingClock();
+  const budget = new RecordingReadBudget();
+  const fetcher = new GetRecordsFetcher({
+    kinesis: kinesis.client,
+    streamName: 'unit-stream',
+    shardId: 'shardId-000000000001',
+    start,
+    retrieval: { ...RETRIEVAL, ...retrieval },
+    budget,
+    clock,
+    logger: pino({ level: 'silent' }),
+  });
+  fetchers.push(fetcher);
+  fetcher.start();
+  return { fetcher, kinesis, clock, budget };
+}
+
+/** `r3,r5.1` for record 3 and the second user record of aggregate 5. */
+function ids(result: FetchResult): string {
+  if (result.type !== 'records') return result.type;
+  return result.records.map(id).join(',');
+}
+
+function id(record: KinesisRecord): string {
+  const n = Number(record.sequenceNumber.slice(-10));
+  return record.aggregated ? `r${n}.${record.subSequenceNumber}` : `r${n}`;
+}
+
+/** Lets every pending promise and immediate run, so a loop that could make progress has. */
+async function settle(): Promise<void> {
+  for (let turn = 0; turn < 20; turn += 1) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+describe('GetRecordsFetcher: reading', () => {
+  it('delivers records in shard order across calls, following each next iterator', async () => {
+    const { fetcher, kinesis, budget } = startFetcher();
+    kinesis.reply(
+      { Records: [kinesisRecord(1), kinesisRecord(2)], NextShardIterator: 'iterator-after-2', MillisBehindLatest: 5_000 },
+      { Records: [kinesisRecord(3)], NextShardIterator: 'iterator-after-3', MillisBehindLatest: 0 },
+    );
+
+    const first = await fetcher.next();
+    expect(ids(first)).toBe('r1,r2');
+    expect(first).toMatchObject({ millisBehindLatest: 5_000, bytes: 'record-1'.length + 'record-2'.length });
+    expect(ids(await fetcher.next())).toBe('r3');
+
+    expect(kinesis.iteratorRequests).toEqual([
+      { StreamName: 'unit-stream', ShardId: 'shardId-000000000001', ShardIteratorType: 'TRIM_HORIZON' },
+    ]);
+    expect(kinesis.getRecordsRequests.slice(0, 3)).toEqual([
+      { ShardIterator: 'iterator-1', Limit: 100 },
+      { ShardIterator: 'iterator-after-2', Limit: 100 },
+      { ShardIterator: 'iterator-after-3', Limit: 100 },
+    ]);
+    expect(budget.bytes).toBe('record-1'.length + 'record-2'.length + 'record-3'.length);
+    expect(budget.calls).toBeGreaterThanOrEqual(2);
+  });
+
+  it('de-aggregates KPL records into user records', async () => {
+    const { fetcher, kinesis } = startFetcher();
+    kinesis.reply({ Records: [aggregateRecord(1, 3), kinesisRecord(2)], NextShardIterator: 'next' });
+    expect(ids(await fetcher.next())).toBe('r1.0,r1.1,r1.2,r2');
+  });
+
+  it('waits after a call that returned nothing, then reads on', async () => {
+    const { fetcher, kinesis, clock } = startFetcher({ type: 'LATEST' }, { idleTimeBetweenReadsMs: 250 });
+    kinesis.reply({ Records: [], NextShardIterator: 'still-empty' }, { Records: [kinesisRecord(1)], NextShardIterator: 'next' });
+    expect(ids(await fetcher.next())).toBe('r1');
+    expect(clock.sleeps).toEqual([250]);
+    expect(kinesis.iteratorRequests[0]?.ShardIteratorType).toBe('LATEST');
+  });
+
+  it('starts AT_TIMESTAMP at the given time', async () => {
+    const timestamp = new Date('2024-05-06T00:00:00.000Z');
+    const { kinesis } = startFetcher({ type: 'AT_TIMESTAMP', timestamp });
+    await vi.waitFor(() => expect(kinesis.iteratorRequests).toHaveLength(1));
+    expect(kinesis.iteratorRequests[0]).toMatchObject({ ShardIteratorType: 'AT_TIMESTAMP', Timestamp: timestamp });
+  });
+
+  it('reports the end of a closed shard, with its children, after its last records', async () => {
+    const { fetcher, kinesis } = startFetcher();
+    kinesis.reply({
+      Records: [kinesisRecord(1)],
+      NextShardIterator: undefined,
+      ChildShards: [
+        { ShardId: 'shardId-000000000002', ParentShards: ['shardId-000000000001'], HashKeyRange: undefined },
+        { ShardId: 'shardId-000000000003', ParentShards: ['shardId-000000000001'], HashKeyRange: undefined },
+      ],
+    });
+    expect(ids(await fetcher.next())).toBe('r1');
+    expect(await fetcher.next()).toEqual({ type: 'shard-end', childShardIds: ['shardId-000000000002', 'shardId-000000000003'] });
+    await settle();
+    expect(kinesis.getRecordsRequests).toHaveLength(1);
+  });
+
+  it('stops calling GetRecords while the buffer is full, and resumes once it is drained', async () => {
+    const { fetcher, kinesis } = startFetcher({ type: 'TRIM_HORIZON' }, { maxBufferedRecords: 2 });
+    kinesis.reply(
+      { Records: [kinesisRecord(1), kinesisRecord(2)], NextShardIterator: 'after-2' },
+      { Records: [kinesisRecord(3), kinesisRecord(4)], NextShardIterator: 'after-4' },
+    );
+    await vi.waitFor(() => expect(kinesis.getRecordsRequests).toHaveLength(1));
+    await settle();
+    expect(kinesis.getRecordsRequests).toHaveLength(1);
+
+    expect(ids(await fetcher.next())).toBe('r1,r2');
+    await vi.waitFor(() => expect(kinesis.getRecordsRequests).toHaveLength(2));
+    expect(ids(await fetcher.next())).toBe('r3,r4');
+  });
+
+  it('stops cleanly while a GetRecords call is in flight', async () => {
+    const { fetcher, kinesis } = startFetcher();
+    await vi.waitFor(() => expect(kinesis.getRecordsRequests).toHaveLength(1));
+    await fetcher.stop();
+    const aborted = new AbortController();
+    aborted.abort(new Error('consumer stopped'));
+    await expect(fetcher.next(aborted.signal)).rejects.toThrow('consumer stopped');
+  });
+});
+
+describe('GetRecordsFetcher: errors', () => {
+  it('renews an expired iterator at the last record fetched without delivering it twice', async () => {
+    const { fetcher, kinesis } = startFetcher();
+    kinesis.reply(
+      { Records: [kinesisRecord(1), kinesisRecord(2)], NextShardIterator: 'after-2' },
+      awsError('ExpiredIteratorException'),
+      // AT_SEQUENCE_NUMBER starts with the last record fetched again.
+      { Records: [kinesisRecord(2), kinesisRecord(3)], NextShardIterator: 'after-3' },
+    );
+
+    expect(ids(await fetcher.next())).toBe('r1,r2');
+    expect(ids(await fetcher.next())).toBe('r3');
+    expect(kinesis.iteratorRequests[1]).toEqual({
+      StreamName: 'unit-stream',
+      ShardId: 'shardId-000000000001',
+      ShardIteratorType: 'AT_SEQUENCE_NUMBER',
+      StartingSequenceNumber: sequenceNumber(2),
+    });
+    expect(kinesis.getRecordsRequests[2]?.ShardIterator).toBe('iterator-2');
+  });
+
+  it('backs off on throttling, longer each time, then reads on', async () => {
+    const { fetcher, kinesis, clock } = startFetcher();
+    kinesis.reply(
+      awsError('ProvisionedThroughputExceededException'),
+      awsError('ProvisionedThroughputExceededException'),
+      { Records: [kinesisRecord(1)], NextShardIterator: 'after-1' },
+    );
+
+    expect(ids(await fetcher.next())).toBe('r1');
+    expect(kinesis.getRecordsRequests.slice(0, 3).map((request) => request.ShardIterator)).toEqual(['iterator-1', 'iterator-1', 'iterator-1']);
+    // Full jitter around retryBaseMs (200): [100, 200], then [200, 400].
+    expect(clock.sleeps).toHaveLength(2);
+    const [first, second] = clock.sleeps as [number, number];
+    expect(first).toBeGreaterThanOrEqual(100);
+    expect(first).toBeLessThanOrEqual(200);
+    expect(second).toBeGreaterThanOrEqual(200);
+    expect(second).toBeLessThanOrEqual(400);
+  });
+
+  it('retries GetShardIterator on a transient error', async () => {
+    const { fetcher, kinesis, clock } = startFetcher();
+    kinesis.iteratorErrors.push(awsError('LimitExceededException'));
+    kinesis.reply({ Records: [kinesisRecord(1)], NextShardIterator: 'after-1' });
+    expect(ids(await fetcher.next())).toBe('r1');
+    expect(kinesis.iteratorRequests).toHaveLength(2);
+    expect(clock.sleeps).toHaveLength(1);
+  });
+
+  it('fails next() when the shard cannot be read at all', async () => {
+    const { fetcher, kinesis } = startFetcher();
+    kinesis.iteratorErrors.push(awsError('ResourceNotFoundException'));
+    await expect(fetcher.next()).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+    expect(kinesis.getRecordsRequests).toHaveLength(0);
+  });
+});
+
+describe('GetRecordsFetcher: resuming after a checkpoint', () => {
+  it('starts at the checkpointed record and skips it', async () => {
+    const { fetcher, kinesis } = startFetcher({ type: 'AFTER_CHECKPOINT', checkpoint: { sequenceNumber: sequenceNumber(2), subSequenceNumber: 0 } });
+    kinesis.reply({ Records: [kinesisRecord(2), kinesisRecord(3)], NextShardIterator: 'after-3' });
+
+    expect(ids(await fetcher.next())).toBe('r3');
+    expect(kinesis.iteratorRequests[0]).toMatchObject({ ShardIteratorType: 'AT_SEQUENCE_NUMBER', StartingSequenceNumber: sequenceNumber(2) });
+  });
+
+  it('delivers the user records of the checkpointed aggregate that come after the checkpoint', async () => {
+    const { fetcher, kinesis } = startFetcher({ type: 'AFTER_CHECKPOINT', checkpoint: { sequenceNumber: sequenceNumber(5), subSequenceNumber: 1 } });
+    kinesis.reply({ Records: [aggregateRecord(5, 4), kinesisRecord(6)], NextShardIterator: 'after-6' });
+    expect(ids(await fetcher.next())).toBe('r5.2,r5.3,r6');
+  });
+
+  it('skips the whole aggregate when the checkpoint covers all of it', async () => {
+    const checkpoint = { sequenceNumber: sequenceNumber(5), subSequenceNumber: Number.MAX_SAFE_INTEGER };
+    const { fetcher, kinesis } = startFetcher({ type: 'AFTER_CHECKPOINT', checkpoint });
+    kinesis.reply(
+      { Records: [aggregateRecord(5, 3)], NextShardIterator: 'after-5' },
+      { Records: [kinesisRecord(6)], NextShardIterator: 'after-6' },
+    );
+    expect(ids(await fetcher.next())).toBe('r6');
+  });
+
+  it('stops filtering once past the checkpoint', async () => {
+    const { fetcher, kinesis } = startFetcher({ type: 'AFTER_CHECKPOINT', checkpoint: { sequenceNumber: sequenceNumber(2), subSequenceNumber: 0 } });
+    kinesis.reply(
+      { Records: [], NextShardIterator: 'still-at-2' },
+      { Records: [kinesisRecord(2), kinesisRecord(3)], NextShardIterator: 'after-3' },
+      { Records: [kinesisRecord(4)], NextShardIterator: 'after-4' },
+    );
+    expect(ids(await fetcher.next())).toBe('r3');
+    expect(ids(await fetcher.next())).toBe('r4');
+  });
+});

@@ -1,0 +1,175 @@
+import type { ShardRecordProcessorFactory } from '@shoal/processor-sdk';
+import { describe, expect, it } from 'vitest';
+import { InvalidOptionsError } from '../src/errors.js';
+import { resolveWorkerOptions, selfFenceAfterMs, type WorkerOptions } from '../src/worker/worker-options.js';
+
+const processorFactory: ShardRecordProcessorFactory = () => ({
+  processRecords() {},
+  shardEnded() {},
+  shutdownRequested() {},
+});
+
+const required = { applicationName: 'billing', streamName: 'orders', processorFactory } satisfies WorkerOptions;
+
+/** The InvalidOptionsError that resolving `options` throws (fails the test if none is thrown). */
+function rejectionOf(options: unknown): InvalidOptionsError {
+  try {
+    resolveWorkerOptions(options as WorkerOptions);
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    return error as InvalidOptionsError;
+  }
+  throw new Error('expected resolveWorkerOptions to reject the options');
+}
+
+describe('resolveWorkerOptions: defaults', () => {
+  it('fills in every default around the required fields', () => {
+    const resolved = resolveWorkerOptions(required);
+    expect(resolved).toMatchObject({
+      applicationName: 'billing',
+      streamName: 'orders',
+      processorFactory,
+      kinesis: {},
+      dynamoDb: {},
+      leaseTableName: 'shoal-leases',
+      initialPosition: { type: 'LATEST' },
+      leaseDurationMs: 15_000,
+      heartbeatIntervalMs: 5_000,
+      leaseSyncIntervalMs: 1_000,
+      shardSyncIntervalMs: 60_000,
+      drainTimeoutMs: 10_000,
+      handoffWaitMs: 30_000,
+      processorRetryBaseMs: 100,
+      processorRetryMaxMs: 10_000,
+      retrieval: {
+        maxRecordsPerCall: 10_000,
+        idleTimeBetweenReadsMs: 250,
+        maxBufferedRecords: 20_000,
+        maxBufferedBytes: 32 * 1024 * 1024,
+        retryBaseMs: 200,
+        retryMaxMs: 5_000,
+      },
+    });
+    expect(resolved.maxLeasesPerWorker).toBeUndefined();
+    expect(resolved.readBudget).toBeUndefined();
+    expect(resolved.logger).toBeUndefined();
+    expect(resolved.workerId).toMatch(/^.+-\d+-[0-9a-f]{6}$/);
+  });
+
+  it('gives each resolution its own worker id', () => {
+    expect(resolveWorkerOptions(required).workerId).not.toBe(resolveWorkerOptions(required).workerId);
+  });
+
+  it('fills in the retrieval fields that were left out', () => {
+    const resolved = resolveWorkerOptions({ ...required, retrieval: { maxRecordsPerCall: 500 } });
+    expect(resolved.retrieval).toEqual({
+      maxRecordsPerCall: 500,
+      idleTimeBetweenReadsMs: 250,
+      maxBufferedRecords: 20_000,
+      maxBufferedBytes: 32 * 1024 * 1024,
+      retryBaseMs: 200,
+      retryMaxMs: 5_000,
+    });
+  });
+
+  it('keeps values that were given', () => {
+    const resolved = resolveWorkerOptions({ ...required, workerId: 'worker-7', leaseDurationMs: 9_000, heartbeatIntervalMs: 3_000 });
+    expect(resolved).toMatchObject({ workerId: 'worker-7', leaseDurationMs: 9_000, heartbeatIntervalMs: 3_000 });
+    expect(selfFenceAfterMs(resolved)).toBe(6_000);
+  });
+
+  it('accepts an initial position as a string', () => {
+    expect(resolveWorkerOptions({ ...required, initialPosition: 'LATEST' }).initialPosition).toEqual({ type: 'LATEST' });
+    expect(resolveWorkerOptions({ ...required, initialPosition: 'TRIM_HORIZON' }).initialPosition).toEqual({ type: 'TRIM_HORIZON' });
+  });
+
+  it('accepts an AT_TIMESTAMP initial position with a date', () => {
+    const timestamp = new Date('2024-05-06T07:08:09.010Z');
+    const resolved = resolveWorkerOptions({ ...required, initialPosition: { type: 'AT_TIMESTAMP', timestamp } });
+    expect(resolved.initialPosition).toEqual({ type: 'AT_TIMESTAMP', timestamp });
+  });
+});
+
+describe('resolveWorkerOptions: invalid options name the field', () => {
+  it('rejects a missing applicationName', () => {
+    const { applicationName: _, ...options } = required;
+    const error = rejectionOf(options);
+    expect(error.code).toBe('INVALID_OPTIONS');
+    expect(error.issues).toHaveLength(1);
+    expect(error.issues[0]).toMatch(/^applicationName: /);
+    expect(error.message).toContain('applicationName');
+  });
+
+  it('rejects a streamName with characters Kinesis does not allow', () => {
+    const error = rejectionOf({ ...required, streamName: 'orders stream!' });
+    expect(error.issues).toEqual([expect.stringMatching(/^streamName: may contain only letters/)]);
+  });
+
+  it('rejects a processorFactory that is not a function', () => {
+    const error = rejectionOf({ ...required, processorFactory: { processRecords() {} } });
+    expect(error.issues).toEqual([expect.stringMatching(/^processorFactory: must be a function/)]);
+  });
+
+  it('rejects a negative leaseDurationMs', () => {
+    const error = rejectionOf({ ...required, leaseDurationMs: -1 });
+    expect(error.issues[0]).toMatch(/^leaseDurationMs: /);
+    expect(error.message).toContain('leaseDurationMs');
+  });
+
+  it('rejects a heartbeatIntervalMs of half the lease duration or more', () => {
+    const error = rejectionOf({ ...required, leaseDurationMs: 10_000, heartbeatIntervalMs: 5_000 });
+    expect(error.issues).toEqual([expect.stringMatching(/^heartbeatIntervalMs: must be less than half of leaseDurationMs \(10000\)/)]);
+    expect(() => resolveWorkerOptions({ ...required, leaseDurationMs: 10_000, heartbeatIntervalMs: 4_999 })).not.toThrow();
+  });
+
+  it('rejects a heartbeatIntervalMs above the default lease duration', () => {
+    const error = rejectionOf({ ...required, heartbeatIntervalMs: 20_000 });
+    expect(error.issues).toEqual([expect.stringMatching(/^heartbeatIntervalMs: /)]);
+  });
+
+  it('rejects retry bases above their maximum', () => {
+    const error = rejectionOf({ ...required, processorRetryBaseMs: 500, processorRetryMaxMs: 100, retrieval: { retryBaseMs: 9_000 } });
+    expect(error.issues).toEqual([
+      expect.stringMatching(/^processorRetryBaseMs: must not exceed processorRetryMaxMs/),
+      expect.stringMatching(/^retrieval\.retryBaseMs: must not exceed retrieval\.retryMaxMs/),
+    ]);
+  });
+
+  it('rejects an option it does not know', () => {
+    const error = rejectionOf({ ...required, leaseDurationMillis: 10_000 });
+    expect(error.issues).toHaveLength(1);
+    expect(error.issues[0]).toContain('leaseDurationMillis');
+  });
+
+  it('rejects an unknown retrieval option', () => {
+    const error = rejectionOf({ ...required, retrieval: { maxRecords: 100 } });
+    expect(error.issues[0]).toMatch(/^retrieval: /);
+    expect(error.issues[0]).toContain('maxRecords');
+  });
+
+  it('rejects retrieval.maxRecordsPerCall above the Kinesis limit of 10000', () => {
+    const error = rejectionOf({ ...required, retrieval: { maxRecordsPerCall: 10_001 } });
+    expect(error.issues).toEqual([expect.stringMatching(/^retrieval\.maxRecordsPerCall: /)]);
+  });
+
+  it('rejects an unknown initial position and an AT_TIMESTAMP without a date', () => {
+    expect(rejectionOf({ ...required, initialPosition: 'EARLIEST' }).issues[0]).toMatch(/^initialPosition: /);
+    expect(rejectionOf({ ...required, initialPosition: { type: 'AT_TIMESTAMP', timestamp: '2024-05-06' } }).issues[0]).toMatch(
+      /^initialPosition/,
+    );
+  });
+
+  it('rejects a logger that is not pino-like', () => {
+    expect(rejectionOf({ ...required, logger: console }).issues).toEqual([expect.stringMatching(/^logger: must be a pino logger/)]);
+  });
+
+  it('lists every bad field at once', () => {
+    const error = rejectionOf({ applicationName: '', streamName: 'orders', processorFactory: 'nope', drainTimeoutMs: 0 });
+    const fields = error.issues.map((issue) => issue.split(':')[0]);
+    expect(fields).toEqual(expect.arrayContaining(['applicationName', 'processorFactory', 'drainTimeoutMs']));
+  });
+
+  it('rejects something that is not an object', () => {
+    expect(rejectionOf(undefined).issues).toEqual(['options: must be an object']);
+  });
+});

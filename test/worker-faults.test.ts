@@ -1,0 +1,98 @@
+import { DynamoDbLeaseStore, leaseNamespace } from '@shoal/coordinator';
+import { LocalStack, produceRecords } from '@shoal/local-stack';
+import { compareExtendedSequenceNumbers, type ExtendedSequenceNumber } from '@shoal/processor-sdk';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expiredIterator, injectFaults, throttled } from './support/fault-injection.js';
+import { createTestStream, eventually, recordId, type TestStream } from './support/worker-harness.js';
+
+let stack: LocalStack;
+let current: TestStream | undefined;
+
+beforeAll(async () => {
+  stack = await LocalStack.start();
+});
+afterEach(async () => {
+  await current?.close();
+  current = undefined;
+});
+afterAll(async () => {
+  await stack.stop();
+});
+
+describe('a worker under faults', () => {
+  it('survives throttling and expired iterators injected through SDK middleware, nothing lost or repeated', async () => {
+    const stream = (current = await createTestStream(stack, 2));
+    const kinesis = stream.createKinesisClient();
+    const { calls } = injectFaults(kinesis, (command, index) => {
+      if (command !== 'GetRecordsCommand') return undefined;
+      if (index === 6 || index === 15) return expiredIterator();
+      return index % 3 === 1 ? throttled() : undefined;
+    });
+    const worker = await stream.createWorker({
+      kinesis,
+      retrieval: { maxRecordsPerCall: 100, idleTimeBetweenReadsMs: 20, retryBaseMs: 10, retryMaxMs: 100, maxBufferedRecords: 1_000, maxBufferedBytes: 1 << 20 },
+    });
+    void worker.run();
+    await produceRecords({ kinesis: stack.kinesis, streamName: stream.streamName, count: 2_000, batchSize: 100, pauseMs: 5, ledger: stream.ledger });
+
+    expect(await stream.ledger.waitForAllProcessed(30_000)).toBe(true);
+    expect(stream.ledger.summary()).toMatchObject({ lost: 0, duplicates: 0, outOfOrder: 0 });
+    expect(calls.get('GetRecordsCommand')).toBeGreaterThan(16);
+    // Each expired iterator was renewed with one extra GetShardIterator call (2 shards + 2 renewals).
+    expect(calls.get('GetShardIteratorCommand')).toBe(4);
+  });
+
+  it('retries a throwing processor with backoff; the checkpoint never passes unprocessed records', async () => {
+    const stream = (current = await createTestStream(stack, 1));
+    await produceRecords({ kinesis: stack.kinesis, streamName: stream.streamName, count: 300, batchSize: 100, ledger: stream.ledger });
+    const store = new DynamoDbLeaseStore({ client: stack.dynamodb, tableName: stream.leaseTableName });
+    const namespace = leaseNamespace(stream.applicationName, stream.streamName);
+
+    const poison = 'r-150';
+    let poisonAttempts = 0;
+    const checkpointsWhileFailing: ExtendedSequenceNumber[] = [];
+    let poisonPosition: ExtendedSequenceNumber | undefined;
+    const statesSeen = new Set<string>();
+
+    const worker = await stream.createWorker({
+      processorRetryBaseMs: 50,
+      processorRetryMaxMs: 200,
+      processorFactory: ({ shardId }) => ({
+        async processRecords({ records, checkpointer }) {
+          for (const record of records) {
+            const id = recordId(record);
+            if (id === poison && poisonAttempts++ < 3) {
+              poisonPosition = record;
+              const lease = await store.getLease(namespace, shardId);
+              if (lease?.checkpoint.type === 'SEQUENCE') checkpointsWhileFailing.push(lease.checkpoint.position);
+              throw new Error(`downstream unavailable while handling ${id}`);
+            }
+            stream.ledger.recordProcessed(id);
+            await checkpointer.checkpoint(record);
+          }
+        },
+        async shardEnded({ checkpointer }) {
+          await checkpointer.checkpoint();
+        },
+        async shutdownRequested({ checkpointer }) {
+          await checkpointer.checkpoint();
+        },
+      }),
+    });
+    void worker.run();
+    const watchStates = setInterval(() => worker.leases().forEach((lease) => statesSeen.add(lease.state)), 5);
+    try {
+      expect(await stream.ledger.waitForAllProcessed(20_000)).toBe(true);
+    } finally {
+      clearInterval(watchStates);
+    }
+
+    expect(poisonAttempts).toBe(4);
+    expect(statesSeen).toContain('owned.backoff');
+    expect(checkpointsWhileFailing).toHaveLength(3);
+    for (const checkpoint of checkpointsWhileFailing) expect(compareExtendedSequenceNumbers(checkpoint, poisonPosition!)).toBeLessThan(0);
+    // Records checkpointed before the failure were not delivered again.
+    expect(stream.ledger.summary()).toMatchObject({ lost: 0, duplicates: 0, outOfOrder: 0 });
+    await eventually(() => worker.leases()[0]?.state === 'owned.processing', 'the lease is back to processing');
+  });
+});
