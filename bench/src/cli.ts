@@ -1,0 +1,17 @@
+/**
+ * `pnpm bench <name>`: runs one benchmark, prints its table and writes
+ * bench/results/<name>.json. Without a name, lists the benchmarks.
+ */
+const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
+  throughput: () => import('./throughput.js'),
+};
+
+const name = process.argv[2];
+const load = name ? benchmarks[name] : undefined;
+if (!load) {
+  process.stderr.write(`usage: pnpm bench <${Object.keys(benchmarks).join('|')}>\n`);
+  process.exit(name ? 2 : 0);
+}
+const benchmark = await load();
+await benchmark.run();
+process.exit(0);
