@@ -10,4 +10,12 @@ bash "$root/scripts/ensure-services.sh"
 cd "$root"
 echo "› running tests"
 pnpm exec tsc -p tsconfig.tests.json
-pnpm exec vitest run "$@"
+results="$root/.tools/test-results.json"
+rm -f "$results"
+status=0
+pnpm exec vitest run --reporter=default --reporter=json --outputFile="$results" "$@" || status=$?
+# One plain closing line, whatever the reporter printed above it.
+if [ -f "$results" ]; then
+  node -e 'const r = require(process.argv[1]); console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`)' "$results"
+fi
+exit "$status"

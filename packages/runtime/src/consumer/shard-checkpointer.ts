@@ -43,9 +43,9 @@ export class ShardCheckpointer implements Checkpointer {
     return this.leaseLost;
   }
 
-  /** Records the upper bound: the last user record handed to the processor. */
-  delivered(record: KinesisRecord): void {
-    this.lastDelivered = { sequenceNumber: record.sequenceNumber, subSequenceNumber: record.subSequenceNumber };
+  /** Records the upper bound: the position of the last user record handed to the processor. */
+  delivered(position: ExtendedSequenceNumber): void {
+    this.lastDelivered = { sequenceNumber: position.sequenceNumber, subSequenceNumber: position.subSequenceNumber };
   }
 
   /** Sets what a bare `checkpoint()` refers to in the callback about to run. */
@@ -102,7 +102,8 @@ export class ShardCheckpointer implements Checkpointer {
     if (this.current.type === 'SHARD_END') {
       throw new InvalidCheckpointError(`cannot checkpoint ${format(position)} on ${this.ownership.leaseKey}: the shard is finished`);
     }
-    return { type: 'SEQUENCE', position };
+    // A copy: the caller may pass a whole record, and its payload must not live on in the checkpoint.
+    return { type: 'SEQUENCE', position: { sequenceNumber: position.sequenceNumber, subSequenceNumber: position.subSequenceNumber } };
   }
 
   private isCheckpointed(position: ExtendedSequenceNumber): boolean {

@@ -23,6 +23,10 @@ export type ShardConsumerExit = 'lease-lost' | 'shard-end' | 'requested';
 
 const RANK: Record<ShardConsumerExit, number> = { requested: 1, 'shard-end': 2, 'lease-lost': 3 };
 
+function positionOf(record: KinesisRecord): ExtendedSequenceNumber {
+  return { sequenceNumber: record.sequenceNumber, subSequenceNumber: record.subSequenceNumber };
+}
+
 function recordsAfter(records: readonly KinesisRecord[], checkpoint: Checkpoint): readonly KinesisRecord[] {
   if (checkpoint.type !== 'SEQUENCE') return records;
   return records.filter((record) => compareExtendedSequenceNumbers(record, checkpoint.position) > 0);
@@ -150,7 +154,7 @@ export class ShardConsumer {
 
   private async deliver(batch: readonly KinesisRecord[], millisBehindLatest: number | undefined): Promise<void> {
     const { processor, context, checkpointer } = this.options;
-    const last = batch[batch.length - 1]!;
+    const last = positionOf(batch[batch.length - 1]!);
     const backoff = new Backoff(this.options.backoff);
     let records = batch;
     while (!this.exit) {
