@@ -80,10 +80,7 @@ async function ownedLease(store: DynamoDbLeaseStore, namespace: string, owner: s
   return applied(await store.acquireLease(created, owner));
 }
 
-async function createForeignTable(
-  tableName: string,
-  keys: readonly (KeySchemaElement & { type: ScalarAttributeType })[],
-): Promise<void> {
+async function createForeignTable(tableName: string, keys: readonly (KeySchemaElement & { type: ScalarAttributeType })[]): Promise<void> {
   await stack.dynamodb.send(
     new CreateTableCommand({
       TableName: tableName,
@@ -239,7 +236,9 @@ describe('leases', () => {
       const seen = await mustGet(first!.store, namespace, 'shardId-000000000000');
       expect(seen.leaseCounter).toBe(round);
       const results = await Promise.all(racers.map(({ store, workerId }) => store.acquireLease(seen, workerId)));
-      const winners = results.flatMap((result, i) => (result.status === 'applied' ? [{ result: result.value, workerId: racers[i]!.workerId }] : []));
+      const winners = results.flatMap((result, i) =>
+        result.status === 'applied' ? [{ result: result.value, workerId: racers[i]!.workerId }] : [],
+      );
       expect(winners).toHaveLength(1);
       expect(results.filter((result) => result.status === 'conflict')).toHaveLength(15);
       const [winner] = winners;
@@ -303,7 +302,9 @@ describe('leases', () => {
   it('keeps the counter for writes that do not change ownership (checkpoint, handoff request)', async () => {
     const { store } = await newStore();
     const owned = await ownedLease(store, namespace, 'worker-a');
-    const checkpointed = applied(await store.checkpoint(ownershipOf(owned), { type: 'SEQUENCE', position: { sequenceNumber: SEQ, subSequenceNumber: 0 } }));
+    const checkpointed = applied(
+      await store.checkpoint(ownershipOf(owned), { type: 'SEQUENCE', position: { sequenceNumber: SEQ, subSequenceNumber: 0 } }),
+    );
     expect(checkpointed.leaseCounter).toBe(1);
     expect(applied(await store.requestHandoff(checkpointed, 'worker-b')).leaseCounter).toBe(1);
     // A pending handoff does not stop the owner from checkpointing while it drains.
@@ -396,7 +397,9 @@ describe('leases', () => {
   it('creates a lease at AT_TIMESTAMP and reads the timestamp back', async () => {
     const { store } = await newStore();
     const timestamp = new Date('2023-01-02T03:04:05.678Z');
-    const created = applied(await store.createLease(namespace, { shardId: 'shardId-000000000009', checkpoint: { type: 'AT_TIMESTAMP', timestamp } }));
+    const created = applied(
+      await store.createLease(namespace, { shardId: 'shardId-000000000009', checkpoint: { type: 'AT_TIMESTAMP', timestamp } }),
+    );
     expect(created.checkpoint).toEqual({ type: 'AT_TIMESTAMP', timestamp });
     expect((await mustGet(store, namespace, 'shardId-000000000009')).checkpoint).toEqual({ type: 'AT_TIMESTAMP', timestamp });
   });
@@ -486,7 +489,11 @@ describe('readNamespace', () => {
     applied(await store.registerWorker(mine, 'worker-b'));
 
     const snapshot = await store.readNamespace(mine);
-    expect(snapshot.leases.map((lease) => lease.leaseKey).sort()).toEqual(['shardId-000000000000', 'shardId-000000000001', 'shardId-000000000002']);
+    expect(snapshot.leases.map((lease) => lease.leaseKey).sort()).toEqual([
+      'shardId-000000000000',
+      'shardId-000000000001',
+      'shardId-000000000002',
+    ]);
     expect(snapshot.leases.every((lease) => lease.namespace === mine)).toBe(true);
     expect(snapshot.workers.map((worker) => worker.workerId).sort()).toEqual(['worker-b', `worker-of-${mine}`]);
     expect(snapshot.workers.every((worker) => worker.namespace === mine)).toBe(true);
@@ -512,9 +519,11 @@ describe('readNamespace', () => {
     const shardIds = Array.from({ length: 300 }, (_, i) => `shardId-${String(i).padStart(12, '0')}`);
     for (let i = 0; i < shardIds.length; i += 25) {
       await Promise.all(
-        shardIds.slice(i, i + 25).map(async (shardId) =>
-          applied(await store.createLease(namespace, { shardId, checkpoint: { type: 'TRIM_HORIZON' }, parentShardIds: padding })),
-        ),
+        shardIds
+          .slice(i, i + 25)
+          .map(async (shardId) =>
+            applied(await store.createLease(namespace, { shardId, checkpoint: { type: 'TRIM_HORIZON' }, parentShardIds: padding })),
+          ),
       );
     }
     for (let i = 0; i < 5; i++) applied(await store.registerWorker(namespace, `worker-${i}`));

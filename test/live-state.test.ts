@@ -6,12 +6,7 @@ import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node'
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LeaseStateSnapshot } from '@shoal/coordinator';
-import {
-  NatsLeaseStatePublisher,
-  leaseStateBucket,
-  leaseStateKey,
-  leaseStateSubject,
-} from '@shoal/coordinator';
+import { NatsLeaseStatePublisher, leaseStateBucket, leaseStateKey, leaseStateSubject } from '@shoal/coordinator';
 import { watchLeaseStates, type LeaseStateUpdate } from '@shoal/coordinator';
 import { connectNats, type NatsLink } from '@shoal/coordinator';
 
@@ -124,9 +119,7 @@ describe('lease state on NATS (real server)', () => {
 
     await waitFor(() => received.length === transitions.length);
     expect(received.map((msg) => msg.json<LeaseStateSnapshot>())).toEqual(transitions);
-    expect(received.map((msg) => msg.subject)).toEqual(
-      transitions.map((t) => `shoal.${application}.lease.${t.shardId}`),
-    );
+    expect(received.map((msg) => msg.subject)).toEqual(transitions.map((t) => `shoal.${application}.lease.${t.shardId}`));
 
     const latest = new Map<string, LeaseStateSnapshot>();
     const watch = await watchLeaseStates({

@@ -1,27 +1,16 @@
 import { DynamoDbLeaseStore, leaseNamespace } from '@shoal/coordinator';
-import { LocalStack, produceRecords } from '@shoal/local-stack';
+import { produceRecords } from '@shoal/local-stack';
 import { compareExtendedSequenceNumbers, type ExtendedSequenceNumber } from '@shoal/processor-sdk';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expiredIterator, injectFaults, throttled } from './support/fault-injection.js';
-import { createTestStream, eventually, recordId, type TestStream } from './support/worker-harness.js';
+import { eventually, recordId, processorWith, useLocalStack } from './support/worker-harness.js';
 
-let stack: LocalStack;
-let current: TestStream | undefined;
-
-beforeAll(async () => {
-  stack = await LocalStack.start();
-});
-afterEach(async () => {
-  await current?.close();
-  current = undefined;
-});
-afterAll(async () => {
-  await stack.stop();
-});
+const local = useLocalStack();
 
 describe('a worker under faults', () => {
   it('survives throttling and expired iterators injected through SDK middleware, nothing lost or repeated', async () => {
-    const stream = (current = await createTestStream(stack, 2));
+    const stream = await local.createTestStream(2);
+    const stack = local.stack();
     const kinesis = stream.createKinesisClient();
     const { calls } = injectFaults(kinesis, (command, index) => {
       if (command !== 'GetRecordsCommand') return undefined;
@@ -30,10 +19,24 @@ describe('a worker under faults', () => {
     });
     const worker = await stream.createWorker({
       kinesis,
-      retrieval: { maxRecordsPerCall: 100, idleTimeBetweenReadsMs: 20, retryBaseMs: 10, retryMaxMs: 100, maxBufferedRecords: 1_000, maxBufferedBytes: 1 << 20 },
+      retrieval: {
+        maxRecordsPerCall: 100,
+        idleTimeBetweenReadsMs: 20,
+        retryBaseMs: 10,
+        retryMaxMs: 100,
+        maxBufferedRecords: 1_000,
+        maxBufferedBytes: 1 << 20,
+      },
     });
     void worker.run();
-    await produceRecords({ kinesis: stack.kinesis, streamName: stream.streamName, count: 2_000, batchSize: 100, pauseMs: 5, ledger: stream.ledger });
+    await produceRecords({
+      kinesis: stack.kinesis,
+      streamName: stream.streamName,
+      count: 2_000,
+      batchSize: 100,
+      pauseMs: 5,
+      ledger: stream.ledger,
+    });
 
     expect(await stream.ledger.waitForAllProcessed(30_000)).toBe(true);
     expect(stream.ledger.summary()).toMatchObject({ lost: 0, duplicates: 0, outOfOrder: 0 });
@@ -43,7 +46,8 @@ describe('a worker under faults', () => {
   });
 
   it('retries a throwing processor with backoff; the checkpoint never passes unprocessed records', async () => {
-    const stream = (current = await createTestStream(stack, 1));
+    const stream = await local.createTestStream(1);
+    const stack = local.stack();
     await produceRecords({ kinesis: stack.kinesis, streamName: stream.streamName, count: 300, batchSize: 100, ledger: stream.ledger });
     const store = new DynamoDbLeaseStore({ client: stack.dynamodb, tableName: stream.leaseTableName });
     const namespace = leaseNamespace(stream.applicationName, stream.streamName);
@@ -57,8 +61,8 @@ describe('a worker under faults', () => {
     const worker = await stream.createWorker({
       processorRetryBaseMs: 50,
       processorRetryMaxMs: 200,
-      processorFactory: ({ shardId }) => ({
-        async processRecords({ records, checkpointer }) {
+      processorFactory: ({ shardId }) =>
+        processorWith(async ({ records, checkpointer }) => {
           for (const record of records) {
             const id = recordId(record);
             if (id === poison && poisonAttempts++ < 3) {
@@ -70,14 +74,7 @@ describe('a worker under faults', () => {
             stream.ledger.recordProcessed(id);
             await checkpointer.checkpoint(record);
           }
-        },
-        async shardEnded({ checkpointer }) {
-          await checkpointer.checkpoint();
-        },
-        async shutdownRequested({ checkpointer }) {
-          await checkpointer.checkpoint();
-        },
-      }),
+        }),
     });
     void worker.run();
     const watchStates = setInterval(() => worker.leases().forEach((lease) => statesSeen.add(lease.state)), 5);

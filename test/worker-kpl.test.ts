@@ -1,27 +1,15 @@
 import { PutRecordCommand } from '@aws-sdk/client-kinesis';
-import { LocalStack } from '@shoal/local-stack';
 import type { KinesisRecord } from '@shoal/processor-sdk';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { aggregateUserRecords } from './support/kpl-aggregate.js';
-import { createTestStream, eventually, type TestStream } from './support/worker-harness.js';
+import { eventually, processorWith, useLocalStack } from './support/worker-harness.js';
 
-let stack: LocalStack;
-let current: TestStream | undefined;
-
-beforeAll(async () => {
-  stack = await LocalStack.start();
-});
-afterEach(async () => {
-  await current?.close();
-  current = undefined;
-});
-afterAll(async () => {
-  await stack.stop();
-});
+const local = useLocalStack();
 
 describe('KPL aggregated records', () => {
   it('are de-aggregated for the processor, and a checkpoint inside an aggregate resumes at the next user record', async () => {
-    const stream = (current = await createTestStream(stack, 1));
+    const stream = await local.createTestStream(1);
+    const stack = local.stack();
     // Three aggregates of ten user records each, written in order to the single shard.
     for (let aggregate = 0; aggregate < 3; aggregate += 1) {
       const users = Array.from({ length: 10 }, (_, index) => ({
@@ -29,7 +17,9 @@ describe('KPL aggregated records', () => {
         data: Buffer.from(`a${aggregate}-u${index}`),
       }));
       const [encoded] = await aggregateUserRecords(users);
-      await stack.kinesis.send(new PutRecordCommand({ StreamName: stream.streamName, PartitionKey: encoded!.partitionKey, Data: encoded!.data }));
+      await stack.kinesis.send(
+        new PutRecordCommand({ StreamName: stream.streamName, PartitionKey: encoded!.partitionKey, Data: encoded!.data }),
+      );
     }
     const text = (record: KinesisRecord) => Buffer.from(record.data).toString();
 
@@ -38,21 +28,19 @@ describe('KPL aggregated records', () => {
     let checkpointed = false;
     const first = await stream.createWorker({
       workerId: 'first',
-      processorFactory: () => ({
-        async processRecords({ records, checkpointer }) {
-          for (const record of records) {
-            firstSeen.push(record);
-            if (text(record) === 'a1-u3') {
-              await checkpointer.checkpoint(record);
-              checkpointed = true;
+      processorFactory: () =>
+        processorWith(
+          async ({ records, checkpointer }) => {
+            for (const record of records) {
+              firstSeen.push(record);
+              if (text(record) === 'a1-u3') {
+                await checkpointer.checkpoint(record);
+                checkpointed = true;
+              }
             }
-          }
-        },
-        async shardEnded({ checkpointer }) {
-          await checkpointer.checkpoint();
-        },
-        async shutdownRequested() {},
-      }),
+          },
+          { checkpointOnShutdown: false },
+        ),
     });
     const firstRun = first.run();
     await eventually(() => checkpointed && firstSeen.length === 30, 'the first worker saw every user record');
@@ -66,21 +54,17 @@ describe('KPL aggregated records', () => {
     const secondSeen: string[] = [];
     const second = await stream.createWorker({
       workerId: 'second',
-      processorFactory: () => ({
-        async processRecords({ records, checkpointer }) {
+      processorFactory: () =>
+        processorWith(async ({ records, checkpointer }) => {
           secondSeen.push(...records.map(text));
           await checkpointer.checkpoint();
-        },
-        async shardEnded({ checkpointer }) {
-          await checkpointer.checkpoint();
-        },
-        async shutdownRequested({ checkpointer }) {
-          await checkpointer.checkpoint();
-        },
-      }),
+        }),
     });
     void second.run();
     await eventually(() => secondSeen.length >= 16, 'the second worker resumed');
-    expect(secondSeen).toEqual([...Array.from({ length: 6 }, (_, i) => `a1-u${i + 4}`), ...Array.from({ length: 10 }, (_, i) => `a2-u${i}`)]);
+    expect(secondSeen).toEqual([
+      ...Array.from({ length: 6 }, (_, i) => `a1-u${i + 4}`),
+      ...Array.from({ length: 10 }, (_, i) => `a2-u${i}`),
+    ]);
   });
 });

@@ -67,10 +67,20 @@ describe('a worker with NATS and Redis', () => {
     await worker.shutdown();
     await running;
 
-    await eventually(() => [...transitions.values()].every((states) => states.at(-1) === 'ended') && transitions.size === 2, 'both leases ended');
+    await eventually(
+      () => [...transitions.values()].every((states) => states.at(-1) === 'ended') && transitions.size === 2,
+      'both leases ended',
+    );
     // Checkpoint changes within a state are published too; compare the sequence of states.
     for (const states of transitions.values()) {
-      expect(states.filter((state, index) => state !== states[index - 1])).toEqual(['pending.acquiring', 'owned.initializing', 'owned.processing', 'draining', 'releasing', 'ended']);
+      expect(states.filter((state, index) => state !== states[index - 1])).toEqual([
+        'pending.acquiring',
+        'owned.initializing',
+        'owned.processing',
+        'draining',
+        'releasing',
+        'ended',
+      ]);
     }
     const kv = await new Kvm(nats).open(leaseStateBucket(stream.applicationName));
     const keys: string[] = [];
@@ -82,7 +92,12 @@ describe('a worker with NATS and Redis', () => {
 
   it('keeps GetRecords within the per-shard budget shared through Redis', async () => {
     const stream = (current = await createTestStream(stack, 1));
-    const budget = new RedisShardReadBudget({ redis, keyPrefix: `shoal-test:${stream.streamName}`, callsPerSecond: 5, logger: silentLogger });
+    const budget = new RedisShardReadBudget({
+      redis,
+      keyPrefix: `shoal-test:${stream.streamName}`,
+      callsPerSecond: 5,
+      logger: silentLogger,
+    });
     cleanups.push(() => budget.close());
     const kinesis = stream.createKinesisClient();
     const { log } = injectFaults(kinesis, () => undefined);
@@ -90,7 +105,14 @@ describe('a worker with NATS and Redis', () => {
     const worker = await stream.createWorker({
       kinesis,
       readBudget: budget,
-      retrieval: { maxRecordsPerCall: 20, idleTimeBetweenReadsMs: 0, retryBaseMs: 10, retryMaxMs: 100, maxBufferedRecords: 1_000, maxBufferedBytes: 1 << 20 },
+      retrieval: {
+        maxRecordsPerCall: 20,
+        idleTimeBetweenReadsMs: 0,
+        retryBaseMs: 10,
+        retryMaxMs: 100,
+        maxBufferedRecords: 1_000,
+        maxBufferedBytes: 1 << 20,
+      },
     });
     await produceRecords({ kinesis: stack.kinesis, streamName: stream.streamName, count: 200, ledger: stream.ledger });
     void worker.run();

@@ -1,26 +1,15 @@
 import { DynamoDbLeaseStore, leaseNamespace } from '@shoal/coordinator';
-import { LocalStack, produceRecords } from '@shoal/local-stack';
+import { produceRecords } from '@shoal/local-stack';
 import { compareSequenceNumbers, type Checkpoint } from '@shoal/processor-sdk';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestStream, eventually, ownedLeaseCount, recordId, type TestStream } from './support/worker-harness.js';
+import { describe, expect, it } from 'vitest';
+import { eventually, ownedLeaseCount, recordId, processorWith, useLocalStack } from './support/worker-harness.js';
 
-let stack: LocalStack;
-let current: TestStream | undefined;
-
-beforeAll(async () => {
-  stack = await LocalStack.start();
-});
-afterEach(async () => {
-  await current?.close();
-  current = undefined;
-});
-afterAll(async () => {
-  await stack.stop();
-});
+const local = useLocalStack();
 
 describe('a worker consuming a stream end to end', () => {
   it('a worker stopped gracefully is continued by a new one after the checkpoint, nothing lost or repeated', async () => {
-    const stream = (current = await createTestStream(stack, 4));
+    const stream = await local.createTestStream(4);
+    const stack = local.stack();
     await produceRecords({ kinesis: stack.kinesis, streamName: stream.streamName, count: 2_000, batchSize: 100, ledger: stream.ledger });
 
     const first = await stream.createWorker({ workerId: 'first' });
@@ -38,7 +27,8 @@ describe('a worker consuming a stream end to end', () => {
   });
 
   it('after a stop without a final checkpoint, only records after the last checkpoint are processed again', async () => {
-    const stream = (current = await createTestStream(stack, 2));
+    const stream = await local.createTestStream(2);
+    const stack = local.stack();
     await produceRecords({ kinesis: stack.kinesis, streamName: stream.streamName, count: 1_500, batchSize: 50, ledger: stream.ledger });
 
     // The first worker checkpoints every third batch and not at all when asked to shut down.
@@ -46,20 +36,25 @@ describe('a worker consuming a stream end to end', () => {
     let batches = 0;
     const first = await stream.createWorker({
       workerId: 'forgetful',
-      retrieval: { maxRecordsPerCall: 40, idleTimeBetweenReadsMs: 50, retryBaseMs: 20, retryMaxMs: 200, maxBufferedRecords: 200, maxBufferedBytes: 1 << 20 },
-      processorFactory: ({ shardId }) => ({
-        async processRecords({ records, checkpointer }) {
-          for (const record of records) {
-            stream.ledger.recordProcessed(recordId(record));
-            seenByFirst.set(recordId(record), { shardId, sequenceNumber: record.sequenceNumber });
-          }
-          if (++batches % 3 === 0) await checkpointer.checkpoint();
-        },
-        async shardEnded({ checkpointer }) {
-          await checkpointer.checkpoint();
-        },
-        async shutdownRequested() {},
-      }),
+      retrieval: {
+        maxRecordsPerCall: 40,
+        idleTimeBetweenReadsMs: 50,
+        retryBaseMs: 20,
+        retryMaxMs: 200,
+        maxBufferedRecords: 200,
+        maxBufferedBytes: 1 << 20,
+      },
+      processorFactory: ({ shardId }) =>
+        processorWith(
+          async ({ records, checkpointer }) => {
+            for (const record of records) {
+              stream.ledger.recordProcessed(recordId(record));
+              seenByFirst.set(recordId(record), { shardId, sequenceNumber: record.sequenceNumber });
+            }
+            if (++batches % 3 === 0) await checkpointer.checkpoint();
+          },
+          { checkpointOnShutdown: false },
+        ),
     });
     const firstRun = first.run();
     await eventually(() => stream.ledger.processedCount >= 600, 'the first worker processed part of the stream');
@@ -73,21 +68,14 @@ describe('a worker consuming a stream end to end', () => {
     const seenBySecond = new Map<string, { shardId: string; sequenceNumber: string }>();
     const second = await stream.createWorker({
       workerId: 'second',
-      processorFactory: ({ shardId }) => ({
-        async processRecords({ records, checkpointer }) {
+      processorFactory: ({ shardId }) =>
+        processorWith(async ({ records, checkpointer }) => {
           for (const record of records) {
             stream.ledger.recordProcessed(recordId(record));
             seenBySecond.set(recordId(record), { shardId, sequenceNumber: record.sequenceNumber });
           }
           await checkpointer.checkpoint();
-        },
-        async shardEnded({ checkpointer }) {
-          await checkpointer.checkpoint();
-        },
-        async shutdownRequested({ checkpointer }) {
-          await checkpointer.checkpoint();
-        },
-      }),
+        }),
     });
     void second.run();
     expect(await stream.ledger.waitForAllProcessed(20_000)).toBe(true);
@@ -97,14 +85,16 @@ describe('a worker consuming a stream end to end', () => {
     // Every repeat lies after its shard's last checkpoint; nothing at or before it came again.
     for (const [id, { shardId, sequenceNumber }] of seenBySecond) {
       const checkpoint = checkpoints.get(shardId);
-      if (checkpoint?.type === 'SEQUENCE') expect(compareSequenceNumbers(sequenceNumber, checkpoint.position.sequenceNumber), id).toBeGreaterThan(0);
+      if (checkpoint?.type === 'SEQUENCE')
+        expect(compareSequenceNumbers(sequenceNumber, checkpoint.position.sequenceNumber), id).toBeGreaterThan(0);
     }
     const repeats = [...seenBySecond.keys()].filter((id) => seenByFirst.has(id));
     expect(repeats.length).toBe(stream.ledger.duplicates);
   });
 
   it('a second worker takes half of the shards by graceful handoff, nothing lost or repeated', async () => {
-    const stream = (current = await createTestStream(stack, 4));
+    const stream = await local.createTestStream(4);
+    const stack = local.stack();
     const a = await stream.createWorker({ workerId: 'a' });
     void a.run();
     await eventually(() => ownedLeaseCount(a) === 4, 'worker a owns all four leases');
@@ -125,7 +115,8 @@ describe('a worker consuming a stream end to end', () => {
   });
 
   it('starts at LATEST, TRIM_HORIZON or AT_TIMESTAMP when a shard has no checkpoint', async () => {
-    const stream = (current = await createTestStream(stack, 1));
+    const stream = await local.createTestStream(1);
+    const stack = local.stack();
     await produceRecords({ kinesis: stack.kinesis, streamName: stream.streamName, count: 100, idPrefix: 'early', ledger: stream.ledger });
     await new Promise((resolve) => setTimeout(resolve, 50));
     const boundary = new Date();
@@ -148,16 +139,14 @@ describe('a worker consuming a stream end to end', () => {
         applicationName: `${stream.applicationName}-${typeof initialPosition === 'string' ? initialPosition : 'ts'}`.toLowerCase(),
         kinesis,
         initialPosition,
-        processorFactory: () => ({
-          async processRecords({ records, checkpointer }) {
-            ids.push(...records.map(recordId));
-            await checkpointer.checkpoint();
-          },
-          async shardEnded({ checkpointer }) {
-            await checkpointer.checkpoint();
-          },
-          async shutdownRequested() {},
-        }),
+        processorFactory: () =>
+          processorWith(
+            async ({ records, checkpointer }) => {
+              ids.push(...records.map(recordId));
+              await checkpointer.checkpoint();
+            },
+            { checkpointOnShutdown: false },
+          ),
       });
       void worker.run();
       await eventually(() => iteratorsTaken > 0, 'the consumer took its first iterator');
@@ -169,7 +158,10 @@ describe('a worker consuming a stream end to end', () => {
     const atTimestamp = await collect({ type: 'AT_TIMESTAMP', timestamp: boundary });
     await produceRecords({ kinesis: stack.kinesis, streamName: stream.streamName, count: 10, idPrefix: 'newest' });
 
-    await eventually(() => latest.ids.length === 10 && horizon.ids.length === 210 && atTimestamp.ids.length === 110, 'each position saw its records');
+    await eventually(
+      () => latest.ids.length === 10 && horizon.ids.length === 210 && atTimestamp.ids.length === 110,
+      'each position saw its records',
+    );
     expect(latest.ids.every((id) => id.startsWith('newest'))).toBe(true);
     expect(horizon.ids.slice(0, 100).every((id) => id.startsWith('early'))).toBe(true);
     expect(atTimestamp.ids.slice(0, 100).every((id) => id.startsWith('late'))).toBe(true);

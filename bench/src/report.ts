@@ -9,7 +9,8 @@ const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'results
 export function printTable(title: string, rows: readonly (readonly (string | number)[])[]): void {
   const cells = rows.map((row) => row.map((cell) => (typeof cell === 'number' ? formatNumber(cell) : cell)));
   const widths = cells[0]!.map((_, column) => Math.max(...cells.map((row) => row[column]!.length)));
-  const line = (row: readonly string[]) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  const line = (row: readonly string[]) =>
+    row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
   process.stdout.write(`\n${title}\n${line(cells[0]!)}\n${widths.map((width) => '-'.repeat(width)).join('  ')}\n`);
   for (const row of cells.slice(1)) process.stdout.write(`${line(row)}\n`);
 }

@@ -10,7 +10,13 @@
  * Environment: BENCH_RECORDS (default 200000), BENCH_RECORD_BYTES (1024), BENCH_SHARDS (8),
  * BENCH_ROUNDS (3; each round runs both, alternating which goes first).
  */
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  ListShardsCommand,
+  PutRecordsCommand,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
 import { LocalStack, uniqueName } from '@shoal/local-stack';
 import { Worker } from '@shoal/runtime';
 import { pino } from 'pino';
@@ -26,7 +32,9 @@ export async function run(): Promise<void> {
   const streamName = uniqueName('throughput');
   await stack.createStream(streamName, SHARDS);
   const fillMs = await fill(stack.kinesis, streamName);
-  process.stdout.write(`filled ${streamName}: ${RECORDS} records of ${RECORD_BYTES} B over ${SHARDS} shards in ${(fillMs / 1000).toFixed(1)} s\n`);
+  process.stdout.write(
+    `filled ${streamName}: ${RECORDS} records of ${RECORD_BYTES} B over ${SHARDS} shards in ${(fillMs / 1000).toFixed(1)} s\n`,
+  );
 
   const bare: number[] = [];
   const shoal: number[] = [];

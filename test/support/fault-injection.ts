@@ -1,8 +1,4 @@
-import {
-  ExpiredIteratorException,
-  ProvisionedThroughputExceededException,
-  type KinesisClient,
-} from '@aws-sdk/client-kinesis';
+import { ExpiredIteratorException, ProvisionedThroughputExceededException, type KinesisClient } from '@aws-sdk/client-kinesis';
 
 /** Decides, per Kinesis call, whether to fail it instead of sending it. */
 export type FaultRule = (commandName: string, callIndex: number) => Error | undefined;
@@ -12,7 +8,10 @@ export type FaultRule = (commandName: string, callIndex: number) => Error | unde
  * SDK's own retries), and counts every call by command name. The emulators never throttle or
  * expire iterators on their own, so this is how those paths are exercised.
  */
-export function injectFaults(client: KinesisClient, rule: FaultRule): { calls: Map<string, number>; log: { command: string; at: number }[] } {
+export function injectFaults(
+  client: KinesisClient,
+  rule: FaultRule,
+): { calls: Map<string, number>; log: { command: string; at: number }[] } {
   const calls = new Map<string, number>();
   const log: { command: string; at: number }[] = [];
   client.middlewareStack.add(

@@ -3,6 +3,7 @@ import { LocalStack, RecordLedger, parseRecordId, uniqueName } from '@shoal/loca
 import type { KinesisRecord, ShardRecordProcessor, ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { Worker, type WorkerOptions } from '@shoal/runtime';
 import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 export const silentLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -24,21 +25,62 @@ export const FAST_TIMINGS = {
   },
 } satisfies Partial<WorkerOptions>;
 
-/** A processor that records every record in the ledger and checkpoints after each batch. */
-export function ledgerProcessor(ledger: RecordLedger, hooks: Partial<ShardRecordProcessor> = {}): ShardRecordProcessorFactory {
-  return () => ({
-    async processRecords(input) {
-      for (const record of input.records) ledger.recordProcessed(parseRecordId(record.data));
-      await input.checkpointer.checkpoint();
-    },
+/**
+ * A processor built around `processRecords`: it checkpoints SHARD_END in `shardEnded`, and in
+ * `shutdownRequested` checkpoints what was processed unless `checkpointOnShutdown` is false.
+ */
+export function processorWith(
+  processRecords: ShardRecordProcessor['processRecords'],
+  options: { checkpointOnShutdown?: boolean } = {},
+): ShardRecordProcessor {
+  return {
+    processRecords,
     async shardEnded({ checkpointer }) {
       await checkpointer.checkpoint();
     },
     async shutdownRequested({ checkpointer }) {
-      await checkpointer.checkpoint();
+      if (options.checkpointOnShutdown !== false) await checkpointer.checkpoint();
     },
-    ...hooks,
+  };
+}
+
+/** A processor that records every record in the ledger and checkpoints after each batch. */
+export function ledgerProcessor(ledger: RecordLedger): ShardRecordProcessorFactory {
+  return () =>
+    processorWith(async ({ records, checkpointer }) => {
+      for (const record of records) ledger.recordProcessed(parseRecordId(record.data));
+      await checkpointer.checkpoint();
+    });
+}
+
+/**
+ * One emulator stack for the whole test file, and a fresh stream per test that is closed
+ * (workers shut down, clients destroyed) after the test, pass or fail.
+ */
+export function useLocalStack(): { stack(): LocalStack; createTestStream(shardCount: number): Promise<TestStream> } {
+  let stack: LocalStack | undefined;
+  const streams: TestStream[] = [];
+  beforeAll(async () => {
+    stack = await LocalStack.start();
   });
+  afterEach(async () => {
+    for (const stream of streams.splice(0)) await stream.close();
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+  const current = () => {
+    if (!stack) throw new Error('the local stack is not running (use it inside a test)');
+    return stack;
+  };
+  return {
+    stack: current,
+    async createTestStream(shardCount) {
+      const stream = await createTestStream(current(), shardCount);
+      streams.push(stream);
+      return stream;
+    },
+  };
 }
 
 export interface TestStream {

@@ -37,25 +37,11 @@ export { LeaseTableError, LeaseTableSchemaError } from './lease-table/lease-tabl
 export { PARTITION_KEY, SORT_KEY } from './lease-table/item-codec.js';
 export { LivenessTracker } from './liveness/liveness-tracker.js';
 export { OwnershipTracker } from './liveness/ownership-tracker.js';
-export {
-  planAssignments,
-  type AssignmentPlan,
-  type LeaseMove,
-  type PlanInput,
-  type PlannerLease,
-} from './assignment/plan-assignments.js';
+export { planAssignments, type AssignmentPlan, type LeaseMove, type PlanInput, type PlannerLease } from './assignment/plan-assignments.js';
 export { listShards, toShardInfo, type ListShardsOptions, type ShardInfo } from './shards/list-shards.js';
 export { UnlimitedShardReadBudget, type ShardReadBudget } from './read-budget/shard-read-budget.js';
-export {
-  NoopLeaseStatePublisher,
-  type LeaseStatePublisher,
-  type LeaseStateSnapshot,
-} from './live-state/lease-state.js';
-export {
-  RedisShardReadBudget,
-  type ReadBudgetClock,
-  type RedisShardReadBudgetOptions,
-} from './read-budget/redis-shard-read-budget.js';
+export { NoopLeaseStatePublisher, type LeaseStatePublisher, type LeaseStateSnapshot } from './live-state/lease-state.js';
+export { RedisShardReadBudget, type ReadBudgetClock, type RedisShardReadBudgetOptions } from './read-budget/redis-shard-read-budget.js';
 export { connectNats, NatsLink, type ConnectNatsOptions, type NatsLinkState } from './nats/connect-nats.js';
 export {
   NatsLeaseStatePublisher,
@@ -64,9 +50,4 @@ export {
   leaseStateSubject,
   openLeaseStateBucket,
 } from './live-state/nats-lease-state-publisher.js';
-export {
-  parseLeaseStateSnapshot,
-  watchLeaseStates,
-  type LeaseStateUpdate,
-  type LeaseStateWatch,
-} from './live-state/watch-lease-states.js';
+export { parseLeaseStateSnapshot, watchLeaseStates, type LeaseStateUpdate, type LeaseStateWatch } from './live-state/watch-lease-states.js';

@@ -19,9 +19,7 @@ export interface EmulatorProcessOptions {
   outputLines?: number;
 }
 
-type HostMessage =
-  | { type: 'ready'; emulator: string; port: number; pid: number }
-  | { type: 'error'; emulator: string; message: string };
+type HostMessage = { type: 'ready'; emulator: string; port: number; pid: number } | { type: 'error'; emulator: string; message: string };
 
 const DEFAULT_START_TIMEOUT_MS = 20_000;
 /** After SIGTERM, how long to wait before SIGKILL. */
@@ -176,10 +174,7 @@ export class EmulatorProcess {
         const onExit = (code: number | null, signal: NodeJS.Signals | null): void =>
           finish(new Error(`host exited (${signal ?? `code ${String(code)}`}) before reporting a port`));
         const onError = (err: Error): void => finish(err);
-        const timer = setTimeout(
-          () => finish(new Error(`no port reported within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
+        const timer = setTimeout(() => finish(new Error(`no port reported within ${timeoutMs} ms`)), timeoutMs);
         child.on('message', onMessage);
         child.once('exit', onExit);
         child.once('error', onError);

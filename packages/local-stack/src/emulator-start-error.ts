@@ -13,12 +13,7 @@ export class EmulatorStartError extends Error {
   /** OS process id of the host that was started (and has been killed), if it was spawned. */
   readonly pid: number | undefined;
 
-  constructor(
-    emulator: EmulatorKind,
-    reason: string,
-    output: string,
-    options?: { cause?: unknown; pid?: number | undefined },
-  ) {
+  constructor(emulator: EmulatorKind, reason: string, output: string, options?: { cause?: unknown; pid?: number | undefined }) {
     const tail = output.trim() === '' ? '(no output)' : output;
     super(
       `${emulator} failed to start: ${reason}\n--- last output of ${emulator} ---\n${tail}`,

@@ -41,9 +41,7 @@ export async function waitForStreamActive(
   let lastStatus = 'unknown';
   for (;;) {
     try {
-      const { StreamDescriptionSummary: summary } = await kinesis.send(
-        new DescribeStreamSummaryCommand({ StreamName: streamName }),
-      );
+      const { StreamDescriptionSummary: summary } = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: streamName }));
       if (summary?.StreamStatus === 'ACTIVE') return summary;
       lastStatus = summary?.StreamStatus ?? 'unknown';
     } catch (err) {
@@ -78,11 +76,7 @@ export async function createStreamAndWait(
  * Deletes a stream (with its enhanced fan-out consumers, if any) and waits until it is gone.
  * A stream that does not exist counts as deleted.
  */
-export async function deleteStreamAndWait(
-  kinesis: KinesisClient,
-  streamName: string,
-  options: WaitOptions = {},
-): Promise<void> {
+export async function deleteStreamAndWait(kinesis: KinesisClient, streamName: string, options: WaitOptions = {}): Promise<void> {
   try {
     await kinesis.send(new DeleteStreamCommand({ StreamName: streamName, EnforceConsumerDeletion: true }));
   } catch (err) {

@@ -238,14 +238,10 @@ describe('LocalStack with kinesis-local', () => {
     const stream = uniqueName('scaling');
     await stack.createStream(stream, 2);
 
-    await stack.kinesis.send(
-      new UpdateShardCountCommand({ StreamName: stream, TargetShardCount: 4, ScalingType: 'UNIFORM_SCALING' }),
-    );
+    await stack.kinesis.send(new UpdateShardCountCommand({ StreamName: stream, TargetShardCount: 4, ScalingType: 'UNIFORM_SCALING' }));
     const summary = await stack.waitForStreamActive(stream);
     expect(summary.OpenShardCount).toBe(4);
-    const { Shards = [] } = await stack.kinesis.send(
-      new ListShardsCommand({ StreamName: stream, ShardFilter: { Type: 'AT_LATEST' } }),
-    );
+    const { Shards = [] } = await stack.kinesis.send(new ListShardsCommand({ StreamName: stream, ShardFilter: { Type: 'AT_LATEST' } }));
     expect(Shards).toHaveLength(4);
     await stack.deleteStream(stream);
   });

@@ -104,10 +104,7 @@ export function deaggregateRecord(record: GetRecordsRecord, options: Deaggregate
  *
  * @throws {@link InvalidArgumentError} as {@link deaggregateRecord} does.
  */
-export function deaggregateRecords(
-  records: readonly GetRecordsRecord[],
-  options: DeaggregateOptions = {},
-): KinesisRecord[] {
+export function deaggregateRecords(records: readonly GetRecordsRecord[], options: DeaggregateOptions = {}): KinesisRecord[] {
   return records.flatMap((record) => deaggregateRecord(record, options));
 }
 

@@ -89,10 +89,7 @@ export function hashKeyInRange(key: bigint, range: HashKeyRange): boolean {
  * @throws {@link InvalidArgumentError} when the explicit hash key is malformed or, without one,
  * when the partition key is empty or too long.
  */
-export function hashKeyForRecord(record: {
-  readonly partitionKey: string;
-  readonly explicitHashKey?: string | undefined;
-}): bigint {
+export function hashKeyForRecord(record: { readonly partitionKey: string; readonly explicitHashKey?: string | undefined }): bigint {
   return record.explicitHashKey === undefined
     ? hashKeyForPartitionKey(record.partitionKey)
     : parseNamedHashKey(record.explicitHashKey, 'explicitHashKey');
@@ -109,9 +106,10 @@ export function hashKeyForRecord(record: {
  * @throws {@link InvalidArgumentError} when `hashKey` lies outside [0, {@link MAX_HASH_KEY}] or
  * a shard's `HashKeyRange` is missing or malformed.
  */
-export function findShardForHashKey<
-  T extends { HashKeyRange?: { StartingHashKey?: string; EndingHashKey?: string } },
->(shards: readonly T[], hashKey: bigint): T | undefined {
+export function findShardForHashKey<T extends { HashKeyRange?: { StartingHashKey?: string; EndingHashKey?: string } }>(
+  shards: readonly T[],
+  hashKey: bigint,
+): T | undefined {
   assertHashKey(hashKey, 'hashKey');
   for (const [index, shard] of shards.entries()) {
     if (hashKeyInRange(hashKey, shardRange(shard, index))) return shard;
@@ -126,9 +124,10 @@ export function findShardForHashKey<
  * @throws {@link InvalidArgumentError} as {@link hashKeyForPartitionKey} and
  * {@link findShardForHashKey} do.
  */
-export function findShardForPartitionKey<
-  T extends { HashKeyRange?: { StartingHashKey?: string; EndingHashKey?: string } },
->(shards: readonly T[], partitionKey: string): T | undefined {
+export function findShardForPartitionKey<T extends { HashKeyRange?: { StartingHashKey?: string; EndingHashKey?: string } }>(
+  shards: readonly T[],
+  partitionKey: string,
+): T | undefined {
   return findShardForHashKey(shards, hashKeyForPartitionKey(partitionKey));
 }
 
@@ -145,9 +144,7 @@ export function hashKeyRangeMidpoint(range: HashKeyRange): bigint {
   assertHashKeyRange(range);
   const { startingHashKey, endingHashKey } = range;
   if (startingHashKey === endingHashKey) {
-    throw new InvalidArgumentError(
-      `hash key range [${startingHashKey}, ${endingHashKey}] holds a single key and cannot be split`,
-    );
+    throw new InvalidArgumentError(`hash key range [${startingHashKey}, ${endingHashKey}] holds a single key and cannot be split`);
   }
   return startingHashKey + (endingHashKey - startingHashKey + 1n) / 2n;
 }
@@ -194,9 +191,7 @@ function assertHashKeyRange(range: HashKeyRange): void {
   assertHashKey(range.startingHashKey, 'startingHashKey');
   assertHashKey(range.endingHashKey, 'endingHashKey');
   if (range.startingHashKey > range.endingHashKey) {
-    throw new InvalidArgumentError(
-      `hash key range must not end before it starts, got [${range.startingHashKey}, ${range.endingHashKey}]`,
-    );
+    throw new InvalidArgumentError(`hash key range must not end before it starts, got [${range.startingHashKey}, ${range.endingHashKey}]`);
   }
 }
 

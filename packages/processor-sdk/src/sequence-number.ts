@@ -11,9 +11,7 @@ export interface ExtendedSequenceNumber {
 
 /** Where a lease that has no checkpoint yet starts reading. */
 export type InitialPosition =
-  | { readonly type: 'TRIM_HORIZON' }
-  | { readonly type: 'LATEST' }
-  | { readonly type: 'AT_TIMESTAMP'; readonly timestamp: Date };
+  { readonly type: 'TRIM_HORIZON' } | { readonly type: 'LATEST' } | { readonly type: 'AT_TIMESTAMP'; readonly timestamp: Date };
 
 /**
  * What a lease row stores as its checkpoint: a position reached by the processor, a sentinel

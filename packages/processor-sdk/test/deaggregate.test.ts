@@ -130,9 +130,7 @@ describe('deaggregateRecord on plain records', () => {
   });
 
   it('rejects a record without a valid sequence number or data', () => {
-    expect(() => deaggregateRecord({ Data: new Uint8Array([1]), SequenceNumber: undefined })).toThrow(
-      InvalidArgumentError,
-    );
+    expect(() => deaggregateRecord({ Data: new Uint8Array([1]), SequenceNumber: undefined })).toThrow(InvalidArgumentError);
     expect(() => deaggregateRecord({ Data: new Uint8Array([1]), SequenceNumber: '12a' })).toThrow(/"12a"/);
     expect(() => deaggregateRecord({ Data: undefined, SequenceNumber: '12' })).toThrow(/record 12 has no Data/);
   });
@@ -185,12 +183,7 @@ describe('deaggregateRecord on KPL aggregates', () => {
       ],
     };
     const result = deaggregateRecords(response.Records ?? []);
-    const summary = result.map((r) => [
-      r.sequenceNumber,
-      r.subSequenceNumber,
-      r.partitionKey,
-      Buffer.from(r.data).toString(),
-    ]);
+    const summary = result.map((r) => [r.sequenceNumber, r.subSequenceNumber, r.partitionKey, Buffer.from(r.data).toString()]);
     expect(summary).toEqual([
       ['100', 0, 'p1', 'plain-1'],
       ['101', 0, 'a', 'a0'],

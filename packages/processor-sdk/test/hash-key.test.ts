@@ -17,8 +17,7 @@ import {
   type HashKeyRange,
 } from '../src/hash-key.js';
 
-const md5AsBigInt = (text: string): bigint =>
-  BigInt(`0x${createHash('md5').update(Buffer.from(text, 'utf8')).digest('hex')}`);
+const md5AsBigInt = (text: string): bigint => BigInt(`0x${createHash('md5').update(Buffer.from(text, 'utf8')).digest('hex')}`);
 
 const toShard = (range: HashKeyRange, index: number): Shard => ({
   ShardId: `shardId-${String(index).padStart(12, '0')}`,
@@ -114,10 +113,7 @@ describe('parseHashKeyRange', () => {
 
   it('rejects missing or malformed bounds, naming the field', () => {
     expectInvalid(() => parseHashKeyRange({ StartingHashKey: '0' }), /EndingHashKey must be .* got undefined/);
-    expectInvalid(
-      () => parseHashKeyRange({ StartingHashKey: 'x', EndingHashKey: '1' }),
-      /StartingHashKey must be .* got "x"/,
-    );
+    expectInvalid(() => parseHashKeyRange({ StartingHashKey: 'x', EndingHashKey: '1' }), /StartingHashKey must be .* got "x"/);
     expectInvalid(
       () => parseHashKeyRange({ StartingHashKey: '0', EndingHashKey: (MAX_HASH_KEY + 1n).toString() }),
       /EndingHashKey must be at most/,
@@ -132,13 +128,7 @@ describe('parseHashKeyRange', () => {
 describe('hashKeyInRange', () => {
   it('is inclusive at both ends', () => {
     const range = { startingHashKey: 10n, endingHashKey: 20n };
-    expect([9n, 10n, 15n, 20n, 21n].map((key) => hashKeyInRange(key, range))).toEqual([
-      false,
-      true,
-      true,
-      true,
-      false,
-    ]);
+    expect([9n, 10n, 15n, 20n, 21n].map((key) => hashKeyInRange(key, range))).toEqual([false, true, true, true, false]);
   });
 });
 
@@ -186,9 +176,7 @@ describe('findShardForHashKey and findShardForPartitionKey', () => {
   });
 
   it('rejects a shard without a valid range, naming it', () => {
-    const broken: Shard[] = [
-      { ShardId: 'shardId-000000000009', HashKeyRange: undefined, SequenceNumberRange: undefined },
-    ];
+    const broken: Shard[] = [{ ShardId: 'shardId-000000000009', HashKeyRange: undefined, SequenceNumberRange: undefined }];
     expectInvalid(() => findShardForHashKey(broken, 1n), 'shard shardId-000000000009 has no valid hash key range');
     expectInvalid(
       () => findShardForHashKey([{ HashKeyRange: { StartingHashKey: '5', EndingHashKey: '1' } }], 1n),
@@ -229,10 +217,7 @@ describe('hashKeyRangeMidpoint', () => {
     const singleKey = { startingHashKey: 3n, endingHashKey: 3n };
     expectInvalid(() => hashKeyRangeMidpoint(singleKey), /\[3, 3\] holds a single key/);
     expectInvalid(() => hashKeyRangeMidpoint({ startingHashKey: 4n, endingHashKey: 3n }), '[4, 3]');
-    expectInvalid(
-      () => hashKeyRangeMidpoint({ startingHashKey: 0n, endingHashKey: MAX_HASH_KEY + 1n }),
-      /endingHashKey must be/,
-    );
+    expectInvalid(() => hashKeyRangeMidpoint({ startingHashKey: 0n, endingHashKey: MAX_HASH_KEY + 1n }), /endingHashKey must be/);
   });
 });
 
@@ -282,12 +267,7 @@ describe('evenHashKeyRanges', () => {
         (count, randomKey, rangeIndex, which) => {
           const ranges = evenHashKeyRanges(count);
           const boundaryRange = ranges[rangeIndex % count] as HashKeyRange;
-          const key =
-            which === 'start'
-              ? boundaryRange.startingHashKey
-              : which === 'end'
-                ? boundaryRange.endingHashKey
-                : randomKey;
+          const key = which === 'start' ? boundaryRange.startingHashKey : which === 'end' ? boundaryRange.endingHashKey : randomKey;
           const owners = ranges.flatMap((range, i) => (hashKeyInRange(key, range) ? [i] : []));
           expect(owners).toHaveLength(1);
           const shards = ranges.map(toShard);

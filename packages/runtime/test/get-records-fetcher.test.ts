@@ -21,7 +21,12 @@ const ARRIVAL = new Date('2024-05-06T07:08:09.010Z');
 
 /** A plain GetRecords record at position `n`. */
 function kinesisRecord(n: number): _Record {
-  return { Data: new TextEncoder().encode(`record-${n}`), PartitionKey: `key-${n}`, SequenceNumber: sequenceNumber(n), ApproximateArrivalTimestamp: ARRIVAL };
+  return {
+    Data: new TextEncoder().encode(`record-${n}`),
+    PartitionKey: `key-${n}`,
+    SequenceNumber: sequenceNumber(n),
+    ApproximateArrivalTimestamp: ARRIVAL,
+  };
 }
 
 /**
@@ -290,14 +295,17 @@ describe('GetRecordsFetcher: errors', () => {
 
   it('backs off on throttling, longer each time, then reads on', async () => {
     const { fetcher, kinesis, clock } = startFetcher();
-    kinesis.reply(
-      awsError('ProvisionedThroughputExceededException'),
-      awsError('ProvisionedThroughputExceededException'),
-      { Records: [kinesisRecord(1)], NextShardIterator: 'after-1' },
-    );
+    kinesis.reply(awsError('ProvisionedThroughputExceededException'), awsError('ProvisionedThroughputExceededException'), {
+      Records: [kinesisRecord(1)],
+      NextShardIterator: 'after-1',
+    });
 
     expect(ids(await fetcher.next())).toBe('r1');
-    expect(kinesis.getRecordsRequests.slice(0, 3).map((request) => request.ShardIterator)).toEqual(['iterator-1', 'iterator-1', 'iterator-1']);
+    expect(kinesis.getRecordsRequests.slice(0, 3).map((request) => request.ShardIterator)).toEqual([
+      'iterator-1',
+      'iterator-1',
+      'iterator-1',
+    ]);
     // Full jitter around retryBaseMs (200): [100, 200], then [200, 400].
     expect(clock.sleeps).toHaveLength(2);
     const [first, second] = clock.sleeps as [number, number];
@@ -324,15 +332,24 @@ describe('GetRecordsFetcher: errors', () => {
 
 describe('GetRecordsFetcher: resuming after a checkpoint', () => {
   it('starts at the checkpointed record and skips it', async () => {
-    const { fetcher, kinesis } = startFetcher({ type: 'AFTER_CHECKPOINT', checkpoint: { sequenceNumber: sequenceNumber(2), subSequenceNumber: 0 } });
+    const { fetcher, kinesis } = startFetcher({
+      type: 'AFTER_CHECKPOINT',
+      checkpoint: { sequenceNumber: sequenceNumber(2), subSequenceNumber: 0 },
+    });
     kinesis.reply({ Records: [kinesisRecord(2), kinesisRecord(3)], NextShardIterator: 'after-3' });
 
     expect(ids(await fetcher.next())).toBe('r3');
-    expect(kinesis.iteratorRequests[0]).toMatchObject({ ShardIteratorType: 'AT_SEQUENCE_NUMBER', StartingSequenceNumber: sequenceNumber(2) });
+    expect(kinesis.iteratorRequests[0]).toMatchObject({
+      ShardIteratorType: 'AT_SEQUENCE_NUMBER',
+      StartingSequenceNumber: sequenceNumber(2),
+    });
   });
 
   it('delivers the user records of the checkpointed aggregate that come after the checkpoint', async () => {
-    const { fetcher, kinesis } = startFetcher({ type: 'AFTER_CHECKPOINT', checkpoint: { sequenceNumber: sequenceNumber(5), subSequenceNumber: 1 } });
+    const { fetcher, kinesis } = startFetcher({
+      type: 'AFTER_CHECKPOINT',
+      checkpoint: { sequenceNumber: sequenceNumber(5), subSequenceNumber: 1 },
+    });
     kinesis.reply({ Records: [aggregateRecord(5, 4), kinesisRecord(6)], NextShardIterator: 'after-6' });
     expect(ids(await fetcher.next())).toBe('r5.2,r5.3,r6');
   });
@@ -348,7 +365,10 @@ describe('GetRecordsFetcher: resuming after a checkpoint', () => {
   });
 
   it('stops filtering once past the checkpoint', async () => {
-    const { fetcher, kinesis } = startFetcher({ type: 'AFTER_CHECKPOINT', checkpoint: { sequenceNumber: sequenceNumber(2), subSequenceNumber: 0 } });
+    const { fetcher, kinesis } = startFetcher({
+      type: 'AFTER_CHECKPOINT',
+      checkpoint: { sequenceNumber: sequenceNumber(2), subSequenceNumber: 0 },
+    });
     kinesis.reply(
       { Records: [], NextShardIterator: 'still-at-2' },
       { Records: [kinesisRecord(2), kinesisRecord(3)], NextShardIterator: 'after-3' },

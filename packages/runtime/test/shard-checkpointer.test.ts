@@ -3,7 +3,15 @@ import { InvalidArgumentError, InvalidCheckpointError, LeaseLostError, type Chec
 import { describe, expect, it } from 'vitest';
 import { ShardCheckpointer } from '../src/consumer/shard-checkpointer.js';
 import { InMemoryLeaseStore } from './fakes/fake-lease-store.js';
-import { aggregatedUserRecords, asStored, ownershipOf, sequenceCheckpoint, sequenceNumber, testLease, userRecord } from './fakes/records.js';
+import {
+  aggregatedUserRecords,
+  asStored,
+  ownershipOf,
+  sequenceCheckpoint,
+  sequenceNumber,
+  testLease,
+  userRecord,
+} from './fakes/records.js';
 
 interface Setup {
   readonly store: InMemoryLeaseStore;

@@ -230,7 +230,10 @@ describe('ShardConsumer: delivering records', () => {
     processor.onProcess = () => consumer.requestShutdown('requested');
     await consumer.run();
     expect(initialized).toEqual([sequenceCheckpoint(7)]);
-    expect(createSource).toHaveBeenCalledWith({ type: 'AFTER_CHECKPOINT', checkpoint: { sequenceNumber: sequenceNumber(7), subSequenceNumber: 0 } });
+    expect(createSource).toHaveBeenCalledWith({
+      type: 'AFTER_CHECKPOINT',
+      checkpoint: { sequenceNumber: sequenceNumber(7), subSequenceNumber: 0 },
+    });
   });
 
   it('delivers a failed batch again after growing backoff, never checkpointing past what was processed', async () => {

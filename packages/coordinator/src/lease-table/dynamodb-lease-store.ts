@@ -159,8 +159,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
    */
   requestHandoff(expected: Lease, requester: string): Promise<ConditionalWriteResult<Lease>> {
     if (expected.leaseOwner === undefined) return Promise.resolve(CONFLICT);
-    const pendingCondition =
-      expected.pendingOwner === undefined ? 'attribute_not_exists(#pending)' : '#pending = :expectedPending';
+    const pendingCondition = expected.pendingOwner === undefined ? 'attribute_not_exists(#pending)' : '#pending = :expectedPending';
     return this.update({
       Key: this.key(expected.namespace, leaseItemKey(expected.leaseKey)),
       ConditionExpression: `#owner = :owner AND #counter = :counter AND ${pendingCondition}`,
@@ -302,10 +301,16 @@ export class DynamoDbLeaseStore implements LeaseStore {
    * - outcomes: `applied` | `conflict` (the record is gone)
    */
   markWorkerLeaving(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>> {
-    return this.updateWorker(namespace, workerId, 'SET #status = :leaving, heartbeat = heartbeat + :one', {
-      ':leaving': 'leaving',
-      ':one': 1,
-    }, { '#status': 'status' });
+    return this.updateWorker(
+      namespace,
+      workerId,
+      'SET #status = :leaving, heartbeat = heartbeat + :one',
+      {
+        ':leaving': 'leaving',
+        ':one': 1,
+      },
+      { '#status': 'status' },
+    );
   }
 
   /** Unconditional: a worker removes its own record when it stops. */
@@ -360,9 +365,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
 
   private update(input: Omit<UpdateCommandInput, 'TableName' | 'ReturnValues'>): Promise<ConditionalWriteResult<Lease>> {
     return this.conditional('UpdateItem', async () => {
-      const { Attributes } = await this.documents.send(
-        new UpdateCommand({ ...input, TableName: this.tableName, ReturnValues: 'ALL_NEW' }),
-      );
+      const { Attributes } = await this.documents.send(new UpdateCommand({ ...input, TableName: this.tableName, ReturnValues: 'ALL_NEW' }));
       return decodeLease(Attributes ?? {});
     });
   }

@@ -20,11 +20,7 @@ export interface EnsureLeaseTableOptions {
  * ACTIVE. An existing table must have Shoal's key schema; otherwise this throws
  * {@link LeaseTableSchemaError} naming what differs, before anything is written.
  */
-export async function ensureLeaseTable(
-  client: DynamoDBClient,
-  tableName: string,
-  options: EnsureLeaseTableOptions = {},
-): Promise<void> {
+export async function ensureLeaseTable(client: DynamoDBClient, tableName: string, options: EnsureLeaseTableOptions = {}): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const pollIntervalMs = options.pollIntervalMs ?? 250;
   let table = await describe(client, tableName);

@@ -64,9 +64,7 @@ export function newLeaseItem(namespace: string, lease: NewLease, now: number): I
     ...encodeCheckpoint(lease.checkpoint),
     parentShardIds: [...(lease.parentShardIds ?? [])],
     childShardIds: [],
-    ...(lease.hashKeyRange
-      ? { hashKeyStart: lease.hashKeyRange.startingHashKey, hashKeyEnd: lease.hashKeyRange.endingHashKey }
-      : {}),
+    ...(lease.hashKeyRange ? { hashKeyStart: lease.hashKeyRange.startingHashKey, hashKeyEnd: lease.hashKeyRange.endingHashKey } : {}),
     createdAt: now,
   };
 }

@@ -1,11 +1,5 @@
 import type { Checkpoint } from '@shoal/processor-sdk';
-import type {
-  ConditionalWriteResult,
-  Lease,
-  LeaseOwnership,
-  NewLease,
-  WorkerRecord,
-} from './lease.js';
+import type { ConditionalWriteResult, Lease, LeaseOwnership, NewLease, WorkerRecord } from './lease.js';
 
 /** Everything stored under one namespace, read in one consistent pass. */
 export interface NamespaceSnapshot {

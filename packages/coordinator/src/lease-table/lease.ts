@@ -59,9 +59,7 @@ export interface WorkerRecord {
  * The result of a conditional write: `applied` with the row as written, or `conflict` when the
  * row no longer matched what the caller expected. A conflict is normal contention, not an error.
  */
-export type ConditionalWriteResult<T> =
-  | { readonly status: 'applied'; readonly value: T }
-  | { readonly status: 'conflict' };
+export type ConditionalWriteResult<T> = { readonly status: 'applied'; readonly value: T } | { readonly status: 'conflict' };
 
 export function leaseKeyForShard(shardId: string): string {
   return shardId;

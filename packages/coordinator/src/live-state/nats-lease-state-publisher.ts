@@ -189,10 +189,7 @@ export class NatsLeaseStatePublisher implements LeaseStatePublisher {
     const suppressed = this.suppressedKvWarnings;
     this.lastKvWarnAt = now;
     this.suppressedKvWarnings = 0;
-    this.logger.warn(
-      { err, leaseKey, bucket: leaseStateBucket(this.application), suppressed },
-      'lease state not stored in the kv bucket',
-    );
+    this.logger.warn({ err, leaseKey, bucket: leaseStateBucket(this.application), suppressed }, 'lease state not stored in the kv bucket');
   }
 
   private openBucket(connection: NatsConnection): Promise<KV> {

@@ -20,20 +20,15 @@ export interface ListShardsOptions {
  * Lists every shard of a stream, following NextToken pages. A follow-up page is requested only
  * when the service returned a NextToken (kinesalite never does, and crashes if sent one).
  */
-export async function listShards(
-  kinesis: KinesisClient,
-  streamName: string,
-  options: ListShardsOptions = {},
-): Promise<ShardInfo[]> {
+export async function listShards(kinesis: KinesisClient, streamName: string, options: ListShardsOptions = {}): Promise<ShardInfo[]> {
   const shards: ShardInfo[] = [];
   let nextToken: string | undefined;
   do {
     const page = await withThrottleRetry(
       () =>
-        kinesis.send(
-          new ListShardsCommand(nextToken === undefined ? { StreamName: streamName } : { NextToken: nextToken }),
-          { abortSignal: options.signal },
-        ),
+        kinesis.send(new ListShardsCommand(nextToken === undefined ? { StreamName: streamName } : { NextToken: nextToken }), {
+          abortSignal: options.signal,
+        }),
       options,
     );
     for (const shard of page.Shards ?? []) shards.push(toShardInfo(shard));

@@ -6,12 +6,7 @@ import {
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
 import type { Logger, ShardReadBudget } from '@shoal/coordinator';
-import {
-  compareExtendedSequenceNumbers,
-  deaggregateRecords,
-  type ExtendedSequenceNumber,
-  type KinesisRecord,
-} from '@shoal/processor-sdk';
+import { compareExtendedSequenceNumbers, deaggregateRecords, type ExtendedSequenceNumber, type KinesisRecord } from '@shoal/processor-sdk';
 import { Backoff } from '../backoff.js';
 import type { Clock } from '../clock.js';
 import type { RetrievalOptions } from '../worker/worker-options.js';
@@ -220,7 +215,11 @@ export class GetRecordsFetcher {
     const delayMs = backoff.next();
     const name = errorName(error);
     const log = THROTTLING.has(name) ? this.options.logger.debug : this.options.logger.warn;
-    log.call(this.options.logger, { shardId: this.options.shardId, err: error, delayMs, attempt: backoff.attempts }, `${name}; retrying after backoff`);
+    log.call(
+      this.options.logger,
+      { shardId: this.options.shardId, err: error, delayMs, attempt: backoff.attempts },
+      `${name}; retrying after backoff`,
+    );
     await this.options.clock.sleep(delayMs, this.controller.signal).catch(() => undefined);
   }
 
@@ -235,10 +234,7 @@ export class GetRecordsFetcher {
 
   private async waitForRoom(): Promise<void> {
     const { maxBufferedRecords, maxBufferedBytes } = this.options.retrieval;
-    while (
-      !this.controller.signal.aborted &&
-      (this.bufferedRecords >= maxBufferedRecords || this.bufferedBytes >= maxBufferedBytes)
-    ) {
+    while (!this.controller.signal.aborted && (this.bufferedRecords >= maxBufferedRecords || this.bufferedBytes >= maxBufferedBytes)) {
       await new Promise<void>((resolve) => {
         this.wakeProducer = () => {
           this.wakeProducer = undefined;

@@ -15,8 +15,7 @@ import {
 
 /** What a bare `checkpoint()` means in the processor callback it is passed to. */
 export type DefaultCheckpointTarget =
-  | { readonly type: 'position'; readonly position: ExtendedSequenceNumber | undefined }
-  | { readonly type: 'shard-end' };
+  { readonly type: 'position'; readonly position: ExtendedSequenceNumber | undefined } | { readonly type: 'shard-end' };
 
 /**
  * The {@link Checkpointer} handed to processors. Validates the target against what was

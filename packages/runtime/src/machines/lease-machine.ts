@@ -49,14 +49,7 @@ export interface LeaseMachineInput {
   readonly handoffWaitMs: number;
 }
 
-export type LeaseEndReason =
-  | 'handed-off'
-  | 'released'
-  | 'shard-end'
-  | 'not-acquired'
-  | 'handoff-timeout'
-  | 'cancelled'
-  | 'release-failed';
+export type LeaseEndReason = 'handed-off' | 'released' | 'shard-end' | 'not-acquired' | 'handoff-timeout' | 'cancelled' | 'release-failed';
 
 export interface LeaseMachineContext {
   readonly workerId: string;
@@ -77,7 +70,11 @@ export interface LeaseMachineContext {
 export type ConsumerReport = ShardConsumerEvent | { readonly type: 'CONSUMER.STOPPED'; readonly exit: ShardConsumerExit };
 
 /** What the lease machine tells its consumer. */
-export type ConsumerCommand = { readonly type: 'SHUTDOWN'; readonly exit: 'requested' | 'lease-lost'; readonly reason?: ShutdownRequestReason };
+export type ConsumerCommand = {
+  readonly type: 'SHUTDOWN';
+  readonly exit: 'requested' | 'lease-lost';
+  readonly reason?: ShutdownRequestReason;
+};
 
 export type LeaseMachineEvent =
   | { readonly type: 'LEASE.ACQUIRED'; readonly lease: Lease }

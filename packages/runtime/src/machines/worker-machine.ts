@@ -13,7 +13,13 @@
  */
 import type { Lease } from '@shoal/coordinator';
 import { assign, enqueueActions, fromCallback, fromPromise, sendTo, setup, type ActorRefFrom } from 'xstate';
-import { leaseMachine, type LeaseActorRef, type LeaseMachineEvent, type LeaseMachineInput, type LeaseMachineMode } from './lease-machine.js';
+import {
+  leaseMachine,
+  type LeaseActorRef,
+  type LeaseMachineEvent,
+  type LeaseMachineInput,
+  type LeaseMachineMode,
+} from './lease-machine.js';
 
 export interface WorkerMachineInput {
   readonly workerId: string;

@@ -164,8 +164,14 @@ export class LeaseCoordinator {
       if (!ownership || (machine.state !== 'owned' && machine.state !== 'draining')) continue;
       if (!lease) {
         host.sendToLease(leaseKey, { type: 'LEASE.LOST', reason: 'lease deleted from the lease table' });
-      } else if (lease.leaseCounter > ownership.leaseCounter || (lease.leaseCounter === ownership.leaseCounter && lease.leaseOwner !== workerId)) {
-        host.sendToLease(leaseKey, { type: 'LEASE.LOST', reason: `lease now held by ${lease.leaseOwner ?? 'nobody'} (epoch ${lease.leaseCounter})` });
+      } else if (
+        lease.leaseCounter > ownership.leaseCounter ||
+        (lease.leaseCounter === ownership.leaseCounter && lease.leaseOwner !== workerId)
+      ) {
+        host.sendToLease(leaseKey, {
+          type: 'LEASE.LOST',
+          reason: `lease now held by ${lease.leaseOwner ?? 'nobody'} (epoch ${lease.leaseCounter})`,
+        });
       } else if (
         machine.state === 'owned' &&
         lease.leaseCounter === ownership.leaseCounter &&
@@ -194,7 +200,8 @@ export class LeaseCoordinator {
     const { host, workerId } = this.deps;
     const hosted = host.hostedLeases();
     const eligible = eligibleLeases(snapshot.leases);
-    const liveOwner = (lease: Lease) => (lease.leaseOwner !== undefined && this.ownerIsLive(lease, snapshot.workers) ? lease.leaseOwner : undefined);
+    const liveOwner = (lease: Lease) =>
+      lease.leaseOwner !== undefined && this.ownerIsLive(lease, snapshot.workers) ? lease.leaseOwner : undefined;
     const activeWorkers = snapshot.workers
       .filter((worker) => worker.status === 'active' && (worker.workerId === workerId || this.workers.isAlive(worker.workerId)))
       .map((worker) => worker.workerId);
@@ -238,7 +245,8 @@ export class LeaseCoordinator {
       const heartbeat = this.workers.deadHeartbeat(worker.workerId);
       if (heartbeat === undefined) continue;
       const removed = await this.deps.store.removeDeadWorker(this.deps.namespace, worker.workerId, heartbeat);
-      if (removed.status === 'applied') this.logger.info({ deadWorkerId: worker.workerId }, 'removed a dead worker; its leases are free to take');
+      if (removed.status === 'applied')
+        this.logger.info({ deadWorkerId: worker.workerId }, 'removed a dead worker; its leases are free to take');
     }
   }
 

@@ -71,7 +71,20 @@ export interface WorkerOptions {
 }
 
 /** Options after defaults were applied and every rule checked. */
-export interface ResolvedWorkerOptions extends Required<Omit<WorkerOptions, 'kinesis' | 'dynamoDb' | 'maxLeasesPerWorker' | 'readBudget' | 'leaseStatePublisher' | 'logger' | 'clock' | 'initialPosition' | 'retrieval'>> {
+export interface ResolvedWorkerOptions extends Required<
+  Omit<
+    WorkerOptions,
+    | 'kinesis'
+    | 'dynamoDb'
+    | 'maxLeasesPerWorker'
+    | 'readBudget'
+    | 'leaseStatePublisher'
+    | 'logger'
+    | 'clock'
+    | 'initialPosition'
+    | 'retrieval'
+  >
+> {
   kinesis: KinesisClient | KinesisClientConfig;
   dynamoDb: DynamoDBClient | DynamoDBClientConfig;
   maxLeasesPerWorker: number | undefined;
@@ -90,10 +103,27 @@ const schema = z
   .object({
     applicationName: z.string().min(1).max(128).regex(NAME, 'may contain only letters, digits, "_", "." and "-"'),
     streamName: z.string().min(1).max(128).regex(NAME, 'may contain only letters, digits, "_", "." and "-"'),
-    processorFactory: z.custom<ShardRecordProcessorFactory>((value) => typeof value === 'function', 'must be a function (shard) => ShardRecordProcessor'),
-    kinesis: z.custom<KinesisClient | KinesisClientConfig>((value) => typeof value === 'object' && value !== null, 'must be a KinesisClient or its config object').default({}),
-    dynamoDb: z.custom<DynamoDBClient | DynamoDBClientConfig>((value) => typeof value === 'object' && value !== null, 'must be a DynamoDBClient or its config object').default({}),
-    workerId: z.string().min(1).max(256).default(() => `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
+    processorFactory: z.custom<ShardRecordProcessorFactory>(
+      (value) => typeof value === 'function',
+      'must be a function (shard) => ShardRecordProcessor',
+    ),
+    kinesis: z
+      .custom<KinesisClient | KinesisClientConfig>(
+        (value) => typeof value === 'object' && value !== null,
+        'must be a KinesisClient or its config object',
+      )
+      .default({}),
+    dynamoDb: z
+      .custom<DynamoDBClient | DynamoDBClientConfig>(
+        (value) => typeof value === 'object' && value !== null,
+        'must be a DynamoDBClient or its config object',
+      )
+      .default({}),
+    workerId: z
+      .string()
+      .min(1)
+      .max(256)
+      .default(() => `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
     leaseTableName: z.string().min(3).max(255).regex(NAME, 'may contain only letters, digits, "_", "." and "-"').default('shoal-leases'),
     initialPosition: z
       .union([
@@ -117,7 +147,11 @@ const schema = z
         maxRecordsPerCall: z.number().int().min(1).max(10_000).default(10_000),
         idleTimeBetweenReadsMs: z.number().int().min(0).default(250),
         maxBufferedRecords: z.number().int().positive().default(20_000),
-        maxBufferedBytes: z.number().int().positive().default(32 * 1024 * 1024),
+        maxBufferedBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(32 * 1024 * 1024),
         retryBaseMs: positiveMs.default(200),
         retryMaxMs: positiveMs.default(5_000),
       })
@@ -145,10 +179,18 @@ const schema = z
       });
     }
     if (options.processorRetryBaseMs > options.processorRetryMaxMs) {
-      context.addIssue({ code: 'custom', path: ['processorRetryBaseMs'], message: `must not exceed processorRetryMaxMs (${options.processorRetryMaxMs})` });
+      context.addIssue({
+        code: 'custom',
+        path: ['processorRetryBaseMs'],
+        message: `must not exceed processorRetryMaxMs (${options.processorRetryMaxMs})`,
+      });
     }
     if (options.retrieval.retryBaseMs > options.retrieval.retryMaxMs) {
-      context.addIssue({ code: 'custom', path: ['retrieval', 'retryBaseMs'], message: `must not exceed retrieval.retryMaxMs (${options.retrieval.retryMaxMs})` });
+      context.addIssue({
+        code: 'custom',
+        path: ['retrieval', 'retryBaseMs'],
+        message: `must not exceed retrieval.retryMaxMs (${options.retrieval.retryMaxMs})`,
+      });
     }
   });
 
