@@ -92,4 +92,24 @@ describe('a worker under faults', () => {
     expect(stream.ledger.summary()).toMatchObject({ lost: 0, duplicates: 0, outOfOrder: 0 });
     await eventually(() => worker.leases()[0]?.state === 'owned.processing', 'the lease is back to processing');
   });
+
+  it('gives a lease back when the processor factory throws, and takes it again', async () => {
+    const stream = await local.createTestStream(1);
+    const stack = local.stack();
+    await produceRecords({ kinesis: stack.kinesis, streamName: stream.streamName, count: 100, ledger: stream.ledger });
+    let factoryCalls = 0;
+    const worker = await stream.createWorker({
+      processorFactory: () => {
+        if (++factoryCalls <= 2) throw new Error('configuration not loaded yet');
+        return processorWith(async ({ records, checkpointer }) => {
+          for (const record of records) stream.ledger.recordProcessed(recordId(record));
+          await checkpointer.checkpoint();
+        });
+      },
+    });
+    void worker.run();
+    expect(await stream.ledger.waitForAllProcessed(20_000)).toBe(true);
+    expect(factoryCalls).toBe(3);
+    expect(stream.ledger.summary()).toMatchObject({ lost: 0, duplicates: 0 });
+  });
 });

@@ -73,9 +73,18 @@ function runShardConsumer(
   const checkpointer = new ShardCheckpointer(deps.store, ownership, lease.checkpoint, (checkpoint) =>
     report({ type: 'CONSUMER.CHECKPOINTED', checkpoint }),
   );
+  let processor;
+  try {
+    processor = deps.processorFactory(context);
+  } catch (error) {
+    // Nothing ran yet: give the lease back so it is retried (here or elsewhere) after a sync.
+    logger.error({ err: error }, 'processorFactory threw; releasing the lease');
+    queueMicrotask(() => report({ type: 'CONSUMER.STOPPED', exit: 'requested' }));
+    return () => {};
+  }
   const consumer = new ShardConsumer({
     context,
-    processor: deps.processorFactory(context),
+    processor,
     checkpointer,
     createSource: (start) =>
       new GetRecordsFetcher({

@@ -85,7 +85,12 @@ export class LeaseCoordinator {
       throw new Error(`worker id ${this.deps.workerId} is already registered in ${this.deps.namespace}; worker ids must be unique`);
     }
     this.deps.liveness.confirm(startedAt);
-    await this.syncShards();
+    try {
+      await this.syncShards();
+    } catch (error) {
+      await this.deregister().catch(() => undefined);
+      throw error;
+    }
   }
 
   start(): void {
