@@ -3,6 +3,7 @@
  * bench/results/<name>.json. Without a name, lists the benchmarks.
  */
 const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
+  planner: () => import('./planner.js'),
   throughput: () => import('./throughput.js'),
 };
 
