@@ -262,8 +262,8 @@ describe('leases', () => {
     expect(replaced).toMatchObject({ pendingOwner: 'worker-c', leaseCounter: 1 });
 
     // An unowned lease cannot be handed off; it is simply acquired.
-    const released = applied(await store.releaseLease(ownershipOf(owned)));
-    expect(await store.requestHandoff(released, 'worker-d')).toEqual({ status: 'conflict' });
+    const unowned = applied(await store.createLease(namespace, { shardId: 'shardId-000000000099', checkpoint: { type: 'TRIM_HORIZON' } }));
+    expect(await store.requestHandoff(unowned, 'worker-d')).toEqual({ status: 'conflict' });
   });
 
   it('transfers from the owner: new owner, counter + 1, pending owner cleared; a non-owner cannot', async () => {
@@ -288,14 +288,19 @@ describe('leases', () => {
     expect(await store.transferLease(ownershipOf(owned), 'worker-c')).toEqual({ status: 'conflict' });
   });
 
-  it('releases: no owner, no pending owner, counter + 1', async () => {
+  it('releases: no owner, counter + 1; refused while a handoff is requested', async () => {
     const { store } = await newStore();
     const owned = await ownedLease(store, namespace, 'worker-a');
-    applied(await store.requestHandoff(owned, 'worker-b'));
-    const released = applied(await store.releaseLease(ownershipOf(owned)));
-    expect(released).toMatchObject({ leaseOwner: undefined, pendingOwner: undefined, leaseCounter: 2 });
-    expect(await mustGet(store, namespace, owned.leaseKey)).toEqual(released);
+    const requested = applied(await store.requestHandoff(owned, 'worker-b'));
+    // The requester gets the lease by transfer, so a release must not wipe its request.
     expect(await store.releaseLease(ownershipOf(owned))).toEqual({ status: 'conflict' });
+    expect(await mustGet(store, namespace, owned.leaseKey)).toEqual(requested);
+
+    const other = await ownedLease(store, namespace, 'worker-a', 'shardId-000000000042');
+    const released = applied(await store.releaseLease(ownershipOf(other)));
+    expect(released).toMatchObject({ leaseOwner: undefined, pendingOwner: undefined, leaseCounter: 2 });
+    expect(await mustGet(store, namespace, other.leaseKey)).toEqual(released);
+    expect(await store.releaseLease(ownershipOf(other))).toEqual({ status: 'conflict' });
     expect(applied(await store.acquireLease(released, 'worker-b'))).toMatchObject({ leaseOwner: 'worker-b', leaseCounter: 3 });
   });
 

@@ -62,4 +62,16 @@ describe('worker start-up', () => {
     expect(worker.state).toBe('failed');
     await worker.close();
   });
+
+  it('stops cleanly when shutdown() comes while it is still starting', async () => {
+    const streamName = uniqueName('starting');
+    await stack.createStream(streamName, 2);
+    const worker = await Worker.create({ ...valid(), streamName });
+    const running = worker.run();
+    await worker.shutdown();
+    await running;
+    expect(worker.state).toBe('stopped');
+    expect(worker.leases()).toEqual([]);
+    await worker.close();
+  });
 });

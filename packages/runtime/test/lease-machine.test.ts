@@ -363,7 +363,7 @@ describe('lease machine: losing the lease and shard end', () => {
     const { actor, consumer, release, state } = await processingLease();
     consumer.report({ type: 'CONSUMER.STOPPED', exit: 'lease-lost' });
     expect(state()).toBe('stolen');
-    expect(actor.getSnapshot().context.lostReason).toBe('checkpoint fenced');
+    expect(actor.getSnapshot().context.lostReason).toBe('checkpoint refused or liveness unconfirmed');
     expect(release.runs).toHaveLength(0);
   });
 

@@ -193,14 +193,17 @@ export class DynamoDbLeaseStore implements LeaseStore {
   /**
    * releaseLease
    * - key: the lease
-   * - condition: owner = caller AND counter = the caller's epoch
-   * - updates: owner and pending owner removed, counter + 1
-   * - outcomes: `applied` | `conflict` (the caller had already lost the lease)
+   * - condition: owner = caller AND counter = the caller's epoch AND no pending owner (a worker
+   *   that asked for the lease gets it by transfer instead)
+   * - updates: owner removed, counter + 1
+   * - outcomes: `applied` | `conflict` (the caller had already lost the lease, or a handoff
+   *   request arrived: read the lease again and transfer it)
    */
   releaseLease(ownership: LeaseOwnership): Promise<ConditionalWriteResult<Lease>> {
     return this.update({
       ...this.fenced(ownership, HANDOFF_NAMES),
-      UpdateExpression: 'SET #counter = #counter + :one REMOVE #owner, #pending',
+      ConditionExpression: '#owner = :owner AND #counter = :counter AND attribute_not_exists(#pending)',
+      UpdateExpression: 'SET #counter = #counter + :one REMOVE #owner',
       ExpressionAttributeValues: { ...this.fencedValues(ownership), ':one': 1 },
     });
   }

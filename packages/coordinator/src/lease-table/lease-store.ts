@@ -24,7 +24,7 @@ export interface LeaseStore {
   requestHandoff(expected: Lease, requester: string): Promise<ConditionalWriteResult<Lease>>;
   /** The owner gives the lease to `newOwner` (a graceful handoff). */
   transferLease(ownership: LeaseOwnership, newOwner: string): Promise<ConditionalWriteResult<Lease>>;
-  /** The owner gives the lease up; anyone may take it next. */
+  /** The owner gives the lease up; anyone may take it next. Conflicts while a handoff is requested. */
   releaseLease(ownership: LeaseOwnership): Promise<ConditionalWriteResult<Lease>>;
   checkpoint(ownership: LeaseOwnership, checkpoint: Checkpoint): Promise<ConditionalWriteResult<Lease>>;
   /** Removes a lease whose shard was finished (checkpoint SHARD_END). */

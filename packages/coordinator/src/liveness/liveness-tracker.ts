@@ -13,9 +13,12 @@ export class LivenessTracker {
     private readonly monotonicNow: () => number,
   ) {}
 
-  /** Records a fresh read of the worker records; workers no longer listed are forgotten. */
-  observe(workers: readonly WorkerRecord[]): void {
-    const now = this.monotonicNow();
+  /**
+   * Records a fresh read of the worker records; workers no longer listed are forgotten.
+   * `readStartedAt` is when the read began: a slow read must not make a value look older.
+   */
+  observe(workers: readonly WorkerRecord[], readStartedAt: number = this.monotonicNow()): void {
+    const now = readStartedAt;
     const seen = new Set<string>();
     for (const worker of workers) {
       seen.add(worker.workerId);

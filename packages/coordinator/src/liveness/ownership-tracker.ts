@@ -13,8 +13,9 @@ export class OwnershipTracker {
     private readonly monotonicNow: () => number,
   ) {}
 
-  observe(leases: readonly Lease[]): void {
-    const now = this.monotonicNow();
+  /** `readStartedAt`: when the read began, so a slow read does not age what it saw. */
+  observe(leases: readonly Lease[], readStartedAt: number = this.monotonicNow()): void {
+    const now = readStartedAt;
     const seen = new Set<string>();
     for (const lease of leases) {
       if (lease.leaseOwner === undefined) continue;

@@ -116,6 +116,7 @@ export class GetRecordsFetcher {
     const signal = this.controller.signal;
     const backoff = new Backoff({ baseMs: retrieval.retryBaseMs, maxMs: retrieval.retryMaxMs });
     let iterator = await this.withRetry(() => this.getIterator(this.options.start), backoff);
+    if (iterator === undefined && !signal.aborted) throw new Error(`GetShardIterator returned no iterator for ${shardId}`);
 
     while (!signal.aborted && iterator) {
       await this.waitForRoom();

@@ -26,6 +26,8 @@ export class ShardCheckpointer implements Checkpointer {
   private lastDelivered: ExtendedSequenceNumber | undefined;
   private defaultTarget: DefaultCheckpointTarget = { type: 'position', position: undefined };
   private leaseLost = false;
+  /** Checkpoint writes run one at a time, in call order, so an older one never lands last. */
+  private writes: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly store: LeaseStore,
@@ -58,7 +60,21 @@ export class ShardCheckpointer implements Checkpointer {
   async checkpoint(target?: KinesisRecord | string, subSequenceNumber?: number): Promise<void> {
     const checkpoint = this.resolveTarget(target, subSequenceNumber);
     if (checkpoint === undefined) return;
+    const write = this.writes.then(() => this.write(checkpoint));
+    this.writes = write.catch(() => undefined);
+    await write;
+  }
+
+  private async write(checkpoint: Checkpoint): Promise<void> {
     if (this.leaseLost) throw this.lostError();
+    // A concurrent call that got there first may have moved past this one already.
+    if (
+      checkpoint.type === 'SEQUENCE' &&
+      this.current.type === 'SEQUENCE' &&
+      compareExtendedSequenceNumbers(checkpoint.position, this.current.position) <= 0
+    ) {
+      return;
+    }
     const result = await this.store.checkpoint(this.ownership, checkpoint);
     if (result.status === 'conflict') {
       this.leaseLost = true;

@@ -69,6 +69,7 @@ export interface ShardConsumerOptions {
 export class ShardConsumer {
   private exit: ShardConsumerExit | undefined;
   private aborted = false;
+  private source: RecordSource | undefined;
   private requestReason: ShutdownRequestReason = 'worker-shutdown';
   private readonly stopping = new AbortController();
   private lastProcessed: ExtendedSequenceNumber | undefined;
@@ -95,6 +96,8 @@ export class ShardConsumer {
   abort(): void {
     this.aborted = true;
     this.stopping.abort();
+    // A processor call that never returns must not keep the fetcher filling its buffer.
+    void this.source?.stop();
   }
 
   async run(): Promise<ShardConsumerExit> {
@@ -125,7 +128,7 @@ export class ShardConsumer {
 
   private async consume(): Promise<void> {
     const sourceBackoff = new Backoff(this.options.backoff);
-    let source = this.openSource();
+    let source = (this.source = this.openSource());
     try {
       while (!this.exit && !this.aborted) {
         let result: FetchResult;
@@ -136,9 +139,10 @@ export class ShardConsumer {
           // The fetcher gave up (e.g. the stream is gone): start over from what was processed.
           await source.stop();
           await this.backOff(error, sourceBackoff, 'GetRecords');
-          source = this.openSource();
+          source = this.source = this.openSource();
           continue;
         }
+        if (sourceBackoff.attempts > 0) this.options.onEvent({ type: 'CONSUMER.PROCESSING' });
         sourceBackoff.reset();
         if (result.type === 'shard-end') {
           this.childShardIds = result.childShardIds;

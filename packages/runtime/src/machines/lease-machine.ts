@@ -14,6 +14,7 @@
  * | pending.acquiring          | conflict or error            | ended (not-acquired)         |
  * | pending.requestingHandoff  | requestHandoff applied       | pending.awaitingHandoff      |
  * | pending.awaitingHandoff    | LEASE.ACQUIRED               | owned                        |
+ * | pending.awaitingHandoff    | LEASE.HANDOFF_DECLINED       | ended (not-acquired)         |
  * | pending.awaitingHandoff    | handoffWait elapsed          | ended (handoff-timeout)      |
  * | pending                    | DRAIN                        | ended (cancelled)            |
  * | owned.initializing         | CONSUMER.PROCESSING          | owned.processing             |
@@ -80,6 +81,8 @@ export type LeaseMachineEvent =
   | { readonly type: 'LEASE.ACQUIRED'; readonly lease: Lease }
   | { readonly type: 'DRAIN'; readonly reason: ShutdownRequestReason; readonly handoffTo?: string }
   | { readonly type: 'LEASE.LOST'; readonly reason: string }
+  /** The handoff this machine waits for will not come (the owner released it, died, or chose another). */
+  | { readonly type: 'LEASE.HANDOFF_DECLINED' }
   | ConsumerReport;
 
 export interface ConsumerInput {
@@ -136,7 +139,9 @@ export const leaseMachine = setup({
     recordDrain: assign(({ context, event }) =>
       event.type === 'DRAIN' ? { drainReason: event.reason, handoffTo: event.handoffTo ?? context.handoffTo } : {},
     ),
-    recordLost: assign(({ event }) => ({ lostReason: event.type === 'LEASE.LOST' ? event.reason : 'checkpoint fenced' })),
+    recordLost: assign(({ event }) => ({
+      lostReason: event.type === 'LEASE.LOST' ? event.reason : 'checkpoint refused or liveness unconfirmed',
+    })),
     recordCheckpoint: assign(({ event }) => (event.type === 'CONSUMER.CHECKPOINTED' ? { checkpoint: event.checkpoint } : {})),
     adoptOwnership: assign(({ context }) => ({ ownership: ownershipOf(context.lease, context.workerId) })),
   },
@@ -209,6 +214,7 @@ export const leaseMachine = setup({
               target: '#lease.owned',
               actions: assign(({ context, event }) => acquired(context, { status: 'applied', value: event.lease })),
             },
+            'LEASE.HANDOFF_DECLINED': { target: '#lease.ended', actions: assign({ endReason: 'not-acquired' }) },
           },
           after: { handoffWait: { target: '#lease.ended', actions: assign({ endReason: 'handoff-timeout' }) } },
         },

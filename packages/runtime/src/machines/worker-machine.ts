@@ -33,6 +33,8 @@ export interface WorkerMachineContext extends WorkerMachineInput {
   readonly leases: Readonly<Record<string, LeaseActorRef>>;
   /** Epoch at which this worker gave each lease up itself, so a stale read does not re-adopt it. */
   readonly relinquished: Readonly<Record<string, number>>;
+  /** SHUTDOWN arrived while starting: stop as soon as start-up is done. */
+  readonly shutdownRequested: boolean;
   readonly error: unknown;
 }
 
@@ -73,7 +75,14 @@ export const workerMachine = setup({
     drainAllLeases: enqueueActions(({ context, enqueue }) => {
       for (const ref of Object.values(context.leases)) enqueue.sendTo(ref, { type: 'DRAIN', reason: 'worker-shutdown' });
     }),
-    forgetFinishedLease: assign(({ context, event }) => forgetFinishedLease(context, (event as { type: string }).type)),
+    forgetFinishedLease: enqueueActions(({ context, event, enqueue }) => {
+      const leaseKey = finishedLeaseKey((event as { type: string }).type);
+      const ref = leaseKey === undefined ? undefined : context.leases[leaseKey];
+      if (leaseKey === undefined || !ref) return;
+      // A finished child stays in the actor's children until stopped.
+      enqueue.stopChild(ref);
+      enqueue.assign(forgetFinishedLease(context, leaseKey, ref));
+    }),
     fenceAllLeases: enqueueActions(({ context, enqueue }) => {
       for (const ref of Object.values(context.leases)) {
         enqueue.sendTo(ref, { type: 'LEASE.LOST', reason: 'worker liveness unconfirmed (self-fenced)' });
@@ -82,7 +91,7 @@ export const workerMachine = setup({
   },
 }).createMachine({
   id: 'worker',
-  context: ({ input }) => ({ ...input, leases: {}, relinquished: {}, error: undefined }),
+  context: ({ input }) => ({ ...input, leases: {}, relinquished: {}, shutdownRequested: false, error: undefined }),
   initial: 'starting',
   on: {
     'LEASE.FORWARD': {
@@ -97,9 +106,10 @@ export const workerMachine = setup({
   },
   states: {
     starting: {
+      on: { SHUTDOWN: { actions: assign({ shutdownRequested: true }) } },
       invoke: {
         src: 'startup',
-        onDone: 'active',
+        onDone: [{ guard: ({ context }) => context.shutdownRequested, target: 'stopping' }, { target: 'active' }],
         onError: { target: 'failed', actions: assign({ error: ({ event }) => event.error }) },
       },
     },
@@ -152,12 +162,13 @@ export type WorkerMachine = typeof workerMachine;
 
 const RELINQUISHED = new Set(['handed-off', 'released', 'shard-end']);
 
-function forgetFinishedLease(context: WorkerMachineContext, eventType: string): Partial<WorkerMachineContext> {
+/** The lease key of a lease machine's done or error event; undefined for other actors. */
+function finishedLeaseKey(eventType: string): string | undefined {
   const actorId = eventType.replace(/^xstate\.(done|error)\.actor\./, '');
-  if (!actorId.startsWith(LEASE_ACTOR_PREFIX)) return {};
-  const leaseKey = actorId.slice(LEASE_ACTOR_PREFIX.length);
-  const ref = context.leases[leaseKey];
-  if (!ref) return {};
+  return actorId.startsWith(LEASE_ACTOR_PREFIX) ? actorId.slice(LEASE_ACTOR_PREFIX.length) : undefined;
+}
+
+function forgetFinishedLease(context: WorkerMachineContext, leaseKey: string, ref: LeaseActorRef): Partial<WorkerMachineContext> {
   const { [leaseKey]: _finished, ...leases } = context.leases;
   const { endReason, ownership } = ref.getSnapshot().context;
   const relinquished =

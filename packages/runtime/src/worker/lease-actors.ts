@@ -6,14 +6,8 @@ import type { Clock } from '../clock.js';
 import { GetRecordsFetcher } from '../consumer/get-records-fetcher.js';
 import { ShardCheckpointer } from '../consumer/shard-checkpointer.js';
 import { ShardConsumer } from '../consumer/shard-consumer.js';
-import {
-  leaseMachine,
-  type ConsumerCommand,
-  type ConsumerInput,
-  type ConsumerReport,
-  type ReleaseInput,
-  type ReleaseOutcome,
-} from '../machines/lease-machine.js';
+import { leaseMachine, type ConsumerCommand, type ConsumerInput, type ConsumerReport } from '../machines/lease-machine.js';
+import { releaseLease } from './release-lease.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 
 export interface LeaseActorDependencies {
@@ -35,31 +29,12 @@ export function createLeaseMachine(deps: LeaseActorDependencies) {
     actors: {
       acquireLease: fromPromise(({ input }) => deps.store.acquireLease(input.lease, input.workerId)),
       requestHandoff: fromPromise(({ input }) => deps.store.requestHandoff(input.lease, input.workerId)),
-      releaseLease: fromPromise(({ input }) => releaseLease(deps, input)),
+      releaseLease: fromPromise(({ input }) => releaseLease(deps.store, input)),
       shardConsumer: fromCallback<ConsumerCommand, ConsumerInput>(({ input, sendBack, receive }) =>
         runShardConsumer(deps, input, sendBack as (report: ConsumerReport) => void, receive),
       ),
     },
   });
-}
-
-/**
- * Gives the lease up after a drain: to the worker that asked for it (the hint from the drain,
- * else whatever pending owner the row holds now), otherwise to nobody.
- */
-async function releaseLease(deps: LeaseActorDependencies, { ownership, handoffTo }: ReleaseInput): Promise<ReleaseOutcome> {
-  let target = handoffTo;
-  if (target === undefined) {
-    const current = await deps.store.getLease(ownership.namespace, ownership.leaseKey);
-    if (current?.leaseOwner !== ownership.leaseOwner || current.leaseCounter !== ownership.leaseCounter) return 'lost';
-    target = current.pendingOwner;
-  }
-  if (target !== undefined && target !== ownership.leaseOwner) {
-    const transferred = await deps.store.transferLease(ownership, target);
-    if (transferred.status === 'applied') return 'transferred';
-  }
-  const released = await deps.store.releaseLease(ownership);
-  return released.status === 'applied' ? 'released' : 'lost';
 }
 
 function runShardConsumer(

@@ -13,6 +13,7 @@ import {
 } from '@shoal/coordinator';
 import type { Clock } from '../clock.js';
 import type { LeaseMachineEvent, LeaseMachineMode } from '../machines/lease-machine.js';
+import { releaseLease } from './release-lease.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 import type { WorkerLiveness } from './worker-liveness.js';
 
@@ -96,7 +97,7 @@ export class LeaseCoordinator {
   start(): void {
     const { heartbeatIntervalMs, leaseSyncIntervalMs, shardSyncIntervalMs } = this.deps.options;
     this.loops.push(
-      this.every(heartbeatIntervalMs, () => this.heartbeat(), 'heartbeat'),
+      this.heartbeatLoop(heartbeatIntervalMs),
       this.every(leaseSyncIntervalMs, () => this.syncLeases(), 'lease sync', true),
       this.every(shardSyncIntervalMs, () => this.syncShards(), 'shard sync'),
     );
@@ -116,18 +117,57 @@ export class LeaseCoordinator {
     await Promise.allSettled(this.loops);
   }
 
-  /** Removes this worker's record; its leases were released or handed off before. */
+  /**
+   * Releases whatever this worker still owns (a handoff that landed while it drained, a drain
+   * that timed out), so nobody waits a lease duration for it, then removes its record.
+   */
+  async releaseRemainingAndDeregister(): Promise<void> {
+    const { store, namespace, workerId } = this.deps;
+    try {
+      const { leases } = await store.readNamespace(namespace);
+      for (const lease of leases) {
+        if (lease.leaseOwner !== workerId || lease.checkpoint.type === 'SHARD_END') continue;
+        const ownership = { namespace, leaseKey: lease.leaseKey, leaseOwner: workerId, leaseCounter: lease.leaseCounter };
+        const outcome = await releaseLease(store, { ownership, handoffTo: lease.pendingOwner });
+        this.logger.info({ shardId: lease.shardId, outcome }, 'gave up a lease still owned at shutdown');
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not release the remaining leases; they expire after the lease duration');
+    }
+    await this.deregister();
+  }
+
+  /** Removes this worker's record. */
   async deregister(): Promise<void> {
     await this.deps.store.deregisterWorker(this.deps.namespace, this.deps.workerId);
   }
 
-  private async heartbeat(): Promise<void> {
+  /**
+   * Heartbeats on a fixed schedule measured from each start (not from each end, which would
+   * drift towards the self-fence point), and retries a failed one after a fifth of an interval.
+   */
+  private async heartbeatLoop(intervalMs: number): Promise<void> {
+    const { clock } = this.deps;
+    const signal = this.controller.signal;
+    let nextAt = clock.monotonic() + intervalMs;
+    while (!signal.aborted) {
+      await clock.sleep(Math.max(0, nextAt - clock.monotonic()), signal).catch(() => undefined);
+      if (signal.aborted) return;
+      const startedAt = clock.monotonic();
+      const succeeded = await this.heartbeat();
+      nextAt = succeeded ? startedAt + intervalMs : clock.monotonic() + intervalMs / 5;
+    }
+  }
+
+  private async heartbeat(): Promise<boolean> {
+    let succeeded = false;
     const { store, namespace, workerId, liveness, clock } = this.deps;
     const startedAt = clock.monotonic();
     try {
       const result = await store.heartbeatWorker(namespace, workerId);
       if (result.status === 'applied') {
         liveness.confirm(startedAt);
+        succeeded = true;
       } else {
         // Others removed our record: they judged us dead and may be taking our leases.
         this.logger.warn('worker record was removed by another worker; dropping all leases and registering again');
@@ -140,6 +180,7 @@ export class LeaseCoordinator {
     }
     if (liveness.isFenced()) this.reportFence();
     else this.fenceReported = false;
+    return succeeded;
   }
 
   private reportFence(): void {
@@ -150,12 +191,16 @@ export class LeaseCoordinator {
   }
 
   private async syncLeases(): Promise<void> {
+    const readStartedAt = this.deps.clock.monotonic();
     const snapshot = await this.deps.store.readNamespace(this.deps.namespace);
-    this.workers.observe(snapshot.workers);
-    this.ownerships.observe(snapshot.leases);
+    this.workers.observe(snapshot.workers, readStartedAt);
+    this.ownerships.observe(snapshot.leases, readStartedAt);
     this.reconcileHostedLeases(snapshot);
-    await this.removeDeadWorkers(snapshot.workers);
-    if (!this.draining && !this.deps.liveness.isFenced()) this.takeShare(snapshot);
+    // A worker counts as dead only once its record was removed on the heartbeat we saw stand still:
+    // the conditional delete proves no heartbeat happened since, however slow our reads were.
+    const removed = await this.removeDeadWorkers(snapshot.workers);
+    const workers = snapshot.workers.filter((worker) => !removed.has(worker.workerId));
+    if (!this.draining && !this.deps.liveness.isFenced()) this.takeShare({ leases: snapshot.leases, workers });
   }
 
   /** Tells each lease machine what the table says about its lease. */
@@ -188,14 +233,21 @@ export class LeaseCoordinator {
       }
     }
     for (const lease of snapshot.leases) {
-      if (lease.leaseOwner !== workerId) continue;
       const machine = hosted.get(lease.leaseKey);
+      if (lease.leaseOwner !== workerId) {
+        // Waiting for a handoff whose request is gone (released, taken, or another asked later).
+        if (machine?.state === 'pending' && lease.pendingOwner !== workerId) {
+          host.sendToLease(lease.leaseKey, { type: 'LEASE.HANDOFF_DECLINED' });
+        }
+        continue;
+      }
       if (machine?.state === 'pending') {
         host.sendToLease(lease.leaseKey, { type: 'LEASE.ACQUIRED', lease });
-      } else if (!machine && !this.draining && lease.checkpoint.type !== 'SHARD_END') {
+      } else if (!machine && !this.draining && !this.deps.liveness.isFenced() && lease.checkpoint.type !== 'SHARD_END') {
         const relinquished = host.relinquishedEpoch(lease.leaseKey);
-        // A read older than our own release still shows us as the owner; only adopt newer epochs.
-        if (relinquished === undefined || lease.leaseCounter > relinquished) host.startLease(lease, 'adopt');
+        // A read older than our own release still shows us as the owner: only adopt newer epochs,
+        // and through a conditional write that starts a new epoch, so a stale read cannot win.
+        if (relinquished === undefined || lease.leaseCounter > relinquished) host.startLease(lease, 'acquire');
       }
     }
   }
@@ -234,7 +286,8 @@ export class LeaseCoordinator {
     const owner = lease.leaseOwner;
     if (owner === undefined) return false;
     if (owner === this.deps.workerId) return true;
-    if (workers.some((worker) => worker.workerId === owner)) return this.workers.isAlive(owner);
+    // A listed owner is alive: dead ones were removed (conditionally) before planning.
+    if (workers.some((worker) => worker.workerId === owner)) return true;
     // No worker record (it deregistered or was removed): the lease expires on its own.
     return !this.ownerships.isUnchangedForLeaseDuration(lease);
   }
@@ -244,15 +297,20 @@ export class LeaseCoordinator {
     return record !== undefined && record.status === 'active' && (workerId === this.deps.workerId || this.workers.isAlive(workerId));
   }
 
-  private async removeDeadWorkers(workers: readonly WorkerRecord[]): Promise<void> {
+  /** Removes the records of workers seen dead; returns the ids actually removed. */
+  private async removeDeadWorkers(workers: readonly WorkerRecord[]): Promise<Set<string>> {
+    const removed = new Set<string>();
     for (const worker of workers) {
       if (worker.workerId === this.deps.workerId) continue;
       const heartbeat = this.workers.deadHeartbeat(worker.workerId);
       if (heartbeat === undefined) continue;
-      const removed = await this.deps.store.removeDeadWorker(this.deps.namespace, worker.workerId, heartbeat);
-      if (removed.status === 'applied')
+      const result = await this.deps.store.removeDeadWorker(this.deps.namespace, worker.workerId, heartbeat);
+      if (result.status === 'applied') {
+        removed.add(worker.workerId);
         this.logger.info({ deadWorkerId: worker.workerId }, 'removed a dead worker; its leases are free to take');
+      }
     }
+    return removed;
   }
 
   private async syncShards(): Promise<void> {
@@ -264,9 +322,12 @@ export class LeaseCoordinator {
     const known = new Set(snapshot.leases.map((lease) => lease.leaseKey));
     for (const shard of shards) {
       if (known.has(shard.shardId)) continue;
+      // A child of a shard this application was already reading continues where its parent
+      // ended: from its first record, whatever the initial position says.
+      const continuesParent = shard.parentShardIds.some((parent) => known.has(parent));
       const created = await store.createLease(namespace, {
         shardId: shard.shardId,
-        checkpoint: options.initialPosition,
+        checkpoint: continuesParent ? { type: 'TRIM_HORIZON' } : options.initialPosition,
         parentShardIds: shard.parentShardIds,
         hashKeyRange: shard.hashKeyRange,
       });

@@ -175,7 +175,7 @@ const schema = z
       context.addIssue({
         code: 'custom',
         path: ['heartbeatIntervalMs'],
-        message: `must be less than half of leaseDurationMs (${options.leaseDurationMs}), so one missed heartbeat does not cost the leases; got ${options.heartbeatIntervalMs}`,
+        message: `must be less than half of leaseDurationMs (${options.leaseDurationMs}), so a failed heartbeat can be retried before the worker must stop; got ${options.heartbeatIntervalMs}`,
       });
     }
     if (options.processorRetryBaseMs > options.processorRetryMaxMs) {

@@ -185,7 +185,9 @@ export class Worker implements AsyncDisposable {
         }),
         cleanup: fromPromise(async () => {
           await coordinator.stop();
-          await coordinator.deregister().catch((error: unknown) => this.logger.warn({ err: error }, 'could not deregister worker'));
+          await coordinator
+            .releaseRemainingAndDeregister()
+            .catch((error: unknown) => this.logger.warn({ err: error }, 'could not deregister worker'));
         }),
       },
     });
