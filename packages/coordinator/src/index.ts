@@ -21,7 +21,6 @@
  */
 export type { Logger } from './logger.js';
 export {
-  leaseKeyForShard,
   leaseNamespace,
   type ConditionalWriteResult,
   type Lease,

@@ -9,6 +9,8 @@ export class RecordLedger {
   private readonly nextIndexByKey = new Map<string, number>();
   private readonly lastIndexByKey = new Map<string, number>();
   private duplicateCount = 0;
+  /** Produced records processed at least once; `lost` is derived from it in O(1). */
+  private producedAndProcessed = 0;
   private outOfOrderCount = 0;
   private readonly waiters = new Set<() => void>();
 
@@ -17,6 +19,8 @@ export class RecordLedger {
     const index = this.nextIndexByKey.get(partitionKey) ?? 0;
     this.nextIndexByKey.set(partitionKey, index + 1);
     this.produced.set(id, { key: partitionKey, index });
+    // A fast consumer may process a record before its PutRecords call returned.
+    if (this.processedCounts.has(id)) this.producedAndProcessed += 1;
   }
 
   /**
@@ -31,6 +35,7 @@ export class RecordLedger {
     } else {
       const produced = this.produced.get(id);
       if (produced) {
+        this.producedAndProcessed += 1;
         const last = this.lastIndexByKey.get(produced.key) ?? -1;
         if (produced.index < last) this.outOfOrderCount += 1;
         this.lastIndexByKey.set(produced.key, Math.max(last, produced.index));
@@ -59,9 +64,7 @@ export class RecordLedger {
 
   /** Produced records never processed. */
   get lost(): number {
-    let lost = 0;
-    for (const id of this.produced.keys()) if (!this.processedCounts.has(id)) lost += 1;
-    return lost;
+    return this.produced.size - this.producedAndProcessed;
   }
 
   /** Resolves true once every produced record was processed, false after `timeoutMs`. */

@@ -32,7 +32,6 @@ export type { Checkpointer } from './checkpointer.js';
 export type { KinesisRecord } from './kinesis-record.js';
 export {
   assertSequenceNumber,
-  checkpointFromInitialPosition,
   compareExtendedSequenceNumbers,
   compareSequenceNumbers,
   formatCheckpoint,

@@ -46,10 +46,6 @@ export function compareSequenceNumbers(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-export function checkpointFromInitialPosition(position: InitialPosition): Checkpoint {
-  return position;
-}
-
 /** A short human-readable form, used in logs and in the live fleet table. */
 export function formatCheckpoint(checkpoint: Checkpoint): string {
   switch (checkpoint.type) {

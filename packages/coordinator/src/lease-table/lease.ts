@@ -61,10 +61,6 @@ export interface WorkerRecord {
  */
 export type ConditionalWriteResult<T> = { readonly status: 'applied'; readonly value: T } | { readonly status: 'conflict' };
 
-export function leaseKeyForShard(shardId: string): string {
-  return shardId;
-}
-
 /** Namespace of one application's leases on one stream. */
 export function leaseNamespace(applicationName: string, streamName: string): string {
   return `${applicationName}/${streamName}`;

@@ -219,11 +219,7 @@ export class Worker implements AsyncDisposable {
         const hosted = new Map<string, HostedLease>();
         for (const [leaseKey, ref] of Object.entries(context()?.leases ?? {})) {
           const snapshot = ref.getSnapshot();
-          const value = snapshot.value;
-          hosted.set(leaseKey, {
-            state: typeof value === 'string' ? value : (Object.keys(value)[0] ?? 'unknown'),
-            ownership: snapshot.context.ownership,
-          });
+          hosted.set(leaseKey, { state: leaseStateName(snapshot).split('.')[0]!, ownership: snapshot.context.ownership });
         }
         return hosted;
       },
