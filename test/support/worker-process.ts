@@ -2,42 +2,91 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { LocalStack, RecordLedger } from '@shoal/local-stack';
-import type { TestStream } from './worker-harness.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/worker-process.mjs', import.meta.url));
 
+/** What a worker process needs to know about its stream (a `TestStream` has all of it). */
+export interface WorkerProcessTarget {
+  readonly applicationName: string;
+  readonly streamName: string;
+  readonly leaseTableName: string;
+  readonly ledger: RecordLedger;
+}
+
+/** One batch as the process reported it: when (epoch ms) it reached the processor. */
+export interface ReportedBatch {
+  readonly shardId: string;
+  readonly count: number;
+  readonly at: number;
+  /** The record ids of the batch, in order. */
+  readonly ids: string[];
+}
+
 /** A worker running in its own OS process (see fixtures/worker-process.mjs). */
 export interface WorkerProcess {
+  readonly workerId: string;
   readonly child: ChildProcess;
   readonly events: string[];
+  readonly batches: ReportedBatch[];
   /** Resolves with the exit code (or the signal that ended it). */
   readonly exited: Promise<number | NodeJS.Signals>;
+}
+
+export interface SpawnWorkerOptions {
+  readonly ledger?: RecordLedger;
+  /** Join the coordination bus at this NATS URL. */
+  readonly natsUrl?: string;
+  /** Production lease timings instead of the fast test ones. */
+  readonly defaultTimings?: boolean;
 }
 
 /** Spawns a worker process on the stream; every record it reports lands in the ledger. */
 export function spawnWorkerProcess(
   stack: LocalStack,
-  stream: TestStream,
+  target: WorkerProcessTarget,
   workerId: string,
-  ledger: RecordLedger = stream.ledger,
+  options: SpawnWorkerOptions = {},
 ): WorkerProcess {
+  const ledger = options.ledger ?? target.ledger;
   const child = spawn(process.execPath, [FIXTURE], {
     env: {
       ...process.env,
       ...stack.env(),
-      SHOAL_APPLICATION: stream.applicationName,
-      SHOAL_STREAM: stream.streamName,
-      SHOAL_LEASE_TABLE: stream.leaseTableName,
+      SHOAL_APPLICATION: target.applicationName,
+      SHOAL_STREAM: target.streamName,
+      SHOAL_LEASE_TABLE: target.leaseTableName,
       SHOAL_WORKER_ID: workerId,
+      ...(options.natsUrl ? { SHOAL_NATS_URL: options.natsUrl } : {}),
+      ...(options.defaultTimings ? { SHOAL_DEFAULT_TIMINGS: '1' } : {}),
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const events: string[] = [];
+  const batches: ReportedBatch[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => {
-    if (line.startsWith('processed ')) ledger.recordProcessed(line.slice('processed '.length));
-    else if (line.startsWith('event ')) events.push(line.slice('event '.length));
+    if (line.startsWith('processed ')) {
+      const id = line.slice('processed '.length);
+      ledger.recordProcessed(id);
+      batches.at(-1)?.ids.push(id);
+    } else if (line.startsWith('batch ')) {
+      const [, shardId, count, at] = line.split(' ');
+      batches.push({ shardId: shardId!, count: Number(count), at: Number(at), ids: [] });
+    } else if (line.startsWith('event ')) {
+      events.push(line.slice('event '.length));
+    }
   });
   const exited = new Promise<number | NodeJS.Signals>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal!)));
-  return { child, events, exited };
+  return { workerId, child, events, batches, exited };
+}
+
+/** Ends every process still running (SIGCONT first, in case it was stopped) and waits for it. */
+export async function killAll(processes: WorkerProcess[]): Promise<void> {
+  for (const { child, exited } of processes.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
+    }
+    await exited;
+  }
 }

@@ -50,3 +50,44 @@ export {
   openLeaseStateBucket,
 } from './live-state/nats-lease-state-publisher.js';
 export { parseLeaseStateSnapshot, watchLeaseStates, type LeaseStateUpdate, type LeaseStateWatch } from './live-state/watch-lease-states.js';
+export type { LeadershipRecord, WorkerLivenessMode } from './lease-table/lease.js';
+export type { CoordinationBus, Unsubscribe } from './coordination/coordination-bus.js';
+export {
+  fleetEventSchema,
+  workerCommandSchema,
+  type CommandReply,
+  type FleetEvent,
+  type FleetEventType,
+  type LivenessReply,
+  type LivenessRequest,
+  type WorkerCommand,
+} from './coordination/coordination-messages.js';
+export {
+  NatsCoordinationBus,
+  coordinationSubjects,
+  subjectToken,
+  type NatsCoordinationBusOptions,
+} from './coordination/nats-coordination-bus.js';
+export { LeaderElection, type ElectionClock, type LeaderElectionOptions } from './leadership/leader-election.js';
+export { LivenessGrants, type LivenessGrantsOptions } from './leadership/liveness-grants.js';
+export {
+  choosePlanMode,
+  isValidWorkerLoad,
+  resolveLoadAwarePlanOptions,
+  type CountModeReason,
+  type FleetLoad,
+  type LoadAwarePlanOptions,
+  type PlanMode,
+  type ResolvedLoadAwarePlanOptions,
+  type WorkerLoad,
+} from './assignment/worker-load.js';
+export { planLoadAwareAssignments, type LoadAwarePlan } from './assignment/load-aware-plan.js';
+export type { LeaseSwap } from './assignment/lease-swaps.js';
+export { InMemoryWorkerLoadStore, type WorkerLoadStore } from './load/worker-load-store.js';
+export { RedisWorkerLoadStore, type RedisWorkerLoadStoreOptions } from './load/redis-worker-load-store.js';
+export {
+  EventLoopLoadSampler,
+  type EventLoopLoadSamplerOptions,
+  type EventLoopLoadSamplerState,
+  type LoadSamplerClock,
+} from './load/event-loop-load-sampler.js';

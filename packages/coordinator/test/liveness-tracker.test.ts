@@ -14,7 +14,16 @@ class FakeClock {
 }
 
 function workerRecord(workerId: string, heartbeat: number): WorkerRecord {
-  return { namespace: NAMESPACE, workerId, heartbeat, status: 'active', startedAt: 0, host: undefined };
+  return {
+    namespace: NAMESPACE,
+    workerId,
+    heartbeat,
+    status: 'active',
+    liveness: 'table',
+    grantTerm: undefined,
+    startedAt: 0,
+    host: undefined,
+  };
 }
 
 function lease(leaseKey: string, leaseOwner: string | undefined, leaseCounter: number): Lease {

@@ -53,6 +53,11 @@ export class RecordLedger {
     return this.processedCounts.size;
   }
 
+  /** How many times the record was reported processed. */
+  timesProcessed(id: string): number {
+    return this.processedCounts.get(id) ?? 0;
+  }
+
   get duplicates(): number {
     return this.duplicateCount;
   }

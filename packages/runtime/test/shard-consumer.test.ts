@@ -388,14 +388,30 @@ describe('ShardConsumer: losing the lease', () => {
     expect(processor.calls).toEqual(['initialize', 'processRecords r1', 'processRecords r2', 'leaseLost']);
   });
 
-  it('stops before delivering the next batch once the worker is fenced', async () => {
+  it('holds the next batch while the worker is fenced and stops with lease-lost when told so', async () => {
     let fenced = false;
     const { consumer, processor } = setUpConsumer({ scripts: [[batch(1), batch(2)]], isFenced: () => fenced });
     processor.onProcess = () => {
       fenced = true;
+      setTimeout(() => consumer.requestShutdown('lease-lost'), 60);
     };
     await expect(consumer.run()).resolves.toBe('lease-lost');
     expect(processor.calls).toEqual(['initialize', 'processRecords r1', 'leaseLost']);
+  });
+
+  it('delivers the held batch once liveness is confirmed again', async () => {
+    let fenced = false;
+    const { consumer, processor } = setUpConsumer({ scripts: [[batch(1), batch(2)]], isFenced: () => fenced });
+    processor.onProcess = () => {
+      if (processor.calls.length === 2) {
+        fenced = true;
+        setTimeout(() => (fenced = false), 60);
+      }
+    };
+    const exit = consumer.run();
+    await vi.waitFor(() => expect(processor.calls).toContain('processRecords r2'));
+    consumer.requestShutdown('requested');
+    await expect(exit).resolves.toBe('requested');
   });
 
   it.each([

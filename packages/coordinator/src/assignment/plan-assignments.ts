@@ -1,3 +1,6 @@
+import { planLoadAwareAssignments } from './load-aware-plan.js';
+import type { LoadAwarePlanOptions, WorkerLoad } from './worker-load.js';
+
 /** A lease as the planner sees it: who owns it now, if that owner is still a live worker. */
 export interface PlannerLease {
   readonly leaseKey: string;
@@ -12,6 +15,15 @@ export interface PlanInput {
   readonly workers: readonly string[];
   /** Upper bound per worker; leases beyond every worker's bound stay unassigned. */
   readonly maxLeasesPerWorker?: number;
+  /**
+   * Each live worker's latest load. With a valid, fresh load for every live worker the plan is
+   * load-aware (see `planLoadAwareAssignments`); otherwise, or when absent, count-balanced.
+   */
+  readonly workerLoads?: ReadonlyMap<string, WorkerLoad>;
+  /** Records/s per lease key, when known; refines which leases a load-aware plan moves. */
+  readonly leaseThroughput?: ReadonlyMap<string, number>;
+  /** Tuning of load-aware planning (staleness, overload threshold, swaps). */
+  readonly loadOptions?: LoadAwarePlanOptions;
 }
 
 /**
@@ -37,8 +49,21 @@ export interface AssignmentPlan {
  * workers that already hold the most, so a balanced fleet moves nothing, and only surplus
  * leases and leases without a live owner move. Deterministic: every worker that plans from the
  * same snapshot gets the same plan.
+ *
+ * With `workerLoads` known (valid and fresh) for every live worker, the same counts and the same
+ * number of count-balancing moves, but load picks which leases move where, and an overloaded
+ * worker may swap one lease (see `planLoadAwareAssignments`). A missing or stale load falls
+ * back to count balancing.
  */
 export function planAssignments(input: PlanInput): AssignmentPlan {
+  if (input.workerLoads !== undefined) {
+    const loadAware = planLoadAwareAssignments(input);
+    if (loadAware !== undefined) return { moves: loadAware.moves, targets: loadAware.targets };
+  }
+  return planByCount(input);
+}
+
+function planByCount(input: PlanInput): AssignmentPlan {
   const workers = [...new Set(input.workers)].sort();
   if (workers.length === 0) return { moves: [], targets: new Map() };
   const cap = input.maxLeasesPerWorker ?? Number.POSITIVE_INFINITY;

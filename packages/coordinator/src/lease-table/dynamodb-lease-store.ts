@@ -11,11 +11,14 @@ import {
 import type { Checkpoint } from '@shoal/processor-sdk';
 import { ensureLeaseTable } from './ensure-lease-table.js';
 import {
+  LEADERSHIP_ITEM_KEY,
   PARTITION_KEY,
   SORT_KEY,
+  decodeLeadership,
   decodeLease,
   decodeWorker,
   encodeCheckpoint,
+  isLeadershipItem,
   isLeaseItem,
   isWorkerItem,
   leaseItemKey,
@@ -23,7 +26,15 @@ import {
   workerItemKey,
   type Item,
 } from './item-codec.js';
-import type { ConditionalWriteResult, Lease, LeaseOwnership, NewLease, WorkerRecord } from './lease.js';
+import type {
+  ConditionalWriteResult,
+  Lease,
+  LeadershipRecord,
+  LeaseOwnership,
+  NewLease,
+  WorkerLivenessMode,
+  WorkerRecord,
+} from './lease.js';
 import { LeaseTableError } from './lease-table-errors.js';
 import type { LeaseStore, NamespaceSnapshot } from './lease-store.js';
 
@@ -70,6 +81,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
   async readNamespace(namespace: string): Promise<NamespaceSnapshot> {
     const leases: Lease[] = [];
     const workers: WorkerRecord[] = [];
+    let leadership: LeadershipRecord | undefined;
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.call('Query', () =>
@@ -87,10 +99,11 @@ export class DynamoDbLeaseStore implements LeaseStore {
       for (const item of page.Items ?? []) {
         if (isLeaseItem(item)) leases.push(decodeLease(item));
         else if (isWorkerItem(item)) workers.push(decodeWorker(item));
+        else if (isLeadershipItem(item)) leadership = decodeLeadership(item);
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    return { leases, workers };
+    return { leases, workers, leadership };
   }
 
   async getLease(namespace: string, leaseKey: string): Promise<Lease | undefined> {
@@ -256,7 +269,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
    * registerWorker
    * - key: (namespace, worker#<workerId>)
    * - condition: the item does not exist (worker ids are unique per process)
-   * - updates: the whole item; heartbeat 0, status active
+   * - updates: the whole item; heartbeat 0, status active, liveness `table`
    * - outcomes: `applied` | `conflict` (a worker with this id is registered already)
    */
   async registerWorker(namespace: string, workerId: string, host?: string): Promise<ConditionalWriteResult<WorkerRecord>> {
@@ -266,6 +279,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
       workerId,
       heartbeat: 0,
       status: 'active',
+      liveness: 'table',
       startedAt: this.now(),
       ...(host === undefined ? {} : { host }),
     };
@@ -326,18 +340,154 @@ export class DynamoDbLeaseStore implements LeaseStore {
   /**
    * removeDeadWorker
    * - key: the worker record
-   * - condition: heartbeat = the value observed unchanged for a lease duration
+   * - condition: heartbeat = the value observed unchanged for a lease duration AND liveness is
+   *   `table` (a `nats`-mode worker does not heartbeat here; only the leader may revoke it)
    * - updates: deletes the item
-   * - outcomes: `applied` | `conflict` (the worker heartbeated after all, or is gone)
+   * - outcomes: `applied` | `conflict` (the worker heartbeated after all, switched mode, or is gone)
    */
   removeDeadWorker(namespace: string, workerId: string, observedHeartbeat: number): Promise<ConditionalWriteResult<void>> {
+    return this.deleteWorker(namespace, workerId, 'heartbeat = :observed AND (attribute_not_exists(liveness) OR liveness = :table)', {
+      ':observed': observedHeartbeat,
+      ':table': 'table',
+    });
+  }
+
+  /**
+   * switchWorkerLiveness
+   * - key: the worker record
+   * - condition: the item exists (to `nats`: and is in `table` mode; to `table`: and is in
+   *   `nats` mode), so it races exactly with `revokeWorker`
+   * - updates: liveness = to, grantTerm = the term of the grant held (to `nats`) or removed,
+   *   heartbeat + 1 (a switch to `table` is also a heartbeat)
+   * - outcomes: `applied` | `conflict` (the record is gone: the leader revoked this worker, or
+   *   it is already in that mode)
+   */
+  switchWorkerLiveness(
+    namespace: string,
+    workerId: string,
+    to: WorkerLivenessMode,
+    grantTerm?: number,
+  ): Promise<ConditionalWriteResult<WorkerRecord>> {
+    const toNats = to === 'nats';
+    return this.updateWorker(
+      namespace,
+      workerId,
+      toNats
+        ? 'SET liveness = :to, grantTerm = :term, heartbeat = heartbeat + :one, heartbeatAt = :now'
+        : 'SET liveness = :to, heartbeat = heartbeat + :one, heartbeatAt = :now REMOVE grantTerm',
+      { ':from': toNats ? 'table' : 'nats', ':to': to, ':one': 1, ':now': this.now(), ...(toNats ? { ':term': grantTerm ?? 0 } : {}) },
+      {},
+      toNats ? '(attribute_not_exists(liveness) OR liveness = :from)' : 'liveness = :from',
+    );
+  }
+
+  /**
+   * revokeWorker
+   * - key: the worker record
+   * - condition: liveness = `nats` AND grantTerm = the term the leader judged it by (a leader
+   *   that lost its term unawares cannot revoke workers living on a newer term's grants)
+   * - updates: deletes the item; the worker's leases may be taken by conditional acquire
+   * - outcomes: `applied` | `conflict` (it switched modes or terms first, or is gone)
+   */
+  revokeWorker(namespace: string, workerId: string, grantTerm: number | undefined): Promise<ConditionalWriteResult<void>> {
+    return this.deleteWorker(namespace, workerId, 'liveness = :nats AND grantTerm = :term', { ':nats': 'nats', ':term': grantTerm ?? 0 });
+  }
+
+  /**
+   * claimLeadership
+   * - key: (namespace, leader)
+   * - condition: the item does not exist, or leaderId, term and heartbeat are still as
+   *   `expected` (the caller saw them unchanged for a leadership duration)
+   * - updates: leaderId = caller, term + 1, heartbeat 0
+   * - outcomes: `applied` with the new term | `conflict` (the leader renewed, or another took over)
+   */
+  claimLeadership(
+    namespace: string,
+    workerId: string,
+    expected: LeadershipRecord | undefined,
+  ): Promise<ConditionalWriteResult<LeadershipRecord>> {
+    const term = (expected?.term ?? 0) + 1;
+    const item: Item = {
+      ...this.key(namespace, LEADERSHIP_ITEM_KEY),
+      kind: 'leader',
+      leaderId: workerId,
+      term,
+      heartbeat: 0,
+      since: this.now(),
+    };
+    return this.conditional('PutItem', async () => {
+      await this.documents.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ...(expected === undefined
+            ? { ConditionExpression: 'attribute_not_exists(#sk)', ExpressionAttributeNames: { '#sk': SORT_KEY } }
+            : {
+                ConditionExpression: 'leaderId = :leader AND term = :term AND heartbeat = :heartbeat',
+                ExpressionAttributeValues: { ':leader': expected.leaderId, ':term': expected.term, ':heartbeat': expected.heartbeat },
+              }),
+        }),
+      );
+      return decodeLeadership(item);
+    });
+  }
+
+  /**
+   * renewLeadership
+   * - key: (namespace, leader)
+   * - condition: leaderId = caller AND term = the caller's term
+   * - updates: heartbeat + 1
+   * - outcomes: `applied` | `conflict` (another worker took leadership over)
+   */
+  renewLeadership(held: LeadershipRecord): Promise<ConditionalWriteResult<LeadershipRecord>> {
+    return this.conditional('UpdateItem', async () => {
+      const { Attributes } = await this.documents.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: this.key(held.namespace, LEADERSHIP_ITEM_KEY),
+          ConditionExpression: 'leaderId = :leader AND term = :term',
+          UpdateExpression: 'SET heartbeat = heartbeat + :one, heartbeatAt = :now',
+          ExpressionAttributeValues: { ':leader': held.leaderId, ':term': held.term, ':one': 1, ':now': this.now() },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return decodeLeadership(Attributes ?? {});
+    });
+  }
+
+  /**
+   * resignLeadership
+   * - key: (namespace, leader)
+   * - condition: leaderId = caller AND term = the caller's term
+   * - updates: deletes the item, so the next claim needs no wait
+   * - outcomes: `applied` | `conflict` (leadership had already passed on)
+   */
+  resignLeadership(held: LeadershipRecord): Promise<ConditionalWriteResult<void>> {
+    return this.conditional('DeleteItem', async () => {
+      await this.documents.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: this.key(held.namespace, LEADERSHIP_ITEM_KEY),
+          ConditionExpression: 'leaderId = :leader AND term = :term',
+          ExpressionAttributeValues: { ':leader': held.leaderId, ':term': held.term },
+        }),
+      );
+    });
+  }
+
+  private deleteWorker(
+    namespace: string,
+    workerId: string,
+    condition: string,
+    values: Record<string, unknown>,
+  ): Promise<ConditionalWriteResult<void>> {
     return this.conditional('DeleteItem', async () => {
       await this.documents.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: this.key(namespace, workerItemKey(workerId)),
-          ConditionExpression: 'heartbeat = :observed',
-          ExpressionAttributeValues: { ':observed': observedHeartbeat },
+          ConditionExpression: condition,
+          ExpressionAttributeValues: values,
         }),
       );
     });
@@ -349,13 +499,14 @@ export class DynamoDbLeaseStore implements LeaseStore {
     updateExpression: string,
     values: Record<string, unknown>,
     names: Record<string, string> = {},
+    extraCondition?: string,
   ): Promise<ConditionalWriteResult<WorkerRecord>> {
     return this.conditional('UpdateItem', async () => {
       const { Attributes } = await this.documents.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: this.key(namespace, workerItemKey(workerId)),
-          ConditionExpression: 'attribute_exists(#sk)',
+          ConditionExpression: extraCondition === undefined ? 'attribute_exists(#sk)' : `attribute_exists(#sk) AND ${extraCondition}`,
           UpdateExpression: updateExpression,
           ExpressionAttributeNames: { '#sk': SORT_KEY, ...names },
           ExpressionAttributeValues: values,

@@ -1,5 +1,5 @@
 import type { Checkpoint } from '@shoal/processor-sdk';
-import type { Lease, NewLease, WorkerRecord, WorkerStatus } from './lease.js';
+import type { Lease, LeadershipRecord, NewLease, WorkerLivenessMode, WorkerRecord, WorkerStatus } from './lease.js';
 
 /**
  * How leases and worker records map onto DynamoDB items. See docs/lease-table.md for the schema.
@@ -11,6 +11,8 @@ export const SORT_KEY = 'itemKey';
 
 const LEASE_PREFIX = 'lease#';
 const WORKER_PREFIX = 'worker#';
+/** One leadership row per namespace. */
+export const LEADERSHIP_ITEM_KEY = 'leader';
 
 export const leaseItemKey = (leaseKey: string): string => `${LEASE_PREFIX}${leaseKey}`;
 export const workerItemKey = (workerId: string): string => `${WORKER_PREFIX}${workerId}`;
@@ -95,9 +97,24 @@ export function decodeWorker(item: Item): WorkerRecord {
     workerId: String(item.workerId),
     heartbeat: Number(item.heartbeat ?? 0),
     status: (item.status === 'leaving' ? 'leaving' : 'active') satisfies WorkerStatus,
+    liveness: (item.liveness === 'nats' ? 'nats' : 'table') satisfies WorkerLivenessMode,
+    grantTerm: typeof item.grantTerm === 'number' ? item.grantTerm : undefined,
     startedAt: Number(item.startedAt ?? 0),
     host: typeof item.host === 'string' ? item.host : undefined,
   };
+}
+
+export function decodeLeadership(item: Item): LeadershipRecord {
+  return {
+    namespace: String(item[PARTITION_KEY]),
+    leaderId: String(item.leaderId),
+    term: Number(item.term ?? 0),
+    heartbeat: Number(item.heartbeat ?? 0),
+  };
+}
+
+export function isLeadershipItem(item: Item): boolean {
+  return item[SORT_KEY] === LEADERSHIP_ITEM_KEY;
 }
 
 export function isLeaseItem(item: Item): boolean {

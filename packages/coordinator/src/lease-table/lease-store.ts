@@ -1,10 +1,20 @@
 import type { Checkpoint } from '@shoal/processor-sdk';
-import type { ConditionalWriteResult, Lease, LeaseOwnership, NewLease, WorkerRecord } from './lease.js';
+import type {
+  ConditionalWriteResult,
+  Lease,
+  LeadershipRecord,
+  LeaseOwnership,
+  NewLease,
+  WorkerLivenessMode,
+  WorkerRecord,
+} from './lease.js';
 
 /** Everything stored under one namespace, read in one consistent pass. */
 export interface NamespaceSnapshot {
   readonly leases: readonly Lease[];
   readonly workers: readonly WorkerRecord[];
+  /** The leadership row, when some worker holds or held it. */
+  readonly leadership: LeadershipRecord | undefined;
 }
 
 /**
@@ -35,6 +45,29 @@ export interface LeaseStore {
   heartbeatWorker(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>>;
   markWorkerLeaving(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>>;
   deregisterWorker(namespace: string, workerId: string): Promise<void>;
-  /** Deletes a dead worker's record, only if its heartbeat is still the one observed. */
+  /** Deletes a dead `table`-mode worker's record, only if its heartbeat is still the one observed. */
   removeDeadWorker(namespace: string, workerId: string, observedHeartbeat: number): Promise<ConditionalWriteResult<void>>;
+  /** The worker switches how it proves liveness; `conflict` when its record is gone (it was revoked). */
+  switchWorkerLiveness(
+    namespace: string,
+    workerId: string,
+    to: WorkerLivenessMode,
+    grantTerm?: number,
+  ): Promise<ConditionalWriteResult<WorkerRecord>>;
+  /**
+   * The leader deletes a `nats`-mode worker whose grants ran out, only while the record still
+   * names `grantTerm`; `conflict` if it switched modes (or to a newer term's grants) first.
+   */
+  revokeWorker(namespace: string, workerId: string, grantTerm: number | undefined): Promise<ConditionalWriteResult<void>>;
+
+  /** Claims leadership: the row is absent, or still exactly `expected` (seen unchanged for a leadership duration). */
+  claimLeadership(
+    namespace: string,
+    workerId: string,
+    expected: LeadershipRecord | undefined,
+  ): Promise<ConditionalWriteResult<LeadershipRecord>>;
+  /** The leader keeps its term; `conflict` once another worker took over. */
+  renewLeadership(held: LeadershipRecord): Promise<ConditionalWriteResult<LeadershipRecord>>;
+  /** The leader steps down at shutdown so the next one need not wait for expiry. */
+  resignLeadership(held: LeadershipRecord): Promise<ConditionalWriteResult<void>>;
 }

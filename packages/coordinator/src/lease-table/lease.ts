@@ -42,6 +42,17 @@ export interface NewLease {
 export type WorkerStatus = 'active' | 'leaving';
 
 /**
+ * How a worker proves it is alive.
+ * - `table`: by bumping `heartbeat` in its record; others judge it dead after a lease duration
+ *   of an unchanged heartbeat (slow, needs nothing but DynamoDB).
+ * - `nats`: by liveness grants from the leader over NATS; only the leader judges it dead, and
+ *   only by deleting the record while it still says `nats` (fast, no DynamoDB writes).
+ * A worker switches between the two with a conditional write, so a switch and a revocation
+ * can never both succeed.
+ */
+export type WorkerLivenessMode = 'table' | 'nats';
+
+/**
  * A worker's liveness record. The worker bumps `heartbeat` on a fixed interval; one write covers
  * every lease it owns, so renewal cost grows with workers, not with leases. Others judge a worker
  * dead when they have seen the same `heartbeat` for a whole lease duration of their own clock.
@@ -51,8 +62,23 @@ export interface WorkerRecord {
   readonly workerId: string;
   readonly heartbeat: number;
   readonly status: WorkerStatus;
+  readonly liveness: WorkerLivenessMode;
+  /** In `nats` mode: the leadership term whose grants the worker lives on. Only that term's leader may revoke it. */
+  readonly grantTerm: number | undefined;
   readonly startedAt: number;
   readonly host: string | undefined;
+}
+
+/**
+ * The namespace's leadership row. The leader bumps `heartbeat` to keep it; `term` grows by one
+ * with every new leader. Others take it over once they have seen the same (leader, term,
+ * heartbeat) for a whole leadership duration of their own clock.
+ */
+export interface LeadershipRecord {
+  readonly namespace: string;
+  readonly leaderId: string;
+  readonly term: number;
+  readonly heartbeat: number;
 }
 
 /**

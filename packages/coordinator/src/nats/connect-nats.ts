@@ -46,6 +46,7 @@ export class NatsLink {
   private current: NatsConnection | undefined;
   private linkState: NatsLinkState = 'connecting';
   private readonly waiters = new Set<(connected: boolean) => void>();
+  private readonly connectionListeners = new Set<(connection: NatsConnection) => void>();
   private wakeRetry: (() => void) | undefined;
   private closed: Promise<void> | undefined;
 
@@ -67,6 +68,16 @@ export class NatsLink {
   /** The live connection, or `undefined` while not connected (before the first connect, during reconnects, after close). */
   connection(): NatsConnection | undefined {
     return this.linkState === 'connected' ? this.current : undefined;
+  }
+
+  /**
+   * Calls `listener` with every new connection (now, if there is one). Subscriptions made on a
+   * connection survive its reconnects; only a connection dialled afresh needs them again.
+   */
+  onConnection(listener: (connection: NatsConnection) => void): () => void {
+    this.connectionListeners.add(listener);
+    if (this.current && this.linkState !== 'closed') listener(this.current);
+    return () => this.connectionListeners.delete(listener);
   }
 
   /** Resolves `true` once connected (at once if already), `false` after `timeoutMs` or on close. */
@@ -145,6 +156,7 @@ export class NatsLink {
       this.current = nc;
       this.logger.info({ server: nc.getServer() }, 'nats connected');
       this.setState('connected');
+      for (const listener of [...this.connectionListeners]) listener(nc);
       void this.watchStatus(nc);
       const err = await nc.closed();
       if (this.isClosing()) return;

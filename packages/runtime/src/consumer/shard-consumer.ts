@@ -19,6 +19,9 @@ import type { ShardCheckpointer } from './shard-checkpointer.js';
  * Why a shard consumer stopped, ranked as in KCL: a lost lease outranks the end of the shard,
  * which outranks a requested shutdown. Only `shard-end` and `requested` may checkpoint.
  */
+
+/** How often a fenced consumer looks again whether it may go on. */
+const FENCE_POLL_MS = 20;
 export type ShardConsumerExit = 'lease-lost' | 'shard-end' | 'requested';
 
 const RANK: Record<ShardConsumerExit, number> = { requested: 1, 'shard-end': 2, 'lease-lost': 3 };
@@ -164,9 +167,9 @@ export class ShardConsumer {
     while (!this.exit) {
       if (this.aborted) return;
       if (this.options.isFenced()) {
-        this.logger.warn('liveness unconfirmed for too long; stopping before another worker may take the lease');
-        this.raise('lease-lost');
-        return;
+        // Liveness unconfirmed: hold the batch until it is confirmed again, or the lease is lost.
+        await this.waitWhileFenced();
+        continue;
       }
       checkpointer.delivered(last);
       checkpointer.setDefaultTarget({ type: 'position', position: last });
@@ -266,6 +269,13 @@ export class ShardConsumer {
     );
     this.options.onEvent({ type: 'CONSUMER.BACKOFF', error: message, delayMs });
     await this.options.clock.sleep(delayMs, this.stopping.signal).catch(() => undefined);
+  }
+
+  private async waitWhileFenced(): Promise<void> {
+    this.logger.warn('liveness unconfirmed; holding the next batch until it is confirmed or the lease is lost');
+    while (this.options.isFenced() && this.exit === undefined && !this.aborted) {
+      await this.options.clock.sleep(FENCE_POLL_MS, this.stopping.signal).catch(() => undefined);
+    }
   }
 
   private raise(exit: ShardConsumerExit): void {

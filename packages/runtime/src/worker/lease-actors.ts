@@ -1,5 +1,5 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import type { LeaseStore, Logger, ShardReadBudget } from '@shoal/coordinator';
+import type { LeaseOwnership, LeaseStore, Logger, ShardReadBudget } from '@shoal/coordinator';
 import type { ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { fromCallback, fromPromise } from 'xstate';
 import type { Clock } from '../clock.js';
@@ -21,6 +21,8 @@ export interface LeaseActorDependencies {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly isFenced: () => boolean;
+  /** The lease left this worker: transferred to `to`, or released to anyone. */
+  readonly onReleased?: (ownership: LeaseOwnership, to: string | undefined) => void;
 }
 
 /** The lease machine with its actors bound to real DynamoDB, Kinesis and the user's processor. */
@@ -29,7 +31,11 @@ export function createLeaseMachine(deps: LeaseActorDependencies) {
     actors: {
       acquireLease: fromPromise(({ input }) => deps.store.acquireLease(input.lease, input.workerId)),
       requestHandoff: fromPromise(({ input }) => deps.store.requestHandoff(input.lease, input.workerId)),
-      releaseLease: fromPromise(({ input }) => releaseLease(deps.store, input)),
+      releaseLease: fromPromise(async ({ input }) => {
+        const { outcome, to } = await releaseLease(deps.store, input);
+        if (outcome !== 'lost') deps.onReleased?.(input.ownership, to);
+        return outcome;
+      }),
       shardConsumer: fromCallback<ConsumerCommand, ConsumerInput>(({ input, sendBack, receive }) =>
         runShardConsumer(deps, input, sendBack as (report: ConsumerReport) => void, receive),
       ),

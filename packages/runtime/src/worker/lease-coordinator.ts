@@ -1,9 +1,10 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import {
+  LeaderElection,
   LivenessTracker,
   OwnershipTracker,
   listShards,
-  planAssignments,
+  type CoordinationBus,
   type Lease,
   type LeaseOwnership,
   type LeaseStore,
@@ -13,6 +14,10 @@ import {
 } from '@shoal/coordinator';
 import type { Clock } from '../clock.js';
 import type { LeaseMachineEvent, LeaseMachineMode } from '../machines/lease-machine.js';
+import { FleetLeader } from './fleet-leader.js';
+import { FleetMember } from './fleet-member.js';
+import { planFleet } from './fleet-plan.js';
+import { NatsLivenessKeeper } from './nats-liveness-keeper.js';
 import { releaseLease } from './release-lease.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 import type { WorkerLiveness } from './worker-liveness.js';
@@ -42,8 +47,11 @@ export interface LeaseCoordinatorOptions {
   readonly workerId: string;
   readonly host: LeaseHost;
   readonly liveness: WorkerLiveness;
+  /** The fleet's coordination bus; without it the worker coordinates through the table alone. */
+  readonly bus: CoordinationBus | undefined;
   readonly options: Pick<
     ResolvedWorkerOptions,
+    | 'coordination'
     | 'streamName'
     | 'initialPosition'
     | 'leaseDurationMs'
@@ -56,12 +64,24 @@ export interface LeaseCoordinatorOptions {
   readonly logger: Logger;
 }
 
+/** Parts of the worker that exist only with a coordination bus. */
+interface FleetParts {
+  readonly bus: CoordinationBus;
+  readonly election: LeaderElection;
+  readonly leader: FleetLeader;
+  readonly member: FleetMember;
+  readonly keeper: NatsLivenessKeeper;
+}
+
 /**
  * The worker's periodic duties against the lease table:
- * - heartbeat: one write per interval proves this worker alive for all its leases;
- * - lease sync: read the namespace, notice leases lost or asked for, plan a balanced
- *   assignment and take (or ask for) this worker's share;
+ * - heartbeat: while in `table` liveness mode, one write per interval proves this worker alive
+ *   for all its leases (in `nats` mode leader grants do it, with no writes);
+ * - lease sync: read the namespace, notice leases lost or asked for, and (with no live leader
+ *   to plan for it) plan a balanced assignment and take or ask for this worker's share;
  * - shard sync: create leases for shards that have none.
+ * With a coordination bus it also stands for leader, keeps its NATS liveness, and acts on the
+ * leader's plans and commands (see {@link FleetLeader}, {@link FleetMember}).
  */
 export class LeaseCoordinator {
   private readonly workers: LivenessTracker;
@@ -70,12 +90,70 @@ export class LeaseCoordinator {
   private readonly loops: Promise<void>[] = [];
   private draining = false;
   private fenceReported = false;
+  private recovering: Promise<void> | undefined;
+  private readonly unownedSince = new Map<string, number>();
   private readonly logger: Logger;
+  private readonly fleet: FleetParts | undefined;
 
   constructor(private readonly deps: LeaseCoordinatorOptions) {
     this.workers = new LivenessTracker(deps.options.leaseDurationMs, deps.clock.monotonic);
     this.ownerships = new OwnershipTracker(deps.options.leaseDurationMs, deps.clock.monotonic);
     this.logger = deps.logger;
+    this.fleet = deps.bus ? this.createFleetParts(deps.bus) : undefined;
+  }
+
+  private createFleetParts(bus: CoordinationBus): FleetParts {
+    const { store, namespace, workerId, host, liveness, clock, logger, options } = this.deps;
+    const { coordination } = options;
+    const member = new FleetMember({
+      bus,
+      store,
+      namespace,
+      workerId,
+      host,
+      mayTakeLeases: () => this.mayTakeLeases(),
+      onFleetChange: () => leader.replanSoon(),
+      logger,
+    });
+    const election = new LeaderElection({
+      store,
+      namespace,
+      workerId,
+      leadershipDurationMs: coordination.leadershipDurationMs,
+      renewIntervalMs: coordination.leadershipRenewIntervalMs,
+      clock,
+      logger,
+      onElected: (term, replaced) => leader.elected(term, replaced?.leaderId),
+      onDeposed: () => leader.deposed(),
+    });
+    const leader: FleetLeader = new FleetLeader({
+      bus,
+      store,
+      namespace,
+      workerId,
+      tableAlive: (id) => this.workers.isAlive(id),
+      ownerships: this.ownerships,
+      maxLeasesPerWorker: options.maxLeasesPerWorker,
+      grantValidForMs: coordination.livenessSelfFenceMs,
+      revokeAfterMs: coordination.livenessFailoverMs,
+      remainingTermMs: () => election.remainingMs(),
+      refresh: () => this.syncLeases(),
+      actOnOwnMoves: (moves) => member.actOnMoves(moves),
+      clock,
+      logger,
+    });
+    const keeper = new NatsLivenessKeeper({
+      bus,
+      store,
+      namespace,
+      workerId,
+      liveness,
+      intervalMs: coordination.livenessIntervalMs,
+      clock,
+      logger,
+      onRevoked: () => this.recoverFromRevocation(),
+    });
+    return { bus, election, leader, member, keeper };
   }
 
   /** Registers this worker and creates the stream's missing leases; then the loops may start. */
@@ -101,20 +179,50 @@ export class LeaseCoordinator {
       this.every(leaseSyncIntervalMs, () => this.syncLeases(), 'lease sync', true),
       this.every(shardSyncIntervalMs, () => this.syncShards(), 'shard sync'),
     );
+    const fleet = this.fleet;
+    if (fleet) {
+      fleet.member.start();
+      fleet.election.start();
+      this.loops.push(fleet.keeper.run(this.controller.signal));
+      fleet.bus.publish({ type: 'worker-joined', workerId: this.deps.workerId });
+    }
   }
 
-  /** From now on, take no leases: the worker is shutting down. Heartbeats go on until `stop()`. */
+  /**
+   * From now on, take no leases: the worker is shutting down. Each lease it holds is drained
+   * towards the worker the planner picks among the others, so the handoff needs no one to ask.
+   * Heartbeats and grants go on until `stop()`.
+   */
   async startDraining(): Promise<void> {
     this.draining = true;
-    const result = await this.deps.store.markWorkerLeaving(this.deps.namespace, this.deps.workerId).catch((error: unknown) => {
+    const { store, namespace, workerId, host } = this.deps;
+    const result = await store.markWorkerLeaving(namespace, workerId).catch((error: unknown) => {
       this.logger.warn({ err: error }, 'could not mark this worker as leaving');
     });
     if (result?.status === 'conflict') this.logger.warn('worker record was gone when marking it as leaving');
+    this.fleet?.bus.publish({ type: 'worker-leaving', workerId });
+    try {
+      const snapshot = await store.readNamespace(namespace);
+      const plan = planFleet({
+        snapshot,
+        isAlive: (id) => this.isWorkerAlive(id, snapshot.workers),
+        exclude: new Set([workerId]),
+        ownerships: this.ownerships,
+        maxLeasesPerWorker: this.deps.options.maxLeasesPerWorker,
+      });
+      for (const move of plan.moves) {
+        if (move.from === workerId) host.sendToLease(move.leaseKey, { type: 'DRAIN', reason: 'worker-shutdown', handoffTo: move.to });
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not plan where to hand leases over; releasing them instead');
+    }
   }
 
   async stop(): Promise<void> {
     this.controller.abort();
     await Promise.allSettled(this.loops);
+    this.fleet?.member.stop();
+    await this.fleet?.election.stop();
   }
 
   /**
@@ -128,13 +236,25 @@ export class LeaseCoordinator {
       for (const lease of leases) {
         if (lease.leaseOwner !== workerId || lease.checkpoint.type === 'SHARD_END') continue;
         const ownership = { namespace, leaseKey: lease.leaseKey, leaseOwner: workerId, leaseCounter: lease.leaseCounter };
-        const outcome = await releaseLease(store, { ownership, handoffTo: lease.pendingOwner });
+        const { outcome, to } = await releaseLease(store, { ownership, handoffTo: lease.pendingOwner });
         this.logger.info({ shardId: lease.shardId, outcome }, 'gave up a lease still owned at shutdown');
+        if (outcome !== 'lost') this.announceRelease(ownership, to);
       }
     } catch (error) {
       this.logger.warn({ err: error }, 'could not release the remaining leases; they expire after the lease duration');
     }
     await this.deregister();
+  }
+
+  /** Tells the fleet a lease left this worker, so its next owner starts (or the leader plans) at once. */
+  announceRelease(ownership: LeaseOwnership, to: string | undefined): void {
+    this.fleet?.bus.publish({
+      type: 'lease-released',
+      leaseKey: ownership.leaseKey,
+      from: ownership.leaseOwner,
+      leaseCounter: ownership.leaseCounter + 1,
+      ...(to === undefined ? {} : { to }),
+    });
   }
 
   /** Removes this worker's record. */
@@ -145,16 +265,17 @@ export class LeaseCoordinator {
   /**
    * Heartbeats on a fixed schedule measured from each start (not from each end, which would
    * drift towards the self-fence point), and retries a failed one after a fifth of an interval.
+   * In `nats` liveness mode there is nothing to write: leader grants keep the worker alive.
    */
   private async heartbeatLoop(intervalMs: number): Promise<void> {
-    const { clock } = this.deps;
+    const { clock, liveness } = this.deps;
     const signal = this.controller.signal;
     let nextAt = clock.monotonic() + intervalMs;
     while (!signal.aborted) {
       await clock.sleep(Math.max(0, nextAt - clock.monotonic()), signal).catch(() => undefined);
       if (signal.aborted) return;
       const startedAt = clock.monotonic();
-      const succeeded = await this.heartbeat();
+      const succeeded = liveness.mode === 'nats' || (await this.heartbeat());
       nextAt = succeeded ? startedAt + intervalMs : clock.monotonic() + intervalMs / 5;
     }
   }
@@ -171,22 +292,35 @@ export class LeaseCoordinator {
       } else {
         // Others removed our record: they judged us dead and may be taking our leases.
         this.logger.warn('worker record was removed by another worker; dropping all leases and registering again');
-        this.reportFence();
-        const again = await store.registerWorker(namespace, workerId, process.env.HOSTNAME);
-        if (again.status === 'applied') liveness.confirm(startedAt);
+        await this.recoverFromRevocation();
       }
     } catch (error) {
       this.logger.warn({ err: error }, 'heartbeat failed');
     }
-    if (liveness.isFenced()) this.reportFence();
+    if (liveness.tableLivenessExpired()) this.reportFence();
     else this.fenceReported = false;
     return succeeded;
+  }
+
+  /** Our record is gone (judged dead): drop every lease, then register again in `table` mode. */
+  private recoverFromRevocation(): Promise<void> {
+    this.recovering ??= (async () => {
+      const { store, namespace, workerId, liveness, clock } = this.deps;
+      this.fenceReported = false;
+      this.reportFence();
+      const startedAt = clock.monotonic();
+      const again = await store.registerWorker(namespace, workerId, process.env.HOSTNAME);
+      if (again.status === 'applied') liveness.enterTable(startedAt);
+    })().finally(() => {
+      this.recovering = undefined;
+    });
+    return this.recovering;
   }
 
   private reportFence(): void {
     if (this.fenceReported) return;
     this.fenceReported = true;
-    this.logger.error('liveness unconfirmed for too long: stopping every lease before others may take them');
+    this.logger.error('liveness lost: stopping every lease before others may take them');
     this.deps.host.fenced();
   }
 
@@ -199,8 +333,17 @@ export class LeaseCoordinator {
     // A worker counts as dead only once its record was removed on the heartbeat we saw stand still:
     // the conditional delete proves no heartbeat happened since, however slow our reads were.
     const removed = await this.removeDeadWorkers(snapshot.workers);
-    const workers = snapshot.workers.filter((worker) => !removed.has(worker.workerId));
-    if (!this.draining && !this.deps.liveness.isFenced()) this.takeShare({ leases: snapshot.leases, workers });
+    const current = removed.size === 0 ? snapshot : { ...snapshot, workers: snapshot.workers.filter((w) => !removed.has(w.workerId)) };
+    const fleet = this.fleet;
+    if (fleet) {
+      await fleet.election.observe(snapshot.leadership, readStartedAt);
+      fleet.leader.observe(current);
+    }
+    if (this.mayTakeLeases()) this.takeShare(current);
+  }
+
+  private mayTakeLeases(): boolean {
+    return !this.draining && !this.deps.liveness.isFenced() && this.recovering === undefined;
   }
 
   /** Tells each lease machine what the table says about its lease. */
@@ -243,7 +386,7 @@ export class LeaseCoordinator {
       }
       if (machine?.state === 'pending') {
         host.sendToLease(lease.leaseKey, { type: 'LEASE.ACQUIRED', lease });
-      } else if (!machine && !this.draining && !this.deps.liveness.isFenced() && lease.checkpoint.type !== 'SHARD_END') {
+      } else if (!machine && this.mayTakeLeases() && lease.checkpoint.type !== 'SHARD_END') {
         const relinquished = host.relinquishedEpoch(lease.leaseKey);
         // A read older than our own release still shows us as the owner: only adopt newer epochs,
         // and through a conditional write that starts a new epoch, so a stale read cannot win.
@@ -252,56 +395,68 @@ export class LeaseCoordinator {
     }
   }
 
-  /** Plans from this snapshot and acts on the moves that go to this worker. */
+  /**
+   * Plans from this snapshot and acts on the moves that go to this worker. While a leader is
+   * live and reachable it plans for everyone, so this worker only picks up leases that have
+   * stayed free for a while (the leader may be slow or cut off from NATS).
+   */
   private takeShare(snapshot: NamespaceSnapshot): void {
-    const { host, workerId } = this.deps;
+    const { host, workerId, clock } = this.deps;
     const hosted = host.hostedLeases();
-    const eligible = eligibleLeases(snapshot.leases);
-    const liveOwner = (lease: Lease) =>
-      lease.leaseOwner !== undefined && this.ownerIsLive(lease, snapshot.workers) ? lease.leaseOwner : undefined;
-    const activeWorkers = snapshot.workers
-      .filter((worker) => worker.status === 'active' && (worker.workerId === workerId || this.workers.isAlive(worker.workerId)))
-      .map((worker) => worker.workerId);
-    if (!activeWorkers.includes(workerId)) return;
-
-    const plan = planAssignments({
-      leases: eligible.map((lease) => ({ leaseKey: lease.leaseKey, owner: liveOwner(lease) })),
-      workers: activeWorkers,
+    const plan = planFleet({
+      snapshot,
+      isAlive: (id) => this.isWorkerAlive(id, snapshot.workers),
+      ownerships: this.ownerships,
       maxLeasesPerWorker: this.deps.options.maxLeasesPerWorker,
     });
-    const byKey = new Map(eligible.map((lease) => [lease.leaseKey, lease]));
+    if (!plan.workers.includes(workerId)) return;
+    const leaderPlans = this.fleet !== undefined && this.fleet.bus.isConnected() && this.fleet.election.liveLeaderId() !== undefined;
+    const now = clock.monotonic();
+    this.trackUnowned(snapshot, now);
     for (const move of plan.moves) {
       if (move.to !== workerId || hosted.has(move.leaseKey)) continue;
-      const lease = byKey.get(move.leaseKey);
+      const lease = plan.leases.get(move.leaseKey);
       if (!lease || lease.leaseOwner === workerId) continue;
+      if (leaderPlans && !this.freeForLong(lease, now)) continue;
       if (move.kind === 'take') {
         host.startLease(lease, 'acquire');
-      } else if (lease.pendingOwner === undefined || !this.isActiveWorker(lease.pendingOwner, snapshot.workers)) {
+      } else if (!leaderPlans && (lease.pendingOwner === undefined || !this.isActiveWorker(lease.pendingOwner, snapshot.workers))) {
         host.startLease(lease, 'request-handoff');
       }
     }
   }
 
-  private ownerIsLive(lease: Lease, workers: readonly WorkerRecord[]): boolean {
-    const owner = lease.leaseOwner;
-    if (owner === undefined) return false;
-    if (owner === this.deps.workerId) return true;
-    // A listed owner is alive: dead ones were removed (conditionally) before planning.
-    if (workers.some((worker) => worker.workerId === owner)) return true;
-    // No worker record (it deregistered or was removed): the lease expires on its own.
-    return !this.ownerships.isUnchangedForLeaseDuration(lease);
+  private trackUnowned(snapshot: NamespaceSnapshot, now: number): void {
+    const unowned = new Set(snapshot.leases.filter((lease) => lease.leaseOwner === undefined).map((lease) => lease.leaseKey));
+    for (const key of this.unownedSince.keys()) if (!unowned.has(key)) this.unownedSince.delete(key);
+    for (const key of unowned) if (!this.unownedSince.has(key)) this.unownedSince.set(key, now);
+  }
+
+  /** A free lease the leader has left alone for a few lease syncs. */
+  private freeForLong(lease: Lease, now: number): boolean {
+    const since = this.unownedSince.get(lease.leaseKey);
+    return since !== undefined && now - since >= 3 * this.deps.options.leaseSyncIntervalMs;
+  }
+
+  /** Liveness as this worker can judge it: the leader's grants if it leads, else table heartbeats or a `nats` record. */
+  private isWorkerAlive(id: string, workers: readonly WorkerRecord[]): boolean {
+    if (id === this.deps.workerId) return true;
+    if (this.fleet?.leader.isLeading()) return this.fleet.leader.isAlive(id);
+    const record = workers.find((worker) => worker.workerId === id);
+    // A `nats`-mode record stands until the leader revokes it.
+    return record !== undefined && (record.liveness === 'nats' || this.workers.isAlive(id));
   }
 
   private isActiveWorker(workerId: string, workers: readonly WorkerRecord[]): boolean {
     const record = workers.find((worker) => worker.workerId === workerId);
-    return record !== undefined && record.status === 'active' && (workerId === this.deps.workerId || this.workers.isAlive(workerId));
+    return record !== undefined && record.status === 'active' && this.isWorkerAlive(workerId, workers);
   }
 
-  /** Removes the records of workers seen dead; returns the ids actually removed. */
+  /** Removes the records of `table`-mode workers seen dead; returns the ids actually removed. */
   private async removeDeadWorkers(workers: readonly WorkerRecord[]): Promise<Set<string>> {
     const removed = new Set<string>();
     for (const worker of workers) {
-      if (worker.workerId === this.deps.workerId) continue;
+      if (worker.workerId === this.deps.workerId || worker.liveness !== 'table') continue;
       const heartbeat = this.workers.deadHeartbeat(worker.workerId);
       if (heartbeat === undefined) continue;
       const result = await this.deps.store.removeDeadWorker(this.deps.namespace, worker.workerId, heartbeat);
@@ -349,12 +504,4 @@ export class LeaseCoordinator {
       await this.deps.clock.sleep(intervalMs, signal).catch(() => undefined);
     }
   }
-}
-
-/** Leases that may be processed now: not finished, and every parent finished (or gone). */
-export function eligibleLeases(leases: readonly Lease[]): Lease[] {
-  const finished = new Map(leases.map((lease) => [lease.shardId, lease.checkpoint.type === 'SHARD_END']));
-  return leases.filter(
-    (lease) => lease.checkpoint.type !== 'SHARD_END' && lease.parentShardIds.every((parent) => finished.get(parent) ?? true),
-  );
 }

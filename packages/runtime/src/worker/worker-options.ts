@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import type { KinesisClient, KinesisClientConfig } from '@aws-sdk/client-kinesis';
-import type { LeaseStatePublisher, Logger, ShardReadBudget } from '@shoal/coordinator';
+import type { CoordinationBus, LeaseStatePublisher, Logger, ShardReadBudget } from '@shoal/coordinator';
 import type { InitialPosition, ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
@@ -22,6 +22,20 @@ export interface RetrievalOptions {
   retryBaseMs?: number;
   /** Longest delay between GetRecords retries. Default 5000 ms. */
   retryMaxMs?: number;
+}
+
+/** Timings of fleet coordination over the bus: leader election and NATS liveness. */
+export interface CoordinationOptions {
+  /** How often a worker asks the leader to confirm it alive. Default 250 ms. */
+  livenessIntervalMs?: number;
+  /** A worker stops processing this long after its last confirmed request. Default 1500 ms. */
+  livenessSelfFenceMs?: number;
+  /** The leader revokes a worker (and frees its leases) this long after its last grant. Default 2000 ms. */
+  livenessFailoverMs?: number;
+  /** Others take leadership over once the leader's row stood still this long. Default 3600 ms. */
+  leadershipDurationMs?: number;
+  /** How often the leader renews its row (its only steady DynamoDB write). Default 1200 ms. */
+  leadershipRenewIntervalMs?: number;
 }
 
 export interface WorkerOptions {
@@ -64,6 +78,14 @@ export interface WorkerOptions {
   readBudget?: ShardReadBudget;
   /** Where every lease machine transition is published (e.g. `NatsLeaseStatePublisher`). Default: nowhere. */
   leaseStatePublisher?: LeaseStatePublisher;
+  /**
+   * The fleet's coordination bus (e.g. `NatsCoordinationBus`): leader election, sub-second
+   * handoffs, and failover in about `livenessFailoverMs`. Default: none; workers coordinate
+   * through the lease table alone (failover after `leaseDurationMs`). Give every worker of an
+   * application the same choice.
+   */
+  coordinationBus?: CoordinationBus;
+  coordination?: CoordinationOptions;
   /** A pino logger. Default: pino at level `info` to stdout. */
   logger?: Logger;
   /** For tests. Default: the system clock. */
@@ -83,8 +105,12 @@ export interface ResolvedWorkerOptions extends Required<
     | 'clock'
     | 'initialPosition'
     | 'retrieval'
+    | 'coordinationBus'
+    | 'coordination'
   >
 > {
+  coordinationBus: CoordinationBus | undefined;
+  coordination: Required<CoordinationOptions>;
   kinesis: KinesisClient | KinesisClientConfig;
   dynamoDb: DynamoDBClient | DynamoDBClientConfig;
   maxLeasesPerWorker: number | undefined;
@@ -166,6 +192,25 @@ const schema = z
       }),
     readBudget: z.custom<ShardReadBudget>(hasMethods('acquireCall', 'recordBytes', 'close'), 'must implement ShardReadBudget').optional(),
     leaseStatePublisher: z.custom<LeaseStatePublisher>(hasMethods('publish', 'close'), 'must implement LeaseStatePublisher').optional(),
+    coordinationBus: z
+      .custom<CoordinationBus>(hasMethods('publish', 'onEvent', 'requestLiveness', 'serveLiveness'), 'must implement CoordinationBus')
+      .optional(),
+    coordination: z
+      .object({
+        livenessIntervalMs: positiveMs.default(250),
+        livenessSelfFenceMs: positiveMs.default(1_500),
+        livenessFailoverMs: positiveMs.default(2_000),
+        leadershipDurationMs: positiveMs.default(3_600),
+        leadershipRenewIntervalMs: positiveMs.default(1_200),
+      })
+      .strict()
+      .default({
+        livenessIntervalMs: 250,
+        livenessSelfFenceMs: 1_500,
+        livenessFailoverMs: 2_000,
+        leadershipDurationMs: 3_600,
+        leadershipRenewIntervalMs: 1_200,
+      }),
     logger: z.custom<Logger>(hasMethods('info', 'warn', 'error', 'child'), 'must be a pino logger').optional(),
     clock: z.custom<Clock>(hasMethods('now', 'monotonic', 'sleep'), 'must implement Clock').optional(),
   })
@@ -176,6 +221,28 @@ const schema = z
         code: 'custom',
         path: ['heartbeatIntervalMs'],
         message: `must be less than half of leaseDurationMs (${options.leaseDurationMs}), so a failed heartbeat can be retried before the worker must stop; got ${options.heartbeatIntervalMs}`,
+      });
+    }
+    const timing = options.coordination;
+    if (timing.livenessIntervalMs * 3 > timing.livenessSelfFenceMs) {
+      context.addIssue({
+        code: 'custom',
+        path: ['coordination', 'livenessIntervalMs'],
+        message: `must be at most a third of coordination.livenessSelfFenceMs (${timing.livenessSelfFenceMs}), so a lost request can be retried before the worker must stop; got ${timing.livenessIntervalMs}`,
+      });
+    }
+    if (timing.livenessSelfFenceMs >= timing.livenessFailoverMs) {
+      context.addIssue({
+        code: 'custom',
+        path: ['coordination', 'livenessSelfFenceMs'],
+        message: `must be less than coordination.livenessFailoverMs (${timing.livenessFailoverMs}): a worker must stop before the leader frees its leases; got ${timing.livenessSelfFenceMs}`,
+      });
+    }
+    if (timing.leadershipRenewIntervalMs * 2 >= timing.leadershipDurationMs) {
+      context.addIssue({
+        code: 'custom',
+        path: ['coordination', 'leadershipRenewIntervalMs'],
+        message: `must be less than half of coordination.leadershipDurationMs (${timing.leadershipDurationMs}); got ${timing.leadershipRenewIntervalMs}`,
       });
     }
     if (options.processorRetryBaseMs > options.processorRetryMaxMs) {

@@ -158,6 +158,7 @@ export class Worker implements AsyncDisposable {
       workerId: this.workerId,
       host,
       liveness,
+      bus: this.options.coordinationBus,
       options: this.options,
       clock: this.clock,
       logger: this.logger,
@@ -173,6 +174,7 @@ export class Worker implements AsyncDisposable {
       clock: this.clock,
       logger: this.logger,
       isFenced: () => liveness.isFenced(),
+      onReleased: (ownership, to) => coordinator.announceRelease(ownership, to),
     });
     const machine = workerMachine.provide({
       actors: {

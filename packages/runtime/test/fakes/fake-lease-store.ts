@@ -75,6 +75,21 @@ export class InMemoryLeaseStore implements LeaseStore {
   removeDeadWorker(): Promise<ConditionalWriteResult<void>> {
     return notUsed('removeDeadWorker');
   }
+  switchWorkerLiveness(): Promise<never> {
+    return notUsed('switchWorkerLiveness');
+  }
+  revokeWorker(): Promise<never> {
+    return notUsed('revokeWorker');
+  }
+  claimLeadership(): Promise<never> {
+    return notUsed('claimLeadership');
+  }
+  renewLeadership(): Promise<never> {
+    return notUsed('renewLeadership');
+  }
+  resignLeadership(): Promise<never> {
+    return notUsed('resignLeadership');
+  }
 }
 
 function notUsed(name: string): Promise<never> {

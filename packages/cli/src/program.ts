@@ -1,0 +1,81 @@
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import type { Logger } from '@shoal/coordinator';
+import { runWatch } from './watch-command.js';
+
+export interface CliIo {
+  /** Standard output: tables, JSON lines, help. */
+  readonly write: (text: string) => void;
+  /** Standard error: usage errors. */
+  readonly writeError: (text: string) => void;
+  readonly logger: Logger;
+  /** Aborted on SIGINT/SIGTERM. */
+  readonly signal: AbortSignal;
+  /** Standard output is a terminal. */
+  readonly interactive: boolean;
+}
+
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * Runs the `shoal` command line on `argv` (without the node and script paths) and resolves with
+ * the exit code. Usage errors name the option and resolve 1; nothing here calls `process.exit`.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await runCli(['watch', '--application', 'orders', '--once'], io);
+ * ```
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let exitCode = 0;
+  const program = new Command('shoal')
+    .description('Operate a Shoal fleet.')
+    .exitOverride()
+    .configureOutput({ writeOut: io.write, writeErr: io.writeError });
+
+  program
+    .command('watch')
+    .description("Show the application's leases live from NATS: state, owner, lease counter, checkpoint.")
+    .requiredOption('--application <name>', 'application whose leases to show', nonEmpty)
+    .option('--nats <url>', 'NATS server', natsUrl, DEFAULT_NATS_URL)
+    .option('--once', 'print the current table once and exit')
+    .option('--json', 'print one JSON line per update instead of the table')
+    .option('--connect-timeout-ms <ms>', 'give up when NATS does not answer within this time', positiveInteger, DEFAULT_CONNECT_TIMEOUT_MS)
+    .action(async (options: { application: string; nats: string; once?: true; json?: true; connectTimeoutMs: number }) => {
+      exitCode = await runWatch({ ...options, once: options.once === true, json: options.json === true }, io);
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    // Help, version and usage errors, already written by commander.
+    if (err instanceof CommanderError) return err.exitCode;
+    throw err;
+  }
+  return exitCode;
+}
+
+function nonEmpty(value: string): string {
+  if (value.trim().length === 0) throw new InvalidArgumentError('must not be empty.');
+  return value;
+}
+
+function positiveInteger(value: string): number {
+  const parsed = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed <= 0) throw new InvalidArgumentError('must be a positive integer.');
+  return parsed;
+}
+
+/** `nats://host:port`, `tls://host:port` or `host:port`, as the NATS client accepts them. */
+function natsUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value.includes('://') ? value : `nats://${value}`);
+  } catch {
+    throw new InvalidArgumentError('must be nats://host:port or host:port.');
+  }
+  if (!['nats:', 'tls:'].includes(url.protocol) || url.hostname === '') {
+    throw new InvalidArgumentError('must be nats://host:port or host:port.');
+  }
+  return value;
+}

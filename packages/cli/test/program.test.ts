@@ -1,0 +1,44 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../src/index.js';
+
+/** Runs the command line with captured output; these cases end before any NATS connection. */
+async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, {
+    write: (text) => (stdout += text),
+    writeError: (text) => (stderr += text),
+    logger: pino({ level: 'silent' }),
+    signal: new AbortController().signal,
+    interactive: false,
+  });
+  return { code, stdout, stderr };
+}
+
+describe('shoal command line', () => {
+  it.each([
+    [['watch'], "required option '--application <name>' not specified"],
+    [['watch', '--application', ' '], "option '--application <name>' argument ' ' is invalid. must not be empty."],
+    [['watch', '--application', 'a', '--connect-timeout-ms', '5s'], "option '--connect-timeout-ms <ms>' argument '5s' is invalid"],
+    [['watch', '--application', 'a', '--connect-timeout-ms', '0'], 'must be a positive integer'],
+    [
+      ['watch', '--application', 'a', '--nats', 'http://127.0.0.1:4222'],
+      "option '--nats <url>' argument 'http://127.0.0.1:4222' is invalid",
+    ],
+    [['watch', '--application', 'a', '--colour'], "unknown option '--colour'"],
+    [['wach'], "unknown command 'wach'"],
+  ])('%j fails naming the problem', async (argv, message) => {
+    const { code, stdout, stderr } = await cli(...argv);
+    expect(code).toBe(1);
+    expect(stderr).toContain(message);
+    expect(stdout).toBe('');
+  });
+
+  it('prints help on stdout and exits 0', async () => {
+    const { code, stdout } = await cli('watch', '--help');
+    expect(code).toBe(0);
+    expect(stdout).toContain('--connect-timeout-ms <ms>');
+    expect(stdout).toContain('(default: "nats://127.0.0.1:4222")');
+  });
+});

@@ -1,0 +1,31 @@
+import type { CommandReply, FleetEvent, LivenessReply, LivenessRequest, WorkerCommand } from './coordination-messages.js';
+
+/** Stops a subscription or a service. Idempotent. */
+export type Unsubscribe = () => void;
+
+/**
+ * The fleet's event and command channel for one application. Every method copes with the
+ * transport being down: publishing drops the message, requests resolve `undefined`, and
+ * subscriptions resume when the transport comes back.
+ */
+export interface CoordinationBus {
+  readonly application: string;
+  /** True while messages can flow. */
+  isConnected(): boolean;
+  /** Fire and forget. */
+  publish(event: FleetEvent): void;
+  /** Every well-formed event of the application, including this worker's own. */
+  onEvent(handler: (event: FleetEvent) => void): Unsubscribe;
+
+  /** Answers commands sent to `workerId`. */
+  serveCommands(workerId: string, handler: (command: WorkerCommand) => Promise<CommandReply> | CommandReply): Unsubscribe;
+  /** `undefined` when nobody answered in time. */
+  sendCommand(workerId: string, command: WorkerCommand, timeoutMs: number): Promise<CommandReply | undefined>;
+
+  /** The leader answers liveness requests. */
+  serveLiveness(handler: (request: LivenessRequest) => LivenessReply | undefined): Unsubscribe;
+  /** `undefined` when no leader answered in time. */
+  requestLiveness(request: LivenessRequest, timeoutMs: number): Promise<LivenessReply | undefined>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+
+/**
+ * Everything Shoal workers say to each other over the coordination bus. NATS carries events,
+ * never truth: every message only prompts a worker to act sooner on what the lease table says,
+ * so a lost, repeated or reordered message costs time, never correctness.
+ */
+
+const workerId = z.string().min(1).max(256);
+const leaseKey = z.string().min(1).max(256);
+
+const leaseMove = z.object({
+  leaseKey,
+  from: workerId.optional(),
+  to: workerId,
+  kind: z.enum(['take', 'handoff']),
+});
+
+export const fleetEventSchema = z.discriminatedUnion('type', [
+  /** A worker registered and will take its share. */
+  z.object({ type: z.literal('worker-joined'), workerId }),
+  /** A worker is shutting down and hands its leases over. */
+  z.object({ type: z.literal('worker-leaving'), workerId }),
+  /** The leader deleted a worker's record after its liveness grants ran out: its leases are free. */
+  z.object({ type: z.literal('worker-revoked'), workerId, leaderId: workerId }),
+  /** A lease left its owner: transferred to `to`, or released to anyone when `to` is absent. */
+  z.object({
+    type: z.literal('lease-released'),
+    leaseKey,
+    from: workerId,
+    to: workerId.optional(),
+    leaseCounter: z.number().int().nonnegative(),
+  }),
+  /** The leader's assignment: each worker acts on the moves addressed to it. */
+  z.object({
+    type: z.literal('plan'),
+    leaderId: workerId,
+    term: z.number().int().positive(),
+    moves: z.array(leaseMove).max(100_000),
+  }),
+  z.object({ type: z.literal('leader-changed'), leaderId: workerId, term: z.number().int().positive() }),
+]);
+
+export type FleetEvent = z.infer<typeof fleetEventSchema>;
+export type FleetEventType = FleetEvent['type'];
+
+/** A command sent by request/reply to one worker. */
+export const workerCommandSchema = z.discriminatedUnion('type', [
+  /** Drain the lease (finish the batch in hand, let the processor checkpoint) and transfer it to `to`. */
+  z.object({ type: z.literal('drain-lease'), leaseKey, to: workerId, requestedBy: workerId }),
+]);
+
+export type WorkerCommand = z.infer<typeof workerCommandSchema>;
+
+export const commandReplySchema = z.object({
+  accepted: z.boolean(),
+  /** Why a command was refused, for logs. */
+  reason: z.string().max(1_000).optional(),
+});
+
+export type CommandReply = z.infer<typeof commandReplySchema>;
+
+/** A worker asks the leader to confirm it alive. */
+export const livenessRequestSchema = z.object({ workerId });
+
+export type LivenessRequest = z.infer<typeof livenessRequestSchema>;
+
+/**
+ * The leader's answer. `validForMs` counts from when the worker sent its request, and never
+ * reaches past the leader's own term, so every grant has run out before a next leader may act.
+ */
+export const livenessReplySchema = z.discriminatedUnion('granted', [
+  z.object({ granted: z.literal(true), leaderId: workerId, term: z.number().int().positive(), validForMs: z.number().int().nonnegative() }),
+  z.object({ granted: z.literal(false), leaderId: workerId, reason: z.enum(['revoked', 'not-leader']) }),
+]);
+
+export type LivenessReply = z.infer<typeof livenessReplySchema>;

@@ -1,0 +1,197 @@
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { z } from 'zod';
+import type { Logger } from '../logger.js';
+import type { NatsLink } from '../nats/connect-nats.js';
+import type { CoordinationBus, Unsubscribe } from './coordination-bus.js';
+import {
+  commandReplySchema,
+  fleetEventSchema,
+  livenessReplySchema,
+  livenessRequestSchema,
+  workerCommandSchema,
+  type CommandReply,
+  type FleetEvent,
+  type LivenessReply,
+  type LivenessRequest,
+  type WorkerCommand,
+} from './coordination-messages.js';
+
+export interface NatsCoordinationBusOptions {
+  readonly link: NatsLink;
+  readonly application: string;
+  readonly logger: Logger;
+}
+
+/** Subjects of one application; ids are escaped so a dot or wildcard in a name stays one token. */
+export function coordinationSubjects(application: string) {
+  const root = `shoal.${subjectToken(application)}`;
+  return {
+    events: `${root}.events.>`,
+    event: (type: FleetEvent['type']) => `${root}.events.${type}`,
+    command: (workerId: string) => `${root}.cmd.${subjectToken(workerId)}`,
+    liveness: `${root}.liveness`,
+  };
+}
+
+/** Keeps `[A-Za-z0-9_-]`; every other character becomes `~` and its code point in hex. */
+export function subjectToken(value: string): string {
+  return value.replace(/[^A-Za-z0-9_-]/g, (char) => `~${char.codePointAt(0)!.toString(16)}`);
+}
+
+interface WantedSubscription {
+  readonly subject: string;
+  readonly onMessage: (msg: Msg) => void;
+  active: Subscription | undefined;
+}
+
+/**
+ * {@link CoordinationBus} on NATS core: events on `shoal.<app>.events.<type>`, commands by
+ * request/reply on `shoal.<app>.cmd.<worker>`, liveness requests on `shoal.<app>.liveness`
+ * (only the leader listens). Messages are JSON checked with zod; a malformed one is logged and
+ * ignored. Subscriptions are made again on every fresh connection of the link.
+ */
+export class NatsCoordinationBus implements CoordinationBus {
+  readonly application: string;
+  private readonly link: NatsLink;
+  private readonly logger: Logger;
+  private readonly subjects: ReturnType<typeof coordinationSubjects>;
+  private readonly wanted = new Set<WantedSubscription>();
+  private readonly stopListening: () => void;
+  private closed = false;
+
+  constructor(options: NatsCoordinationBusOptions) {
+    this.application = options.application;
+    this.link = options.link;
+    this.logger = options.logger.child({ component: 'coordination-bus' });
+    this.subjects = coordinationSubjects(options.application);
+    this.stopListening = this.link.onConnection((connection) => {
+      for (const subscription of this.wanted) this.attach(connection, subscription);
+    });
+  }
+
+  isConnected(): boolean {
+    return !this.closed && this.link.connection() !== undefined;
+  }
+
+  publish(event: FleetEvent): void {
+    const connection = this.connection();
+    if (!connection) return;
+    try {
+      connection.publish(this.subjects.event(event.type), JSON.stringify(event));
+    } catch (error) {
+      this.logger.debug({ err: error, event: event.type }, 'could not publish a fleet event');
+    }
+  }
+
+  onEvent(handler: (event: FleetEvent) => void): Unsubscribe {
+    return this.subscribe(this.subjects.events, (msg) => {
+      const event = this.parse(msg, fleetEventSchema, 'fleet event');
+      if (event) this.safely(() => handler(event), 'fleet event handler');
+    });
+  }
+
+  serveCommands(workerId: string, handler: (command: WorkerCommand) => Promise<CommandReply> | CommandReply): Unsubscribe {
+    return this.subscribe(this.subjects.command(workerId), (msg) => {
+      const command = this.parse(msg, workerCommandSchema, 'worker command');
+      if (!command) return;
+      void Promise.resolve()
+        .then(() => handler(command))
+        .then(
+          (reply) => msg.respond(JSON.stringify(reply)),
+          (error: unknown) => {
+            this.logger.warn({ err: error, command: command.type }, 'command handler failed');
+            msg.respond(JSON.stringify({ accepted: false, reason: 'handler failed' } satisfies CommandReply));
+          },
+        );
+    });
+  }
+
+  async sendCommand(workerId: string, command: WorkerCommand, timeoutMs: number): Promise<CommandReply | undefined> {
+    return this.request(this.subjects.command(workerId), command, timeoutMs, commandReplySchema, 'command reply');
+  }
+
+  serveLiveness(handler: (request: LivenessRequest) => LivenessReply | undefined): Unsubscribe {
+    return this.subscribe(this.subjects.liveness, (msg) => {
+      const request = this.parse(msg, livenessRequestSchema, 'liveness request');
+      if (!request) return;
+      const reply = handler(request);
+      if (reply) msg.respond(JSON.stringify(reply));
+    });
+  }
+
+  requestLiveness(request: LivenessRequest, timeoutMs: number): Promise<LivenessReply | undefined> {
+    return this.request(this.subjects.liveness, request, timeoutMs, livenessReplySchema, 'liveness reply');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopListening();
+    for (const subscription of this.wanted) subscription.active?.unsubscribe();
+    this.wanted.clear();
+  }
+
+  private subscribe(subject: string, onMessage: (msg: Msg) => void): Unsubscribe {
+    const wanted: WantedSubscription = { subject, onMessage, active: undefined };
+    this.wanted.add(wanted);
+    const connection = this.connection();
+    if (connection) this.attach(connection, wanted);
+    return () => {
+      this.wanted.delete(wanted);
+      wanted.active?.unsubscribe();
+      wanted.active = undefined;
+    };
+  }
+
+  private attach(connection: NatsConnection, wanted: WantedSubscription): void {
+    try {
+      wanted.active = connection.subscribe(wanted.subject, {
+        callback: (error, msg) => {
+          if (error) this.logger.warn({ err: error, subject: wanted.subject }, 'subscription error');
+          else wanted.onMessage(msg);
+        },
+      });
+    } catch (error) {
+      this.logger.warn({ err: error, subject: wanted.subject }, 'could not subscribe');
+    }
+  }
+
+  private async request<T>(subject: string, body: unknown, timeoutMs: number, schema: z.ZodType<T>, what: string): Promise<T | undefined> {
+    const connection = this.connection();
+    if (!connection) return undefined;
+    try {
+      const reply = await connection.request(subject, JSON.stringify(body), { timeout: timeoutMs });
+      return this.parse(reply, schema, what);
+    } catch {
+      // No responder or no answer in time: the caller treats both as silence.
+      return undefined;
+    }
+  }
+
+  private parse<T>(msg: Msg, schema: z.ZodType<T>, what: string): T | undefined {
+    let body: unknown;
+    try {
+      body = JSON.parse(msg.string());
+    } catch {
+      this.logger.warn({ subject: msg.subject, bytes: msg.data.length }, `ignored a malformed ${what}: not JSON`);
+      return undefined;
+    }
+    const parsed = schema.safeParse(body);
+    if (parsed.success) return parsed.data;
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'message'}: ${issue.message}`);
+    this.logger.warn({ subject: msg.subject, problems }, `ignored a malformed ${what}`);
+    return undefined;
+  }
+
+  private safely(run: () => void, what: string): void {
+    try {
+      run();
+    } catch (error) {
+      this.logger.warn({ err: error }, `${what} threw`);
+    }
+  }
+
+  private connection(): NatsConnection | undefined {
+    return this.closed ? undefined : this.link.connection();
+  }
+}

@@ -1,0 +1,170 @@
+import type { LeadershipRecord } from '../lease-table/lease.js';
+import type { LeaseStore } from '../lease-table/lease-store.js';
+import type { Logger } from '../logger.js';
+
+/** The monotonic clock and sleep the election runs on; injectable for tests. */
+export interface ElectionClock {
+  monotonic(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export interface LeaderElectionOptions {
+  readonly store: LeaseStore;
+  readonly namespace: string;
+  readonly workerId: string;
+  /** Others take leadership over once they saw the row unchanged this long. */
+  readonly leadershipDurationMs: number;
+  /** How often the leader renews; less than half the duration. */
+  readonly renewIntervalMs: number;
+  readonly clock: ElectionClock;
+  readonly logger: Logger;
+  /**
+   * This worker became leader (or regained a term it had let lapse). `replaced` is the row it
+   * took over from an expired leader, if any.
+   */
+  readonly onElected?: (term: LeadershipRecord, replaced: LeadershipRecord | undefined) => void;
+  /** This worker stopped being leader: another took over, it resigned, or it could not renew in time. */
+  readonly onDeposed?: (reason: string) => void;
+}
+
+/**
+ * Leader election on one conditional DynamoDB row per namespace, judged like a lease: the
+ * leader renews every `renewIntervalMs`; a candidate claims the row once it has seen the same
+ * (leader, term, heartbeat) for `leadershipDurationMs` of its own monotonic clock. The leader
+ * stops acting as leader one renew interval before that, measured from the start of its last
+ * successful renewal, so two leaders never act at once while clocks run at the same rate.
+ *
+ * Candidates learn the row from the namespace reads the worker does anyway (`observe`), so
+ * being a candidate costs no extra reads; only the leader writes, once per renew interval.
+ */
+export class LeaderElection {
+  private held: LeadershipRecord | undefined;
+  private validUntilMs = Number.NEGATIVE_INFINITY;
+  private seen: { record: LeadershipRecord | undefined; sinceMs: number } | undefined;
+  private acting = false;
+  private claiming = false;
+  private readonly controller = new AbortController();
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly options: LeaderElectionOptions) {}
+
+  /** Starts renewing whenever this worker holds the row. */
+  start(): void {
+    this.loop ??= this.renewLoop();
+  }
+
+  /** True while this worker holds a term it renewed recently enough to act on. */
+  isLeader(): boolean {
+    this.checkValidity();
+    return this.acting;
+  }
+
+  /** The held term, while leader. */
+  term(): LeadershipRecord | undefined {
+    return this.isLeader() ? this.held : undefined;
+  }
+
+  /** How much longer this worker may act as leader without another renewal; 0 when not leader. */
+  remainingMs(): number {
+    return this.isLeader() ? Math.max(0, this.validUntilMs - this.options.clock.monotonic()) : 0;
+  }
+
+  /** The leader as last seen in the table, if its row has moved within the leadership duration. */
+  liveLeaderId(): string | undefined {
+    if (this.isLeader()) return this.options.workerId;
+    const seen = this.seen;
+    if (!seen?.record) return undefined;
+    return this.options.clock.monotonic() - seen.sinceMs < this.options.leadershipDurationMs ? seen.record.leaderId : undefined;
+  }
+
+  /**
+   * Feeds a fresh read of the row (`readStartedAt`: when the read began, so a slow read does not
+   * age what it saw) and claims leadership when the row is free or has stood still long enough.
+   */
+  async observe(record: LeadershipRecord | undefined, readStartedAt: number): Promise<void> {
+    const previous = this.seen?.record;
+    const changed = !this.seen || !sameRow(previous, record);
+    if (changed) this.seen = { record, sinceMs: readStartedAt };
+    if (record?.leaderId === this.options.workerId && this.held && record.term === this.held.term) return;
+    if (this.held && record?.term !== this.held.term) this.depose(`leadership passed to ${record?.leaderId ?? 'nobody'}`);
+    const expired = record === undefined || this.options.clock.monotonic() - this.seen!.sinceMs >= this.options.leadershipDurationMs;
+    if (expired && !this.claiming && !this.controller.signal.aborted) await this.claim(record);
+  }
+
+  /** Steps down (deleting the row, so the next leader need not wait) and stops renewing. */
+  async stop(): Promise<void> {
+    this.controller.abort();
+    await this.loop;
+    const held = this.held;
+    this.depose('resigned');
+    if (held) await this.options.store.resignLeadership(held).catch(() => undefined);
+  }
+
+  private async claim(expected: LeadershipRecord | undefined): Promise<void> {
+    this.claiming = true;
+    const startedAt = this.options.clock.monotonic();
+    try {
+      const result = await this.options.store.claimLeadership(this.options.namespace, this.options.workerId, expected);
+      if (result.status === 'conflict') return;
+      this.held = result.value;
+      this.seen = { record: result.value, sinceMs: startedAt };
+      this.confirm(startedAt, expected);
+      this.options.logger.info({ term: result.value.term, previousLeader: expected?.leaderId }, 'became leader');
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'could not claim leadership');
+    } finally {
+      this.claiming = false;
+    }
+  }
+
+  private async renewLoop(): Promise<void> {
+    const { clock, renewIntervalMs } = this.options;
+    const signal = this.controller.signal;
+    while (!signal.aborted) {
+      await clock.sleep(renewIntervalMs, signal).catch(() => undefined);
+      if (signal.aborted || !this.held) continue;
+      const startedAt = clock.monotonic();
+      try {
+        const result = await this.options.store.renewLeadership(this.held);
+        if (result.status === 'applied') {
+          this.held = result.value;
+          this.seen = { record: result.value, sinceMs: startedAt };
+          this.confirm(startedAt);
+        } else {
+          this.held = undefined;
+          this.depose('another worker took leadership over');
+        }
+      } catch (error) {
+        this.options.logger.warn({ err: error }, 'could not renew leadership');
+        this.checkValidity();
+      }
+    }
+  }
+
+  private confirm(startedAt: number, replaced?: LeadershipRecord): void {
+    const { leadershipDurationMs, renewIntervalMs } = this.options;
+    this.validUntilMs = startedAt + leadershipDurationMs - renewIntervalMs;
+    if (!this.acting && this.options.clock.monotonic() < this.validUntilMs) {
+      this.acting = true;
+      this.options.onElected?.(this.held!, replaced);
+    }
+  }
+
+  private checkValidity(): void {
+    if (this.acting && this.options.clock.monotonic() >= this.validUntilMs) this.depose('leadership not renewed in time');
+  }
+
+  private depose(reason: string): void {
+    if (reason !== 'leadership not renewed in time') this.held = undefined;
+    if (!this.acting) return;
+    this.acting = false;
+    this.validUntilMs = Number.NEGATIVE_INFINITY;
+    this.options.logger.info({ reason }, 'no longer leader');
+    this.options.onDeposed?.(reason);
+  }
+}
+
+function sameRow(a: LeadershipRecord | undefined, b: LeadershipRecord | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.leaderId === b.leaderId && a.term === b.term && a.heartbeat === b.heartbeat;
+}

@@ -1,0 +1,88 @@
+import type { LivenessReply } from '../coordination/coordination-messages.js';
+import type { LeadershipRecord, WorkerRecord } from '../lease-table/lease.js';
+
+export interface LivenessGrantsOptions {
+  /** How long a grant keeps a worker alive, counted from its request (the worker's self-fence point). */
+  readonly grantValidForMs: number;
+  /** How long the leader waits after the last grant before revoking; greater than `grantValidForMs`. */
+  readonly revokeAfterMs: number;
+  readonly monotonicNow: () => number;
+}
+
+/**
+ * The leader's side of NATS liveness. A grant is a promise by the leader not to revoke the
+ * worker for `revokeAfterMs`; the worker stops processing `grantValidForMs` after it asked, so
+ * the worker has stopped before the leader may act. Grants never outlast the leader's own term,
+ * so a next leader can count every earlier grant as spent from the moment it takes over.
+ */
+export class LivenessGrants {
+  private readonly lastGrantAt = new Map<string, number>();
+  private term: LeadershipRecord | undefined;
+  private termStartedAt = 0;
+
+  constructor(private readonly options: LivenessGrantsOptions) {}
+
+  /** A new term starts: grants of any earlier term have run out by now. */
+  startTerm(term: LeadershipRecord): void {
+    this.term = term;
+    this.termStartedAt = this.options.monotonicNow();
+    this.lastGrantAt.clear();
+  }
+
+  endTerm(): void {
+    this.term = undefined;
+    this.lastGrantAt.clear();
+  }
+
+  /** Answers a request; `remainingTermMs` is how long the leader may still act without renewing. */
+  grant(workerId: string, remainingTermMs: number): LivenessReply | undefined {
+    const term = this.term;
+    if (!term || remainingTermMs <= 0) return undefined;
+    this.lastGrantAt.set(workerId, this.options.monotonicNow());
+    return {
+      granted: true,
+      leaderId: term.leaderId,
+      term: term.term,
+      validForMs: Math.floor(Math.min(this.options.grantValidForMs, remainingTermMs)),
+    };
+  }
+
+  /**
+   * Workers in `nats` mode this leader may revoke now, with the term their record names:
+   * - living on this term's grants: once the last grant (or, if none yet, the start of the term)
+   *   is older than `revokeAfterMs`;
+   * - living on an earlier term's grants: those ran out when that term did, so once this term
+   *   is `revokeAfterMs` old (time for live workers to switch back to table heartbeats), and at
+   *   once for `previousLeaderId`, which granted only itself.
+   * Records naming a later term mean this leader is stale: they are left alone.
+   */
+  overdue(workers: readonly WorkerRecord[], previousLeaderId?: string): { workerId: string; grantTerm: number | undefined }[] {
+    const term = this.term;
+    if (!term) return [];
+    const now = this.options.monotonicNow();
+    const termAge = now - this.termStartedAt;
+    const overdue: { workerId: string; grantTerm: number | undefined }[] = [];
+    for (const worker of workers) {
+      if (worker.liveness !== 'nats' || worker.workerId === term.leaderId) continue;
+      const grantTerm = worker.grantTerm ?? 0;
+      if (grantTerm > term.term) continue;
+      const due =
+        grantTerm === term.term
+          ? now - (this.lastGrantAt.get(worker.workerId) ?? this.termStartedAt) > this.options.revokeAfterMs
+          : worker.workerId === previousLeaderId || termAge > this.options.revokeAfterMs;
+      if (due) overdue.push({ workerId: worker.workerId, grantTerm: worker.grantTerm });
+    }
+    return overdue;
+  }
+
+  /** True when the worker was granted within `revokeAfterMs`, or the term is younger than that. */
+  isAlive(workerId: string): boolean {
+    if (!this.term) return false;
+    const granted = this.lastGrantAt.get(workerId) ?? this.termStartedAt;
+    return this.options.monotonicNow() - granted <= this.options.revokeAfterMs;
+  }
+
+  forget(workerId: string): void {
+    this.lastGrantAt.delete(workerId);
+  }
+}

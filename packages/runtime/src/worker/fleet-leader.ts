@@ -1,0 +1,182 @@
+import {
+  LivenessGrants,
+  type CoordinationBus,
+  type LeadershipRecord,
+  type LeaseMove,
+  type LeaseStore,
+  type Logger,
+  type NamespaceSnapshot,
+  type OwnershipTracker,
+  type Unsubscribe,
+} from '@shoal/coordinator';
+import type { Clock } from '../clock.js';
+import { planFleet } from './fleet-plan.js';
+
+export interface FleetLeaderOptions {
+  readonly bus: CoordinationBus;
+  readonly store: LeaseStore;
+  readonly namespace: string;
+  readonly workerId: string;
+  /** Whether a `table`-mode worker is alive by its heartbeats (the worker's own tracker). */
+  readonly tableAlive: (workerId: string) => boolean;
+  readonly ownerships: OwnershipTracker;
+  readonly maxLeasesPerWorker: number | undefined;
+  /** A grant keeps a worker alive this long from its request. */
+  readonly grantValidForMs: number;
+  /** The leader revokes a `nats`-mode worker it has not granted for this long. */
+  readonly revokeAfterMs: number;
+  /** How long the term may still run without another renewal. */
+  readonly remainingTermMs: () => number;
+  /** Reads the namespace afresh (the worker's lease sync, so its own view is refreshed too). */
+  readonly refresh: () => Promise<void>;
+  /** Acts on the plan's moves addressed to this worker. */
+  readonly actOnOwnMoves: (moves: readonly LeaseMove[], snapshot: NamespaceSnapshot) => void;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+const VERDICT_INTERVAL_MS = 100;
+const COMMAND_TIMEOUT_MS = 1_000;
+/** A drain command for the same lease and target is not repeated sooner than this. */
+const RESEND_AFTER_MS = 3_000;
+
+/**
+ * What the elected leader does: grants liveness over NATS, revokes `nats`-mode workers whose
+ * grants ran out (a conditional delete of their record, so a worker that switched back to table
+ * heartbeats in time is never revoked), plans the assignment on every fresh snapshot and on fleet
+ * events, tells owners to drain leases to their new owner, and publishes the plan so workers take
+ * free leases at once.
+ */
+export class FleetLeader {
+  private readonly grants: LivenessGrants;
+  private term: LeadershipRecord | undefined;
+  private previousLeaderId: string | undefined;
+  private snapshot: NamespaceSnapshot | undefined;
+  private stopServing: Unsubscribe | undefined;
+  private readonly sentDrains = new Map<string, { to: string; atMs: number }>();
+  private verdictTimer: ReturnType<typeof setInterval> | undefined;
+  private revoking = false;
+  private refreshQueued = false;
+
+  constructor(private readonly options: FleetLeaderOptions) {
+    this.grants = new LivenessGrants({
+      grantValidForMs: options.grantValidForMs,
+      revokeAfterMs: options.revokeAfterMs,
+      monotonicNow: options.clock.monotonic,
+    });
+  }
+
+  isLeading(): boolean {
+    return this.term !== undefined;
+  }
+
+  /** Whether a worker counts as alive for planning. */
+  isAlive(workerId: string): boolean {
+    if (workerId === this.options.workerId) return true;
+    const record = this.snapshot?.workers.find((worker) => worker.workerId === workerId);
+    if (!record) return false;
+    return record.liveness === 'nats' ? this.grants.isAlive(workerId) : this.options.tableAlive(workerId);
+  }
+
+  elected(term: LeadershipRecord, previousLeaderId: string | undefined): void {
+    this.term = term;
+    this.previousLeaderId = previousLeaderId === this.options.workerId ? undefined : previousLeaderId;
+    this.grants.startTerm(term);
+    this.sentDrains.clear();
+    this.stopServing = this.options.bus.serveLiveness((request) => this.grants.grant(request.workerId, this.options.remainingTermMs()));
+    this.verdictTimer = setInterval(() => void this.revokeOverdue(), VERDICT_INTERVAL_MS);
+    this.options.bus.publish({ type: 'leader-changed', leaderId: this.options.workerId, term: term.term });
+  }
+
+  deposed(): void {
+    this.term = undefined;
+    this.grants.endTerm();
+    this.stopServing?.();
+    this.stopServing = undefined;
+    clearInterval(this.verdictTimer);
+    this.verdictTimer = undefined;
+  }
+
+  /** A fresh snapshot from the worker's lease sync: plan from it. */
+  observe(snapshot: NamespaceSnapshot): void {
+    this.snapshot = snapshot;
+    if (this.term && this.options.remainingTermMs() > 0) this.plan(snapshot);
+  }
+
+  /** Something changed in the fleet (worker joined or left, lease released): plan again soon. */
+  replanSoon(): void {
+    if (!this.term || this.refreshQueued) return;
+    this.refreshQueued = true;
+    queueMicrotask(() => {
+      this.refreshQueued = false;
+      this.options
+        .refresh()
+        .catch((error: unknown) => this.options.logger.warn({ err: error }, 'leader could not refresh the lease table'));
+    });
+  }
+
+  private async revokeOverdue(): Promise<void> {
+    const snapshot = this.snapshot;
+    if (!this.term || !snapshot || this.revoking || this.options.remainingTermMs() <= 0) return;
+    const overdue = this.grants.overdue(snapshot.workers, this.previousLeaderId);
+    if (overdue.length === 0) return;
+    this.revoking = true;
+    try {
+      let revokedAny = false;
+      for (const { workerId, grantTerm } of overdue) {
+        if (this.options.remainingTermMs() <= 0) break;
+        const result = await this.options.store.revokeWorker(this.options.namespace, workerId, grantTerm);
+        this.grants.forget(workerId);
+        if (result.status !== 'applied') continue;
+        revokedAny = true;
+        this.options.logger.warn({ revokedWorkerId: workerId }, 'revoked a worker whose liveness grants ran out; its leases are free');
+        this.options.bus.publish({ type: 'worker-revoked', workerId, leaderId: this.options.workerId });
+      }
+      if (overdue.some(({ workerId }) => workerId === this.previousLeaderId)) this.previousLeaderId = undefined;
+      if (revokedAny) await this.options.refresh();
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'could not revoke overdue workers');
+    } finally {
+      this.revoking = false;
+    }
+  }
+
+  private plan(snapshot: NamespaceSnapshot): void {
+    const term = this.term!;
+    const plan = planFleet({
+      snapshot,
+      isAlive: (workerId) => this.isAlive(workerId),
+      ownerships: this.options.ownerships,
+      maxLeasesPerWorker: this.options.maxLeasesPerWorker,
+    });
+    if (plan.moves.length === 0) return;
+    const now = this.options.clock.monotonic();
+    const fresh = plan.moves.filter((move) => {
+      const sent = this.sentDrains.get(move.leaseKey);
+      return move.kind === 'take' || !sent || sent.to !== move.to || now - sent.atMs >= RESEND_AFTER_MS;
+    });
+    if (fresh.length === 0) return;
+    this.options.bus.publish({
+      type: 'plan',
+      leaderId: this.options.workerId,
+      term: term.term,
+      moves: fresh.map((move) => ({ leaseKey: move.leaseKey, to: move.to, kind: move.kind, ...(move.from ? { from: move.from } : {}) })),
+    });
+    this.options.actOnOwnMoves(
+      fresh.filter((move) => move.to === this.options.workerId),
+      snapshot,
+    );
+    for (const move of fresh) {
+      if (move.kind !== 'handoff' || move.from === undefined) continue;
+      this.sentDrains.set(move.leaseKey, { to: move.to, atMs: now });
+      void this.sendDrain(move.from, move.leaseKey, move.to);
+    }
+  }
+
+  private async sendDrain(owner: string, leaseKey: string, to: string): Promise<void> {
+    const command = { type: 'drain-lease' as const, leaseKey, to, requestedBy: this.options.workerId };
+    const reply = await this.options.bus.sendCommand(owner, command, COMMAND_TIMEOUT_MS);
+    if (!reply?.accepted)
+      this.options.logger.debug({ owner, leaseKey, to, reason: reply?.reason ?? 'no answer' }, 'drain command not accepted');
+  }
+}

@@ -1,0 +1,57 @@
+import { planAssignments, type AssignmentPlan, type Lease, type NamespaceSnapshot, type OwnershipTracker } from '@shoal/coordinator';
+
+export interface FleetPlanInput {
+  readonly snapshot: NamespaceSnapshot;
+  /** Whether a listed worker is alive, by whatever evidence the planner has (heartbeats, grants). */
+  readonly isAlive: (workerId: string) => boolean;
+  /** Workers that may not receive leases even if listed (e.g. the one shutting down). */
+  readonly exclude?: ReadonlySet<string>;
+  readonly ownerships: OwnershipTracker;
+  readonly maxLeasesPerWorker: number | undefined;
+}
+
+/** `take` moves carry the lease's recorded owner (dead, or undefined) as `from`. */
+export interface FleetPlan extends AssignmentPlan {
+  /** The active, live workers the plan spreads leases over. */
+  readonly workers: readonly string[];
+  readonly leases: ReadonlyMap<string, Lease>;
+}
+
+/**
+ * Plans from one snapshot of the lease table: the eligible leases (not finished, parents done)
+ * spread over the active live workers. A lease counts as owned while its owner is a listed live
+ * worker, or (owner without a record: it deregistered or was removed) until its ownership has
+ * stood still for a lease duration.
+ */
+export function planFleet(input: FleetPlanInput): FleetPlan {
+  const { snapshot, isAlive, exclude, ownerships } = input;
+  const listed = new Set(snapshot.workers.map((worker) => worker.workerId));
+  const workers = snapshot.workers
+    .filter((worker) => worker.status === 'active' && !exclude?.has(worker.workerId) && isAlive(worker.workerId))
+    .map((worker) => worker.workerId);
+  const eligible = eligibleLeases(snapshot.leases);
+  const liveOwner = (lease: Lease): string | undefined => {
+    const owner = lease.leaseOwner;
+    if (owner === undefined) return undefined;
+    if (listed.has(owner)) return isAlive(owner) ? owner : undefined;
+    return ownerships.isUnchangedForLeaseDuration(lease) ? undefined : owner;
+  };
+  const plan = planAssignments({
+    leases: eligible.map((lease) => ({ leaseKey: lease.leaseKey, owner: liveOwner(lease) })),
+    workers,
+    maxLeasesPerWorker: input.maxLeasesPerWorker,
+  });
+  const leases = new Map(eligible.map((lease) => [lease.leaseKey, lease]));
+  // A `take` names the owner it takes from (a dead one, or none), so whoever acts on it can
+  // check that the lease is still as planned.
+  const moves = plan.moves.map((move) => (move.kind === 'take' ? { ...move, from: leases.get(move.leaseKey)?.leaseOwner } : move));
+  return { ...plan, moves, workers, leases };
+}
+
+/** Leases that may be processed now: not finished, and every parent finished (or gone). */
+export function eligibleLeases(leases: readonly Lease[]): Lease[] {
+  const finished = new Map(leases.map((lease) => [lease.shardId, lease.checkpoint.type === 'SHARD_END']));
+  return leases.filter(
+    (lease) => lease.checkpoint.type !== 'SHARD_END' && lease.parentShardIds.every((parent) => finished.get(parent) ?? true),
+  );
+}

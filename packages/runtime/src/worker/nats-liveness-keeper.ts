@@ -1,0 +1,104 @@
+import type { CoordinationBus, LeaseStore, Logger } from '@shoal/coordinator';
+import type { Clock } from '../clock.js';
+import type { WorkerLiveness } from './worker-liveness.js';
+
+export interface NatsLivenessKeeperOptions {
+  readonly bus: CoordinationBus;
+  readonly store: LeaseStore;
+  readonly namespace: string;
+  readonly workerId: string;
+  readonly liveness: WorkerLiveness;
+  /** How often to ask the leader for a grant. */
+  readonly intervalMs: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** The worker's record is gone: the leader revoked it (or judged it dead by the table). */
+  readonly onRevoked: () => Promise<void>;
+}
+
+/**
+ * Keeps this worker alive through leader grants over NATS, and moves it between liveness modes:
+ * to `nats` once it holds a fresh grant (no more DynamoDB heartbeats), back to `table` as soon
+ * as its chain of grants breaks (NATS down, no leader, leader changed). While the chain is
+ * broken the worker processes nothing; the switch back is conditional and fails only if the
+ * leader revoked the worker, in which case every lease is dropped.
+ */
+export class NatsLivenessKeeper {
+  private switching = false;
+  private stopped = false;
+
+  constructor(private readonly options: NatsLivenessKeeperOptions) {}
+
+  /** Loops until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { clock, intervalMs } = this.options;
+    while (!signal.aborted) {
+      const startedAt = clock.monotonic();
+      await this.askForGrant(startedAt);
+      await this.settleMode();
+      const elapsed = clock.monotonic() - startedAt;
+      await clock.sleep(Math.max(0, intervalMs - elapsed), signal).catch(() => undefined);
+    }
+  }
+
+  /** From now on stay in (or go back to) `table` mode: the worker is leaving. */
+  stopGranting(): void {
+    this.stopped = true;
+  }
+
+  private async askForGrant(startedAt: number): Promise<void> {
+    const { bus, workerId, liveness, intervalMs } = this.options;
+    if (this.stopped) return;
+    const reply = await bus.requestLiveness({ workerId }, intervalMs * 2);
+    if (reply?.granted) liveness.grant(startedAt, reply.validForMs, reply.term);
+  }
+
+  private async settleMode(): Promise<void> {
+    const { liveness, intervalMs } = this.options;
+    if (this.switching) return;
+    if (liveness.mode === 'nats' && (liveness.grantsLapsed() || this.stopped)) await this.switchTo('table');
+    else if (liveness.mode === 'table' && !this.stopped && liveness.hasGrant(intervalMs * 2)) await this.switchTo('nats');
+  }
+
+  private async switchTo(mode: 'nats' | 'table'): Promise<void> {
+    const { store, namespace, workerId, liveness, clock, logger } = this.options;
+    this.switching = true;
+    const startedAt = clock.monotonic();
+    try {
+      const grantTerm = liveness.grantTerm;
+      const result = await store.switchWorkerLiveness(namespace, workerId, mode, grantTerm).catch((error: unknown) => {
+        // The write may have landed: judge ourselves by the stricter rule (grants) until we know.
+        if (mode === 'nats') liveness.enterNats();
+        throw error;
+      });
+      if (result.status === 'applied') {
+        if (mode === 'nats') liveness.enterNats();
+        else liveness.enterTable(startedAt);
+        logger.info({ liveness: mode }, mode === 'nats' ? 'liveness now confirmed by leader grants' : 'liveness back on table heartbeats');
+        return;
+      }
+      await this.resolveConflict(mode);
+    } catch (error) {
+      logger.warn({ err: error, liveness: mode }, 'could not switch liveness mode');
+    } finally {
+      this.switching = false;
+    }
+  }
+
+  /** The switch found the record gone or already in `mode` (an earlier write landed unseen). */
+  private async resolveConflict(mode: 'nats' | 'table'): Promise<void> {
+    const { store, namespace, workerId, liveness, clock, logger } = this.options;
+    const { workers } = await store.readNamespace(namespace);
+    const record = workers.find((worker) => worker.workerId === workerId);
+    if (!record) {
+      logger.warn('worker record is gone: the leader revoked this worker; dropping every lease');
+      await this.options.onRevoked();
+    } else if (record.liveness === 'nats') {
+      liveness.enterNats();
+    } else if (mode === 'table') {
+      const startedAt = clock.monotonic();
+      const heartbeat = await store.heartbeatWorker(namespace, workerId);
+      if (heartbeat.status === 'applied') liveness.enterTable(startedAt);
+    }
+  }
+}
