@@ -5,6 +5,10 @@
 const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   planner: () => import('./planner.js'),
   throughput: () => import('./throughput.js'),
+  handoff: () => import('./handoff.js'),
+  failover: () => import('./failover.js'),
+  scaleout: () => import('./scaleout.js'),
+  'ddb-cost': () => import('./ddb-cost.js'),
 };
 
 const name = process.argv[2];

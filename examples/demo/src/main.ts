@@ -6,10 +6,18 @@
  * every record was processed, prints who holds what, stops both workers gracefully, and ends
  * with `demo: produced=N processed=N lost=0 duplicates=D` (exit code 1 if anything was lost).
  *
- * Live lease states go to NATS when a server answers on 127.0.0.1:4222 (watch them with
- * `nats sub 'shoal.demo.lease.*'`); without one the demo runs the same, just unobserved.
+ * When a NATS server answers on 127.0.0.1:4222 the workers coordinate over it (a leader plans,
+ * handoffs are announced, liveness comes from leader grants) and publish live lease states (watch
+ * them with `shoal watch --application demo`); without one the demo runs the same through the
+ * lease table alone.
  */
-import { connectNats, NatsLeaseStatePublisher, type LeaseStatePublisher } from '@shoal/coordinator';
+import {
+  connectNats,
+  NatsCoordinationBus,
+  NatsLeaseStatePublisher,
+  type CoordinationBus,
+  type LeaseStatePublisher,
+} from '@shoal/coordinator';
 import { LocalStack, RecordLedger, parseRecordId, produceRecords, uniqueName } from '@shoal/local-stack';
 import type { ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { Worker } from '@shoal/runtime';
@@ -57,6 +65,7 @@ async function main(): Promise<number> {
       leaseSyncIntervalMs: 500,
       logger,
       ...(live.publisher ? { leaseStatePublisher: live.publisher } : {}),
+      coordinationBus: live.createBus(),
     });
 
   const workerA = await createWorker('worker-a');
@@ -103,20 +112,33 @@ async function main(): Promise<number> {
   return lost === 0 ? 0 : 1;
 }
 
-/** Lease states over NATS when a local server answers; nothing otherwise. */
-async function connectLiveState(): Promise<AsyncDisposable & { publisher: LeaseStatePublisher | undefined }> {
+interface LiveState extends AsyncDisposable {
+  readonly publisher: LeaseStatePublisher | undefined;
+  /** A coordination bus for one worker, when NATS is there. */
+  createBus(): CoordinationBus | undefined;
+}
+
+/** Coordination and lease states over NATS when a local server answers; nothing otherwise. */
+async function connectLiveState(): Promise<LiveState> {
   const link = connectNats({ servers: '127.0.0.1:4222', name: 'shoal-demo', logger: logger.child({ component: 'nats' }) });
   if (!(await link.ready(1_000))) {
     await link.close();
-    say('NATS not reachable on 127.0.0.1:4222: running without live lease states');
-    return { publisher: undefined, [Symbol.asyncDispose]: async () => {} };
+    say('NATS not reachable on 127.0.0.1:4222: coordinating through the lease table alone, no live lease states');
+    return { publisher: undefined, createBus: () => undefined, [Symbol.asyncDispose]: async () => {} };
   }
   const publisher = NatsLeaseStatePublisher.create({ link, application: APPLICATION, logger });
-  say(`publishing every lease transition on NATS: shoal.${APPLICATION}.lease.*`);
+  const buses: CoordinationBus[] = [];
+  say(`coordinating over NATS; every lease transition is published on shoal.${APPLICATION}.lease.*`);
   return {
     publisher,
+    createBus: () => {
+      const bus = new NatsCoordinationBus({ link, application: APPLICATION, logger });
+      buses.push(bus);
+      return bus;
+    },
     [Symbol.asyncDispose]: async () => {
       await publisher.close();
+      for (const bus of buses) await bus.close();
       await link.close();
     },
   };

@@ -29,6 +29,7 @@ export {
   resolveWorkerOptions,
   selfFenceAfterMs,
   type ResolvedWorkerOptions,
+  type CoordinationOptions,
   type RetrievalOptions,
   type WorkerOptions,
 } from './worker/worker-options.js';

@@ -58,6 +58,8 @@ export interface ShardConsumerOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly onEvent: (event: ShardConsumerEvent) => void;
+  /** Called with the size of every batch the processor finished, for load reporting. */
+  readonly onProcessed?: (count: number) => void;
 }
 
 /**
@@ -176,6 +178,7 @@ export class ShardConsumer {
       try {
         await processor.processRecords({ ...context, records, checkpointer, millisBehindLatest });
         this.lastProcessed = last;
+        this.options.onProcessed?.(records.length);
         // The processor may have swallowed the LeaseLostError of a fenced checkpoint.
         if (checkpointer.lost) {
           this.raise('lease-lost');

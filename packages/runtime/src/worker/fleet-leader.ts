@@ -8,6 +8,8 @@ import {
   type NamespaceSnapshot,
   type OwnershipTracker,
   type Unsubscribe,
+  type WorkerLoad,
+  type WorkerLoadStore,
 } from '@shoal/coordinator';
 import type { Clock } from '../clock.js';
 import { planFleet } from './fleet-plan.js';
@@ -21,6 +23,11 @@ export interface FleetLeaderOptions {
   readonly tableAlive: (workerId: string) => boolean;
   readonly ownerships: OwnershipTracker;
   readonly maxLeasesPerWorker: number | undefined;
+  /** Where workers report their load, for load-aware plans. */
+  readonly loadStore: WorkerLoadStore | undefined;
+  readonly application: string;
+  /** How often the leader reads the reported loads. */
+  readonly loadRefreshMs: number;
   /** A grant keeps a worker alive this long from its request. */
   readonly grantValidForMs: number;
   /** The leader revokes a `nats`-mode worker it has not granted for this long. */
@@ -57,6 +64,8 @@ export class FleetLeader {
   private verdictTimer: ReturnType<typeof setInterval> | undefined;
   private revoking = false;
   private refreshQueued = false;
+  private loads: ReadonlyMap<string, WorkerLoad> = new Map();
+  private loadsReadAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: FleetLeaderOptions) {
     this.grants = new LivenessGrants({
@@ -100,7 +109,9 @@ export class FleetLeader {
   /** A fresh snapshot from the worker's lease sync: plan from it. */
   observe(snapshot: NamespaceSnapshot): void {
     this.snapshot = snapshot;
-    if (this.term && this.options.remainingTermMs() > 0) this.plan(snapshot);
+    if (!this.term || this.options.remainingTermMs() <= 0) return;
+    this.refreshLoads();
+    this.plan(snapshot);
   }
 
   /** Something changed in the fleet (worker joined or left, lease released): plan again soon. */
@@ -141,6 +152,18 @@ export class FleetLeader {
     }
   }
 
+  /** Reads the reported loads in the background; plans use the latest read (empty: by counts). */
+  private refreshLoads(): void {
+    const { loadStore, application, clock, loadRefreshMs } = this.options;
+    const now = clock.monotonic();
+    if (!loadStore || now - this.loadsReadAt < loadRefreshMs) return;
+    this.loadsReadAt = now;
+    loadStore.readAll(application).then(
+      (loads) => (this.loads = loads),
+      () => (this.loads = new Map()),
+    );
+  }
+
   private plan(snapshot: NamespaceSnapshot): void {
     const term = this.term!;
     const plan = planFleet({
@@ -148,6 +171,7 @@ export class FleetLeader {
       isAlive: (workerId) => this.isAlive(workerId),
       ownerships: this.options.ownerships,
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
+      workerLoads: this.loads,
     });
     if (plan.moves.length === 0) return;
     const now = this.options.clock.monotonic();

@@ -1,4 +1,11 @@
-import { planAssignments, type AssignmentPlan, type Lease, type NamespaceSnapshot, type OwnershipTracker } from '@shoal/coordinator';
+import {
+  planAssignments,
+  type AssignmentPlan,
+  type Lease,
+  type NamespaceSnapshot,
+  type OwnershipTracker,
+  type WorkerLoad,
+} from '@shoal/coordinator';
 
 export interface FleetPlanInput {
   readonly snapshot: NamespaceSnapshot;
@@ -8,6 +15,8 @@ export interface FleetPlanInput {
   readonly exclude?: ReadonlySet<string>;
   readonly ownerships: OwnershipTracker;
   readonly maxLeasesPerWorker: number | undefined;
+  /** Reported loads; the planner balances by load when every live worker has a fresh one. */
+  readonly workerLoads?: ReadonlyMap<string, WorkerLoad>;
 }
 
 /** `take` moves carry the lease's recorded owner (dead, or undefined) as `from`. */
@@ -40,6 +49,7 @@ export function planFleet(input: FleetPlanInput): FleetPlan {
     leases: eligible.map((lease) => ({ leaseKey: lease.leaseKey, owner: liveOwner(lease) })),
     workers,
     maxLeasesPerWorker: input.maxLeasesPerWorker,
+    ...(input.workerLoads && input.workerLoads.size > 0 ? { workerLoads: input.workerLoads } : {}),
   });
   const leases = new Map(eligible.map((lease) => [lease.leaseKey, lease]));
   // A `take` names the owner it takes from (a dead one, or none), so whoever acts on it can

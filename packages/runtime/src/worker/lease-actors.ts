@@ -23,6 +23,8 @@ export interface LeaseActorDependencies {
   readonly isFenced: () => boolean;
   /** The lease left this worker: transferred to `to`, or released to anyone. */
   readonly onReleased?: (ownership: LeaseOwnership, to: string | undefined) => void;
+  /** A batch of `count` records was processed. */
+  readonly onProcessed?: (count: number) => void;
 }
 
 /** The lease machine with its actors bound to real DynamoDB, Kinesis and the user's processor. */
@@ -83,6 +85,7 @@ function runShardConsumer(
     clock: deps.clock,
     logger,
     onEvent: report,
+    onProcessed: deps.onProcessed,
   });
   receive((command) => consumer.requestShutdown(command.exit, command.reason));
   let stopped = false;

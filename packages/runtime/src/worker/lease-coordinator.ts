@@ -52,6 +52,9 @@ export interface LeaseCoordinatorOptions {
   readonly options: Pick<
     ResolvedWorkerOptions,
     | 'coordination'
+    | 'workerLoadStore'
+    | 'applicationName'
+    | 'loadReportIntervalMs'
     | 'streamName'
     | 'initialPosition'
     | 'leaseDurationMs'
@@ -134,6 +137,9 @@ export class LeaseCoordinator {
       tableAlive: (id) => this.workers.isAlive(id),
       ownerships: this.ownerships,
       maxLeasesPerWorker: options.maxLeasesPerWorker,
+      loadStore: options.workerLoadStore,
+      application: options.applicationName,
+      loadRefreshMs: options.loadReportIntervalMs,
       grantValidForMs: coordination.livenessSelfFenceMs,
       revokeAfterMs: coordination.livenessFailoverMs,
       remainingTermMs: () => election.remainingMs(),

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import type { KinesisClient, KinesisClientConfig } from '@aws-sdk/client-kinesis';
-import type { CoordinationBus, LeaseStatePublisher, Logger, ShardReadBudget } from '@shoal/coordinator';
+import type { CoordinationBus, LeaseStatePublisher, Logger, ShardReadBudget, WorkerLoadStore } from '@shoal/coordinator';
 import type { InitialPosition, ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
@@ -86,6 +86,14 @@ export interface WorkerOptions {
    */
   coordinationBus?: CoordinationBus;
   coordination?: CoordinationOptions;
+  /**
+   * Where the worker reports its load (event-loop lag, records/s), e.g. `RedisWorkerLoadStore`.
+   * With it the leader balances by load as well as by count; when loads are missing it falls
+   * back to counts. Default: none (count balancing).
+   */
+  workerLoadStore?: WorkerLoadStore;
+  /** How often the worker reports its load. Default 5000 ms. */
+  loadReportIntervalMs?: number;
   /** A pino logger. Default: pino at level `info` to stdout. */
   logger?: Logger;
   /** For tests. Default: the system clock. */
@@ -107,8 +115,10 @@ export interface ResolvedWorkerOptions extends Required<
     | 'retrieval'
     | 'coordinationBus'
     | 'coordination'
+    | 'workerLoadStore'
   >
 > {
+  workerLoadStore: WorkerLoadStore | undefined;
   coordinationBus: CoordinationBus | undefined;
   coordination: Required<CoordinationOptions>;
   kinesis: KinesisClient | KinesisClientConfig;
@@ -195,6 +205,8 @@ const schema = z
     coordinationBus: z
       .custom<CoordinationBus>(hasMethods('publish', 'onEvent', 'requestLiveness', 'serveLiveness'), 'must implement CoordinationBus')
       .optional(),
+    workerLoadStore: z.custom<WorkerLoadStore>(hasMethods('report', 'readAll', 'close'), 'must implement WorkerLoadStore').optional(),
+    loadReportIntervalMs: positiveMs.default(5_000),
     coordination: z
       .object({
         livenessIntervalMs: positiveMs.default(250),

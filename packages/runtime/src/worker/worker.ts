@@ -16,6 +16,7 @@ import { leaseStateName, type LeaseMachineSnapshot } from '../machines/lease-mac
 import { LEASE_ACTOR_PREFIX, workerMachine, type CoordinatorCommand, type WorkerActorRef } from '../machines/worker-machine.js';
 import { createLeaseMachine } from './lease-actors.js';
 import { LeaseCoordinator, type HostedLease, type LeaseHost } from './lease-coordinator.js';
+import { LoadReporter } from './load-reporter.js';
 import { WorkerLiveness } from './worker-liveness.js';
 import { resolveWorkerOptions, selfFenceAfterMs, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
 
@@ -150,6 +151,16 @@ export class Worker implements AsyncDisposable {
   private async startActor(): Promise<void> {
     const liveness = new WorkerLiveness(selfFenceAfterMs(this.options), this.clock);
     const namespace = leaseNamespace(this.applicationName, this.streamName);
+    const loadStore = this.options.workerLoadStore;
+    const loadReporter = loadStore
+      ? new LoadReporter({
+          store: loadStore,
+          application: this.applicationName,
+          workerId: this.workerId,
+          intervalMs: this.options.loadReportIntervalMs,
+          logger: this.logger,
+        })
+      : undefined;
     const host = this.createLeaseHost();
     const coordinator = new LeaseCoordinator({
       store: this.store,
@@ -175,6 +186,7 @@ export class Worker implements AsyncDisposable {
       logger: this.logger,
       isFenced: () => liveness.isFenced(),
       onReleased: (ownership, to) => coordinator.announceRelease(ownership, to),
+      onProcessed: (count) => loadReporter?.recordProcessed(count),
     });
     const machine = workerMachine.provide({
       actors: {
@@ -182,8 +194,12 @@ export class Worker implements AsyncDisposable {
         startup: fromPromise(() => coordinator.register()),
         coordinator: fromCallback<CoordinatorCommand>(({ receive }) => {
           coordinator.start();
+          loadReporter?.start();
           receive(() => void coordinator.startDraining());
-          return () => void coordinator.stop();
+          return () => {
+            loadReporter?.stop();
+            void coordinator.stop();
+          };
         }),
         cleanup: fromPromise(async () => {
           await coordinator.stop();

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import type { LeadershipRecord, WorkerRecord } from '../src/lease-table/lease.js';
+import { LivenessGrants } from '../src/leadership/liveness-grants.js';
+
+const NAMESPACE = 'app/stream';
+
+function setUp(termNumber = 2) {
+  let now = 1_000;
+  const grants = new LivenessGrants({ grantValidForMs: 1_500, revokeAfterMs: 2_000, monotonicNow: () => now });
+  const term: LeadershipRecord = { namespace: NAMESPACE, leaderId: 'leader', term: termNumber, heartbeat: 0 };
+  return {
+    grants,
+    term,
+    advance: (ms: number) => (now += ms),
+  };
+}
+
+function natsWorker(workerId: string, grantTerm: number | undefined): WorkerRecord {
+  return { namespace: NAMESPACE, workerId, heartbeat: 1, status: 'active', liveness: 'nats', grantTerm, startedAt: 0, host: undefined };
+}
+
+function tableWorker(workerId: string): WorkerRecord {
+  return { ...natsWorker(workerId, undefined), liveness: 'table' };
+}
+
+describe('LivenessGrants', () => {
+  it('grants nothing outside a term, and never past the end of the term', () => {
+    const { grants, term } = setUp();
+    expect(grants.grant('w1', 10_000)).toBeUndefined();
+    grants.startTerm(term);
+    expect(grants.grant('w1', 10_000)).toEqual({ granted: true, leaderId: 'leader', term: 2, validForMs: 1_500 });
+    expect(grants.grant('w1', 400)).toMatchObject({ validForMs: 400 });
+    expect(grants.grant('w1', 0)).toBeUndefined();
+  });
+
+  it('finds a worker of this term overdue only once its last grant is older than revokeAfterMs', () => {
+    const { grants, term, advance } = setUp();
+    grants.startTerm(term);
+    grants.grant('w1', 10_000);
+    advance(2_000);
+    expect(grants.overdue([natsWorker('w1', 2)])).toEqual([]);
+    advance(1);
+    expect(grants.overdue([natsWorker('w1', 2)])).toEqual([{ workerId: 'w1', grantTerm: 2 }]);
+    expect(grants.isAlive('w1')).toBe(false);
+  });
+
+  it('gives workers of an earlier term revokeAfterMs to switch, but the previous leader none', () => {
+    const { grants, term, advance } = setUp();
+    grants.startTerm(term);
+    const workers = [natsWorker('old-leader', 1), natsWorker('w1', 1)];
+    expect(grants.overdue(workers, 'old-leader')).toEqual([{ workerId: 'old-leader', grantTerm: 1 }]);
+    advance(2_001);
+    expect(grants.overdue(workers, 'old-leader').map((entry) => entry.workerId)).toEqual(['old-leader', 'w1']);
+  });
+
+  it('leaves table-mode workers, itself, and workers of a later term alone', () => {
+    const { grants, term, advance } = setUp();
+    grants.startTerm(term);
+    advance(10_000);
+    expect(grants.overdue([tableWorker('w1'), natsWorker('leader', 2), natsWorker('w2', 3)])).toEqual([]);
+  });
+
+  it('forgets every grant when the term ends', () => {
+    const { grants, term } = setUp();
+    grants.startTerm(term);
+    grants.grant('w1', 10_000);
+    grants.endTerm();
+    expect(grants.isAlive('w1')).toBe(false);
+    expect(grants.overdue([natsWorker('w1', 2)])).toEqual([]);
+  });
+});
