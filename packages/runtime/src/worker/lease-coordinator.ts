@@ -1,6 +1,5 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import {
-  LeaderElection,
   LivenessTracker,
   OwnershipTracker,
   listShards,
@@ -14,10 +13,9 @@ import {
 } from '@shoal/coordinator';
 import type { Clock } from '../clock.js';
 import type { LeaseMachineEvent, LeaseMachineMode } from '../machines/lease-machine.js';
-import { FleetLeader } from './fleet-leader.js';
-import { FleetMember } from './fleet-member.js';
+import { createFleetParts, type FleetParts } from './fleet-parts.js';
 import { planFleet } from './fleet-plan.js';
-import { NatsLivenessKeeper } from './nats-liveness-keeper.js';
+import { reconcileHostedLeases } from './reconcile-hosted-leases.js';
 import { releaseLease } from './release-lease.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 import type { WorkerLiveness } from './worker-liveness.js';
@@ -67,15 +65,6 @@ export interface LeaseCoordinatorOptions {
   readonly logger: Logger;
 }
 
-/** Parts of the worker that exist only with a coordination bus. */
-interface FleetParts {
-  readonly bus: CoordinationBus;
-  readonly election: LeaderElection;
-  readonly leader: FleetLeader;
-  readonly member: FleetMember;
-  readonly keeper: NatsLivenessKeeper;
-}
-
 /**
  * The worker's periodic duties against the lease table:
  * - heartbeat: while in `table` liveness mode, one write per interval proves this worker alive
@@ -95,6 +84,8 @@ export class LeaseCoordinator {
   private fenceReported = false;
   private recovering: Promise<void> | undefined;
   private readonly unownedSince = new Map<string, number>();
+  /** The last namespace read, to plan a shutdown's handoffs without waiting for another. */
+  private lastSnapshot: NamespaceSnapshot | undefined;
   private readonly logger: Logger;
   private readonly fleet: FleetParts | undefined;
 
@@ -102,64 +93,15 @@ export class LeaseCoordinator {
     this.workers = new LivenessTracker(deps.options.leaseDurationMs, deps.clock.monotonic);
     this.ownerships = new OwnershipTracker(deps.options.leaseDurationMs, deps.clock.monotonic);
     this.logger = deps.logger;
-    this.fleet = deps.bus ? this.createFleetParts(deps.bus) : undefined;
-  }
-
-  private createFleetParts(bus: CoordinationBus): FleetParts {
-    const { store, namespace, workerId, host, liveness, clock, logger, options } = this.deps;
-    const { coordination } = options;
-    const member = new FleetMember({
-      bus,
-      store,
-      namespace,
-      workerId,
-      host,
-      mayTakeLeases: () => this.mayTakeLeases(),
-      onFleetChange: () => leader.replanSoon(),
-      logger,
-    });
-    const election = new LeaderElection({
-      store,
-      namespace,
-      workerId,
-      leadershipDurationMs: coordination.leadershipDurationMs,
-      renewIntervalMs: coordination.leadershipRenewIntervalMs,
-      clock,
-      logger,
-      onElected: (term, replaced) => leader.elected(term, replaced?.leaderId),
-      onDeposed: () => leader.deposed(),
-    });
-    const leader: FleetLeader = new FleetLeader({
-      bus,
-      store,
-      namespace,
-      workerId,
-      tableAlive: (id) => this.workers.isAlive(id),
-      ownerships: this.ownerships,
-      maxLeasesPerWorker: options.maxLeasesPerWorker,
-      loadStore: options.workerLoadStore,
-      application: options.applicationName,
-      loadRefreshMs: options.loadReportIntervalMs,
-      grantValidForMs: coordination.livenessSelfFenceMs,
-      revokeAfterMs: coordination.livenessFailoverMs,
-      remainingTermMs: () => election.remainingMs(),
-      refresh: () => this.syncLeases(),
-      actOnOwnMoves: (moves) => member.actOnMoves(moves),
-      clock,
-      logger,
-    });
-    const keeper = new NatsLivenessKeeper({
-      bus,
-      store,
-      namespace,
-      workerId,
-      liveness,
-      intervalMs: coordination.livenessIntervalMs,
-      clock,
-      logger,
-      onRevoked: () => this.recoverFromRevocation(),
-    });
-    return { bus, election, leader, member, keeper };
+    this.fleet = deps.bus
+      ? createFleetParts(deps, deps.bus, {
+          tableAlive: (id) => this.workers.isAlive(id),
+          ownerships: this.ownerships,
+          mayTakeLeases: () => this.mayTakeLeases(),
+          refresh: () => this.syncLeases(),
+          onRevoked: () => this.recoverFromRevocation(),
+        })
+      : undefined;
   }
 
   /** Registers this worker and creates the stream's missing leases; then the loops may start. */
@@ -201,26 +143,29 @@ export class LeaseCoordinator {
    */
   async startDraining(): Promise<void> {
     this.draining = true;
-    const { store, namespace, workerId, host } = this.deps;
+    const { store, namespace, workerId } = this.deps;
+    // At once, from the last read: the drains have begun and must know their target before
+    // the batch in hand is done.
+    if (this.lastSnapshot) this.drainTowardsPlannedOwners(this.lastSnapshot);
     const result = await store.markWorkerLeaving(namespace, workerId).catch((error: unknown) => {
       this.logger.warn({ err: error }, 'could not mark this worker as leaving');
     });
     if (result?.status === 'conflict') this.logger.warn('worker record was gone when marking it as leaving');
     this.fleet?.bus.publish({ type: 'worker-leaving', workerId });
-    try {
-      const snapshot = await store.readNamespace(namespace);
-      const plan = planFleet({
-        snapshot,
-        isAlive: (id) => this.isWorkerAlive(id, snapshot.workers),
-        exclude: new Set([workerId]),
-        ownerships: this.ownerships,
-        maxLeasesPerWorker: this.deps.options.maxLeasesPerWorker,
-      });
-      for (const move of plan.moves) {
-        if (move.from === workerId) host.sendToLease(move.leaseKey, { type: 'DRAIN', reason: 'worker-shutdown', handoffTo: move.to });
-      }
-    } catch (error) {
-      this.logger.warn({ err: error }, 'could not plan where to hand leases over; releasing them instead');
+  }
+
+  /** Sends each hosted lease's drain the worker the planner picks for it among the others. */
+  private drainTowardsPlannedOwners(snapshot: NamespaceSnapshot): void {
+    const { workerId, host } = this.deps;
+    const plan = planFleet({
+      snapshot,
+      isAlive: (id) => this.isWorkerAlive(id, snapshot.workers),
+      exclude: new Set([workerId]),
+      ownerships: this.ownerships,
+      maxLeasesPerWorker: this.deps.options.maxLeasesPerWorker,
+    });
+    for (const move of plan.moves) {
+      if (move.from === workerId) host.sendToLease(move.leaseKey, { type: 'DRAIN', reason: 'worker-shutdown', handoffTo: move.to });
     }
   }
 
@@ -335,11 +280,17 @@ export class LeaseCoordinator {
     const snapshot = await this.deps.store.readNamespace(this.deps.namespace);
     this.workers.observe(snapshot.workers, readStartedAt);
     this.ownerships.observe(snapshot.leases, readStartedAt);
-    this.reconcileHostedLeases(snapshot);
+    reconcileHostedLeases(snapshot, {
+      host: this.deps.host,
+      workerId: this.deps.workerId,
+      mayAdopt: () => this.mayTakeLeases(),
+      isActiveWorker: (id) => this.isActiveWorker(id, snapshot.workers),
+    });
     // A worker counts as dead only once its record was removed on the heartbeat we saw stand still:
     // the conditional delete proves no heartbeat happened since, however slow our reads were.
     const removed = await this.removeDeadWorkers(snapshot.workers);
     const current = removed.size === 0 ? snapshot : { ...snapshot, workers: snapshot.workers.filter((w) => !removed.has(w.workerId)) };
+    this.lastSnapshot = current;
     const fleet = this.fleet;
     if (fleet) {
       await fleet.election.observe(snapshot.leadership, readStartedAt);
@@ -350,55 +301,6 @@ export class LeaseCoordinator {
 
   private mayTakeLeases(): boolean {
     return !this.draining && !this.deps.liveness.isFenced() && this.recovering === undefined;
-  }
-
-  /** Tells each lease machine what the table says about its lease. */
-  private reconcileHostedLeases(snapshot: NamespaceSnapshot): void {
-    const { host, workerId } = this.deps;
-    const hosted = host.hostedLeases();
-    const byKey = new Map(snapshot.leases.map((lease) => [lease.leaseKey, lease]));
-    for (const [leaseKey, machine] of hosted) {
-      const lease = byKey.get(leaseKey);
-      const ownership = machine.ownership;
-      if (!ownership || (machine.state !== 'owned' && machine.state !== 'draining')) continue;
-      if (!lease) {
-        host.sendToLease(leaseKey, { type: 'LEASE.LOST', reason: 'lease deleted from the lease table' });
-      } else if (
-        lease.leaseCounter > ownership.leaseCounter ||
-        (lease.leaseCounter === ownership.leaseCounter && lease.leaseOwner !== workerId)
-      ) {
-        host.sendToLease(leaseKey, {
-          type: 'LEASE.LOST',
-          reason: `lease now held by ${lease.leaseOwner ?? 'nobody'} (epoch ${lease.leaseCounter})`,
-        });
-      } else if (
-        machine.state === 'owned' &&
-        lease.leaseCounter === ownership.leaseCounter &&
-        lease.pendingOwner !== undefined &&
-        lease.pendingOwner !== workerId &&
-        this.isActiveWorker(lease.pendingOwner, snapshot.workers)
-      ) {
-        host.sendToLease(leaseKey, { type: 'DRAIN', reason: 'handoff', handoffTo: lease.pendingOwner });
-      }
-    }
-    for (const lease of snapshot.leases) {
-      const machine = hosted.get(lease.leaseKey);
-      if (lease.leaseOwner !== workerId) {
-        // Waiting for a handoff whose request is gone (released, taken, or another asked later).
-        if (machine?.state === 'pending' && lease.pendingOwner !== workerId) {
-          host.sendToLease(lease.leaseKey, { type: 'LEASE.HANDOFF_DECLINED' });
-        }
-        continue;
-      }
-      if (machine?.state === 'pending') {
-        host.sendToLease(lease.leaseKey, { type: 'LEASE.ACQUIRED', lease });
-      } else if (!machine && this.mayTakeLeases() && lease.checkpoint.type !== 'SHARD_END') {
-        const relinquished = host.relinquishedEpoch(lease.leaseKey);
-        // A read older than our own release still shows us as the owner: only adopt newer epochs,
-        // and through a conditional write that starts a new epoch, so a stale read cannot win.
-        if (relinquished === undefined || lease.leaseCounter > relinquished) host.startLease(lease, 'acquire');
-      }
-    }
   }
 
   /**

@@ -1,0 +1,62 @@
+import type { NamespaceSnapshot } from '@shoal/coordinator';
+import type { LeaseHost } from './lease-coordinator.js';
+
+export interface ReconcileContext {
+  readonly host: LeaseHost;
+  readonly workerId: string;
+  /** False while draining, fenced or recovering: leases found owned here are not started. */
+  readonly mayAdopt: () => boolean;
+  readonly isActiveWorker: (workerId: string) => boolean;
+}
+
+/**
+ * Tells each lease machine this worker hosts what the table says about its lease: lost (moved
+ * on or deleted), asked for by another active worker, or handed over while it waited; and starts
+ * a machine for a lease the table says this worker owns but nothing here runs.
+ */
+export function reconcileHostedLeases(snapshot: NamespaceSnapshot, { host, workerId, mayAdopt, isActiveWorker }: ReconcileContext): void {
+  const hosted = host.hostedLeases();
+  const byKey = new Map(snapshot.leases.map((lease) => [lease.leaseKey, lease]));
+  for (const [leaseKey, machine] of hosted) {
+    const lease = byKey.get(leaseKey);
+    const ownership = machine.ownership;
+    if (!ownership || (machine.state !== 'owned' && machine.state !== 'draining')) continue;
+    if (!lease) {
+      host.sendToLease(leaseKey, { type: 'LEASE.LOST', reason: 'lease deleted from the lease table' });
+    } else if (
+      lease.leaseCounter > ownership.leaseCounter ||
+      (lease.leaseCounter === ownership.leaseCounter && lease.leaseOwner !== workerId)
+    ) {
+      host.sendToLease(leaseKey, {
+        type: 'LEASE.LOST',
+        reason: `lease now held by ${lease.leaseOwner ?? 'nobody'} (epoch ${lease.leaseCounter})`,
+      });
+    } else if (
+      machine.state === 'owned' &&
+      lease.leaseCounter === ownership.leaseCounter &&
+      lease.pendingOwner !== undefined &&
+      lease.pendingOwner !== workerId &&
+      isActiveWorker(lease.pendingOwner)
+    ) {
+      host.sendToLease(leaseKey, { type: 'DRAIN', reason: 'handoff', handoffTo: lease.pendingOwner });
+    }
+  }
+  for (const lease of snapshot.leases) {
+    const machine = hosted.get(lease.leaseKey);
+    if (lease.leaseOwner !== workerId) {
+      // Waiting for a handoff whose request is gone (released, taken, or another asked later).
+      if (machine?.state === 'pending' && lease.pendingOwner !== workerId) {
+        host.sendToLease(lease.leaseKey, { type: 'LEASE.HANDOFF_DECLINED' });
+      }
+      continue;
+    }
+    if (machine?.state === 'pending') {
+      host.sendToLease(lease.leaseKey, { type: 'LEASE.ACQUIRED', lease });
+    } else if (!machine && mayAdopt() && lease.checkpoint.type !== 'SHARD_END') {
+      const relinquished = host.relinquishedEpoch(lease.leaseKey);
+      // A read older than our own release still shows us as the owner: only adopt newer epochs,
+      // and through a conditional write that starts a new epoch, so a stale read cannot win.
+      if (relinquished === undefined || lease.leaseCounter > relinquished) host.startLease(lease, 'acquire');
+    }
+  }
+}
