@@ -71,6 +71,8 @@ interface Harness {
   readonly handoff: ControlledPromise<ConditionalWriteResult<Lease>, LeaseRequest>;
   readonly release: ControlledPromise<ReleaseOutcome, ReleaseInput>;
   readonly clock: SimulatedClock;
+  /** Lease keys whose drain timed out (the warning the worker logs). */
+  readonly drainTimeouts: string[];
   state(): string;
   reach(state: string): Promise<void>;
 }
@@ -87,7 +89,9 @@ function startLeaseMachine(mode: LeaseMachineMode, lease: Lease = testLease()): 
   const handoff = new ControlledPromise<ConditionalWriteResult<Lease>, LeaseRequest>();
   const release = new ControlledPromise<ReleaseOutcome, ReleaseInput>();
   const clock = new SimulatedClock();
+  const drainTimeouts: string[] = [];
   const machine = leaseMachine.provide({
+    actions: { warnDrainTimeout: ({ context }) => void drainTimeouts.push(context.lease.leaseKey) },
     actors: { acquireLease: acquire.logic, requestHandoff: handoff.logic, releaseLease: release.logic, shardConsumer: consumer.logic },
   });
   const actor = createActor(machine, {
@@ -106,6 +110,7 @@ function startLeaseMachine(mode: LeaseMachineMode, lease: Lease = testLease()): 
     release,
     clock,
     state,
+    drainTimeouts,
     reach: async (name) => {
       await waitFor(actor, (snapshot) => leaseStateName(snapshot) === name, { timeout: 5_000 });
     },
@@ -298,7 +303,7 @@ describe('lease machine: draining and releasing', () => {
   });
 
   it('stops the consumer and releases anyway when the drain times out', async () => {
-    const { actor, consumer, release, clock, state, reach } = await processingLease();
+    const { actor, consumer, release, clock, state, reach, drainTimeouts, lease } = await processingLease();
     actor.send({ type: 'DRAIN', reason: 'worker-shutdown' });
 
     clock.increment(DRAIN_TIMEOUT_MS - 1);
@@ -307,6 +312,7 @@ describe('lease machine: draining and releasing', () => {
     clock.increment(1);
     expect(state()).toBe('releasing');
     expect(consumer.stops).toBe(1);
+    expect(drainTimeouts).toEqual([lease.leaseKey]);
 
     release.last.resolve('released');
     await reach('ended');

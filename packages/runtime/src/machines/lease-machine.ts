@@ -130,6 +130,8 @@ export const leaseMachine = setup({
       input: ({ context }) => ({ lease: context.lease, ownership: context.ownership! }),
     }),
     stopConsumer: stopChild('consumer'),
+    /** The worker provides a logger-backed version; the drain gave up on the processor's checkpoint. */
+    warnDrainTimeout: () => {},
     requestConsumerShutdown: sendTo('consumer', ({ context }) => ({
       type: 'SHUTDOWN' as const,
       exit: 'requested' as const,
@@ -248,7 +250,7 @@ export const leaseMachine = setup({
           { target: 'releasing' },
         ],
       },
-      after: { drainTimeout: { target: 'releasing', actions: 'stopConsumer' } },
+      after: { drainTimeout: { target: 'releasing', actions: ['warnDrainTimeout', 'stopConsumer'] } },
     },
     losing: {
       on: { 'CONSUMER.STOPPED': 'stolen' },

@@ -30,6 +30,13 @@ export interface LeaseActorDependencies {
 /** The lease machine with its actors bound to real DynamoDB, Kinesis and the user's processor. */
 export function createLeaseMachine(deps: LeaseActorDependencies) {
   return leaseMachine.provide({
+    actions: {
+      warnDrainTimeout: ({ context }) =>
+        deps.logger.warn(
+          { shardId: context.lease.shardId, leaseKey: context.lease.leaseKey, drainTimeoutMs: context.drainTimeoutMs },
+          'drain took longer than drainTimeoutMs: giving the lease up without waiting for the final checkpoint',
+        ),
+    },
     actors: {
       acquireLease: fromPromise(({ input }) => deps.store.acquireLease(input.lease, input.workerId)),
       requestHandoff: fromPromise(({ input }) => deps.store.requestHandoff(input.lease, input.workerId)),
