@@ -33,9 +33,12 @@ export function coordinationSubjects(application: string) {
   };
 }
 
-/** Keeps `[A-Za-z0-9_-]`; every other character becomes `~` and its code point in hex. */
+/**
+ * Keeps `[A-Za-z0-9_-]`; every other character becomes `~` and its code point in six hex digits,
+ * so no two names share a token.
+ */
 export function subjectToken(value: string): string {
-  return value.replace(/[^A-Za-z0-9_-]/g, (char) => `~${char.codePointAt(0)!.toString(16)}`);
+  return value.replace(/[^A-Za-z0-9_-]/gu, (char) => `~${char.codePointAt(0)!.toString(16).padStart(6, '0')}`);
 }
 
 interface WantedSubscription {

@@ -73,7 +73,7 @@ export class LeaderElection {
   liveLeaderId(): string | undefined {
     if (this.isLeader()) return this.options.workerId;
     const seen = this.seen;
-    if (!seen?.record) return undefined;
+    if (!seen?.record?.leaderId) return undefined;
     return this.options.clock.monotonic() - seen.sinceMs < this.options.leadershipDurationMs ? seen.record.leaderId : undefined;
   }
 
@@ -85,9 +85,14 @@ export class LeaderElection {
     const previous = this.seen?.record;
     const changed = !this.seen || !sameRow(previous, record);
     if (changed) this.seen = { record, sinceMs: readStartedAt };
-    if (record?.leaderId === this.options.workerId && this.held && record.term === this.held.term) return;
-    if (this.held && record?.term !== this.held.term) this.depose(`leadership passed to ${record?.leaderId ?? 'nobody'}`);
-    const expired = record === undefined || this.options.clock.monotonic() - this.seen!.sinceMs >= this.options.leadershipDurationMs;
+    if (this.held) {
+      // A read that began before our own claim or renewal shows an older term: nothing to learn.
+      if (record === undefined || record.term < this.held.term) return;
+      if (record.term === this.held.term && record.leaderId === this.options.workerId) return;
+      this.depose(`leadership passed to ${record.leaderId ?? 'nobody'} (term ${record.term})`);
+    }
+    const vacant = record === undefined || record.leaderId === undefined;
+    const expired = vacant || this.options.clock.monotonic() - this.seen!.sinceMs >= this.options.leadershipDurationMs;
     if (expired && !this.claiming && !this.controller.signal.aborted) await this.claim(record);
   }
 

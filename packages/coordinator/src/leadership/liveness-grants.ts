@@ -37,7 +37,7 @@ export class LivenessGrants {
   /** Answers a request; `remainingTermMs` is how long the leader may still act without renewing. */
   grant(workerId: string, remainingTermMs: number): LivenessReply | undefined {
     const term = this.term;
-    if (!term || remainingTermMs <= 0) return undefined;
+    if (!term?.leaderId || remainingTermMs <= 0) return undefined;
     this.lastGrantAt.set(workerId, this.options.monotonicNow());
     return {
       granted: true,

@@ -396,9 +396,10 @@ export class DynamoDbLeaseStore implements LeaseStore {
   /**
    * claimLeadership
    * - key: (namespace, leader)
-   * - condition: the item does not exist, or leaderId, term and heartbeat are still as
-   *   `expected` (the caller saw them unchanged for a leadership duration)
-   * - updates: leaderId = caller, term + 1, heartbeat 0
+   * - condition: the item does not exist; or it is vacant (its leader resigned) with the term
+   *   `expected` shows; or leaderId, term and heartbeat are still as `expected` (the caller saw
+   *   them unchanged for a leadership duration)
+   * - updates: leaderId = caller, term = expected term + 1, heartbeat 0
    * - outcomes: `applied` with the new term | `conflict` (the leader renewed, or another took over)
    */
   claimLeadership(
@@ -415,19 +416,20 @@ export class DynamoDbLeaseStore implements LeaseStore {
       heartbeat: 0,
       since: this.now(),
     };
+    const condition =
+      expected === undefined
+        ? { ConditionExpression: 'attribute_not_exists(#sk)', ExpressionAttributeNames: { '#sk': SORT_KEY } }
+        : expected.leaderId === undefined
+          ? {
+              ConditionExpression: 'attribute_not_exists(leaderId) AND term = :term',
+              ExpressionAttributeValues: { ':term': expected.term },
+            }
+          : {
+              ConditionExpression: 'leaderId = :leader AND term = :term AND heartbeat = :heartbeat',
+              ExpressionAttributeValues: { ':leader': expected.leaderId, ':term': expected.term, ':heartbeat': expected.heartbeat },
+            };
     return this.conditional('PutItem', async () => {
-      await this.documents.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: item,
-          ...(expected === undefined
-            ? { ConditionExpression: 'attribute_not_exists(#sk)', ExpressionAttributeNames: { '#sk': SORT_KEY } }
-            : {
-                ConditionExpression: 'leaderId = :leader AND term = :term AND heartbeat = :heartbeat',
-                ExpressionAttributeValues: { ':leader': expected.leaderId, ':term': expected.term, ':heartbeat': expected.heartbeat },
-              }),
-        }),
-      );
+      await this.documents.send(new PutCommand({ TableName: this.tableName, Item: item, ...condition }));
       return decodeLeadership(item);
     });
   }
@@ -459,17 +461,19 @@ export class DynamoDbLeaseStore implements LeaseStore {
    * resignLeadership
    * - key: (namespace, leader)
    * - condition: leaderId = caller AND term = the caller's term
-   * - updates: deletes the item, so the next claim needs no wait
+   * - updates: removes leaderId (the row stays, vacant, with its term, so the next claim needs
+   *   no wait and the next term is still higher)
    * - outcomes: `applied` | `conflict` (leadership had already passed on)
    */
   resignLeadership(held: LeadershipRecord): Promise<ConditionalWriteResult<void>> {
-    return this.conditional('DeleteItem', async () => {
+    return this.conditional('UpdateItem', async () => {
       await this.documents.send(
-        new DeleteCommand({
+        new UpdateCommand({
           TableName: this.tableName,
           Key: this.key(held.namespace, LEADERSHIP_ITEM_KEY),
           ConditionExpression: 'leaderId = :leader AND term = :term',
-          ExpressionAttributeValues: { ':leader': held.leaderId, ':term': held.term },
+          UpdateExpression: 'REMOVE leaderId SET resignedAt = :now',
+          ExpressionAttributeValues: { ':leader': held.leaderId, ':term': held.term, ':now': this.now() },
         }),
       );
     });

@@ -107,7 +107,7 @@ export function decodeWorker(item: Item): WorkerRecord {
 export function decodeLeadership(item: Item): LeadershipRecord {
   return {
     namespace: String(item[PARTITION_KEY]),
-    leaderId: String(item.leaderId),
+    leaderId: typeof item.leaderId === 'string' ? item.leaderId : undefined,
     term: Number(item.term ?? 0),
     heartbeat: Number(item.heartbeat ?? 0),
   };

@@ -76,7 +76,8 @@ export interface WorkerRecord {
  */
 export interface LeadershipRecord {
   readonly namespace: string;
-  readonly leaderId: string;
+  /** Absent once the leader resigned: the row then only keeps the last term, so terms never repeat. */
+  readonly leaderId: string | undefined;
   readonly term: number;
   readonly heartbeat: number;
 }

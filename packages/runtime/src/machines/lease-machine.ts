@@ -25,7 +25,7 @@
  * | owned, draining            | CONSUMER.STOPPED shard-end   | ended (shard-end)            |
  * | owned, draining            | CONSUMER.STOPPED lease-lost  | stolen                       |
  * | owned, draining            | CONSUMER.STOPPED requested   | releasing                    |
- * | draining                   | drainTimeout elapsed         | releasing (consumer stopped) |
+ * | draining                   | drainTimeout elapsed         | releasing (consumer stopped, logged) |
  * | losing                     | CONSUMER.STOPPED or timeout  | stolen                       |
  * | releasing                  | released / transferred       | ended (released / handed-off)|
  * | releasing                  | conflict                     | stolen                       |
