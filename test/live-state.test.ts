@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Kvm } from '@nats-io/kv';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
@@ -9,6 +8,7 @@ import type { LeaseStateSnapshot } from '@shoal/coordinator';
 import { NatsLeaseStatePublisher, leaseStateBucket, leaseStateKey, leaseStateSubject } from '@shoal/coordinator';
 import { watchLeaseStates, type LeaseStateUpdate } from '@shoal/coordinator';
 import { connectNats, type NatsLink } from '@shoal/coordinator';
+import { closedPort } from './support/ports.js';
 
 // Real NATS with JetStream on loopback; these tests fail (never skip) when it does not answer.
 const NATS_SERVER = '127.0.0.1:4222';
@@ -32,16 +32,6 @@ async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<voi
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-}
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 describe('lease state on NATS (real server)', () => {

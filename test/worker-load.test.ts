@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { planAssignments, RedisWorkerLoadStore, type PlanInput, type WorkerLoad } from '@shoal/coordinator';
+import { closedPort } from './support/ports.js';
 
 // Real Redis on loopback; these tests fail (never skip) when it does not answer.
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -21,16 +22,6 @@ function capturingLogger(): { logger: pino.Logger; lines: LogLine[] } {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A loopback port nothing listens on: bound once by us, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
-  return address.port;
-}
 
 /** A loopback server that accepts connections and never answers: a hung Redis. */
 async function hungServer(): Promise<{ port: number; close: () => Promise<void> }> {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
+import { closedPort } from './ports.js';
 
 /** A NATS server of the test's own on a free loopback port, which the test may stop and start again. */
 export class PrivateNatsServer {
@@ -8,7 +9,7 @@ export class PrivateNatsServer {
   private constructor(readonly port: number) {}
 
   static async start(): Promise<PrivateNatsServer> {
-    const server = new PrivateNatsServer(await freePort());
+    const server = new PrivateNatsServer(await closedPort());
     await server.resume();
     return server;
   }
@@ -37,15 +38,6 @@ export class PrivateNatsServer {
     child.kill('SIGKILL');
     await exited;
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no free port');
-  return address.port;
 }
 
 function accepts(port: number): Promise<boolean> {
