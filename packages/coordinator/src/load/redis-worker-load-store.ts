@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { isValidWorkerLoad, type WorkerLoad } from '../assignment/worker-load.js';
 import type { Logger } from '../logger.js';
 import type { WorkerLoadStore } from './worker-load-store.js';
+import { createFailOpenRedis, positiveOption, waitUntilReady, withTimeout } from '../redis/fail-open-redis.js';
 
 export interface RedisWorkerLoadStoreOptions {
   /**
@@ -113,35 +114,33 @@ export class RedisWorkerLoadStore implements WorkerLoadStore {
   /** Creates the store; with a URL, also waits (up to 1 s) for the new client to be ready. */
   static async create(options: RedisWorkerLoadStoreOptions): Promise<RedisWorkerLoadStore> {
     const store = new RedisWorkerLoadStore(options);
-    if (store.ownsClient) await store.waitUntilReady(INITIAL_CONNECT_WAIT_MS);
+    if (store.ownsClient) await waitUntilReady(store.redis, INITIAL_CONNECT_WAIT_MS);
     return store;
   }
 
   /** Prefer {@link RedisWorkerLoadStore.create}: a client made here from a URL is not ready yet. */
   constructor(options: RedisWorkerLoadStoreOptions) {
-    const reportIntervalMs = positive('reportIntervalMs', options.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS);
-    this.expiryMs = positive('expiryMs', options.expiryMs ?? 3 * reportIntervalMs);
+    const reportIntervalMs = positiveOption(
+      'RedisWorkerLoadStore',
+      'reportIntervalMs',
+      options.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS,
+    );
+    this.expiryMs = positiveOption('RedisWorkerLoadStore', 'expiryMs', options.expiryMs ?? 3 * reportIntervalMs);
     if (this.expiryMs <= reportIntervalMs) {
       throw new InvalidArgumentError(
         `RedisWorkerLoadStore: expiryMs (${this.expiryMs}) must exceed reportIntervalMs (${reportIntervalMs}), or every load expires between reports`,
       );
     }
-    this.commandTimeoutMs = positive('commandTimeoutMs', options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+    this.commandTimeoutMs = positiveOption(
+      'RedisWorkerLoadStore',
+      'commandTimeoutMs',
+      options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    );
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.logger = options.logger;
     if (typeof options.redis === 'string') {
       this.ownsClient = true;
-      this.redis = new Redis(options.redis, {
-        // Commands fail at once while disconnected instead of piling up until Redis is back.
-        enableOfflineQueue: false,
-        commandTimeout: this.commandTimeoutMs,
-        maxRetriesPerRequest: 1,
-        connectTimeout: 2_000,
-        retryStrategy: (times) => Math.min(times * 200, 2_000),
-      });
-      // Connection errors surface through the once-per-outage warning; this keeps ioredis from
-      // printing "Unhandled error event" for each reconnect attempt.
-      this.redis.on('error', (err: unknown) => this.logger.debug({ err }, 'worker load redis client error'));
+      this.redis = createFailOpenRedis(options.redis, this.commandTimeoutMs, this.logger, 'worker load');
     } else {
       this.ownsClient = false;
       this.redis = options.redis;
@@ -249,21 +248,6 @@ export class RedisWorkerLoadStore implements WorkerLoadStore {
     }
     this.redis.disconnect();
   }
-
-  private async waitUntilReady(timeoutMs: number): Promise<void> {
-    if (this.redis.status === 'ready') return;
-    await new Promise<void>((resolve) => {
-      // An 'error' (refused, unreachable) ends the wait too: the store then starts failed open.
-      const events = ['ready', 'error', 'end'] as const;
-      const done = (): void => {
-        clearTimeout(timer);
-        for (const event of events) this.redis.off(event, done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      for (const event of events) this.redis.once(event, done);
-    });
-  }
 }
 
 function parseLoad(value: unknown): WorkerLoad | undefined {
@@ -281,31 +265,8 @@ function parseLoad(value: unknown): WorkerLoad | undefined {
   return isValidWorkerLoad(load) ? load : undefined;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis did not answer within ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
-}
-
 function sha1(text: string): string {
   return createHash('sha1').update(text).digest('hex');
-}
-
-function positive(field: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new InvalidArgumentError(`RedisWorkerLoadStore: ${field} must be a positive number, got ${value}`);
-  }
-  return value;
 }
 
 function nonEmpty(field: string, value: string): void {

@@ -1,8 +1,8 @@
-import { InvalidArgumentError } from '@shoal/processor-sdk';
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { ShardReadBudget } from './shard-read-budget.js';
+import { createFailOpenRedis, positiveOption, waitUntilReady, withTimeout } from '../redis/fail-open-redis.js';
 
 /** Time source of a {@link RedisShardReadBudget}; the buckets themselves run on Redis `TIME`. */
 export interface ReadBudgetClock {
@@ -127,31 +127,25 @@ export class RedisShardReadBudget implements ShardReadBudget {
   /** Creates the budget; with a URL, also waits (up to 1 s) for the new client to be ready. */
   static async create(options: RedisShardReadBudgetOptions): Promise<RedisShardReadBudget> {
     const budget = new RedisShardReadBudget(options);
-    if (budget.ownsClient) await budget.waitUntilReady(INITIAL_CONNECT_WAIT_MS);
+    if (budget.ownsClient) await waitUntilReady(budget.redis, INITIAL_CONNECT_WAIT_MS);
     return budget;
   }
 
   /** Prefer {@link RedisShardReadBudget.create}: a client made here from a URL is not ready yet. */
   constructor(options: RedisShardReadBudgetOptions) {
-    this.callsPerSecond = positive('callsPerSecond', options.callsPerSecond ?? DEFAULT_CALLS_PER_SECOND);
-    this.bytesPerSecond = positive('bytesPerSecond', options.bytesPerSecond ?? DEFAULT_BYTES_PER_SECOND);
-    this.commandTimeoutMs = positive('commandTimeoutMs', options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+    this.callsPerSecond = positiveOption('RedisShardReadBudget', 'callsPerSecond', options.callsPerSecond ?? DEFAULT_CALLS_PER_SECOND);
+    this.bytesPerSecond = positiveOption('RedisShardReadBudget', 'bytesPerSecond', options.bytesPerSecond ?? DEFAULT_BYTES_PER_SECOND);
+    this.commandTimeoutMs = positiveOption(
+      'RedisShardReadBudget',
+      'commandTimeoutMs',
+      options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    );
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.logger = options.logger;
     this.clock = options.clock ?? systemClock;
     if (typeof options.redis === 'string') {
       this.ownsClient = true;
-      this.redis = new Redis(options.redis, {
-        // Commands fail at once while disconnected instead of piling up until Redis is back.
-        enableOfflineQueue: false,
-        commandTimeout: this.commandTimeoutMs,
-        maxRetriesPerRequest: 1,
-        connectTimeout: 2_000,
-        retryStrategy: (times) => Math.min(times * 200, 2_000),
-      });
-      // Connection errors are reported through the fail-open warning; this keeps ioredis from
-      // printing "Unhandled error event" for each reconnect attempt.
-      this.redis.on('error', (err: unknown) => this.logger.debug({ err }, 'read budget redis client error'));
+      this.redis = createFailOpenRedis(options.redis, this.commandTimeoutMs, this.logger, 'read budget');
     } else {
       this.ownsClient = false;
       this.redis = options.redis;
@@ -263,21 +257,6 @@ export class RedisShardReadBudget implements ShardReadBudget {
     this.failing = false;
     this.logger.info('read budget redis reachable again');
   }
-
-  private async waitUntilReady(timeoutMs: number): Promise<void> {
-    if (this.redis.status === 'ready') return;
-    await new Promise<void>((resolve) => {
-      // An 'error' (refused, unreachable) ends the wait too: the budget then starts failed open.
-      const events = ['ready', 'error', 'end'] as const;
-      const done = (): void => {
-        clearTimeout(timer);
-        for (const event of events) this.redis.off(event, done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      for (const event of events) this.redis.once(event, done);
-    });
-  }
 }
 
 const systemClock: ReadBudgetClock = {
@@ -304,27 +283,4 @@ function toWaitMs(reply: unknown): number {
   const waitMs = Number(reply);
   if (!Number.isFinite(waitMs)) throw new Error(`unexpected read budget script reply: ${String(reply)}`);
   return waitMs;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis did not answer within ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
-}
-
-function positive(field: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new InvalidArgumentError(`RedisShardReadBudget: ${field} must be a positive number, got ${value}`);
-  }
-  return value;
 }
