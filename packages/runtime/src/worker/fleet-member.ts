@@ -21,6 +21,9 @@ export interface FleetMemberOptions {
   readonly mayTakeLeases: () => boolean;
   /** Fleet changes the leader should plan for. */
   readonly onFleetChange: () => void;
+  /** How long a planned handoff to this worker is expected to land (covers the owner's drain). */
+  readonly handoffExpectedForMs: number;
+  readonly monotonicNow: () => number;
   readonly logger: Logger;
 }
 
@@ -32,6 +35,8 @@ export interface FleetMemberOptions {
  */
 export class FleetMember {
   private highestTerm = 0;
+  /** Leases a plan hands to this worker, until when; their transfer is announced, not polled for. */
+  private readonly incoming = new Map<string, number>();
   private readonly subscriptions: Unsubscribe[] = [];
 
   constructor(private readonly options: FleetMemberOptions) {}
@@ -48,10 +53,28 @@ export class FleetMember {
     for (const unsubscribe of this.subscriptions.splice(0)) unsubscribe();
   }
 
-  /** Takes the free leases among `moves` that go to this worker. */
+  /**
+   * True while a planned handoff of the lease to this worker is on its way: the lease sync then
+   * leaves a lease it finds already transferred here to the announcement, which adopts it
+   * without another write.
+   */
+  expectsHandoff(leaseKey: string): boolean {
+    const until = this.incoming.get(leaseKey);
+    if (until === undefined) return false;
+    if (this.options.monotonicNow() < until) return true;
+    this.incoming.delete(leaseKey);
+    return false;
+  }
+
+  /** Takes the free leases among `moves` that go to this worker, and notes the handoffs coming. */
   actOnMoves(moves: readonly LeaseMove[]): void {
+    const until = this.options.monotonicNow() + this.options.handoffExpectedForMs;
     for (const move of moves) {
-      if (move.to !== this.options.workerId || move.kind !== 'take') continue;
+      if (move.to !== this.options.workerId) continue;
+      if (move.kind === 'handoff') {
+        this.incoming.set(move.leaseKey, until);
+        continue;
+      }
       void this.take(move).catch((error: unknown) =>
         this.options.logger.warn({ err: error, leaseKey: move.leaseKey }, 'could not take a planned lease'),
       );
@@ -106,6 +129,7 @@ export class FleetMember {
 
   private async adopt(leaseKey: string): Promise<void> {
     const { host, store, namespace, workerId } = this.options;
+    this.incoming.delete(leaseKey);
     const lease: Lease | undefined = await store.getLease(namespace, leaseKey);
     if (!lease || lease.leaseOwner !== workerId) return;
     const machine = host.hostedLeases().get(leaseKey);

@@ -37,6 +37,8 @@ export function createFleetParts(deps: LeaseCoordinatorOptions, bus: Coordinatio
     host,
     mayTakeLeases: hooks.mayTakeLeases,
     onFleetChange: () => leader.replanSoon(),
+    handoffExpectedForMs: options.drainTimeoutMs + 2_000,
+    monotonicNow: clock.monotonic,
     logger,
   });
   const election = new LeaderElection({

@@ -60,6 +60,7 @@ export interface LeaseCoordinatorOptions {
     | 'leaseSyncIntervalMs'
     | 'shardSyncIntervalMs'
     | 'maxLeasesPerWorker'
+    | 'drainTimeoutMs'
   >;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -285,6 +286,7 @@ export class LeaseCoordinator {
       workerId: this.deps.workerId,
       mayAdopt: () => this.mayTakeLeases(),
       isActiveWorker: (id) => this.isActiveWorker(id, snapshot.workers),
+      expectsHandoff: (leaseKey) => this.fleet?.member.expectsHandoff(leaseKey) ?? false,
     });
     // A worker counts as dead only once its record was removed on the heartbeat we saw stand still:
     // the conditional delete proves no heartbeat happened since, however slow our reads were.

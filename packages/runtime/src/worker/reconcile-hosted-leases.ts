@@ -7,6 +7,8 @@ export interface ReconcileContext {
   /** False while draining, fenced or recovering: leases found owned here are not started. */
   readonly mayAdopt: () => boolean;
   readonly isActiveWorker: (workerId: string) => boolean;
+  /** A planned handoff to this worker is on its way: its announcement will start the lease. */
+  readonly expectsHandoff: (leaseKey: string) => boolean;
 }
 
 /**
@@ -14,7 +16,10 @@ export interface ReconcileContext {
  * on or deleted), asked for by another active worker, or handed over while it waited; and starts
  * a machine for a lease the table says this worker owns but nothing here runs.
  */
-export function reconcileHostedLeases(snapshot: NamespaceSnapshot, { host, workerId, mayAdopt, isActiveWorker }: ReconcileContext): void {
+export function reconcileHostedLeases(
+  snapshot: NamespaceSnapshot,
+  { host, workerId, mayAdopt, isActiveWorker, expectsHandoff }: ReconcileContext,
+): void {
   const hosted = host.hostedLeases();
   const byKey = new Map(snapshot.leases.map((lease) => [lease.leaseKey, lease]));
   for (const [leaseKey, machine] of hosted) {
@@ -56,7 +61,9 @@ export function reconcileHostedLeases(snapshot: NamespaceSnapshot, { host, worke
       const relinquished = host.relinquishedEpoch(lease.leaseKey);
       // A read older than our own release still shows us as the owner: only adopt newer epochs,
       // and through a conditional write that starts a new epoch, so a stale read cannot win.
-      if (relinquished === undefined || lease.leaseCounter > relinquished) host.startLease(lease, 'acquire');
+      if ((relinquished === undefined || lease.leaseCounter > relinquished) && !expectsHandoff(lease.leaseKey)) {
+        host.startLease(lease, 'acquire');
+      }
     }
   }
 }
