@@ -220,8 +220,25 @@ describe('GetRecordsFetcher: reading', () => {
     const { fetcher, kinesis, clock } = startFetcher({ type: 'LATEST' }, { idleTimeBetweenReadsMs: 250 });
     kinesis.reply({ Records: [], NextShardIterator: 'still-empty' }, { Records: [kinesisRecord(1)], NextShardIterator: 'next' });
     expect(ids(await fetcher.next())).toBe('r1');
-    expect(clock.sleeps).toEqual([250]);
+    expect(clock.sleeps[0]).toBe(250);
     expect(kinesis.iteratorRequests[0]?.ShardIteratorType).toBe('LATEST');
+  });
+
+  it('waits after a short call that is caught up, but reads on at once while behind the tip or given a full batch', async () => {
+    const { fetcher, kinesis, clock } = startFetcher({ type: 'LATEST' }, { idleTimeBetweenReadsMs: 250, maxRecordsPerCall: 2 });
+    kinesis.reply(
+      { Records: [kinesisRecord(1), kinesisRecord(2)], NextShardIterator: 'full' },
+      { Records: [kinesisRecord(3)], NextShardIterator: 'behind', MillisBehindLatest: 5_000 },
+      { Records: [kinesisRecord(4)], NextShardIterator: 'caught-up', MillisBehindLatest: 0 },
+      { Records: [kinesisRecord(5)], NextShardIterator: 'next' },
+    );
+    expect(ids(await fetcher.next())).toBe('r1,r2');
+    expect(ids(await fetcher.next())).toBe('r3');
+    expect(clock.sleeps).toEqual([]);
+    expect(ids(await fetcher.next())).toBe('r4');
+    expect(ids(await fetcher.next())).toBe('r5');
+    // One wait after r4 (caught up), one after r5.
+    expect(clock.sleeps).toEqual([250, 250]);
   });
 
   it('starts AT_TIMESTAMP at the given time', async () => {

@@ -49,7 +49,8 @@ const THROTTLING = new Set([
 /**
  * Reads one shard ahead of its processor: a loop of GetRecords calls fills a bounded buffer
  * (records and bytes) that the shard consumer drains batch by batch, so fetching and
- * processing overlap. Idle shards are polled every `idleTimeBetweenReadsMs`; throttling and
+ * processing overlap. A shard that is caught up is polled every `idleTimeBetweenReadsMs`, one
+ * behind its tip (a full batch, or MillisBehindLatest > 0) at once; throttling and
  * errors back off exponentially; an expired iterator is renewed right after the last record
  * fetched. Reaching the end of a closed shard is reported once, after its last records.
  */
@@ -165,7 +166,11 @@ export class GetRecordsFetcher {
         this.push({ type: 'shard-end', childShardIds: childIds(response.ChildShards) });
         return;
       }
-      if (raw.length === 0 && retrieval.idleTimeBetweenReadsMs > 0) {
+      // Caught up (the call came back short of its limit, and not behind the tip): wait before
+      // the next call, as KCL does, so a steadily fed shard costs one call per interval instead
+      // of a full call followed by an empty one.
+      const caughtUp = raw.length < retrieval.maxRecordsPerCall && !((response.MillisBehindLatest ?? 0) > 0);
+      if (caughtUp && retrieval.idleTimeBetweenReadsMs > 0) {
         await clock.sleep(retrieval.idleTimeBetweenReadsMs, signal).catch(() => undefined);
       }
     }

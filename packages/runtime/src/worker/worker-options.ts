@@ -12,7 +12,7 @@ import { InvalidOptionsError } from '../errors.js';
 export interface RetrievalOptions {
   /** GetRecords `Limit`. Default 10000 (the Kinesis maximum). */
   maxRecordsPerCall?: number;
-  /** Wait after a call that returned no records. Default 250 ms. */
+  /** Wait after a call that found the shard caught up (fewer records than asked, not behind the tip). Default 250 ms. */
   idleTimeBetweenReadsMs?: number;
   /** Stop prefetching while this many records wait to be processed. Default 20000. */
   maxBufferedRecords?: number;
