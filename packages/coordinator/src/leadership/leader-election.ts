@@ -45,6 +45,7 @@ export class LeaderElection {
   private claiming = false;
   private readonly controller = new AbortController();
   private loop: Promise<void> | undefined;
+  private expiryCheck: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly options: LeaderElectionOptions) {}
 
@@ -92,13 +93,34 @@ export class LeaderElection {
       this.depose(`leadership passed to ${record.leaderId ?? 'nobody'} (term ${record.term})`);
     }
     const vacant = record === undefined || record.leaderId === undefined;
-    const expired = vacant || this.options.clock.monotonic() - this.seen!.sinceMs >= this.options.leadershipDurationMs;
+    const standingMs = this.options.clock.monotonic() - this.seen!.sinceMs;
+    const expired = vacant || standingMs >= this.options.leadershipDurationMs;
     if (expired && !this.claiming && !this.controller.signal.aborted) await this.claim(record);
+    else if (!expired && changed) this.checkAtExpiry(this.options.leadershipDurationMs - standingMs);
+  }
+
+  /**
+   * Reads the row again the moment it would have stood still for a leadership duration, so a
+   * dead leader is replaced then, not at the next namespace read.
+   */
+  private checkAtExpiry(inMs: number): void {
+    clearTimeout(this.expiryCheck);
+    this.expiryCheck = setTimeout(() => {
+      this.expiryCheck = undefined;
+      if (this.controller.signal.aborted || this.held) return;
+      const startedAt = this.options.clock.monotonic();
+      this.options.store
+        .getLeadership(this.options.namespace)
+        .then((record) => this.observe(record, startedAt))
+        .catch((error: unknown) => this.options.logger.debug({ err: error }, 'could not check the leadership row at its expiry'));
+    }, inMs + 1);
+    this.expiryCheck.unref?.();
   }
 
   /** Steps down (deleting the row, so the next leader need not wait) and stops renewing. */
   async stop(): Promise<void> {
     this.controller.abort();
+    clearTimeout(this.expiryCheck);
     await this.loop;
     const held = this.held;
     this.depose('resigned');

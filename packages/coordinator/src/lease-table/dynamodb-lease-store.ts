@@ -115,6 +115,15 @@ export class DynamoDbLeaseStore implements LeaseStore {
     return item ? decodeLease(item) : undefined;
   }
 
+  async getLeadership(namespace: string): Promise<LeadershipRecord | undefined> {
+    const { Item: item } = await this.call('GetItem', () =>
+      this.documents.send(
+        new GetCommand({ TableName: this.tableName, Key: this.key(namespace, LEADERSHIP_ITEM_KEY), ConsistentRead: true }),
+      ),
+    );
+    return item ? decodeLeadership(item) : undefined;
+  }
+
   /**
    * createLease
    * - key: (namespace, lease#<shardId>)

@@ -27,6 +27,8 @@ export interface LeaseStore {
   ensureTable(): Promise<void>;
   readNamespace(namespace: string): Promise<NamespaceSnapshot>;
   getLease(namespace: string, leaseKey: string): Promise<Lease | undefined>;
+  /** The leadership row alone (consistent read), for a candidate checking it the moment it may expire. */
+  getLeadership(namespace: string): Promise<LeadershipRecord | undefined>;
   createLease(namespace: string, lease: NewLease): Promise<ConditionalWriteResult<Lease>>;
   /** Takes an unowned lease, or one whose owner is gone; `expected` is the lease as last read. */
   acquireLease(expected: Lease, newOwner: string): Promise<ConditionalWriteResult<Lease>>;

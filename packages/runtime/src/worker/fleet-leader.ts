@@ -61,6 +61,8 @@ export class FleetLeader {
   private snapshot: NamespaceSnapshot | undefined;
   private stopServing: Unsubscribe | undefined;
   private readonly sentDrains = new Map<string, { to: string; atMs: number }>();
+  /** Workers this term revoked: their leases are free now, not after a lease duration. */
+  private readonly revoked = new Set<string>();
   private verdictTimer: ReturnType<typeof setInterval> | undefined;
   private revoking = false;
   private refreshQueued = false;
@@ -92,6 +94,7 @@ export class FleetLeader {
     this.previousLeaderId = previousLeaderId === this.options.workerId ? undefined : previousLeaderId;
     this.grants.startTerm(term);
     this.sentDrains.clear();
+    this.revoked.clear();
     this.stopServing = this.options.bus.serveLiveness((request) => this.grants.grant(request.workerId, this.options.remainingTermMs()));
     this.verdictTimer = setInterval(() => void this.revokeOverdue(), VERDICT_INTERVAL_MS);
     this.options.bus.publish({ type: 'leader-changed', leaderId: this.options.workerId, term: term.term });
@@ -109,6 +112,8 @@ export class FleetLeader {
   /** A fresh snapshot from the worker's lease sync: plan from it. */
   observe(snapshot: NamespaceSnapshot): void {
     this.snapshot = snapshot;
+    // A revoked worker that registered again is a new incarnation.
+    for (const worker of snapshot.workers) this.revoked.delete(worker.workerId);
     if (!this.term || this.options.remainingTermMs() <= 0) return;
     this.refreshLoads();
     this.plan(snapshot);
@@ -140,6 +145,7 @@ export class FleetLeader {
         this.grants.forget(workerId);
         if (result.status !== 'applied') continue;
         revokedAny = true;
+        this.revoked.add(workerId);
         this.options.logger.warn({ revokedWorkerId: workerId }, 'revoked a worker whose liveness grants ran out; its leases are free');
         this.options.bus.publish({ type: 'worker-revoked', workerId, leaderId: this.options.workerId });
       }
@@ -171,6 +177,7 @@ export class FleetLeader {
       isAlive: (workerId) => this.isAlive(workerId),
       ownerships: this.options.ownerships,
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
+      deadOwners: this.revoked,
       workerLoads: this.loads,
     });
     if (plan.moves.length === 0) return;

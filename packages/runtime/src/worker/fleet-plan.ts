@@ -15,6 +15,8 @@ export interface FleetPlanInput {
   readonly exclude?: ReadonlySet<string>;
   readonly ownerships: OwnershipTracker;
   readonly maxLeasesPerWorker: number | undefined;
+  /** Workers known dead (revoked or removed by this planner): their leases are free at once. */
+  readonly deadOwners?: ReadonlySet<string>;
   /** Reported loads; the planner balances by load when every live worker has a fresh one. */
   readonly workerLoads?: ReadonlyMap<string, WorkerLoad>;
 }
@@ -41,7 +43,7 @@ export function planFleet(input: FleetPlanInput): FleetPlan {
   const eligible = eligibleLeases(snapshot.leases);
   const liveOwner = (lease: Lease): string | undefined => {
     const owner = lease.leaseOwner;
-    if (owner === undefined) return undefined;
+    if (owner === undefined || input.deadOwners?.has(owner)) return undefined;
     if (listed.has(owner)) return isAlive(owner) ? owner : undefined;
     return ownerships.isUnchangedForLeaseDuration(lease) ? undefined : owner;
   };

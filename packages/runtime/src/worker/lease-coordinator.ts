@@ -85,6 +85,8 @@ export class LeaseCoordinator {
   private fenceReported = false;
   private recovering: Promise<void> | undefined;
   private readonly unownedSince = new Map<string, number>();
+  /** Workers this one removed as dead: their leases are free at once, not after a lease duration. */
+  private readonly removedWorkers = new Set<string>();
   /** The last namespace read, to plan a shutdown's handoffs without waiting for another. */
   private lastSnapshot: NamespaceSnapshot | undefined;
   private readonly logger: Logger;
@@ -163,6 +165,7 @@ export class LeaseCoordinator {
       isAlive: (id) => this.isWorkerAlive(id, snapshot.workers),
       exclude: new Set([workerId]),
       ownerships: this.ownerships,
+      deadOwners: this.removedWorkers,
       maxLeasesPerWorker: this.deps.options.maxLeasesPerWorker,
     });
     for (const move of plan.moves) {
@@ -290,6 +293,7 @@ export class LeaseCoordinator {
     });
     // A worker counts as dead only once its record was removed on the heartbeat we saw stand still:
     // the conditional delete proves no heartbeat happened since, however slow our reads were.
+    for (const worker of snapshot.workers) this.removedWorkers.delete(worker.workerId);
     const removed = await this.removeDeadWorkers(snapshot.workers);
     const current = removed.size === 0 ? snapshot : { ...snapshot, workers: snapshot.workers.filter((w) => !removed.has(w.workerId)) };
     this.lastSnapshot = current;
@@ -317,6 +321,7 @@ export class LeaseCoordinator {
       snapshot,
       isAlive: (id) => this.isWorkerAlive(id, snapshot.workers),
       ownerships: this.ownerships,
+      deadOwners: this.removedWorkers,
       maxLeasesPerWorker: this.deps.options.maxLeasesPerWorker,
     });
     if (!plan.workers.includes(workerId)) return;
@@ -372,6 +377,7 @@ export class LeaseCoordinator {
       const result = await this.deps.store.removeDeadWorker(this.deps.namespace, worker.workerId, heartbeat);
       if (result.status === 'applied') {
         removed.add(worker.workerId);
+        this.removedWorkers.add(worker.workerId);
         this.logger.info({ deadWorkerId: worker.workerId }, 'removed a dead worker; its leases are free to take');
       }
     }

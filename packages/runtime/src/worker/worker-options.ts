@@ -32,9 +32,9 @@ export interface CoordinationOptions {
   livenessSelfFenceMs?: number;
   /** The leader revokes a worker (and frees its leases) this long after its last grant. Default 2000 ms. */
   livenessFailoverMs?: number;
-  /** Others take leadership over once the leader's row stood still this long. Default 3600 ms. */
+  /** Others take leadership over once the leader's row stood still this long. Default 3000 ms. */
   leadershipDurationMs?: number;
-  /** How often the leader renews its row (its only steady DynamoDB write). Default 1200 ms. */
+  /** How often the leader renews its row (its only steady DynamoDB write). Default 1000 ms. */
   leadershipRenewIntervalMs?: number;
 }
 
@@ -212,16 +212,16 @@ const schema = z
         livenessIntervalMs: positiveMs.default(250),
         livenessSelfFenceMs: positiveMs.default(1_500),
         livenessFailoverMs: positiveMs.default(2_000),
-        leadershipDurationMs: positiveMs.default(3_600),
-        leadershipRenewIntervalMs: positiveMs.default(1_200),
+        leadershipDurationMs: positiveMs.default(3_000),
+        leadershipRenewIntervalMs: positiveMs.default(1_000),
       })
       .strict()
       .default({
         livenessIntervalMs: 250,
         livenessSelfFenceMs: 1_500,
         livenessFailoverMs: 2_000,
-        leadershipDurationMs: 3_600,
-        leadershipRenewIntervalMs: 1_200,
+        leadershipDurationMs: 3_000,
+        leadershipRenewIntervalMs: 1_000,
       }),
     logger: z.custom<Logger>(hasMethods('info', 'warn', 'error', 'child'), 'must be a pino logger').optional(),
     clock: z.custom<Clock>(hasMethods('now', 'monotonic', 'sleep'), 'must implement Clock').optional(),

@@ -39,6 +39,9 @@ export class InMemoryLeaseStore implements LeaseStore {
   readNamespace(): Promise<NamespaceSnapshot> {
     return notUsed('readNamespace');
   }
+  getLeadership(): Promise<never> {
+    return notUsed('getLeadership');
+  }
   getLease(): Promise<Lease | undefined> {
     return notUsed('getLease');
   }
