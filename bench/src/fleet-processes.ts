@@ -1,7 +1,7 @@
 /**
  * Multi-process fleets for the handoff, failover and scale-out benchmarks: worker processes
  * (test/fixtures/worker-process.mjs, production timings, on the coordination bus), a read-only
- * view of their lease table, and a steady record producer.
+ * view of their lease table, and rounds that tie them to a fresh stream and a steady load.
  *
  * Every process is started here and ended here by its own PID; anything still running when the
  * benchmark exits (normally or by SIGINT/SIGTERM) is killed on the way out.
@@ -13,7 +13,8 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { DynamoDbLeaseStore, leaseNamespace, type NamespaceSnapshot } from '@shoal/coordinator';
-import { produceRecords, uniqueName, type LocalStack, type RecordLedger } from '@shoal/local-stack';
+import { uniqueName, type LocalStack, type RecordLedger } from '@shoal/local-stack';
+import { LoadProducer } from './load-producer.js';
 
 /** The shared coordination bus every benchmark worker joins. */
 export const NATS_URL = 'nats://127.0.0.1:4222';
@@ -56,7 +57,7 @@ function installExitHooks(): void {
  * One worker in its own OS process with production lease timings, joined to the bus at
  * {@link NATS_URL}. Every `processed <id>` line lands in the ledger.
  *
- * Set `BENCH_WORKER_LOG_LEVEL` (e.g. `info`) to get each worker's pino log, and
+ * Set `BENCH_WORKER_LOG_LEVEL` (or `TEST_LOG_LEVEL`; e.g. `info`) to get each worker's pino log, and
  * `BENCH_WORKER_LOG_DIR` to write it to `<dir>/<workerId>.log` instead of stderr.
  */
 export class WorkerProcess {
@@ -79,7 +80,7 @@ export class WorkerProcess {
   private constructor(stack: LocalStack, target: FleetTarget, workerId: string, ledger: RecordLedger | undefined) {
     this.workerId = workerId;
     const logDir = process.env.BENCH_WORKER_LOG_DIR;
-    const logLevel = process.env.BENCH_WORKER_LOG_LEVEL;
+    const logLevel = process.env.BENCH_WORKER_LOG_LEVEL ?? process.env.TEST_LOG_LEVEL;
     this.child = spawn(process.execPath, [WORKER_FIXTURE], {
       env: {
         ...process.env,
@@ -138,10 +139,11 @@ export class WorkerProcess {
   /** When (epoch ms, as seen here) the process first printed `event <name>`. */
   async waitForEvent(name: string, timeoutMs: number): Promise<number> {
     let found: number | undefined;
-    await waitFor(
-      () => (found = this.events.find((event) => event.name === name || event.name.startsWith(`${name} `))?.at) !== undefined,
-      { timeoutMs, intervalMs: 5, what: `${this.workerId} printing "event ${name}"` },
-    );
+    await waitFor(() => (found = this.events.find((event) => event.name === name || event.name.startsWith(`${name} `))?.at) !== undefined, {
+      timeoutMs,
+      intervalMs: 5,
+      what: `${this.workerId} printing "event ${name}"`,
+    });
     return found!;
   }
 
@@ -239,6 +241,19 @@ export async function waitForBalance(
   return last!;
 }
 
+/** Waits until the leadership row names one of `workerIds`; returns that leader. */
+export async function waitForLeader(view: LeaseTableView, workerIds: readonly string[], timeoutMs = 30_000): Promise<string> {
+  let leaderId: string | undefined;
+  await waitFor(
+    async () => {
+      leaderId = (await view.read()).leadership?.leaderId;
+      return leaderId !== undefined && workerIds.includes(leaderId);
+    },
+    { timeoutMs, what: `a leader among ${workerIds.join(', ')}` },
+  );
+  return leaderId!;
+}
+
 /** Polls until `check` holds; throws after `timeoutMs` naming `what`. */
 export async function waitFor(
   check: () => boolean | Promise<boolean>,
@@ -252,62 +267,6 @@ export async function waitFor(
   }
 }
 
-/**
- * Produces records at a steady rate until stopped: one PutRecords call every `tickMs` with
- * `recordsPerSecond * tickMs / 1000` small JSON records over `keyCount` partition keys, each
- * registered in the ledger once written. Falls behind rather than bursting if a call is slow.
- */
-export class LoadProducer {
-  private stopping = false;
-  private readonly done: Promise<void>;
-  private written = 0;
-
-  constructor(
-    stack: LocalStack,
-    streamName: string,
-    ledger: RecordLedger,
-    options: { readonly recordsPerSecond: number; readonly tickMs?: number; readonly keyCount?: number; readonly idPrefix: string },
-  ) {
-    const tickMs = options.tickMs ?? 100;
-    const perTick = Math.max(1, Math.min(500, Math.round((options.recordsPerSecond * tickMs) / 1000)));
-    this.done = (async () => {
-      const started = Date.now();
-      for (let tick = 0; !this.stopping; tick += 1) {
-        this.written += await produceRecords({
-          kinesis: stack.kinesis,
-          streamName,
-          count: perTick,
-          keyCount: options.keyCount ?? 256,
-          idPrefix: `${options.idPrefix}-${tick}`,
-          ledger,
-        });
-        const wait = started + (tick + 1) * tickMs - Date.now();
-        if (wait > 0) await sleep(wait);
-      }
-    })();
-    // Surfaced by stop(); not an unhandled rejection meanwhile.
-    this.done.catch(() => undefined);
-  }
-
-  get recordsWritten(): number {
-    return this.written;
-  }
-
-  /** Stops after the call in flight; resolves with the number of records written. */
-  async stop(): Promise<number> {
-    this.stopping = true;
-    await this.done;
-    return this.written;
-  }
-}
-
-/** Nearest-rank percentile (p in 0..100) of the values; NaN for none. */
-export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
 /** What one benchmark round runs on. */
 export interface FleetRoundOptions {
   /** Prefix of the stream and application names. */
@@ -318,6 +277,8 @@ export interface FleetRoundOptions {
   readonly workerIds: readonly string[];
   /** Steady load over the whole stream; 0 for none. */
   readonly recordsPerSecond: number;
+  /** One PutRecords call per tick. Default 100 ms. */
+  readonly tickMs?: number;
 }
 
 /**
@@ -343,7 +304,11 @@ export class FleetRound {
       await round.view.ensureTable();
       for (const workerId of options.workerIds) round.spawn(workerId);
       if (options.recordsPerSecond > 0) {
-        round.load = new LoadProducer(stack, streamName, ledger, { recordsPerSecond: options.recordsPerSecond, idPrefix: streamName });
+        round.load = new LoadProducer(stack, streamName, ledger, {
+          recordsPerSecond: options.recordsPerSecond,
+          ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
+          idPrefix: streamName,
+        });
       }
     } catch (error) {
       await round.close();
