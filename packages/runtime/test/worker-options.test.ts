@@ -134,7 +134,7 @@ describe('resolveWorkerOptions: invalid options name the field', () => {
     expect(error.issues).toEqual([
       expect.stringMatching(/^coordination\.livenessIntervalMs: must be at most a third of coordination\.livenessSelfFenceMs \(1500\)/),
       expect.stringMatching(
-        /^coordination\.leadershipRenewIntervalMs: must be less than half of coordination\.leadershipDurationMs \(3000\)/,
+        /^coordination\.leadershipRenewIntervalMs: must be less than half of coordination\.leadershipDurationMs \(2500\)/,
       ),
     ]);
   });

@@ -97,6 +97,8 @@ export class FleetLeader {
     this.revoked.clear();
     this.stopServing = this.options.bus.serveLiveness((request) => this.grants.grant(request.workerId, this.options.remainingTermMs()));
     this.verdictTimer = setInterval(() => void this.revokeOverdue(), VERDICT_INTERVAL_MS);
+    // The previous leader's grants ended with its term: it may be overdue already.
+    void this.revokeOverdue();
     this.options.bus.publish({ type: 'leader-changed', leaderId: this.options.workerId, term: term.term });
   }
 

@@ -32,7 +32,7 @@ export interface CoordinationOptions {
   livenessSelfFenceMs?: number;
   /** The leader revokes a worker (and frees its leases) this long after its last grant. Default 2000 ms. */
   livenessFailoverMs?: number;
-  /** Others take leadership over once the leader's row stood still this long. Default 3000 ms. */
+  /** Others take leadership over once the leader's row stood still this long. Default 2500 ms. */
   leadershipDurationMs?: number;
   /** How often the leader renews its row (its only steady DynamoDB write). Default 1000 ms. */
   leadershipRenewIntervalMs?: number;
@@ -212,7 +212,7 @@ const schema = z
         livenessIntervalMs: positiveMs.default(250),
         livenessSelfFenceMs: positiveMs.default(1_500),
         livenessFailoverMs: positiveMs.default(2_000),
-        leadershipDurationMs: positiveMs.default(3_000),
+        leadershipDurationMs: positiveMs.default(2_500),
         leadershipRenewIntervalMs: positiveMs.default(1_000),
       })
       .strict()
@@ -220,7 +220,7 @@ const schema = z
         livenessIntervalMs: 250,
         livenessSelfFenceMs: 1_500,
         livenessFailoverMs: 2_000,
-        leadershipDurationMs: 3_000,
+        leadershipDurationMs: 2_500,
         leadershipRenewIntervalMs: 1_000,
       }),
     logger: z.custom<Logger>(hasMethods('info', 'warn', 'error', 'child'), 'must be a pino logger').optional(),
