@@ -91,3 +91,5 @@ export {
   type EventLoopLoadSamplerState,
   type LoadSamplerClock,
 } from './load/event-loop-load-sampler.js';
+export { mergeShards, splitShard, type ReshardOptions, type ReshardResult, type SplitShardOptions } from './shards/reshard.js';
+export { HashKeyOutOfRangeError, ShardClosedError, ShardsNotAdjacentError } from './shards/reshard-errors.js';
