@@ -39,6 +39,8 @@ export const fleetEventSchema = z.discriminatedUnion('type', [
     moves: z.array(leaseMove).max(100_000),
   }),
   z.object({ type: z.literal('leader-changed'), leaderId: workerId, term: z.number().int().positive() }),
+  /** A shard was read to its end and checkpointed at SHARD_END: its children may start. */
+  z.object({ type: z.literal('shard-ended'), leaseKey, shardId: leaseKey, from: workerId }),
 ]);
 
 export type FleetEvent = z.infer<typeof fleetEventSchema>;

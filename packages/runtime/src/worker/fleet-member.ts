@@ -106,6 +106,9 @@ export class FleetMember {
       case 'worker-revoked':
         if (event.workerId !== workerId) this.options.onFleetChange();
         return;
+      case 'shard-ended':
+        this.options.onFleetChange();
+        return;
     }
   }
 

@@ -16,6 +16,7 @@ import type { LeaseMachineEvent, LeaseMachineMode } from '../machines/lease-mach
 import { createFleetParts, type FleetParts } from './fleet-parts.js';
 import { planFleet } from './fleet-plan.js';
 import { reconcileHostedLeases } from './reconcile-hosted-leases.js';
+import { finishedLeasesToDelete, newLeasesForShards } from './shard-sync.js';
 import { releaseLease } from './release-lease.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 import type { WorkerLiveness } from './worker-liveness.js';
@@ -61,6 +62,7 @@ export interface LeaseCoordinatorOptions {
     | 'shardSyncIntervalMs'
     | 'maxLeasesPerWorker'
     | 'drainTimeoutMs'
+    | 'leaseCleanupDelayMs'
   >;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -87,6 +89,7 @@ export class LeaseCoordinator {
   private readonly unownedSince = new Map<string, number>();
   /** Workers this one removed as dead: their leases are free at once, not after a lease duration. */
   private readonly removedWorkers = new Set<string>();
+  private readonly finishedSince = new Map<string, number>();
   /** The last namespace read, to plan a shutdown's handoffs without waiting for another. */
   private lastSnapshot: NamespaceSnapshot | undefined;
   private readonly logger: Logger;
@@ -384,26 +387,55 @@ export class LeaseCoordinator {
     return removed;
   }
 
+  /**
+   * Creates leases for shards that have none, following lineage (see `newLeasesForShards`), and
+   * deletes finished parents whose children all started, once `leaseCleanupDelayMs` passed.
+   */
   private async syncShards(): Promise<void> {
-    const { store, kinesis, namespace, options } = this.deps;
+    const { store, kinesis, namespace, options, clock } = this.deps;
     const [shards, snapshot] = await Promise.all([
       listShards(kinesis, options.streamName, { signal: this.controller.signal }),
       store.readNamespace(namespace),
     ]);
-    const known = new Set(snapshot.leases.map((lease) => lease.leaseKey));
-    for (const shard of shards) {
-      if (known.has(shard.shardId)) continue;
-      // A child of a shard this application was already reading continues where its parent
-      // ended: from its first record, whatever the initial position says.
-      const continuesParent = shard.parentShardIds.some((parent) => known.has(parent));
-      const created = await store.createLease(namespace, {
-        shardId: shard.shardId,
-        checkpoint: continuesParent ? { type: 'TRIM_HORIZON' } : options.initialPosition,
-        parentShardIds: shard.parentShardIds,
-        hashKeyRange: shard.hashKeyRange,
-      });
-      if (created.status === 'applied') this.logger.info({ shardId: shard.shardId }, 'created lease');
+    for (const lease of newLeasesForShards(shards, snapshot.leases, options.initialPosition)) {
+      const created = await store.createLease(namespace, lease);
+      if (created.status === 'applied') this.logger.info({ shardId: lease.shardId, parentShardIds: lease.parentShardIds }, 'created lease');
     }
+    // One worker cleans up: the leader, or each worker when there is no bus.
+    if (this.fleet && !this.fleet.leader.isLeading()) return;
+    this.trackFinished(snapshot.leases);
+    for (const lease of finishedLeasesToDelete(
+      shards,
+      snapshot.leases,
+      this.finishedSince,
+      clock.monotonic(),
+      options.leaseCleanupDelayMs,
+    )) {
+      const deleted = await store.deleteFinishedLease(namespace, lease.leaseKey);
+      if (deleted.status === 'applied') this.logger.info({ shardId: lease.shardId }, 'deleted the finished lease of a parent shard');
+    }
+  }
+
+  /** When each lease was first seen at SHARD_END, for the cleanup delay. */
+  private trackFinished(leases: readonly Lease[]): void {
+    const now = this.deps.clock.monotonic();
+    const finished = new Set(leases.filter((lease) => lease.checkpoint.type === 'SHARD_END').map((lease) => lease.leaseKey));
+    for (const key of this.finishedSince.keys()) if (!finished.has(key)) this.finishedSince.delete(key);
+    for (const key of finished) if (!this.finishedSince.has(key)) this.finishedSince.set(key, now);
+  }
+
+  /**
+   * This worker finished a shard: create its children's leases now and tell the fleet, so a
+   * child starts at once instead of at the next shard or lease sync.
+   */
+  async shardEnded(lease: Lease): Promise<void> {
+    try {
+      await this.syncShards();
+    } catch (error) {
+      this.logger.warn({ err: error, shardId: lease.shardId }, 'could not sync shards after a shard end; the periodic sync will');
+    }
+    this.fleet?.bus.publish({ type: 'shard-ended', leaseKey: lease.leaseKey, shardId: lease.shardId, from: this.deps.workerId });
+    if (!this.fleet) await this.syncLeases().catch(() => undefined);
   }
 
   /** Runs `task` every `intervalMs` until stopped; a failure is logged and the loop goes on. */

@@ -65,6 +65,8 @@ export interface WorkerOptions {
   shardSyncIntervalMs?: number;
   /** A worker takes at most this many leases. Default: no limit. */
   maxLeasesPerWorker?: number;
+  /** A finished parent's lease is deleted this long after it was seen finished, once all its children started. Default 60000 ms. */
+  leaseCleanupDelayMs?: number;
   /** How long a lease may take to drain (finish its batch, checkpoint) before it is released anyway. Default 10000 ms. */
   drainTimeoutMs?: number;
   /** How long a requested handoff may wait for the owner before the request is dropped. Default 30000 ms. */
@@ -175,6 +177,7 @@ const schema = z
     shardSyncIntervalMs: positiveMs.default(60_000),
     maxLeasesPerWorker: z.number().int().positive().optional(),
     drainTimeoutMs: positiveMs.default(10_000),
+    leaseCleanupDelayMs: z.number().int().min(0).default(60_000),
     handoffWaitMs: positiveMs.default(30_000),
     processorRetryBaseMs: positiveMs.default(100),
     processorRetryMaxMs: positiveMs.default(10_000),

@@ -57,6 +57,7 @@ export class Worker implements AsyncDisposable {
   private readonly store: LeaseStore;
   private readonly publisher: LeaseStatePublisher | undefined;
   private actor: WorkerActorRef | undefined;
+  private coordinator: LeaseCoordinator | undefined;
   private runPromise: Promise<void> | undefined;
   private closed = false;
   private readonly published = new Map<string, string>();
@@ -162,7 +163,7 @@ export class Worker implements AsyncDisposable {
         })
       : undefined;
     const host = this.createLeaseHost();
-    const coordinator = new LeaseCoordinator({
+    const coordinator = (this.coordinator = new LeaseCoordinator({
       store: this.store,
       kinesis: this.kinesis,
       namespace,
@@ -173,7 +174,7 @@ export class Worker implements AsyncDisposable {
       options: this.options,
       clock: this.clock,
       logger: this.logger,
-    });
+    }));
     const leaseMachine = createLeaseMachine({
       store: this.store,
       kinesis: this.kinesis,
@@ -261,6 +262,7 @@ export class Worker implements AsyncDisposable {
     const fingerprint = `${state}|${reason ?? ''}|${formatted}`;
     if (this.published.get(lease.leaseKey) === fingerprint) return;
     this.published.set(lease.leaseKey, fingerprint);
+    if (state === 'ended' && endReason === 'shard-end') void this.coordinator?.shardEnded(lease);
     if (snapshot.status === 'done') this.published.delete(lease.leaseKey);
     this.logger.debug({ shardId: lease.shardId, leaseKey: lease.leaseKey, state, reason, checkpoint: formatted }, 'lease state');
     this.publisher?.publish({
