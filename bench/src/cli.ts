@@ -9,6 +9,7 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   failover: () => import('./failover.js'),
   scaleout: () => import('./scaleout.js'),
   'ddb-cost': () => import('./ddb-cost.js'),
+  reshard: () => import('./reshard.js'),
 };
 
 const name = process.argv[2];
