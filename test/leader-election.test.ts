@@ -10,6 +10,7 @@ import {
 import { LocalStack, uniqueName } from '@shoal/local-stack';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '@shoal/runtime';
 
 // LeaderElection on the real clock against dynalite (LocalStack): several candidates share one
 // namespace, each fed by its own polling loop over readNamespace, as workers feed it from their
@@ -40,21 +41,6 @@ afterEach(async () => {
 afterAll(async () => {
   await stack?.stop();
 });
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 const realClock: ElectionClock = { monotonic: () => performance.now(), sleep };
 

@@ -1,6 +1,8 @@
 /** Shared helpers and fast-check arbitraries of the load-aware planner tests. */
 import fc from 'fast-check';
 import type { AssignmentPlan, PlanInput, PlannerLease, WorkerLoad } from '../src/index.js';
+import { shuffled } from './plan-fixtures.js';
+export { applyPlan, holdings, shuffled } from './plan-fixtures.js';
 
 export const NOW = 1_700_000_000_000;
 export const MAX_AGE_MS = 30_000;
@@ -14,30 +16,6 @@ export const load = (recordsPerSecond: number, eventLoopLagMs: number, reportedA
 });
 
 /** Who holds each lease once every move of the plan is carried out. */
-export function applyPlan(input: PlanInput, plan: AssignmentPlan): Map<string, string | undefined> {
-  const owners = new Map(input.leases.map((lease) => [lease.leaseKey, lease.owner]));
-  for (const move of plan.moves) owners.set(move.leaseKey, move.to);
-  return owners;
-}
-
-export function holdings(owners: ReadonlyMap<string, string | undefined>, workers: readonly string[]): Map<string, number> {
-  const counts = new Map(workers.map((id) => [id, 0]));
-  for (const owner of owners.values()) {
-    if (owner !== undefined && counts.has(owner)) counts.set(owner, (counts.get(owner) ?? 0) + 1);
-  }
-  return counts;
-}
-
-export function shuffled<T>(items: readonly T[], seed: number): T[] {
-  const copy = [...items];
-  let state = seed >>> 0 || 1;
-  for (let i = copy.length - 1; i > 0; i--) {
-    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
-    const j = state % (i + 1);
-    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
-  }
-  return copy;
-}
 
 export function withoutLoads(input: PlanInput): PlanInput {
   return { leases: input.leases, workers: input.workers, maxLeasesPerWorker: input.maxLeasesPerWorker };

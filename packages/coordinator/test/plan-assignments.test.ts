@@ -1,25 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { planAssignments, type AssignmentPlan, type PlanInput, type PlannerLease } from '../src/index.js';
+import { planAssignments, type PlanInput, type PlannerLease } from '../src/index.js';
+import { applyPlan, holdings, shuffled } from './plan-fixtures.js';
 
 const shard = (index: number): string => `shardId-${String(index).padStart(12, '0')}`;
 const worker = (index: number): string => `worker-${String(index).padStart(2, '0')}`;
 
 /** Who holds each lease once every move of the plan is carried out. */
-function applyPlan(input: PlanInput, plan: AssignmentPlan): Map<string, string | undefined> {
-  const owners = new Map(input.leases.map((lease) => [lease.leaseKey, lease.owner]));
-  for (const move of plan.moves) owners.set(move.leaseKey, move.to);
-  return owners;
-}
 
 /** Leases each of `workers` holds in `owners`. */
-function holdings(owners: ReadonlyMap<string, string | undefined>, workers: readonly string[]): Map<string, number> {
-  const counts = new Map(workers.map((id) => [id, 0]));
-  for (const owner of owners.values()) {
-    if (owner !== undefined && counts.has(owner)) counts.set(owner, (counts.get(owner) ?? 0) + 1);
-  }
-  return counts;
-}
 
 /**
  * The fewest moves any balanced assignment needs, derived without the planner: a lease stays
@@ -40,17 +29,6 @@ function minimumMoves(input: PlanInput): number {
   }
   kept += Math.min(extra, above);
   return n - kept;
-}
-
-function shuffled<T>(items: readonly T[], seed: number): T[] {
-  const copy = [...items];
-  let state = seed >>> 0 || 1;
-  for (let i = copy.length - 1; i > 0; i--) {
-    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
-    const j = state % (i + 1);
-    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
-  }
-  return copy;
 }
 
 /** 1–30 live workers; 0–300 leases, each owned by a live worker, a gone worker, or nobody. */
