@@ -87,3 +87,14 @@ describe('mergeShards', () => {
     await expect(mergeShards(stack.kinesis, streamName, first!.shardId, second!.shardId)).rejects.toMatchObject({ code: 'SHARD_CLOSED' });
   });
 });
+
+describe('listShards with a shard filter', () => {
+  it('lists only the shards after a given one where the service supports it (kinesalite lists all)', async () => {
+    const streamName = await streamWith(2);
+    const [first, second] = await listShards(stack.kinesis, streamName);
+    const { childShards } = await splitShard(stack.kinesis, streamName, first!.shardId);
+    const after = await listShards(stack.kinesis, streamName, { shardFilter: { Type: 'AFTER_SHARD_ID', ShardId: second!.shardId } });
+    // Every child is listed either way; callers must not rely on older shards being left out.
+    for (const child of childShards) expect(after.map((shard) => shard.shardId)).toContain(child.shardId);
+  });
+});

@@ -1,4 +1,4 @@
-import { ListShardsCommand, LimitExceededException, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
+import { ListShardsCommand, LimitExceededException, type KinesisClient, type Shard, type ShardFilter } from '@aws-sdk/client-kinesis';
 
 export interface ShardInfo {
   readonly shardId: string;
@@ -14,6 +14,12 @@ export interface ListShardsOptions {
   /** Waits between attempts when ListShards is throttled. */
   readonly retryDelayMs?: number;
   readonly maxAttempts?: number;
+  /**
+   * Only part of the stream, e.g. `{ Type: 'AFTER_SHARD_ID', ShardId }` for the shards created
+   * after a given one (a finished parent's children). Sent with the first page only, as the API
+   * requires; kinesalite ignores it and lists every shard, which callers must accept.
+   */
+  readonly shardFilter?: ShardFilter;
 }
 
 /**
@@ -26,9 +32,12 @@ export async function listShards(kinesis: KinesisClient, streamName: string, opt
   do {
     const page = await withThrottleRetry(
       () =>
-        kinesis.send(new ListShardsCommand(nextToken === undefined ? { StreamName: streamName } : { NextToken: nextToken }), {
-          abortSignal: options.signal,
-        }),
+        kinesis.send(
+          new ListShardsCommand(
+            nextToken === undefined ? { StreamName: streamName, ShardFilter: options.shardFilter } : { NextToken: nextToken },
+          ),
+          { abortSignal: options.signal },
+        ),
       options,
     );
     for (const shard of page.Shards ?? []) shards.push(toShardInfo(shard));

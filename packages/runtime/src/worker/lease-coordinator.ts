@@ -391,18 +391,21 @@ export class LeaseCoordinator {
    * Creates leases for shards that have none, following lineage (see `newLeasesForShards`), and
    * deletes finished parents whose children all started, once `leaseCleanupDelayMs` passed.
    */
-  private async syncShards(): Promise<void> {
+  private async syncShards(after?: string): Promise<void> {
     const { store, kinesis, namespace, options, clock } = this.deps;
+    // After a shard end, only the shards newer than the finished one: its children are among them.
+    const shardFilter = after === undefined ? undefined : { Type: 'AFTER_SHARD_ID' as const, ShardId: after };
     const [shards, snapshot] = await Promise.all([
-      listShards(kinesis, options.streamName, { signal: this.controller.signal }),
+      listShards(kinesis, options.streamName, { signal: this.controller.signal, shardFilter }),
       store.readNamespace(namespace),
     ]);
     for (const lease of newLeasesForShards(shards, snapshot.leases, options.initialPosition)) {
       const created = await store.createLease(namespace, lease);
       if (created.status === 'applied') this.logger.info({ shardId: lease.shardId, parentShardIds: lease.parentShardIds }, 'created lease');
     }
-    // One worker cleans up: the leader, or each worker when there is no bus.
-    if (this.fleet && !this.fleet.leader.isLeading()) return;
+    // One worker cleans up: the leader, or each worker when there is no bus; and only from a
+    // full listing, which names every child of a finished parent.
+    if (after !== undefined || (this.fleet && !this.fleet.leader.isLeading())) return;
     this.trackFinished(snapshot.leases);
     for (const lease of finishedLeasesToDelete(
       shards,
@@ -430,7 +433,7 @@ export class LeaseCoordinator {
    */
   async shardEnded(lease: Lease): Promise<void> {
     try {
-      await this.syncShards();
+      await this.syncShards(lease.shardId);
     } catch (error) {
       this.logger.warn({ err: error, shardId: lease.shardId }, 'could not sync shards after a shard end; the periodic sync will');
     }
