@@ -118,10 +118,9 @@ async function startFleet(count: number, durations: Durations): Promise<Fleet> {
     const polling = (async () => {
       while (!poller.signal.aborted) {
         try {
-          const readStartedAt = performance.now();
           const snapshot = await store.readNamespace(namespace);
           if (poller.signal.aborted) break;
-          await election.observe(snapshot.leadership, readStartedAt);
+          await election.observe(snapshot.leadership, performance.now());
         } catch (error) {
           pollErrors.push(error);
         }

@@ -72,3 +72,23 @@ describe('WorkerLiveness', () => {
     expect(liveness.grantTerm).toBeUndefined();
   });
 });
+
+describe('WorkerLiveness after a switch to nats that got no answer', () => {
+  it('keeps both rules: fenced when grants lapse, and when table heartbeats run out', () => {
+    const { clock, advance } = manualClock();
+    const liveness = new WorkerLiveness(10_000, clock);
+    liveness.grant(0, 1_500, 7);
+    liveness.enterUncertain();
+    advance(1_000);
+    liveness.grant(1_000, 1_500, 7);
+    expect(liveness.isFenced()).toBe(false);
+    advance(1_600);
+    expect(liveness.isFenced()).toBe(true);
+    expect(liveness.tableLivenessExpired()).toBe(false);
+
+    liveness.stayTable();
+    expect(liveness.isFenced()).toBe(false);
+    advance(7_500);
+    expect(liveness.tableLivenessExpired()).toBe(true);
+  });
+});

@@ -99,13 +99,11 @@ export class NatsCoordinationBus implements CoordinationBus {
       if (!command) return;
       void Promise.resolve()
         .then(() => handler(command))
-        .then(
-          (reply) => msg.respond(JSON.stringify(reply)),
-          (error: unknown) => {
-            this.logger.warn({ err: error, command: command.type }, 'command handler failed');
-            msg.respond(JSON.stringify({ accepted: false, reason: 'handler failed' } satisfies CommandReply));
-          },
-        );
+        .catch((error: unknown): CommandReply => {
+          this.logger.warn({ err: error, command: command.type }, 'command handler failed');
+          return { accepted: false, reason: 'handler failed' };
+        })
+        .then((reply) => this.respond(msg, reply));
     });
   }
 
@@ -118,7 +116,7 @@ export class NatsCoordinationBus implements CoordinationBus {
       const request = this.parse(msg, livenessRequestSchema, 'liveness request');
       if (!request) return;
       const reply = handler(request);
-      if (reply) msg.respond(JSON.stringify(reply));
+      if (reply) this.respond(msg, reply);
     });
   }
 
@@ -132,6 +130,15 @@ export class NatsCoordinationBus implements CoordinationBus {
     this.stopListening();
     for (const subscription of this.wanted) subscription.active?.unsubscribe();
     this.wanted.clear();
+  }
+
+  /** A reply to a requester; lost quietly when the connection closed meanwhile (the requester times out). */
+  private respond(msg: Msg, reply: unknown): void {
+    try {
+      msg.respond(JSON.stringify(reply));
+    } catch (error) {
+      this.logger.debug({ err: error, subject: msg.subject }, 'could not send a reply');
+    }
   }
 
   private subscribe(subject: string, onMessage: (msg: Msg) => void): Unsubscribe {

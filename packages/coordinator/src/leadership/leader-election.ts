@@ -42,7 +42,7 @@ export class LeaderElection {
   private validUntilMs = Number.NEGATIVE_INFINITY;
   private seen: { record: LeadershipRecord | undefined; sinceMs: number } | undefined;
   private acting = false;
-  private claiming = false;
+  private claiming: Promise<void> | undefined;
   private readonly controller = new AbortController();
   private loop: Promise<void> | undefined;
   private expiryCheck: ReturnType<typeof setTimeout> | undefined;
@@ -79,13 +79,13 @@ export class LeaderElection {
   }
 
   /**
-   * Feeds a fresh read of the row (`readStartedAt`: when the read began, so a slow read does not
-   * age what it saw) and claims leadership when the row is free or has stood still long enough.
+   * Feeds a fresh read of the row (`readAt`: when the read returned; the value may have been
+   * written at any moment before, so its standing still is counted from then) and claims leadership when the row is free or has stood still long enough.
    */
-  async observe(record: LeadershipRecord | undefined, readStartedAt: number): Promise<void> {
+  async observe(record: LeadershipRecord | undefined, readAt: number): Promise<void> {
     const previous = this.seen?.record;
     const changed = !this.seen || !sameRow(previous, record);
-    if (changed) this.seen = { record, sinceMs: readStartedAt };
+    if (changed) this.seen = { record, sinceMs: readAt };
     if (this.held) {
       // A read that began before our own claim or renewal shows an older term: nothing to learn.
       if (record === undefined || record.term < this.held.term) return;
@@ -95,8 +95,10 @@ export class LeaderElection {
     const vacant = record === undefined || record.leaderId === undefined;
     const standingMs = this.options.clock.monotonic() - this.seen!.sinceMs;
     const expired = vacant || standingMs >= this.options.leadershipDurationMs;
-    if (expired && !this.claiming && !this.controller.signal.aborted) await this.claim(record);
-    else if (!expired && changed) this.checkAtExpiry(this.options.leadershipDurationMs - standingMs);
+    if (expired && !this.claiming && !this.controller.signal.aborted) {
+      this.claiming = this.claim(record).finally(() => (this.claiming = undefined));
+      await this.claiming;
+    } else if (!expired && changed) this.checkAtExpiry(this.options.leadershipDurationMs - standingMs);
   }
 
   /**
@@ -108,10 +110,9 @@ export class LeaderElection {
     this.expiryCheck = setTimeout(() => {
       this.expiryCheck = undefined;
       if (this.controller.signal.aborted || this.held) return;
-      const startedAt = this.options.clock.monotonic();
       this.options.store
         .getLeadership(this.options.namespace)
-        .then((record) => this.observe(record, startedAt))
+        .then((record) => this.observe(record, this.options.clock.monotonic()))
         .catch((error: unknown) => this.options.logger.debug({ err: error }, 'could not check the leadership row at its expiry'));
     }, inMs + 1);
     this.expiryCheck.unref?.();
@@ -122,13 +123,13 @@ export class LeaderElection {
     this.controller.abort();
     clearTimeout(this.expiryCheck);
     await this.loop;
+    await this.claiming;
     const held = this.held;
     this.depose('resigned');
     if (held) await this.options.store.resignLeadership(held).catch(() => undefined);
   }
 
   private async claim(expected: LeadershipRecord | undefined): Promise<void> {
-    this.claiming = true;
     const startedAt = this.options.clock.monotonic();
     try {
       const result = await this.options.store.claimLeadership(this.options.namespace, this.options.workerId, expected);
@@ -139,8 +140,6 @@ export class LeaderElection {
       this.options.logger.info({ term: result.value.term, previousLeader: expected?.leaderId }, 'became leader');
     } catch (error) {
       this.options.logger.warn({ err: error }, 'could not claim leadership');
-    } finally {
-      this.claiming = false;
     }
   }
 

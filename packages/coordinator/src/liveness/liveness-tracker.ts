@@ -15,10 +15,11 @@ export class LivenessTracker {
 
   /**
    * Records a fresh read of the worker records; workers no longer listed are forgotten.
-   * `readStartedAt` is when the read began: a slow read must not make a value look older.
+   * `readAt` is when the read returned: a value seen then may have been written just before, so
+   * its standing still is counted from then, never from earlier.
    */
-  observe(workers: readonly WorkerRecord[], readStartedAt: number = this.monotonicNow()): void {
-    const now = readStartedAt;
+  observe(workers: readonly WorkerRecord[], readAt: number = this.monotonicNow()): void {
+    const now = readAt;
     const seen = new Set<string>();
     for (const worker of workers) {
       seen.add(worker.workerId);

@@ -13,9 +13,9 @@ export class OwnershipTracker {
     private readonly monotonicNow: () => number,
   ) {}
 
-  /** `readStartedAt`: when the read began, so a slow read does not age what it saw. */
-  observe(leases: readonly Lease[], readStartedAt: number = this.monotonicNow()): void {
-    const now = readStartedAt;
+  /** `readAt`: when the read returned; what it saw is counted as standing still from then. */
+  observe(leases: readonly Lease[], readAt: number = this.monotonicNow()): void {
+    const now = readAt;
     const seen = new Set<string>();
     for (const lease of leases) {
       if (lease.leaseOwner === undefined) continue;

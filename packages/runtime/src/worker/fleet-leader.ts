@@ -7,6 +7,7 @@ import {
   type Logger,
   type NamespaceSnapshot,
   type OwnershipTracker,
+  type LivenessReply,
   type Unsubscribe,
   type WorkerLoad,
   type WorkerLoadStore,
@@ -63,6 +64,8 @@ export class FleetLeader {
   private readonly sentDrains = new Map<string, { to: string; atMs: number }>();
   /** Workers this term revoked: their leases are free now, not after a lease duration. */
   private readonly revoked = new Set<string>();
+  /** Workers judged overdue whose revocation is being written: no grant may start a new chain meanwhile. */
+  private readonly condemned = new Set<string>();
   private verdictTimer: ReturnType<typeof setInterval> | undefined;
   private revoking = false;
   private refreshQueued = false;
@@ -81,12 +84,16 @@ export class FleetLeader {
     return this.term !== undefined;
   }
 
-  /** Whether a worker counts as alive for planning. */
+  /**
+   * Whether a worker counts as alive for planning. A `nats`-mode worker stays alive until its
+   * revocation applied: only that conditional delete proves it stopped (it may have switched to
+   * table heartbeats after the snapshot was read).
+   */
   isAlive(workerId: string): boolean {
     if (workerId === this.options.workerId) return true;
     const record = this.snapshot?.workers.find((worker) => worker.workerId === workerId);
-    if (!record) return false;
-    return record.liveness === 'nats' ? this.grants.isAlive(workerId) : this.options.tableAlive(workerId);
+    if (!record || this.revoked.has(workerId)) return false;
+    return record.liveness === 'nats' ? true : this.options.tableAlive(workerId);
   }
 
   elected(term: LeadershipRecord, previousLeaderId: string | undefined): void {
@@ -95,7 +102,7 @@ export class FleetLeader {
     this.grants.startTerm(term);
     this.sentDrains.clear();
     this.revoked.clear();
-    this.stopServing = this.options.bus.serveLiveness((request) => this.grants.grant(request.workerId, this.options.remainingTermMs()));
+    this.stopServing = this.options.bus.serveLiveness((request) => this.answerLiveness(request.workerId));
     this.verdictTimer = setInterval(() => void this.revokeOverdue(), VERDICT_INTERVAL_MS);
     // The previous leader's grants ended with its term: it may be overdue already.
     void this.revokeOverdue();
@@ -133,19 +140,30 @@ export class FleetLeader {
     });
   }
 
+  /**
+   * Grants only to workers the table lists and that are not being (or were not) revoked, so a
+   * worker whose record is gone never lives on, and no chain starts under a pending revocation.
+   */
+  private answerLiveness(workerId: string): LivenessReply | undefined {
+    const listed = this.snapshot?.workers.some((worker) => worker.workerId === workerId) ?? false;
+    if (!listed || this.revoked.has(workerId) || this.condemned.has(workerId)) return undefined;
+    return this.grants.grant(workerId, this.options.remainingTermMs());
+  }
+
   private async revokeOverdue(): Promise<void> {
     const snapshot = this.snapshot;
     if (!this.term || !snapshot || this.revoking || this.options.remainingTermMs() <= 0) return;
     const overdue = this.grants.overdue(snapshot.workers, this.previousLeaderId);
     if (overdue.length === 0) return;
     this.revoking = true;
+    for (const { workerId } of overdue) this.condemned.add(workerId);
     try {
       let revokedAny = false;
       for (const { workerId, grantTerm } of overdue) {
         if (this.options.remainingTermMs() <= 0) break;
         const result = await this.options.store.revokeWorker(this.options.namespace, workerId, grantTerm);
-        this.grants.forget(workerId);
         if (result.status !== 'applied') continue;
+        this.grants.forget(workerId);
         revokedAny = true;
         this.revoked.add(workerId);
         this.options.logger.warn({ revokedWorkerId: workerId }, 'revoked a worker whose liveness grants ran out; its leases are free');
@@ -156,6 +174,7 @@ export class FleetLeader {
     } catch (error) {
       this.options.logger.warn({ err: error }, 'could not revoke overdue workers');
     } finally {
+      this.condemned.clear();
       this.revoking = false;
     }
   }

@@ -21,6 +21,8 @@ export interface FleetMemberOptions {
   readonly mayTakeLeases: () => boolean;
   /** Fleet changes the leader should plan for. */
   readonly onFleetChange: () => void;
+  /** The leader says it revoked this worker: drop every lease and register again. */
+  readonly onRevoked: () => Promise<void>;
   /** How long a planned handoff to this worker is expected to land (covers the owner's drain). */
   readonly handoffExpectedForMs: number;
   readonly monotonicNow: () => number;
@@ -101,9 +103,12 @@ export class FleetMember {
           this.options.onFleetChange();
         }
         return;
+      case 'worker-revoked':
+        if (event.workerId === workerId) void this.options.onRevoked().catch(() => undefined);
+        else this.options.onFleetChange();
+        return;
       case 'worker-joined':
       case 'worker-leaving':
-      case 'worker-revoked':
         if (event.workerId !== workerId) this.options.onFleetChange();
         return;
       case 'shard-ended':

@@ -37,6 +37,7 @@ export function createFleetParts(deps: LeaseCoordinatorOptions, bus: Coordinatio
     host,
     mayTakeLeases: hooks.mayTakeLeases,
     onFleetChange: () => leader.replanSoon(),
+    onRevoked: hooks.onRevoked,
     handoffExpectedForMs: options.drainTimeoutMs + 2_000,
     monotonicNow: clock.monotonic,
     logger,

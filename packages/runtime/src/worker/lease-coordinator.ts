@@ -283,10 +283,11 @@ export class LeaseCoordinator {
   }
 
   private async syncLeases(): Promise<void> {
-    const readStartedAt = this.deps.clock.monotonic();
     const snapshot = await this.deps.store.readNamespace(this.deps.namespace);
-    this.workers.observe(snapshot.workers, readStartedAt);
-    this.ownerships.observe(snapshot.leases, readStartedAt);
+    // What the read saw may have been written just before it returned: count its age from then.
+    const readAt = this.deps.clock.monotonic();
+    this.workers.observe(snapshot.workers, readAt);
+    this.ownerships.observe(snapshot.leases, readAt);
     reconcileHostedLeases(snapshot, {
       host: this.deps.host,
       workerId: this.deps.workerId,
@@ -302,7 +303,7 @@ export class LeaseCoordinator {
     this.lastSnapshot = current;
     const fleet = this.fleet;
     if (fleet) {
-      await fleet.election.observe(snapshot.leadership, readStartedAt);
+      await fleet.election.observe(snapshot.leadership, readAt);
       fleet.leader.observe(current);
     }
     if (this.mayTakeLeases()) this.takeShare(current);

@@ -25,7 +25,6 @@ export interface NatsLivenessKeeperOptions {
  */
 export class NatsLivenessKeeper {
   private switching = false;
-  private stopped = false;
 
   constructor(private readonly options: NatsLivenessKeeperOptions) {}
 
@@ -41,14 +40,8 @@ export class NatsLivenessKeeper {
     }
   }
 
-  /** From now on stay in (or go back to) `table` mode: the worker is leaving. */
-  stopGranting(): void {
-    this.stopped = true;
-  }
-
   private async askForGrant(startedAt: number): Promise<void> {
     const { bus, workerId, liveness, intervalMs } = this.options;
-    if (this.stopped) return;
     const reply = await bus.requestLiveness({ workerId }, intervalMs * 2);
     if (reply?.granted) liveness.grant(startedAt, reply.validForMs, reply.term);
   }
@@ -56,8 +49,9 @@ export class NatsLivenessKeeper {
   private async settleMode(): Promise<void> {
     const { liveness, intervalMs } = this.options;
     if (this.switching) return;
-    if (liveness.mode === 'nats' && (liveness.grantsLapsed() || this.stopped)) await this.switchTo('table');
-    else if (liveness.mode === 'table' && !this.stopped && liveness.hasGrant(intervalMs * 2)) await this.switchTo('nats');
+    if (liveness.mode === 'uncertain') await this.settleUncertain();
+    else if (liveness.mode === 'nats' && liveness.grantsLapsed()) await this.switchTo('table');
+    else if (liveness.mode === 'table' && liveness.hasGrant(intervalMs * 2)) await this.switchTo('nats');
   }
 
   private async switchTo(mode: 'nats' | 'table'): Promise<void> {
@@ -67,8 +61,8 @@ export class NatsLivenessKeeper {
     try {
       const grantTerm = liveness.grantTerm;
       const result = await store.switchWorkerLiveness(namespace, workerId, mode, grantTerm).catch((error: unknown) => {
-        // The write may have landed: judge ourselves by the stricter rule (grants) until we know.
-        if (mode === 'nats') liveness.enterNats();
+        // The write may have landed: keep both rules until the record is read back.
+        if (mode === 'nats') liveness.enterUncertain();
         throw error;
       });
       if (result.status === 'applied') {
@@ -80,6 +74,28 @@ export class NatsLivenessKeeper {
       await this.resolveConflict(mode);
     } catch (error) {
       logger.warn({ err: error, liveness: mode }, 'could not switch liveness mode');
+    } finally {
+      this.switching = false;
+    }
+  }
+
+  /** After a switch to `nats` that got no answer: read the record back and take its mode. */
+  private async settleUncertain(): Promise<void> {
+    const { store, namespace, workerId, liveness, logger } = this.options;
+    this.switching = true;
+    try {
+      const { workers } = await store.readNamespace(namespace);
+      const record = workers.find((worker) => worker.workerId === workerId);
+      if (!record) {
+        logger.warn('worker record is gone: the leader revoked this worker; dropping every lease');
+        await this.options.onRevoked();
+      } else if (record.liveness === 'nats') {
+        liveness.enterNats();
+      } else {
+        liveness.stayTable();
+      }
+    } catch (error) {
+      logger.warn({ err: error }, 'could not read back this worker’s liveness mode');
     } finally {
       this.switching = false;
     }

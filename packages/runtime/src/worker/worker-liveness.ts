@@ -11,8 +11,11 @@ import type { Clock } from '../clock.js';
  *   still runs extends the chain. Once the chain broke, no late grant can revive it; the worker
  *   must win a conditional switch back to `table` mode first, which fails if the leader revoked it.
  */
+/** `uncertain`: a switch to `nats` failed without an answer, so the record may say either. */
+export type LocalLivenessMode = WorkerLivenessMode | 'uncertain';
+
 export class WorkerLiveness {
-  private currentMode: WorkerLivenessMode = 'table';
+  private currentMode: LocalLivenessMode = 'table';
   private confirmedAtMs: number;
   private grantedUntilMs = Number.NEGATIVE_INFINITY;
   private currentGrantTerm: number | undefined;
@@ -24,7 +27,7 @@ export class WorkerLiveness {
     this.confirmedAtMs = clock.monotonic();
   }
 
-  get mode(): WorkerLivenessMode {
+  get mode(): LocalLivenessMode {
     return this.currentMode;
   }
 
@@ -37,7 +40,7 @@ export class WorkerLiveness {
   grant(requestedAtMs: number, validForMs: number, term: number): void {
     const now = this.clock.monotonic();
     const until = requestedAtMs + validForMs;
-    if (this.currentMode === 'nats') {
+    if (this.currentMode !== 'table') {
       // A chain, once broken, stays broken, and lives on one term: only the table switch may
       // let the worker go on.
       if (now > this.grantedUntilMs || term !== this.currentGrantTerm) return;
@@ -63,6 +66,22 @@ export class WorkerLiveness {
     this.currentMode = 'nats';
   }
 
+  /**
+   * The switch to `nats` may or may not have been written: until the record is read back, the
+   * worker keeps both rules (grants and table heartbeats), so whichever the leader and the others
+   * judge it by, it stops first.
+   */
+  enterUncertain(): void {
+    this.currentMode = 'uncertain';
+  }
+
+  /** The record was read back in `table` mode: table heartbeats alone, as before. */
+  stayTable(): void {
+    this.currentMode = 'table';
+    this.grantedUntilMs = Number.NEGATIVE_INFINITY;
+    this.currentGrantTerm = undefined;
+  }
+
   /** The switch to `table` that started at `startedAtMs` was written. */
   enterTable(startedAtMs: number): void {
     this.currentMode = 'table';
@@ -71,19 +90,24 @@ export class WorkerLiveness {
     this.confirm(startedAtMs);
   }
 
-  /** In `nats` mode: the chain of grants broke. */
+  /** In `nats` (or `uncertain`) mode: the chain of grants broke. */
   grantsLapsed(): boolean {
-    return this.currentMode === 'nats' && this.clock.monotonic() > this.grantedUntilMs;
+    return this.currentMode !== 'table' && this.clock.monotonic() > this.grantedUntilMs;
   }
 
   /** The worker may not process now. */
   isFenced(): boolean {
     if (this.currentMode === 'nats') return this.grantsLapsed();
-    return this.clock.monotonic() - this.confirmedAtMs > this.selfFenceAfterMs;
+    if (this.currentMode === 'uncertain' && this.grantsLapsed()) return true;
+    return this.heartbeatExpired();
   }
 
-  /** In `table` mode only: its DynamoDB liveness ran out, so others may take its leases soon. */
+  /** Outside `nats` mode: its DynamoDB liveness ran out, so others may take its leases soon. */
   tableLivenessExpired(): boolean {
-    return this.currentMode === 'table' && this.isFenced();
+    return this.currentMode !== 'nats' && this.heartbeatExpired();
+  }
+
+  private heartbeatExpired(): boolean {
+    return this.clock.monotonic() - this.confirmedAtMs > this.selfFenceAfterMs;
   }
 }
