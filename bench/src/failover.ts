@@ -19,7 +19,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalStack, RecordLedger, uniqueName } from '@shoal/local-stack';
-import { FleetRound, shardsOwnedBy, waitFor, waitForBalance, waitForLeader } from './fleet-processes.js';
+import { FleetRound, shardsOwnedBy, waitFor, waitForBalance, waitForLeader, waitUntilConsuming } from './fleet-processes.js';
 import { percentile, printTable, sourceState, writeResult } from './report.js';
 
 const ROUNDS = Number(process.env.FAILOVER_ROUNDS ?? 3);
@@ -187,10 +187,7 @@ async function runRound(stack: LocalStack, leaseTableName: string, round: number
     const survivor = fleet.worker(workerIds.find((id) => id !== killed.workerId)!);
     const before = await fleet.view.read();
     const shards = shardsOwnedBy(before, killed.workerId);
-    await waitFor(() => shards.every((shard) => (killed.lastBatchAt(shard) ?? 0) > Date.now() - 2_000), {
-      timeoutMs: 20_000,
-      what: `${killed.workerId} consuming all its shards`,
-    });
+    await waitUntilConsuming(killed, shards);
 
     const killedAt = Date.now();
     const balancedForMs = killedAt - balancedAt;

@@ -268,6 +268,14 @@ export async function waitFor(
 }
 
 /** What one benchmark round runs on. */
+/** Waits until `worker` got a batch on each of `shards` within the last two seconds. */
+export async function waitUntilConsuming(worker: WorkerProcess, shards: readonly string[]): Promise<void> {
+  await waitFor(() => shards.every((shard) => (worker.lastBatchAt(shard) ?? 0) > Date.now() - 2_000), {
+    timeoutMs: 20_000,
+    what: `${worker.workerId} consuming all its shards`,
+  });
+}
+
 export interface FleetRoundOptions {
   /** Prefix of the stream and application names. */
   readonly name: string;

@@ -11,7 +11,7 @@
  * shard, 150), HANDOFF_TICK_MS (one PutRecords call per tick, 100).
  */
 import { LocalStack, RecordLedger, uniqueName } from '@shoal/local-stack';
-import { FleetRound, shardsOwnedBy, waitFor, waitForBalance, waitForLeader } from './fleet-processes.js';
+import { FleetRound, shardsOwnedBy, waitFor, waitForBalance, waitForLeader, waitUntilConsuming } from './fleet-processes.js';
 import { percentile, printTable, sourceState, writeResult } from './report.js';
 
 const ROUNDS = Number(process.env.HANDOFF_ROUNDS ?? 4);
@@ -192,10 +192,7 @@ async function runRound(stack: LocalStack, leaseTableName: string, round: number
     const settled = await fleet.view.read();
     const shards = shardsOwnedBy(settled, leaving.workerId);
     // Both sides must be consuming before the handoff, or "last batch" means nothing.
-    await waitFor(() => shards.every((shard) => (leaving.lastBatchAt(shard) ?? 0) > Date.now() - 2_000), {
-      timeoutMs: 20_000,
-      what: `${leaving.workerId} consuming all its shards`,
-    });
+    await waitUntilConsuming(leaving, shards);
 
     const sigtermAt = Date.now();
     leaving.kill('SIGTERM');

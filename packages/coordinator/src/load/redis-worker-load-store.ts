@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { isValidWorkerLoad, type WorkerLoad } from '../assignment/worker-load.js';
 import type { Logger } from '../logger.js';
 import type { WorkerLoadStore } from './worker-load-store.js';
-import { createFailOpenRedis, positiveOption, waitUntilReady, withTimeout } from '../redis/fail-open-redis.js';
+import { positiveOption, resolveRedisClient, waitUntilReady, withTimeout } from '../redis/fail-open-redis.js';
 
 export interface RedisWorkerLoadStoreOptions {
   /**
@@ -138,13 +138,12 @@ export class RedisWorkerLoadStore implements WorkerLoadStore {
     );
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.logger = options.logger;
-    if (typeof options.redis === 'string') {
-      this.ownsClient = true;
-      this.redis = createFailOpenRedis(options.redis, this.commandTimeoutMs, this.logger, 'worker load');
-    } else {
-      this.ownsClient = false;
-      this.redis = options.redis;
-    }
+    ({ redis: this.redis, ownsClient: this.ownsClient } = resolveRedisClient(
+      options.redis,
+      this.commandTimeoutMs,
+      this.logger,
+      'worker load',
+    ));
   }
 
   /** Rejects only for a malformed argument (`InvalidArgumentError`); Redis trouble resolves. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { ShardReadBudget } from './shard-read-budget.js';
-import { createFailOpenRedis, positiveOption, waitUntilReady, withTimeout } from '../redis/fail-open-redis.js';
+import { positiveOption, resolveRedisClient, waitUntilReady, withTimeout } from '../redis/fail-open-redis.js';
 
 /** Time source of a {@link RedisShardReadBudget}; the buckets themselves run on Redis `TIME`. */
 export interface ReadBudgetClock {
@@ -143,13 +143,12 @@ export class RedisShardReadBudget implements ShardReadBudget {
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.logger = options.logger;
     this.clock = options.clock ?? systemClock;
-    if (typeof options.redis === 'string') {
-      this.ownsClient = true;
-      this.redis = createFailOpenRedis(options.redis, this.commandTimeoutMs, this.logger, 'read budget');
-    } else {
-      this.ownsClient = false;
-      this.redis = options.redis;
-    }
+    ({ redis: this.redis, ownsClient: this.ownsClient } = resolveRedisClient(
+      options.redis,
+      this.commandTimeoutMs,
+      this.logger,
+      'read budget',
+    ));
   }
 
   async acquireCall(streamName: string, shardId: string, signal?: AbortSignal): Promise<void> {

@@ -21,6 +21,21 @@ export function createFailOpenRedis(url: string, commandTimeoutMs: number, logge
   return redis;
 }
 
+/**
+ * The caller's client, or a fail-open one built from `redis` when it is a URL; `ownsClient`
+ * says whether closing it is the caller's job.
+ */
+export function resolveRedisClient(
+  redis: Redis | string,
+  commandTimeoutMs: number,
+  logger: Logger,
+  what: string,
+): { redis: Redis; ownsClient: boolean } {
+  return typeof redis === 'string'
+    ? { redis: createFailOpenRedis(redis, commandTimeoutMs, logger, what), ownsClient: true }
+    : { redis, ownsClient: false };
+}
+
 /** Waits until the client is ready, fails to connect ('error', 'end'), or `timeoutMs` passed. */
 export async function waitUntilReady(redis: Redis, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return;

@@ -1,5 +1,5 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import type { LeaseOwnership, LeaseStore, Logger, ShardReadBudget } from '@shoal/coordinator';
+import type { Lease, LeaseOwnership, LeaseStore, Logger, ShardReadBudget } from '@shoal/coordinator';
 import type { ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { fromCallback, fromPromise } from 'xstate';
 import type { Clock } from '../clock.js';
@@ -23,6 +23,8 @@ export interface LeaseActorDependencies {
   readonly isFenced: () => boolean;
   /** The lease left this worker: transferred to `to`, or released to anyone. */
   readonly onReleased?: (ownership: LeaseOwnership, to: string | undefined) => void;
+  /** The shard was read to its end and checkpointed at SHARD_END: its children may start. */
+  readonly onShardEnded?: (lease: Lease) => void;
   /** A batch of `count` records was processed. */
   readonly onProcessed?: (count: number) => void;
 }
@@ -99,6 +101,7 @@ function runShardConsumer(
   consumer
     .run()
     .then((exit) => {
+      if (exit === 'shard-end' && checkpointer.checkpointed.type === 'SHARD_END') deps.onShardEnded?.(lease);
       if (!stopped) report({ type: 'CONSUMER.STOPPED', exit });
     })
     .catch((error: unknown) => {

@@ -81,21 +81,11 @@ export class NatsLivenessKeeper {
 
   /** After a switch to `nats` that got no answer: read the record back and take its mode. */
   private async settleUncertain(): Promise<void> {
-    const { store, namespace, workerId, liveness, logger } = this.options;
     this.switching = true;
     try {
-      const { workers } = await store.readNamespace(namespace);
-      const record = workers.find((worker) => worker.workerId === workerId);
-      if (!record) {
-        logger.warn('worker record is gone: the leader revoked this worker; dropping every lease');
-        await this.options.onRevoked();
-      } else if (record.liveness === 'nats') {
-        liveness.enterNats();
-      } else {
-        liveness.stayTable();
-      }
+      await this.adoptRecordedMode(() => this.options.liveness.stayTable());
     } catch (error) {
-      logger.warn({ err: error }, 'could not read back this worker’s liveness mode');
+      this.options.logger.warn({ err: error }, 'could not read back this worker’s liveness mode');
     } finally {
       this.switching = false;
     }
@@ -103,7 +93,21 @@ export class NatsLivenessKeeper {
 
   /** The switch found the record gone or already in `mode` (an earlier write landed unseen). */
   private async resolveConflict(mode: 'nats' | 'table'): Promise<void> {
-    const { store, namespace, workerId, liveness, clock, logger } = this.options;
+    const { store, namespace, workerId, liveness, clock } = this.options;
+    await this.adoptRecordedMode(async () => {
+      if (mode !== 'table') return;
+      const startedAt = clock.monotonic();
+      const heartbeat = await store.heartbeatWorker(namespace, workerId);
+      if (heartbeat.status === 'applied') liveness.enterTable(startedAt);
+    });
+  }
+
+  /**
+   * Reads this worker's record: gone means the leader revoked it; `nats` is taken as is;
+   * `table` is left to `onTable`.
+   */
+  private async adoptRecordedMode(onTable: () => Promise<void> | void): Promise<void> {
+    const { store, namespace, workerId, liveness, logger } = this.options;
     const { workers } = await store.readNamespace(namespace);
     const record = workers.find((worker) => worker.workerId === workerId);
     if (!record) {
@@ -111,10 +115,8 @@ export class NatsLivenessKeeper {
       await this.options.onRevoked();
     } else if (record.liveness === 'nats') {
       liveness.enterNats();
-    } else if (mode === 'table') {
-      const startedAt = clock.monotonic();
-      const heartbeat = await store.heartbeatWorker(namespace, workerId);
-      if (heartbeat.status === 'applied') liveness.enterTable(startedAt);
+    } else {
+      await onTable();
     }
   }
 }

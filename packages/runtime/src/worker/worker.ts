@@ -57,7 +57,6 @@ export class Worker implements AsyncDisposable {
   private readonly store: LeaseStore;
   private readonly publisher: LeaseStatePublisher | undefined;
   private actor: WorkerActorRef | undefined;
-  private coordinator: LeaseCoordinator | undefined;
   private runPromise: Promise<void> | undefined;
   private closed = false;
   private readonly published = new Map<string, string>();
@@ -163,7 +162,7 @@ export class Worker implements AsyncDisposable {
         })
       : undefined;
     const host = this.createLeaseHost();
-    const coordinator = (this.coordinator = new LeaseCoordinator({
+    const coordinator = new LeaseCoordinator({
       store: this.store,
       kinesis: this.kinesis,
       namespace,
@@ -174,7 +173,7 @@ export class Worker implements AsyncDisposable {
       options: this.options,
       clock: this.clock,
       logger: this.logger,
-    }));
+    });
     const leaseMachine = createLeaseMachine({
       store: this.store,
       kinesis: this.kinesis,
@@ -188,6 +187,7 @@ export class Worker implements AsyncDisposable {
       isFenced: () => liveness.isFenced(),
       onReleased: (ownership, to) => coordinator.announceRelease(ownership, to),
       onProcessed: (count) => loadReporter?.recordProcessed(count),
+      onShardEnded: (lease) => void coordinator.shardEnded(lease),
     });
     const machine = workerMachine.provide({
       actors: {
@@ -262,7 +262,6 @@ export class Worker implements AsyncDisposable {
     const fingerprint = `${state}|${reason ?? ''}|${formatted}`;
     if (this.published.get(lease.leaseKey) === fingerprint) return;
     this.published.set(lease.leaseKey, fingerprint);
-    if (state === 'ended' && endReason === 'shard-end') void this.coordinator?.shardEnded(lease);
     if (snapshot.status === 'done') this.published.delete(lease.leaseKey);
     this.logger.debug({ shardId: lease.shardId, leaseKey: lease.leaseKey, state, reason, checkpoint: formatted }, 'lease state');
     this.publisher?.publish({
