@@ -13,7 +13,7 @@ import type { KinesisRecord } from '@shoal/processor-sdk';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GetRecordsFetcher, type FetchResult, type StartingPosition } from '../src/consumer/get-records-fetcher.js';
-import type { RetrievalOptions } from '../src/worker/worker-options.js';
+import type { RetrievalOptions } from '../src/consumer/retrieval-options.js';
 import { RecordingClock } from './fakes/fake-clock.js';
 import { sequenceNumber } from './fakes/records.js';
 

@@ -1,7 +1,7 @@
 import type { Lease, ShardInfo } from '@shoal/coordinator';
 import type { Checkpoint } from '@shoal/processor-sdk';
 import { describe, expect, it } from 'vitest';
-import { finishedLeasesToDelete, newLeasesForShards } from '../src/worker/shard-sync.js';
+import { finishedLeasesToDelete, newLeasesForShards } from '../src/fleet/lease-sync/shard-lineage.js';
 
 function shard(shardId: string, parents: string[] = [], closed = false): ShardInfo {
   return {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Clock } from '../src/clock.js';
-import { WorkerLiveness } from '../src/worker/worker-liveness.js';
+import { WorkerLiveness } from '../src/fleet/liveness/worker-liveness.js';
 
 function manualClock() {
   let now = 0;

@@ -9,7 +9,7 @@ import type { Logger, ShardReadBudget } from '@shoal/coordinator';
 import { compareExtendedSequenceNumbers, deaggregateRecords, type ExtendedSequenceNumber, type KinesisRecord } from '@shoal/processor-sdk';
 import { Backoff } from '../backoff.js';
 import type { Clock } from '../clock.js';
-import type { RetrievalOptions } from '../worker/worker-options.js';
+import type { RetrievalOptions } from './retrieval-options.js';
 
 /** Where reading a shard starts. `AFTER_CHECKPOINT` resumes right after a stored checkpoint. */
 export type StartingPosition =

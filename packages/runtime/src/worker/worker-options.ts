@@ -6,37 +6,11 @@ import type { CoordinationBus, LeaseStatePublisher, Logger, ShardReadBudget, Wor
 import type { InitialPosition, ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
+import type { RetrievalOptions } from '../consumer/retrieval-options.js';
+import type { CoordinationOptions } from '../fleet/fleet-options.js';
 import { InvalidOptionsError } from '../errors.js';
 
-/** How the shard consumer reads a shard with GetRecords. */
-export interface RetrievalOptions {
-  /** GetRecords `Limit`. Default 10000 (the Kinesis maximum). */
-  maxRecordsPerCall?: number;
-  /** Wait after a call that found the shard caught up (fewer records than asked, not behind the tip). Default 250 ms. */
-  idleTimeBetweenReadsMs?: number;
-  /** Stop prefetching while this many records wait to be processed. Default 20000. */
-  maxBufferedRecords?: number;
-  /** Stop prefetching while this many bytes wait to be processed. Default 32 MiB. */
-  maxBufferedBytes?: number;
-  /** First delay after a throttled or failed GetRecords. Default 200 ms. */
-  retryBaseMs?: number;
-  /** Longest delay between GetRecords retries. Default 5000 ms. */
-  retryMaxMs?: number;
-}
-
-/** Timings of fleet coordination over the bus: leader election and NATS liveness. */
-export interface CoordinationOptions {
-  /** How often a worker asks the leader to confirm it alive. Default 250 ms. */
-  livenessIntervalMs?: number;
-  /** A worker stops processing this long after its last confirmed request. Default 1500 ms. */
-  livenessSelfFenceMs?: number;
-  /** The leader revokes a worker (and frees its leases) this long after its last grant. Default 2000 ms. */
-  livenessFailoverMs?: number;
-  /** Others take leadership over once the leader's row stood still this long. Default 2500 ms. */
-  leadershipDurationMs?: number;
-  /** How often the leader renews its row (its only steady DynamoDB write). Default 1000 ms. */
-  leadershipRenewIntervalMs?: number;
-}
+export type { CoordinationOptions, RetrievalOptions };
 
 export interface WorkerOptions {
   /** Names the consumer application; leases and checkpoints are kept per application. Required. */

@@ -14,10 +14,11 @@ import { createActor, fromCallback, fromPromise, toPromise, type InspectionEvent
 import { systemClock, type Clock } from '../clock.js';
 import { leaseStateName, type LeaseMachineSnapshot } from '../machines/lease-machine.js';
 import { LEASE_ACTOR_PREFIX, workerMachine, type CoordinatorCommand, type WorkerActorRef } from '../machines/worker-machine.js';
-import { createLeaseMachine } from './lease-actors.js';
-import { LeaseCoordinator, type HostedLease, type LeaseHost } from './lease-coordinator.js';
+import { LeaseCoordinator } from '../fleet/lease-coordinator.js';
+import { WorkerLiveness } from '../fleet/liveness/worker-liveness.js';
+import { createLeaseMachine } from '../leases/lease-actors.js';
+import type { HostedLease, LeaseHost } from '../leases/lease-host.js';
 import { LoadReporter } from './load-reporter.js';
-import { WorkerLiveness } from './worker-liveness.js';
 import { resolveWorkerOptions, selfFenceAfterMs, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
 
 export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';

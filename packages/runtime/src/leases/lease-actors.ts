@@ -8,7 +8,7 @@ import { ShardCheckpointer } from '../consumer/shard-checkpointer.js';
 import { ShardConsumer } from '../consumer/shard-consumer.js';
 import { leaseMachine, type ConsumerCommand, type ConsumerInput, type ConsumerReport } from '../machines/lease-machine.js';
 import { releaseLease } from './release-lease.js';
-import type { ResolvedWorkerOptions } from './worker-options.js';
+import type { RetrievalOptions } from '../consumer/retrieval-options.js';
 
 export interface LeaseActorDependencies {
   readonly store: LeaseStore;
@@ -16,7 +16,11 @@ export interface LeaseActorDependencies {
   readonly processorFactory: ShardRecordProcessorFactory;
   readonly streamName: string;
   readonly workerId: string;
-  readonly options: Pick<ResolvedWorkerOptions, 'retrieval' | 'processorRetryBaseMs' | 'processorRetryMaxMs'>;
+  readonly options: {
+    readonly retrieval: Required<RetrievalOptions>;
+    readonly processorRetryBaseMs: number;
+    readonly processorRetryMaxMs: number;
+  };
   readonly readBudget: ShardReadBudget;
   readonly clock: Clock;
   readonly logger: Logger;

@@ -1,5 +1,5 @@
 import type { WorkerLivenessMode } from '@shoal/coordinator';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../clock.js';
 
 /**
  * What this worker knows about its own liveness, and so whether it may process.

@@ -9,7 +9,7 @@ import type {
   Unsubscribe,
   WorkerCommand,
 } from '@shoal/coordinator';
-import type { LeaseHost } from './lease-coordinator.js';
+import type { LeaseHost } from '../../leases/lease-host.js';
 
 export interface FleetMemberOptions {
   readonly bus: CoordinationBus;

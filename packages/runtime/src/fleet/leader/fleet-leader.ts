@@ -12,8 +12,8 @@ import {
   type WorkerLoad,
   type WorkerLoadStore,
 } from '@shoal/coordinator';
-import type { Clock } from '../clock.js';
-import { planFleet } from './fleet-plan.js';
+import type { Clock } from '../../clock.js';
+import { planFleet } from '../fleet-plan.js';
 
 export interface FleetLeaderOptions {
   readonly bus: CoordinationBus;

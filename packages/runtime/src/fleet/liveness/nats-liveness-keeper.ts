@@ -1,5 +1,5 @@
 import type { CoordinationBus, LeaseStore, Logger } from '@shoal/coordinator';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../clock.js';
 import type { WorkerLiveness } from './worker-liveness.js';
 
 export interface NatsLivenessKeeperOptions {

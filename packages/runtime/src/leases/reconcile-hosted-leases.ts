@@ -1,5 +1,5 @@
 import type { NamespaceSnapshot } from '@shoal/coordinator';
-import type { LeaseHost } from './lease-coordinator.js';
+import type { LeaseHost } from './lease-host.js';
 
 export interface ReconcileContext {
   readonly host: LeaseHost;

@@ -1,8 +1,11 @@
-import { LeaderElection, type CoordinationBus, type OwnershipTracker } from '@shoal/coordinator';
-import { FleetLeader } from './fleet-leader.js';
-import { FleetMember } from './fleet-member.js';
-import type { LeaseCoordinatorOptions } from './lease-coordinator.js';
-import { NatsLivenessKeeper } from './nats-liveness-keeper.js';
+import { LeaderElection, type CoordinationBus, type LeaseStore, type Logger, type OwnershipTracker } from '@shoal/coordinator';
+import type { Clock } from '../clock.js';
+import type { LeaseHost } from '../leases/lease-host.js';
+import type { FleetOptions } from './fleet-options.js';
+import { FleetLeader } from './leader/fleet-leader.js';
+import { NatsLivenessKeeper } from './liveness/nats-liveness-keeper.js';
+import type { WorkerLiveness } from './liveness/worker-liveness.js';
+import { FleetMember } from './member/fleet-member.js';
 
 /** Parts of the worker that exist only with a coordination bus. */
 export interface FleetParts {
@@ -11,6 +14,18 @@ export interface FleetParts {
   readonly leader: FleetLeader;
   readonly member: FleetMember;
   readonly keeper: NatsLivenessKeeper;
+}
+
+export interface FleetPartsDependencies {
+  readonly bus: CoordinationBus;
+  readonly store: LeaseStore;
+  readonly namespace: string;
+  readonly workerId: string;
+  readonly host: LeaseHost;
+  readonly liveness: WorkerLiveness;
+  readonly options: FleetOptions;
+  readonly clock: Clock;
+  readonly logger: Logger;
 }
 
 /** What the fleet parts need from the lease coordinator that hosts them. */
@@ -26,8 +41,8 @@ export interface FleetHooks {
 }
 
 /** Wires the leader, member and liveness keeper of a worker that has a coordination bus. */
-export function createFleetParts(deps: LeaseCoordinatorOptions, bus: CoordinationBus, hooks: FleetHooks): FleetParts {
-  const { store, namespace, workerId, host, liveness, clock, logger, options } = deps;
+export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks): FleetParts {
+  const { bus, store, namespace, workerId, host, liveness, clock, logger, options } = deps;
   const { coordination } = options;
   const member = new FleetMember({
     bus,

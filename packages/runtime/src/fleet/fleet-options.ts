@@ -1,0 +1,33 @@
+import type { WorkerLoadStore } from '@shoal/coordinator';
+import type { InitialPosition } from '@shoal/processor-sdk';
+
+/** Timings of fleet coordination over the bus: leader election and NATS liveness. */
+export interface CoordinationOptions {
+  /** How often a worker asks the leader to confirm it alive. Default 250 ms. */
+  livenessIntervalMs?: number;
+  /** A worker stops processing this long after its last confirmed request. Default 1500 ms. */
+  livenessSelfFenceMs?: number;
+  /** The leader revokes a worker (and frees its leases) this long after its last grant. Default 2000 ms. */
+  livenessFailoverMs?: number;
+  /** Others take leadership over once the leader's row stood still this long. Default 2500 ms. */
+  leadershipDurationMs?: number;
+  /** How often the leader renews its row (its only steady DynamoDB write). Default 1000 ms. */
+  leadershipRenewIntervalMs?: number;
+}
+
+/** The resolved options the fleet runs on (a subset of the worker's, defaults applied). */
+export interface FleetOptions {
+  readonly applicationName: string;
+  readonly streamName: string;
+  readonly initialPosition: InitialPosition;
+  readonly leaseDurationMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly leaseSyncIntervalMs: number;
+  readonly shardSyncIntervalMs: number;
+  readonly maxLeasesPerWorker: number | undefined;
+  readonly drainTimeoutMs: number;
+  readonly leaseCleanupDelayMs: number;
+  readonly loadReportIntervalMs: number;
+  readonly workerLoadStore: WorkerLoadStore | undefined;
+  readonly coordination: Required<CoordinationOptions>;
+}

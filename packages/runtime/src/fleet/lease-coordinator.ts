@@ -1,0 +1,246 @@
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { CoordinationBus, Lease, LeaseOwnership, LeaseStore, Logger } from '@shoal/coordinator';
+import type { Clock } from '../clock.js';
+import type { LeaseHost } from '../leases/lease-host.js';
+import { releaseLease } from '../leases/release-lease.js';
+import type { FleetOptions } from './fleet-options.js';
+import { createFleetParts, type FleetParts } from './fleet-parts.js';
+import { LeaseSync } from './lease-sync/lease-sync.js';
+import { ShardSync } from './lease-sync/shard-sync.js';
+import { SelfFence } from './liveness/self-fence.js';
+import { TableHeartbeat } from './liveness/table-heartbeat.js';
+import type { WorkerLiveness } from './liveness/worker-liveness.js';
+
+export interface LeaseCoordinatorOptions {
+  readonly store: LeaseStore;
+  readonly kinesis: KinesisClient;
+  readonly namespace: string;
+  readonly workerId: string;
+  readonly host: LeaseHost;
+  readonly liveness: WorkerLiveness;
+  /** The fleet's coordination bus; without it the worker coordinates through the table alone. */
+  readonly bus: CoordinationBus | undefined;
+  readonly options: FleetOptions;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/**
+ * The worker's part in the fleet, and its periodic duties against the lease table:
+ * - liveness: table heartbeats ({@link TableHeartbeat}) or, with a bus, leader grants;
+ * - lease sync ({@link LeaseSync}): notice leases lost or asked for, and take this worker's share;
+ * - shard sync ({@link ShardSync}): create leases for new shards, clean up finished parents.
+ * With a coordination bus it also stands for leader, and acts on the leader's plans and commands
+ * (see {@link FleetParts}).
+ */
+export class LeaseCoordinator {
+  private readonly controller = new AbortController();
+  private readonly loops: Promise<void>[] = [];
+  private readonly fence: SelfFence;
+  private readonly heartbeat: TableHeartbeat;
+  private readonly leaseSync: LeaseSync;
+  private readonly shardSync: ShardSync;
+  private readonly fleet: FleetParts | undefined;
+  private draining = false;
+  private recovering: Promise<void> | undefined;
+  private readonly logger: Logger;
+
+  constructor(private readonly deps: LeaseCoordinatorOptions) {
+    const { store, kinesis, namespace, workerId, host, liveness, options, clock, logger } = deps;
+    this.logger = logger;
+    this.fence = new SelfFence(() => host.fenced(), logger);
+    this.heartbeat = new TableHeartbeat({
+      store,
+      namespace,
+      workerId,
+      liveness,
+      intervalMs: options.heartbeatIntervalMs,
+      fence: this.fence,
+      clock,
+      logger,
+      onRecordRemoved: () => this.recoverFromRevocation(),
+    });
+    this.leaseSync = new LeaseSync({
+      store,
+      namespace,
+      workerId,
+      host,
+      leaseDurationMs: options.leaseDurationMs,
+      leaseSyncIntervalMs: options.leaseSyncIntervalMs,
+      maxLeasesPerWorker: options.maxLeasesPerWorker,
+      mayTakeLeases: () => this.mayTakeLeases(),
+      clock,
+      logger,
+    });
+    this.fleet = deps.bus
+      ? createFleetParts(
+          { bus: deps.bus, store, namespace, workerId, host, liveness, options, clock, logger },
+          {
+            tableAlive: (id) => this.leaseSync.workers.isAlive(id),
+            ownerships: this.leaseSync.ownerships,
+            mayTakeLeases: () => this.mayTakeLeases(),
+            refresh: () => this.leaseSync.sync(),
+            onRevoked: () => this.recoverFromRevocation(),
+          },
+        )
+      : undefined;
+    if (this.fleet) this.leaseSync.attachFleet(this.fleet);
+    const fleet = this.fleet;
+    this.shardSync = new ShardSync({
+      store,
+      kinesis,
+      namespace,
+      streamName: options.streamName,
+      initialPosition: options.initialPosition,
+      leaseCleanupDelayMs: options.leaseCleanupDelayMs,
+      cleansUp: () => fleet === undefined || fleet.leader.isLeading(),
+      signal: this.controller.signal,
+      clock,
+      logger,
+    });
+  }
+
+  /** Registers this worker and creates the stream's missing leases; then the loops may start. */
+  async register(): Promise<void> {
+    const startedAt = this.deps.clock.monotonic();
+    const registered = await this.deps.store.registerWorker(this.deps.namespace, this.deps.workerId, process.env.HOSTNAME);
+    if (registered.status === 'conflict') {
+      throw new Error(`worker id ${this.deps.workerId} is already registered in ${this.deps.namespace}; worker ids must be unique`);
+    }
+    this.deps.liveness.confirm(startedAt);
+    try {
+      await this.shardSync.sync();
+    } catch (error) {
+      await this.deregister().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  start(): void {
+    const { leaseSyncIntervalMs, shardSyncIntervalMs } = this.deps.options;
+    this.loops.push(
+      this.heartbeat.run(this.controller.signal),
+      this.every(leaseSyncIntervalMs, () => this.leaseSync.sync(), 'lease sync', true),
+      this.every(shardSyncIntervalMs, () => this.shardSync.sync(), 'shard sync'),
+    );
+    const fleet = this.fleet;
+    if (fleet) {
+      fleet.member.start();
+      fleet.election.start();
+      this.loops.push(fleet.keeper.run(this.controller.signal));
+      fleet.bus.publish({ type: 'worker-joined', workerId: this.deps.workerId });
+    }
+  }
+
+  /**
+   * From now on, take no leases: the worker is shutting down. Each lease it holds is drained
+   * towards the worker the planner picks among the others, so the handoff needs no one to ask.
+   * Heartbeats and grants go on until `stop()`.
+   */
+  async startDraining(): Promise<void> {
+    this.draining = true;
+    const { store, namespace, workerId, host } = this.deps;
+    // At once, from the last read: the drains have begun and must know their target before
+    // the batch in hand is done.
+    for (const move of this.leaseSync.planShutdownMoves()) {
+      host.sendToLease(move.leaseKey, { type: 'DRAIN', reason: 'worker-shutdown', handoffTo: move.to });
+    }
+    const result = await store.markWorkerLeaving(namespace, workerId).catch((error: unknown) => {
+      this.logger.warn({ err: error }, 'could not mark this worker as leaving');
+    });
+    if (result?.status === 'conflict') this.logger.warn('worker record was gone when marking it as leaving');
+    this.fleet?.bus.publish({ type: 'worker-leaving', workerId });
+  }
+
+  async stop(): Promise<void> {
+    this.controller.abort();
+    await Promise.allSettled(this.loops);
+    this.fleet?.member.stop();
+    await this.fleet?.election.stop();
+  }
+
+  /**
+   * Releases whatever this worker still owns (a handoff that landed while it drained, a drain
+   * that timed out), so nobody waits a lease duration for it, then removes its record.
+   */
+  async releaseRemainingAndDeregister(): Promise<void> {
+    const { store, namespace, workerId } = this.deps;
+    try {
+      const { leases } = await store.readNamespace(namespace);
+      for (const lease of leases) {
+        if (lease.leaseOwner !== workerId || lease.checkpoint.type === 'SHARD_END') continue;
+        const ownership = { namespace, leaseKey: lease.leaseKey, leaseOwner: workerId, leaseCounter: lease.leaseCounter };
+        const { outcome, to } = await releaseLease(store, { ownership, handoffTo: lease.pendingOwner });
+        this.logger.info({ shardId: lease.shardId, outcome }, 'gave up a lease still owned at shutdown');
+        if (outcome !== 'lost') this.announceRelease(ownership, to);
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not release the remaining leases; they expire after the lease duration');
+    }
+    await this.deregister();
+  }
+
+  /** Tells the fleet a lease left this worker, so its next owner starts (or the leader plans) at once. */
+  announceRelease(ownership: LeaseOwnership, to: string | undefined): void {
+    this.fleet?.bus.publish({
+      type: 'lease-released',
+      leaseKey: ownership.leaseKey,
+      from: ownership.leaseOwner,
+      leaseCounter: ownership.leaseCounter + 1,
+      ...(to === undefined ? {} : { to }),
+    });
+  }
+
+  /** Removes this worker's record. */
+  async deregister(): Promise<void> {
+    await this.deps.store.deregisterWorker(this.deps.namespace, this.deps.workerId);
+  }
+
+  /**
+   * This worker finished a shard: create its children's leases now and tell the fleet, so a
+   * child starts at once instead of at the next shard or lease sync.
+   */
+  async shardEnded(lease: Lease): Promise<void> {
+    try {
+      await this.shardSync.sync(lease.shardId);
+    } catch (error) {
+      this.logger.warn({ err: error, shardId: lease.shardId }, 'could not sync shards after a shard end; the periodic sync will');
+    }
+    this.fleet?.bus.publish({ type: 'shard-ended', leaseKey: lease.leaseKey, shardId: lease.shardId, from: this.deps.workerId });
+    if (!this.fleet) await this.leaseSync.sync().catch(() => undefined);
+  }
+
+  private mayTakeLeases(): boolean {
+    return !this.draining && !this.deps.liveness.isFenced() && this.recovering === undefined;
+  }
+
+  /** Our record is gone (judged dead): drop every lease, then register again in `table` mode. */
+  private recoverFromRevocation(): Promise<void> {
+    this.recovering ??= (async () => {
+      const { store, namespace, workerId, liveness, clock } = this.deps;
+      this.fence.reset();
+      this.fence.report();
+      const startedAt = clock.monotonic();
+      const again = await store.registerWorker(namespace, workerId, process.env.HOSTNAME);
+      if (again.status === 'applied') liveness.enterTable(startedAt);
+    })().finally(() => {
+      this.recovering = undefined;
+    });
+    return this.recovering;
+  }
+
+  /** Runs `task` every `intervalMs` until stopped; a failure is logged and the loop goes on. */
+  private async every(intervalMs: number, task: () => Promise<void>, name: string, immediately = false): Promise<void> {
+    const signal = this.controller.signal;
+    if (!immediately) await this.deps.clock.sleep(intervalMs, signal).catch(() => undefined);
+    while (!signal.aborted) {
+      try {
+        await task();
+      } catch (error) {
+        if (signal.aborted) return;
+        this.logger.warn({ err: error }, `${name} failed`);
+      }
+      await this.deps.clock.sleep(intervalMs, signal).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,177 @@
+import {
+  LivenessTracker,
+  OwnershipTracker,
+  type Lease,
+  type LeaseMove,
+  type LeaseStore,
+  type Logger,
+  type NamespaceSnapshot,
+  type WorkerRecord,
+} from '@shoal/coordinator';
+import type { Clock } from '../../clock.js';
+import type { LeaseHost } from '../../leases/lease-host.js';
+import { reconcileHostedLeases } from '../../leases/reconcile-hosted-leases.js';
+import type { FleetParts } from '../fleet-parts.js';
+import { planFleet } from '../fleet-plan.js';
+
+export interface LeaseSyncOptions {
+  readonly store: LeaseStore;
+  readonly namespace: string;
+  readonly workerId: string;
+  readonly host: LeaseHost;
+  readonly leaseDurationMs: number;
+  readonly leaseSyncIntervalMs: number;
+  readonly maxLeasesPerWorker: number | undefined;
+  /** False while the worker drains, is fenced or recovers: it takes no leases then. */
+  readonly mayTakeLeases: () => boolean;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/**
+ * The lease sync: reads the namespace, tells each hosted lease machine what the table says,
+ * removes `table`-mode workers seen dead, feeds the election and the leader, and (where no
+ * reachable leader plans for it) plans a balanced assignment and takes this worker's share.
+ */
+export class LeaseSync {
+  /** Heartbeats of `table`-mode workers, to judge them dead after a lease duration. */
+  readonly workers: LivenessTracker;
+  readonly ownerships: OwnershipTracker;
+  private readonly unownedSince = new Map<string, number>();
+  /** Workers this one removed as dead: their leases are free at once, not after a lease duration. */
+  private readonly removedWorkers = new Set<string>();
+  /** The last namespace read, to plan a shutdown's handoffs without waiting for another. */
+  private lastSnapshot: NamespaceSnapshot | undefined;
+  private fleet: FleetParts | undefined;
+
+  constructor(private readonly options: LeaseSyncOptions) {
+    this.workers = new LivenessTracker(options.leaseDurationMs, options.clock.monotonic);
+    this.ownerships = new OwnershipTracker(options.leaseDurationMs, options.clock.monotonic);
+  }
+
+  /** The fleet parts, once created (they need this sync as their `refresh`). */
+  attachFleet(fleet: FleetParts): void {
+    this.fleet = fleet;
+  }
+
+  async sync(): Promise<void> {
+    const { store, namespace, workerId, host, clock } = this.options;
+    const snapshot = await store.readNamespace(namespace);
+    // What the read saw may have been written just before it returned: count its age from then.
+    const readAt = clock.monotonic();
+    this.workers.observe(snapshot.workers, readAt);
+    this.ownerships.observe(snapshot.leases, readAt);
+    reconcileHostedLeases(snapshot, {
+      host,
+      workerId,
+      mayAdopt: this.options.mayTakeLeases,
+      isActiveWorker: (id) => this.isActiveWorker(id, snapshot.workers),
+      expectsHandoff: (leaseKey) => this.fleet?.member.expectsHandoff(leaseKey) ?? false,
+    });
+    // A worker counts as dead only once its record was removed on the heartbeat we saw stand still:
+    // the conditional delete proves no heartbeat happened since, however slow our reads were.
+    for (const worker of snapshot.workers) this.removedWorkers.delete(worker.workerId);
+    const removed = await this.removeDeadWorkers(snapshot.workers);
+    const current = removed.size === 0 ? snapshot : { ...snapshot, workers: snapshot.workers.filter((w) => !removed.has(w.workerId)) };
+    this.lastSnapshot = current;
+    const fleet = this.fleet;
+    if (fleet) {
+      await fleet.election.observe(snapshot.leadership, readAt);
+      fleet.leader.observe(current);
+    }
+    if (this.options.mayTakeLeases()) this.takeShare(current);
+  }
+
+  /** The moves that give this worker's leases to the others, planned from the last read (none before the first). */
+  planShutdownMoves(): LeaseMove[] {
+    const snapshot = this.lastSnapshot;
+    if (!snapshot) return [];
+    const { workerId } = this.options;
+    const plan = planFleet({
+      snapshot,
+      isAlive: (id) => this.isWorkerAlive(id, snapshot.workers),
+      exclude: new Set([workerId]),
+      ownerships: this.ownerships,
+      deadOwners: this.removedWorkers,
+      maxLeasesPerWorker: this.options.maxLeasesPerWorker,
+    });
+    return plan.moves.filter((move) => move.from === workerId);
+  }
+
+  /**
+   * Plans from this snapshot and acts on the moves that go to this worker. While a leader is
+   * live and reachable it plans for everyone, so this worker only picks up leases that have
+   * stayed free for a while (the leader may be slow or cut off from NATS).
+   */
+  private takeShare(snapshot: NamespaceSnapshot): void {
+    const { host, workerId, clock } = this.options;
+    const hosted = host.hostedLeases();
+    const plan = planFleet({
+      snapshot,
+      isAlive: (id) => this.isWorkerAlive(id, snapshot.workers),
+      ownerships: this.ownerships,
+      deadOwners: this.removedWorkers,
+      maxLeasesPerWorker: this.options.maxLeasesPerWorker,
+    });
+    if (!plan.workers.includes(workerId)) return;
+    const fleet = this.fleet;
+    const leaderPlans = fleet !== undefined && fleet.bus.isConnected() && fleet.election.liveLeaderId() !== undefined;
+    const now = clock.monotonic();
+    this.trackUnowned(snapshot, now);
+    for (const move of plan.moves) {
+      if (move.to !== workerId || hosted.has(move.leaseKey)) continue;
+      const lease = plan.leases.get(move.leaseKey);
+      if (!lease || lease.leaseOwner === workerId) continue;
+      if (leaderPlans && !this.freeForLong(lease, now)) continue;
+      if (move.kind === 'take') {
+        host.startLease(lease, 'acquire');
+      } else if (!leaderPlans && (lease.pendingOwner === undefined || !this.isActiveWorker(lease.pendingOwner, snapshot.workers))) {
+        host.startLease(lease, 'request-handoff');
+      }
+    }
+  }
+
+  private trackUnowned(snapshot: NamespaceSnapshot, now: number): void {
+    const unowned = new Set(snapshot.leases.filter((lease) => lease.leaseOwner === undefined).map((lease) => lease.leaseKey));
+    for (const key of this.unownedSince.keys()) if (!unowned.has(key)) this.unownedSince.delete(key);
+    for (const key of unowned) if (!this.unownedSince.has(key)) this.unownedSince.set(key, now);
+  }
+
+  /** A free lease the leader has left alone for a few lease syncs. */
+  private freeForLong(lease: Lease, now: number): boolean {
+    const since = this.unownedSince.get(lease.leaseKey);
+    return since !== undefined && now - since >= 3 * this.options.leaseSyncIntervalMs;
+  }
+
+  /** Liveness as this worker can judge it: the leader's grants if it leads, else table heartbeats or a `nats` record. */
+  private isWorkerAlive(id: string, workers: readonly WorkerRecord[]): boolean {
+    if (id === this.options.workerId) return true;
+    if (this.fleet?.leader.isLeading()) return this.fleet.leader.isAlive(id);
+    const record = workers.find((worker) => worker.workerId === id);
+    // A `nats`-mode record stands until the leader revokes it.
+    return record !== undefined && (record.liveness === 'nats' || this.workers.isAlive(id));
+  }
+
+  private isActiveWorker(workerId: string, workers: readonly WorkerRecord[]): boolean {
+    const record = workers.find((worker) => worker.workerId === workerId);
+    return record !== undefined && record.status === 'active' && this.isWorkerAlive(workerId, workers);
+  }
+
+  /** Removes the records of `table`-mode workers seen dead; returns the ids actually removed. */
+  private async removeDeadWorkers(workers: readonly WorkerRecord[]): Promise<Set<string>> {
+    const { store, namespace, workerId, logger } = this.options;
+    const removed = new Set<string>();
+    for (const worker of workers) {
+      if (worker.workerId === workerId || worker.liveness !== 'table') continue;
+      const heartbeat = this.workers.deadHeartbeat(worker.workerId);
+      if (heartbeat === undefined) continue;
+      const result = await store.removeDeadWorker(namespace, worker.workerId, heartbeat);
+      if (result.status === 'applied') {
+        removed.add(worker.workerId);
+        this.removedWorkers.add(worker.workerId);
+        logger.info({ deadWorkerId: worker.workerId }, 'removed a dead worker; its leases are free to take');
+      }
+    }
+    return removed;
+  }
+}

@@ -1,0 +1,20 @@
+import type { Lease, LeaseOwnership } from '@shoal/coordinator';
+import type { LeaseMachineEvent, LeaseMachineMode } from '../machines/lease-machine.js';
+
+/** What the fleet needs to know about one lease machine the worker hosts. */
+export interface HostedLease {
+  /** Top-level machine state: `pending`, `owned`, `draining`, ... */
+  readonly state: string;
+  readonly ownership: LeaseOwnership | undefined;
+}
+
+/** The worker as the fleet sees it: its lease machines and how to reach them. */
+export interface LeaseHost {
+  hostedLeases(): ReadonlyMap<string, HostedLease>;
+  /** The epoch at which this worker last gave the lease up itself (released, handed off, finished). */
+  relinquishedEpoch(leaseKey: string): number | undefined;
+  startLease(lease: Lease, mode: LeaseMachineMode): void;
+  sendToLease(leaseKey: string, event: LeaseMachineEvent): void;
+  /** The worker could not prove it is alive in time: every lease must stop now. */
+  fenced(): void;
+}
