@@ -11,7 +11,9 @@ import type { KinesisRecord } from './kinesis-record.js';
 export interface Checkpointer {
   /**
    * Without arguments: in `processRecords`, the last record of the batch; in
-   * `shutdownRequested`, the last record delivered; in `shardEnded`, the end of the shard.
+   * `shutdownRequested`, the last record of the last batch `processRecords` finished; in
+   * `shardEnded`, the end of the shard. Where the stored checkpoint is already at or past that
+   * position (the processor checkpointed further itself), it does nothing.
    */
   checkpoint(): Promise<void>;
   /** At this record (its sequence and sub-sequence number). */

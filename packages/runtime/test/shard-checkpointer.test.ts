@@ -102,6 +102,16 @@ describe('ShardCheckpointer: where a checkpoint lands', () => {
     expect(store.attempts).toBe(2);
   });
 
+  it('does nothing for a bare checkpoint() whose default lies behind the current checkpoint', async () => {
+    const { store, checkpointer } = setUp(sequenceCheckpoint(7));
+    deliverBatch(checkpointer, [userRecord(8), userRecord(9)]);
+    await checkpointer.checkpoint(userRecord(9));
+    checkpointer.setDefaultTarget({ type: 'position', position: userRecord(8) });
+    await checkpointer.checkpoint();
+    expect(store.written).toEqual([sequenceCheckpoint(9)]);
+    expect(asStored(checkpointer.checkpointed)).toEqual(sequenceCheckpoint(9));
+  });
+
   it('does nothing for a bare checkpoint() before any record was delivered', async () => {
     const { store, checkpointer } = setUp();
     await checkpointer.checkpoint();

@@ -236,6 +236,28 @@ describe('ShardConsumer: delivering records', () => {
     });
   });
 
+  it('lets shutdownRequested checkpoint() without arguments after a batch that checkpointed part of itself and threw', async () => {
+    const { consumer, processor, store } = setUpConsumer({ scripts: [[batch(1, 2), batch(3, 4, 5)]] });
+    const finalCheckpoint: unknown[] = [];
+    processor.onProcess = async ({ records, checkpointer }) => {
+      if (ids(records) !== 'r3,r4,r5') return;
+      await checkpointer.checkpoint(records[1]!);
+      // The shutdown arrives while the batch fails: it is not delivered again.
+      consumer.requestShutdown('requested', 'handoff');
+      throw new Error('r5 failed');
+    };
+    processor.onShutdownRequested = ({ checkpointer }) =>
+      checkpointer.checkpoint().then(
+        () => finalCheckpoint.push('ok'),
+        (error: unknown) => finalCheckpoint.push(error),
+      );
+
+    await expect(consumer.run()).resolves.toBe('requested');
+    // The end of the last whole batch (r2) lies behind the processor's own checkpoint (r4): a no-op.
+    expect(finalCheckpoint).toEqual(['ok']);
+    expect(store.written).toEqual([sequenceCheckpoint(2), sequenceCheckpoint(4)]);
+  });
+
   it('delivers a failed batch again after growing backoff, never checkpointing past what was processed', async () => {
     const { consumer, processor, store, clock, events, checkpointsPastProcessed } = setUpConsumer({
       scripts: [[batch(1, 2), batch(3, 4), batch(5)]],

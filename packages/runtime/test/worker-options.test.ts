@@ -110,10 +110,12 @@ describe('resolveWorkerOptions: invalid options name the field', () => {
     expect(error.issues).toEqual([expect.stringMatching(/^processorFactory: must be a function/)]);
   });
 
-  it('rejects a negative leaseDurationMs', () => {
+  it('rejects a negative leaseDurationMs, and reports no rule that reads it', () => {
     const error = rejectionOf({ ...required, leaseDurationMs: -1 });
-    expect(error.issues[0]).toMatch(/^leaseDurationMs: /);
-    expect(error.message).toContain('leaseDurationMs');
+    // heartbeatIntervalMs (left at its default) is compared with leaseDurationMs only when both are valid.
+    expect(error.issues).toEqual([expect.stringMatching(/^leaseDurationMs: must be a positive whole number of milliseconds; got -1/)]);
+    const coordination = rejectionOf({ ...required, coordination: { livenessSelfFenceMs: -5 } });
+    expect(coordination.issues).toEqual([expect.stringMatching(/^coordination\.livenessSelfFenceMs: .*got -5/)]);
   });
 
   it('rejects a heartbeatIntervalMs of half the lease duration or more', () => {
@@ -169,8 +171,10 @@ describe('resolveWorkerOptions: invalid options name the field', () => {
     expect(error.issues).toEqual([expect.stringMatching(/^retrieval\.maxRecordsPerCall: /)]);
   });
 
-  it('rejects an unknown initial position and an AT_TIMESTAMP without a date', () => {
-    expect(rejectionOf({ ...required, initialPosition: 'EARLIEST' }).issues[0]).toMatch(/^initialPosition: /);
+  it('rejects an unknown initial position and an AT_TIMESTAMP without a date, naming the accepted values', () => {
+    expect(rejectionOf({ ...required, initialPosition: 'EARLIEST' }).issues).toEqual([
+      "initialPosition: must be 'TRIM_HORIZON', 'LATEST', { type: 'TRIM_HORIZON' | 'LATEST' } or { type: 'AT_TIMESTAMP', timestamp: Date }; got 'EARLIEST'",
+    ]);
     expect(rejectionOf({ ...required, initialPosition: { type: 'AT_TIMESTAMP', timestamp: '2024-05-06' } }).issues[0]).toMatch(
       /^initialPosition/,
     );

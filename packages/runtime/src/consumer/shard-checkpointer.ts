@@ -87,8 +87,10 @@ export class ShardCheckpointer implements Checkpointer {
   private resolveTarget(target: KinesisRecord | string | undefined, subSequenceNumber: number | undefined): Checkpoint | undefined {
     if (target === undefined) {
       if (this.defaultTarget.type === 'shard-end') return { type: 'SHARD_END' };
+      // The furthest safe position is the later of the default and what the processor already
+      // checkpointed itself (say, part of a batch that then failed): behind it, nothing to do.
       const position = this.defaultTarget.position;
-      return position === undefined || this.isCheckpointed(position) ? undefined : this.validated(position);
+      return position === undefined || this.isCheckpointedThrough(position) ? undefined : this.validated(position);
     }
     if (typeof target === 'string') {
       assertSequenceNumber(target);
@@ -121,8 +123,8 @@ export class ShardCheckpointer implements Checkpointer {
     return { type: 'SEQUENCE', position: { sequenceNumber: position.sequenceNumber, subSequenceNumber: position.subSequenceNumber } };
   }
 
-  private isCheckpointed(position: ExtendedSequenceNumber): boolean {
-    return this.current.type === 'SEQUENCE' && compareExtendedSequenceNumbers(position, this.current.position) === 0;
+  private isCheckpointedThrough(position: ExtendedSequenceNumber): boolean {
+    return this.current.type === 'SHARD_END' || (this.current.type === 'SEQUENCE' && compareExtendedSequenceNumbers(position, this.current.position) <= 0);
   }
 
   /** A bare sequence number stands for its whole record: every user record of an aggregate. */

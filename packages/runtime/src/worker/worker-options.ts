@@ -9,6 +9,7 @@ import type { Clock } from '../clock.js';
 import type { RetrievalOptions } from '../consumer/retrieval-options.js';
 import type { CoordinationOptions } from '../fleet/fleet-options.js';
 import { InvalidOptionsError } from '../errors.js';
+import { crossFieldIssues, describe } from './option-rules.js';
 
 export type { CoordinationOptions, RetrievalOptions };
 
@@ -109,7 +110,10 @@ export interface ResolvedWorkerOptions extends Required<
 }
 
 const NAME = /^[a-zA-Z0-9_.-]+$/;
-const positiveMs = z.number().int().positive();
+const positiveError = (issue: { input?: unknown }) => `must be a positive whole number of milliseconds; got ${describe(issue.input)}`;
+const positiveMs = z.number({ error: positiveError }).int({ error: positiveError }).positive({ error: positiveError });
+const nonNegativeError = (issue: { input?: unknown }) => `must be a whole number of milliseconds, 0 or more; got ${describe(issue.input)}`;
+const nonNegativeMs = z.number({ error: nonNegativeError }).int({ error: nonNegativeError }).min(0, { error: nonNegativeError });
 
 const schema = z
   .object({
@@ -138,12 +142,18 @@ const schema = z
       .default(() => `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
     leaseTableName: z.string().min(3).max(255).regex(NAME, 'may contain only letters, digits, "_", "." and "-"').default('shoal-leases'),
     initialPosition: z
-      .union([
-        z.enum(['TRIM_HORIZON', 'LATEST']).transform((type) => ({ type }) as InitialPosition),
-        z.object({ type: z.literal('TRIM_HORIZON') }),
-        z.object({ type: z.literal('LATEST') }),
-        z.object({ type: z.literal('AT_TIMESTAMP'), timestamp: z.date() }),
-      ])
+      .union(
+        [
+          z.enum(['TRIM_HORIZON', 'LATEST']).transform((type) => ({ type }) as InitialPosition),
+          z.object({ type: z.literal('TRIM_HORIZON') }),
+          z.object({ type: z.literal('LATEST') }),
+          z.object({ type: z.literal('AT_TIMESTAMP'), timestamp: z.date() }),
+        ],
+        {
+          error: (issue) =>
+            `must be 'TRIM_HORIZON', 'LATEST', { type: 'TRIM_HORIZON' | 'LATEST' } or { type: 'AT_TIMESTAMP', timestamp: Date }; got ${describe(issue.input)}`,
+        },
+      )
       .default({ type: 'LATEST' }),
     leaseDurationMs: positiveMs.default(15_000),
     heartbeatIntervalMs: positiveMs.default(5_000),
@@ -151,14 +161,14 @@ const schema = z
     shardSyncIntervalMs: positiveMs.default(60_000),
     maxLeasesPerWorker: z.number().int().positive().optional(),
     drainTimeoutMs: positiveMs.default(10_000),
-    leaseCleanupDelayMs: z.number().int().min(0).default(60_000),
+    leaseCleanupDelayMs: nonNegativeMs.default(60_000),
     handoffWaitMs: positiveMs.default(30_000),
     processorRetryBaseMs: positiveMs.default(100),
     processorRetryMaxMs: positiveMs.default(10_000),
     retrieval: z
       .object({
         maxRecordsPerCall: z.number().int().min(1).max(10_000).default(10_000),
-        idleTimeBetweenReadsMs: z.number().int().min(0).default(250),
+        idleTimeBetweenReadsMs: nonNegativeMs.default(250),
         maxBufferedRecords: z.number().int().positive().default(20_000),
         maxBufferedBytes: z
           .number()
@@ -205,49 +215,7 @@ const schema = z
   })
   .strict()
   .superRefine((options, context) => {
-    if (options.heartbeatIntervalMs * 2 >= options.leaseDurationMs) {
-      context.addIssue({
-        code: 'custom',
-        path: ['heartbeatIntervalMs'],
-        message: `must be less than half of leaseDurationMs (${options.leaseDurationMs}), so a failed heartbeat can be retried before the worker must stop; got ${options.heartbeatIntervalMs}`,
-      });
-    }
-    const timing = options.coordination;
-    if (timing.livenessIntervalMs * 3 > timing.livenessSelfFenceMs) {
-      context.addIssue({
-        code: 'custom',
-        path: ['coordination', 'livenessIntervalMs'],
-        message: `must be at most a third of coordination.livenessSelfFenceMs (${timing.livenessSelfFenceMs}), so a lost request can be retried before the worker must stop; got ${timing.livenessIntervalMs}`,
-      });
-    }
-    if (timing.livenessSelfFenceMs >= timing.livenessFailoverMs) {
-      context.addIssue({
-        code: 'custom',
-        path: ['coordination', 'livenessSelfFenceMs'],
-        message: `must be less than coordination.livenessFailoverMs (${timing.livenessFailoverMs}): a worker must stop before the leader frees its leases; got ${timing.livenessSelfFenceMs}`,
-      });
-    }
-    if (timing.leadershipRenewIntervalMs * 2 >= timing.leadershipDurationMs) {
-      context.addIssue({
-        code: 'custom',
-        path: ['coordination', 'leadershipRenewIntervalMs'],
-        message: `must be less than half of coordination.leadershipDurationMs (${timing.leadershipDurationMs}); got ${timing.leadershipRenewIntervalMs}`,
-      });
-    }
-    if (options.processorRetryBaseMs > options.processorRetryMaxMs) {
-      context.addIssue({
-        code: 'custom',
-        path: ['processorRetryBaseMs'],
-        message: `must not exceed processorRetryMaxMs (${options.processorRetryMaxMs})`,
-      });
-    }
-    if (options.retrieval.retryBaseMs > options.retrieval.retryMaxMs) {
-      context.addIssue({
-        code: 'custom',
-        path: ['retrieval', 'retryBaseMs'],
-        message: `must not exceed retrieval.retryMaxMs (${options.retrieval.retryMaxMs})`,
-      });
-    }
+    for (const issue of crossFieldIssues(options)) context.addIssue({ code: 'custom', ...issue });
   });
 
 /**
