@@ -10,7 +10,9 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import {
   DynamoDbLeaseStore,
+  LeaseTableError,
   LeaseTableSchemaError,
+  RequestTimeoutError,
   PARTITION_KEY,
   SORT_KEY,
   ensureLeaseTable,
@@ -431,6 +433,41 @@ describe('leases', () => {
     expect(await store.transferLease(ghost, 'worker-b')).toEqual({ status: 'conflict' });
     expect(await store.releaseLease(ghost)).toEqual({ status: 'conflict' });
     expect(await store.getLease(namespace, ghost.leaseKey)).toBeUndefined();
+  });
+});
+
+describe('request timeouts', () => {
+  const namespace = leaseNamespace('billing', 'timeouts');
+
+  it('abandons a write whose answer is held up, as a retryable timeout, although DynamoDB applied it', async () => {
+    const client = newClient();
+    let holdAnswersMs = 0;
+    // The reply is delayed after DynamoDB answered: a lost or late response, as on a half-open socket.
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args);
+        if (holdAnswersMs > 0) await new Promise((resolve) => setTimeout(resolve, holdAnswersMs));
+        return result;
+      },
+      { step: 'deserialize', name: 'holdAnswers' },
+    );
+    const tableName = uniqueName('leases');
+    const store = new DynamoDbLeaseStore({ client, tableName, requestTimeoutMs: 300 });
+    await store.ensureTable();
+    const lease = await ownedLease(store, namespace, 'worker-a');
+
+    holdAnswersMs = 1_500;
+    const error = await store.checkpoint(ownershipOf(lease), { type: 'LATEST' }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    holdAnswersMs = 0;
+    expect(error).toBeInstanceOf(LeaseTableError);
+    expect((error as LeaseTableError).retryable).toBe(true);
+    expect((error as LeaseTableError).cause).toBeInstanceOf(RequestTimeoutError);
+    expect((error as Error).message).toMatch(/UpdateItem .* no answer within 300 ms/);
+    // The write landed all the same: its outcome was unknown, not failed.
+    expect((await mustGet(store, namespace, lease.leaseKey)).checkpoint).toEqual({ type: 'LATEST' });
   });
 });
 

@@ -37,6 +37,7 @@ export { PARTITION_KEY, SORT_KEY } from './lease-table/item-codec.js';
 export { LivenessTracker } from './liveness/liveness-tracker.js';
 export { OwnershipTracker } from './liveness/ownership-tracker.js';
 export { planAssignments, type AssignmentPlan, type LeaseMove, type PlanInput, type PlannerLease } from './assignment/plan-assignments.js';
+export { RequestTimeoutError, withRequestTimeout } from './aws/request-timeout.js';
 export { listShards, toShardInfo, type ListShardsOptions, type ShardInfo } from './shards/list-shards.js';
 export { UnlimitedShardReadBudget, type ShardReadBudget } from './read-budget/shard-read-budget.js';
 export { NoopLeaseStatePublisher, type LeaseStatePublisher, type LeaseStateSnapshot } from './live-state/lease-state.js';

@@ -16,7 +16,8 @@ export type ShoalErrorCode =
   | 'SHARDS_NOT_ADJACENT'
   | 'KINESIS'
   | 'DYNAMODB'
-  | 'PROCESSOR';
+  | 'PROCESSOR'
+  | 'TIMEOUT';
 
 export interface ShoalErrorOptions {
   cause?: unknown;

@@ -6,8 +6,11 @@
  * import type { ShardRecordProcessorFactory } from '@shoal/processor-sdk';
  *
  * export const processorFactory: ShardRecordProcessorFactory = ({ shardId }) => ({
- *   async processRecords({ records, checkpointer }) {
- *     for (const record of records) await save(shardId, record.partitionKey, record.data);
+ *   async processRecords({ records, checkpointer, lease, signal }) {
+ *     for (const record of records) {
+ *       lease.throwIfInvalid(); // stop at once when the lease's time is up
+ *       await save(shardId, record.partitionKey, record.data, { signal });
+ *     }
  *     await checkpointer.checkpoint();
  *   },
  *   async shardEnded({ checkpointer }) { await checkpointer.checkpoint(); },
@@ -18,8 +21,10 @@
  * @module
  */
 export type {
+  HeldLease,
   InitializationInput,
   LeaseLostInput,
+  LeaseScoped,
   ProcessRecordsInput,
   ShardContext,
   ShardEndedInput,

@@ -10,12 +10,48 @@ export interface ShardContext {
   readonly workerId: string;
 }
 
-export interface InitializationInput extends ShardContext {
+/**
+ * The lease one processor call runs under, for fencing the call's side effects.
+ *
+ * Shoal lets another worker own the lease only after this worker's deadline has passed and a
+ * further `abortGraceMs` has gone by. So side effects never overlap the next owner's when the
+ * processor checks `isValid()` (or `throwIfInvalid()`) right before each one, and stops work in
+ * flight within `abortGraceMs` once `signal` aborts. A sink that can write conditionally can
+ * also fence on its own: store `leaseCounter` with what it writes and refuse a lower one.
+ */
+export interface HeldLease {
+  readonly leaseKey: string;
+  /** The worker that holds the lease: this one. */
+  readonly owner: string;
+  /** The fencing epoch: it grows with every change of owner, so a later owner's is always higher. */
+  readonly leaseCounter: number;
+  /** Aborts once this call must stop: the lease's deadline passed, the lease was lost, or its drain timed out. */
+  readonly signal: AbortSignal;
+  /**
+   * True while side effects may be made. Synchronous and read from the clocks at the moment of
+   * the call, so a process resumed from a pause sees at once that its time is up, before any
+   * timer or I/O callback has run.
+   */
+  isValid(): boolean;
+  /** Throws `LeaseLostError` unless `isValid()`. */
+  throwIfInvalid(): void;
+  /** How long the lease holds at least, unless the worker's liveness is confirmed again meanwhile; 0 once invalid. */
+  remainingMs(): number;
+}
+
+/** What every processor call gets besides its own input: the lease it runs under. */
+export interface LeaseScoped {
+  readonly lease: HeldLease;
+  /** The same as `lease.signal`: pass it to anything that takes an `AbortSignal`. */
+  readonly signal: AbortSignal;
+}
+
+export interface InitializationInput extends ShardContext, LeaseScoped {
   /** Where processing resumes: the stored checkpoint, or the initial position for a new lease. */
   readonly checkpoint: Checkpoint;
 }
 
-export interface ProcessRecordsInput extends ShardContext {
+export interface ProcessRecordsInput extends ShardContext, LeaseScoped {
   /** In shard order; never empty. */
   readonly records: readonly KinesisRecord[];
   readonly checkpointer: Checkpointer;
@@ -23,9 +59,10 @@ export interface ProcessRecordsInput extends ShardContext {
   readonly millisBehindLatest: number | undefined;
 }
 
-export interface LeaseLostInput extends ShardContext {}
+/** `lease.isValid()` is false here: another worker may own the shard already. */
+export interface LeaseLostInput extends ShardContext, LeaseScoped {}
 
-export interface ShardEndedInput extends ShardContext {
+export interface ShardEndedInput extends ShardContext, LeaseScoped {
   /** Call `checkpointer.checkpoint()` to record SHARD_END; children start only after it. */
   readonly checkpointer: Checkpointer;
   readonly childShardIds: readonly string[];
@@ -34,7 +71,7 @@ export interface ShardEndedInput extends ShardContext {
 /** Why the lease is being given up while this worker still owns it. */
 export type ShutdownRequestReason = 'handoff' | 'worker-shutdown';
 
-export interface ShutdownRequestedInput extends ShardContext {
+export interface ShutdownRequestedInput extends ShardContext, LeaseScoped {
   /** Checkpoint what was processed so the next owner resumes right after it. */
   readonly checkpointer: Checkpointer;
   readonly reason: ShutdownRequestReason;
@@ -45,6 +82,10 @@ export interface ShutdownRequestedInput extends ShardContext {
  * and calls it from one shard consumer, never concurrently:
  *
  * `initialize` → `processRecords`* → exactly one of `shardEnded` | `shutdownRequested` | `leaseLost`.
+ *
+ * Every call gets the `lease` it runs under and its `signal`. Check `lease.isValid()` before
+ * each side effect and honour `signal` (see {@link HeldLease}): that is what keeps this worker's
+ * side effects from overlapping the next owner's after a failure.
  *
  * If `processRecords` throws, the batch is delivered again after a backoff, less the records
  * checkpointed before the throw; the checkpoint never moves past records that were not

@@ -29,3 +29,38 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * One moment on both clocks. Deadlines are kept as instants and count as passed once either
+ * clock passes them: the monotonic clock is immune to wall-clock steps, but stands still while
+ * the machine is suspended, when only wall time moves on.
+ */
+export interface Instant {
+  readonly monotonic: number;
+  readonly wall: number;
+}
+
+/** Now, on both clocks. */
+export function instantOf(clock: Clock): Instant {
+  return { monotonic: clock.monotonic(), wall: clock.now() };
+}
+
+/** `instant` moved `ms` later on both clocks. */
+export function later(instant: Instant, ms: number): Instant {
+  return { monotonic: instant.monotonic + ms, wall: instant.wall + ms };
+}
+
+/** Whether either clock has passed `deadline`. */
+export function hasPassed(clock: Clock, deadline: Instant): boolean {
+  return clock.monotonic() > deadline.monotonic || clock.now() > deadline.wall;
+}
+
+/** Milliseconds until the first of the two clocks passes `deadline`; 0 once it has. */
+export function remainingUntil(clock: Clock, deadline: Instant): number {
+  return Math.max(0, Math.min(deadline.monotonic - clock.monotonic(), deadline.wall - clock.now()));
+}
+
+/** The earlier of two deadlines, clock by clock. */
+export function earliest(a: Instant, b: Instant): Instant {
+  return { monotonic: Math.min(a.monotonic, b.monotonic), wall: Math.min(a.wall, b.wall) };
+}

@@ -160,6 +160,7 @@ function startFetcher(
     start,
     retrieval: { ...RETRIEVAL, ...retrieval },
     budget,
+    requestTimeoutMs: 5_000,
     clock,
     logger: pino({ level: 'silent' }),
   });

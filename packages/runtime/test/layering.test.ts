@@ -39,7 +39,9 @@ function sourceFiles(dir: string): string[] {
 
 function localImports(file: string): string[] {
   const text = readFileSync(join(SRC, file), 'utf8');
-  return [...text.matchAll(/from '(\.{1,2}\/[^']+)'/g)].map((match) => relative(SRC, resolve(dirname(join(SRC, file)), match[1]!.replace(/\.js$/, '.ts'))));
+  return [...text.matchAll(/from '(\.{1,2}\/[^']+)'/g)].map((match) =>
+    relative(SRC, resolve(dirname(join(SRC, file)), match[1]!.replace(/\.js$/, '.ts'))),
+  );
 }
 
 describe('runtime source layout', () => {

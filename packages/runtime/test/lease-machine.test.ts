@@ -16,6 +16,7 @@ import { sequenceCheckpoint, testLease } from './fakes/records.js';
 
 const WORKER = 'worker-a';
 const DRAIN_TIMEOUT_MS = 10_000;
+const ABORT_GRACE_MS = 500;
 const HANDOFF_WAIT_MS = 30_000;
 
 type LeaseRequest = { lease: Lease; workerId: string };
@@ -73,6 +74,8 @@ interface Harness {
   readonly clock: SimulatedClock;
   /** Lease keys whose drain timed out (the warning the worker logs). */
   readonly drainTimeouts: string[];
+  /** Lease keys whose processor ignored its abort signal (the error the worker logs). */
+  readonly abortOverruns: string[];
   state(): string;
   reach(state: string): Promise<void>;
 }
@@ -90,13 +93,24 @@ function startLeaseMachine(mode: LeaseMachineMode, lease: Lease = testLease()): 
   const release = new ControlledPromise<ReleaseOutcome, ReleaseInput>();
   const clock = new SimulatedClock();
   const drainTimeouts: string[] = [];
+  const abortOverruns: string[] = [];
   const machine = leaseMachine.provide({
-    actions: { warnDrainTimeout: ({ context }) => void drainTimeouts.push(context.lease.leaseKey) },
+    actions: {
+      warnDrainTimeout: ({ context }) => void drainTimeouts.push(context.lease.leaseKey),
+      reportAbortOverrun: ({ context }) => void abortOverruns.push(context.lease.leaseKey),
+    },
     actors: { acquireLease: acquire.logic, requestHandoff: handoff.logic, releaseLease: release.logic, shardConsumer: consumer.logic },
   });
   const actor = createActor(machine, {
     clock,
-    input: { lease, workerId: WORKER, mode, drainTimeoutMs: DRAIN_TIMEOUT_MS, handoffWaitMs: HANDOFF_WAIT_MS },
+    input: {
+      lease,
+      workerId: WORKER,
+      mode,
+      drainTimeoutMs: DRAIN_TIMEOUT_MS,
+      handoffWaitMs: HANDOFF_WAIT_MS,
+      abortGraceMs: ABORT_GRACE_MS,
+    },
   });
   started.push(actor);
   actor.start();
@@ -111,6 +125,7 @@ function startLeaseMachine(mode: LeaseMachineMode, lease: Lease = testLease()): 
     clock,
     state,
     drainTimeouts,
+    abortOverruns,
     reach: async (name) => {
       await waitFor(actor, (snapshot) => leaseStateName(snapshot) === name, { timeout: 5_000 });
     },
@@ -302,21 +317,38 @@ describe('lease machine: draining and releasing', () => {
     expect(actor.getSnapshot().context.endReason).toBe('release-failed');
   });
 
-  it('stops the consumer and releases anyway when the drain times out', async () => {
-    const { actor, consumer, release, clock, state, reach, drainTimeouts, lease } = await processingLease();
+  it('when the drain times out, aborts the batch in flight and releases once the consumer stopped', async () => {
+    const { actor, consumer, release, clock, state, reach, drainTimeouts, abortOverruns, lease } = await processingLease();
     actor.send({ type: 'DRAIN', reason: 'worker-shutdown' });
 
     clock.increment(DRAIN_TIMEOUT_MS - 1);
     expect(state()).toBe('draining');
-    expect(consumer.stops).toBe(0);
     clock.increment(1);
-    expect(state()).toBe('releasing');
-    expect(consumer.stops).toBe(1);
+    // The next owner must not start beside the batch in flight: it is told to stop, and the lease waits.
+    expect(state()).toBe('aborting');
+    expect(consumer.commands.at(-1)).toEqual({ type: 'ABORT' });
+    expect(release.runs).toHaveLength(0);
     expect(drainTimeouts).toEqual([lease.leaseKey]);
 
+    consumer.report({ type: 'CONSUMER.STOPPED', exit: 'requested' });
+    expect(state()).toBe('releasing');
     release.last.resolve('released');
     await reach('ended');
     expect(actor.getSnapshot().context.endReason).toBe('released');
+    expect(abortOverruns).toEqual([]);
+  });
+
+  it('when the aborted batch overruns abortGraceMs, reports it, stops the consumer and releases', async () => {
+    const { actor, consumer, release, clock, state, abortOverruns, lease } = await processingLease();
+    actor.send({ type: 'DRAIN', reason: 'worker-shutdown' });
+    clock.increment(DRAIN_TIMEOUT_MS);
+    clock.increment(ABORT_GRACE_MS - 1);
+    expect(state()).toBe('aborting');
+    clock.increment(1);
+    expect(state()).toBe('releasing');
+    expect(abortOverruns).toEqual([lease.leaseKey]);
+    expect(consumer.stops).toBe(1);
+    expect(release.runs).toHaveLength(1);
   });
 
   it('keeps the latest handoff target when a second DRAIN arrives while draining', async () => {
@@ -354,7 +386,10 @@ describe('lease machine: losing the lease and shard end', () => {
     actor.send({ type: 'DRAIN', reason: 'handoff' });
     actor.send({ type: 'LEASE.LOST', reason: 'fenced' });
     expect(state()).toBe('losing');
-    expect(consumer.commands.map((command) => command.exit)).toEqual(['requested', 'lease-lost']);
+    expect(consumer.commands.map((command) => (command.type === 'SHUTDOWN' ? command.exit : command.type))).toEqual([
+      'requested',
+      'lease-lost',
+    ]);
   });
 
   it('becomes stolen with the consumer stopped when the consumer does not stop in time after a loss', async () => {

@@ -3,7 +3,9 @@ import {
   compareExtendedSequenceNumbers,
   type Checkpoint,
   type ExtendedSequenceNumber,
+  type HeldLease,
   type InitializationInput,
+  type LeaseLostInput,
   type KinesisRecord,
   type ProcessRecordsInput,
   type ShardEndedInput,
@@ -15,7 +17,9 @@ import { describe, expect, it, vi } from 'vitest';
 import type { FetchResult, StartingPosition } from '../src/consumer/get-records-fetcher.js';
 import { ShardCheckpointer } from '../src/consumer/shard-checkpointer.js';
 import { ShardConsumer, type RecordSource, type ShardConsumerEvent } from '../src/consumer/shard-consumer.js';
+import { LeaseHold } from '../src/consumer/lease-hold.js';
 import { RecordingClock } from './fakes/fake-clock.js';
+import { FakeLiveness } from './fakes/fake-liveness.js';
 import { InMemoryLeaseStore } from './fakes/fake-lease-store.js';
 import { ownershipOf, sequenceCheckpoint, sequenceNumber, testLease, userRecord } from './fakes/records.js';
 
@@ -134,10 +138,12 @@ interface ConsumerSetup {
   /** Each call to `createSource` gets the next script; later calls get empty sources. */
   readonly scripts: SourceStep[][];
   readonly checkpoint?: Checkpoint;
-  readonly isFenced?: () => boolean;
+  readonly liveness?: FakeLiveness;
 }
 
-function setUpConsumer({ scripts, checkpoint = { type: 'TRIM_HORIZON' }, isFenced = () => false }: ConsumerSetup) {
+const ABORT_GRACE_MS = 500;
+
+function setUpConsumer({ scripts, checkpoint = { type: 'TRIM_HORIZON' }, liveness = new FakeLiveness() }: ConsumerSetup) {
   const lease = testLease({ leaseOwner: 'worker-a', leaseCounter: 3, checkpoint });
   const store = new InMemoryLeaseStore(lease);
   const processor = new RecordingProcessor();
@@ -156,19 +162,30 @@ function setUpConsumer({ scripts, checkpoint = { type: 'TRIM_HORIZON' }, isFence
     const processed = processor.lastFullyProcessed;
     if (!processed || compareExtendedSequenceNumbers(written.position, processed) > 0) checkpointsPastProcessed.push(written);
   };
-  const checkpointer = new ShardCheckpointer(store, ownershipOf(lease), checkpoint);
+  const hold = new LeaseHold(ownershipOf(lease), liveness);
+  const checkpointer = new ShardCheckpointer(store, ownershipOf(lease), checkpoint, undefined, () => hold.writeRefusal());
+  const logs: { level: string; msg: string }[] = [];
   const consumer = new ShardConsumer({
     context: { streamName: 'unit-stream', shardId: lease.shardId, leaseKey: lease.leaseKey, workerId: 'worker-a' },
     processor,
     checkpointer,
     createSource,
-    isFenced,
+    hold,
+    abortGraceMs: ABORT_GRACE_MS,
     backoff: BACKOFF,
     clock,
-    logger: pino({ level: 'silent' }),
+    logger: recordingLogger(logs),
     onEvent: (event) => events.push(event),
   });
-  return { consumer, processor, store, checkpointer, clock, events, sources, createSource, checkpointsPastProcessed };
+  return { consumer, processor, store, checkpointer, clock, events, sources, createSource, checkpointsPastProcessed, liveness, hold, logs };
+}
+
+/** A pino logger whose lines land in `logs` (level name and message). */
+function recordingLogger(logs: { level: string; msg: string }[]) {
+  return pino(
+    { level: 'debug', formatters: { level: (label) => ({ level: label }) } },
+    { write: (line: string) => void logs.push(JSON.parse(line) as { level: string; msg: string }) },
+  );
 }
 
 async function until(condition: () => boolean): Promise<void> {
@@ -246,11 +263,12 @@ describe('ShardConsumer: delivering records', () => {
       consumer.requestShutdown('requested', 'handoff');
       throw new Error('r5 failed');
     };
-    processor.onShutdownRequested = ({ checkpointer }) =>
-      checkpointer.checkpoint().then(
+    processor.onShutdownRequested = async ({ checkpointer }) => {
+      await checkpointer.checkpoint().then(
         () => finalCheckpoint.push('ok'),
         (error: unknown) => finalCheckpoint.push(error),
       );
+    };
 
     await expect(consumer.run()).resolves.toBe('requested');
     // The end of the last whole batch (r2) lies behind the processor's own checkpoint (r4): a no-op.
@@ -411,10 +429,9 @@ describe('ShardConsumer: losing the lease', () => {
   });
 
   it('holds the next batch while the worker is fenced and stops with lease-lost when told so', async () => {
-    let fenced = false;
-    const { consumer, processor } = setUpConsumer({ scripts: [[batch(1), batch(2)]], isFenced: () => fenced });
+    const { consumer, processor, liveness } = setUpConsumer({ scripts: [[batch(1), batch(2)]] });
     processor.onProcess = () => {
-      fenced = true;
+      liveness.fence();
       setTimeout(() => consumer.requestShutdown('lease-lost'), 60);
     };
     await expect(consumer.run()).resolves.toBe('lease-lost');
@@ -422,12 +439,11 @@ describe('ShardConsumer: losing the lease', () => {
   });
 
   it('delivers the held batch once liveness is confirmed again', async () => {
-    let fenced = false;
-    const { consumer, processor } = setUpConsumer({ scripts: [[batch(1), batch(2)]], isFenced: () => fenced });
+    const { consumer, processor, liveness } = setUpConsumer({ scripts: [[batch(1), batch(2)]] });
     processor.onProcess = () => {
       if (processor.calls.length === 2) {
-        fenced = true;
-        setTimeout(() => (fenced = false), 60);
+        liveness.fence();
+        setTimeout(() => liveness.confirm(), 60);
       }
     };
     const exit = consumer.run();
@@ -494,5 +510,155 @@ describe('ShardConsumer: abort', () => {
     consumer.abort();
     await expect(exit).resolves.toBe('requested');
     expect(processor.calls).toEqual(['initialize']);
+  });
+});
+
+describe('ShardConsumer: the lease each call runs under', () => {
+  it('gives every call the lease, its fencing token and a live signal', async () => {
+    const { consumer, processor } = setUpConsumer({ scripts: [[batch(1)]] });
+    const seen: { name: string; owner: string; leaseCounter: number; valid: boolean; aborted: boolean; same: boolean }[] = [];
+    const note = (name: string, input: { lease: HeldLease; signal: AbortSignal }) =>
+      seen.push({
+        name,
+        owner: input.lease.owner,
+        leaseCounter: input.lease.leaseCounter,
+        valid: input.lease.isValid(),
+        aborted: input.signal.aborted,
+        same: input.signal === input.lease.signal,
+      });
+    processor.onInitialize = (input) => void note('initialize', input);
+    processor.onProcess = (input) => {
+      note('processRecords', input);
+      consumer.requestShutdown('requested');
+    };
+    processor.onShutdownRequested = (input) => void note('shutdownRequested', input);
+    await consumer.run();
+    expect(seen).toEqual(
+      ['initialize', 'processRecords', 'shutdownRequested'].map((name) => ({
+        name,
+        owner: 'worker-a',
+        leaseCounter: 3,
+        valid: true,
+        aborted: false,
+        same: true,
+      })),
+    );
+  });
+
+  it('aborts the batch in flight the moment liveness lapses, and delivers it again once confirmed, without backoff', async () => {
+    const { consumer, processor, liveness, events, store } = setUpConsumer({ scripts: [[batch(1, 2, 3), batch(4)]] });
+    processor.checkpointEachBatch = false;
+    const observed: string[] = [];
+    let first = true;
+    processor.onProcess = async ({ records, lease, signal, checkpointer }) => {
+      if (ids(records) === 'r4') {
+        consumer.requestShutdown('requested');
+        return;
+      }
+      for (const record of records) {
+        lease.throwIfInvalid();
+        observed.push(`r${Number(record.sequenceNumber.slice(-10))}`);
+        await checkpointer.checkpoint(record);
+        if (first) {
+          first = false;
+          liveness.fence();
+          expect(signal.aborted).toBe(true);
+          expect(lease.isValid()).toBe(false);
+          setTimeout(() => liveness.confirm(), 30);
+        }
+      }
+    };
+    await expect(consumer.run()).resolves.toBe('requested');
+    // r1 was processed and checkpointed before the lapse; r2 and r3 come again once confirmed.
+    expect(observed).toEqual(['r1', 'r2', 'r3']);
+    expect(processor.calls).toEqual([
+      'initialize',
+      'processRecords r1,r2,r3',
+      'processRecords r2,r3',
+      'processRecords r4',
+      'shutdownRequested worker-shutdown',
+    ]);
+    expect(store.written).toEqual([sequenceCheckpoint(1), sequenceCheckpoint(2), sequenceCheckpoint(3), sequenceCheckpoint(4)]);
+    expect(events.filter((event) => event.type === 'CONSUMER.BACKOFF')).toEqual([]);
+  });
+
+  it('refuses a checkpoint after the worker fenced itself, writes nothing, and keeps the lease', async () => {
+    const { consumer, processor, liveness, store } = setUpConsumer({ scripts: [[batch(1), batch(2)]] });
+    const refused: unknown[] = [];
+    let fencedOnce = false;
+    processor.onProcess = async ({ records, checkpointer }) => {
+      if (ids(records) === 'r2') {
+        consumer.requestShutdown('requested');
+        return;
+      }
+      if (fencedOnce) return;
+      fencedOnce = true;
+      liveness.fence();
+      await checkpointer.checkpoint().catch((error: unknown) => refused.push(error));
+      setTimeout(() => liveness.confirm(), 30);
+      throw refused[0];
+    };
+    await expect(consumer.run()).resolves.toBe('requested');
+    expect(refused).toEqual([expect.any(LeaseLostError)]);
+    expect((refused[0] as Error).message).toMatch(/liveness is unconfirmed.*checkpoint refused/);
+    // Not a lost lease: once confirmed, r1 is delivered again and checkpointed then.
+    expect(processor.calls).toEqual([
+      'initialize',
+      'processRecords r1',
+      'processRecords r1',
+      'processRecords r2',
+      'shutdownRequested worker-shutdown',
+    ]);
+    expect(store.written).toEqual([sequenceCheckpoint(1), sequenceCheckpoint(2)]);
+  });
+
+  it('logs an error when a call ignores its aborted signal for longer than abortGraceMs', async () => {
+    const { consumer, processor, logs, clock } = setUpConsumer({ scripts: [[batch(1)]] });
+    const inside = new Gate();
+    const release = new Gate();
+    processor.onProcess = async () => {
+      inside.open();
+      await release.opened; // never looks at its signal
+    };
+    const exit = consumer.run();
+    await inside.opened;
+    consumer.abort();
+    await until(() => logs.some((line) => line.level === 'error' && /ignores the signal/.test(line.msg)));
+    expect(clock.sleeps).toContain(ABORT_GRACE_MS);
+    release.open();
+    await expect(exit).resolves.toBe('requested');
+  });
+
+  it('aborts the signal of the call in flight on abort(), and settles only once that call returned', async () => {
+    const { consumer, processor, logs } = setUpConsumer({ scripts: [[batch(1), batch(2)]] });
+    const inside = new Gate();
+    let signalSeen: AbortSignal | undefined;
+    let returned = false;
+    processor.onProcess = async ({ signal }) => {
+      signalSeen = signal;
+      inside.open();
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      returned = true;
+    };
+    const exit = consumer.run();
+    await inside.opened;
+    consumer.abort();
+    await expect(exit).resolves.toBe('requested');
+    expect(signalSeen?.aborted).toBe(true);
+    expect(returned).toBe(true);
+    expect(processor.calls).toEqual(['initialize', 'processRecords r1']);
+    expect(logs.filter((line) => line.level === 'error')).toEqual([]);
+  });
+
+  it('tells leaseLost that the lease is no longer valid', async () => {
+    const { consumer, processor, store } = setUpConsumer({ scripts: [[batch(1)]] });
+    const valid: boolean[] = [];
+    processor.onProcess = () => store.moveToAnotherOwner();
+    processor.leaseLost = (input?: LeaseLostInput) => {
+      processor.calls.push('leaseLost');
+      valid.push(input!.lease.isValid(), input!.signal.aborted);
+    };
+    await expect(consumer.run()).resolves.toBe('lease-lost');
+    expect(valid).toEqual([false, true]);
   });
 });

@@ -1,12 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import type { Clock } from '../src/clock.js';
+import type { Clock, Instant } from '../src/clock.js';
 import { WorkerLiveness } from '../src/fleet/liveness/worker-liveness.js';
 
 function manualClock() {
   let now = 0;
-  const clock: Clock = { now: () => now, monotonic: () => now, sleep: async () => {} };
-  return { clock, advance: (ms: number) => (now += ms) };
+  let wallAhead = 0;
+  const clock: Clock = { now: () => now + wallAhead, monotonic: () => now, sleep: async () => {} };
+  return {
+    clock,
+    advance: (ms: number) => (now += ms),
+    /** Wall time moves on alone, as while the machine is suspended (the monotonic clock stands still). */
+    suspend: (ms: number) => (wallAhead += ms),
+  };
 }
+
+/** The same moment on both clocks (the manual clock keeps them equal). */
+const at = (ms: number): Instant => ({ monotonic: ms, wall: ms });
 
 describe('WorkerLiveness', () => {
   it('in table mode, fences once the last heartbeat is older than the self-fence point', () => {
@@ -16,17 +25,17 @@ describe('WorkerLiveness', () => {
     expect(liveness.isFenced()).toBe(false);
     advance(1);
     expect(liveness.isFenced()).toBe(true);
-    liveness.confirm(10_001);
+    liveness.confirm(at(10_001));
     expect(liveness.isFenced()).toBe(false);
   });
 
   it('in nats mode, lives on an unbroken chain of grants of one term', () => {
     const { clock, advance } = manualClock();
     const liveness = new WorkerLiveness(10_000, clock);
-    liveness.grant(0, 1_500, 7);
+    liveness.grant(at(0), 1_500, 7);
     liveness.enterNats();
     advance(1_000);
-    liveness.grant(1_000, 1_500, 7);
+    liveness.grant(at(1_000), 1_500, 7);
     advance(1_400);
     expect(liveness.isFenced()).toBe(false);
     advance(101);
@@ -37,24 +46,24 @@ describe('WorkerLiveness', () => {
   it('does not let a late grant or another term revive a broken chain', () => {
     const { clock, advance } = manualClock();
     const liveness = new WorkerLiveness(10_000, clock);
-    liveness.grant(0, 1_500, 7);
+    liveness.grant(at(0), 1_500, 7);
     liveness.enterNats();
     advance(5_000);
     // A request sent before a pause, answered after it, and a fresh grant: neither counts.
-    liveness.grant(1_000, 1_500, 7);
-    liveness.grant(5_000, 1_500, 7);
+    liveness.grant(at(1_000), 1_500, 7);
+    liveness.grant(at(5_000), 1_500, 7);
     expect(liveness.isFenced()).toBe(true);
-    liveness.grant(5_000, 1_500, 8);
+    liveness.grant(at(5_000), 1_500, 8);
     expect(liveness.isFenced()).toBe(true);
   });
 
   it('never extends a running chain with a grant of another term', () => {
     const { clock, advance } = manualClock();
     const liveness = new WorkerLiveness(10_000, clock);
-    liveness.grant(0, 1_500, 7);
+    liveness.grant(at(0), 1_500, 7);
     liveness.enterNats();
     advance(1_000);
-    liveness.grant(1_000, 1_500, 8);
+    liveness.grant(at(1_000), 1_500, 8);
     advance(501);
     expect(liveness.isFenced()).toBe(true);
   });
@@ -62,11 +71,11 @@ describe('WorkerLiveness', () => {
   it('goes back to table heartbeats after the switch, with the switch as its last heartbeat', () => {
     const { clock, advance } = manualClock();
     const liveness = new WorkerLiveness(10_000, clock);
-    liveness.grant(0, 1_500, 7);
+    liveness.grant(at(0), 1_500, 7);
     liveness.enterNats();
     advance(2_000);
     expect(liveness.isFenced()).toBe(true);
-    liveness.enterTable(2_000);
+    liveness.enterTable(at(2_000));
     expect(liveness.mode).toBe('table');
     expect(liveness.isFenced()).toBe(false);
     expect(liveness.grantTerm).toBeUndefined();
@@ -77,10 +86,10 @@ describe('WorkerLiveness after a switch to nats that got no answer', () => {
   it('keeps both rules: fenced when grants lapse, and when table heartbeats run out', () => {
     const { clock, advance } = manualClock();
     const liveness = new WorkerLiveness(10_000, clock);
-    liveness.grant(0, 1_500, 7);
+    liveness.grant(at(0), 1_500, 7);
     liveness.enterUncertain();
     advance(1_000);
-    liveness.grant(1_000, 1_500, 7);
+    liveness.grant(at(1_000), 1_500, 7);
     expect(liveness.isFenced()).toBe(false);
     advance(1_600);
     expect(liveness.isFenced()).toBe(true);
@@ -90,5 +99,56 @@ describe('WorkerLiveness after a switch to nats that got no answer', () => {
     expect(liveness.isFenced()).toBe(false);
     advance(7_500);
     expect(liveness.tableLivenessExpired()).toBe(true);
+  });
+});
+
+describe('WorkerLiveness against a suspended machine', () => {
+  it('fences by wall time when the monotonic clock stood still (table mode)', () => {
+    const { clock, suspend } = manualClock();
+    const liveness = new WorkerLiveness(10_000, clock);
+    suspend(10_001);
+    expect(liveness.isFenced()).toBe(true);
+    expect(liveness.tableLivenessExpired()).toBe(true);
+  });
+
+  it('fences by wall time in nats mode, and no grant asked for before the suspension revives the chain', () => {
+    const { clock, advance, suspend } = manualClock();
+    const liveness = new WorkerLiveness(10_000, clock);
+    liveness.grant(at(0), 1_500, 7);
+    liveness.enterNats();
+    advance(200);
+    const askedBefore = { monotonic: 200, wall: 200 };
+    suspend(60_000);
+    expect(liveness.isFenced()).toBe(true);
+    expect(liveness.remainingMs()).toBe(0);
+    liveness.grant(askedBefore, 1_500, 7);
+    expect(liveness.isFenced()).toBe(true);
+  });
+
+  it('counts remaining time by whichever clock is nearer its deadline', () => {
+    const { clock, advance, suspend } = manualClock();
+    const liveness = new WorkerLiveness(10_000, clock);
+    advance(2_000);
+    expect(liveness.remainingMs()).toBe(8_000);
+    suspend(5_000);
+    expect(liveness.remainingMs()).toBe(3_000);
+  });
+});
+
+describe('WorkerLiveness: the signal of a period of confirmed liveness', () => {
+  it('aborts once the deadline passed, and a fresh one is handed out once liveness is confirmed again', async () => {
+    let now = 0;
+    const clock: Clock = { now: () => Date.now() + now, monotonic: () => performance.now() + now, sleep: async () => {} };
+    const liveness = new WorkerLiveness(40, clock);
+    const first = liveness.signal();
+    expect(first.aborted).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(first.aborted).toBe(true);
+    expect(liveness.signal().aborted).toBe(true);
+    liveness.confirm({ monotonic: clock.monotonic(), wall: clock.now() });
+    const second = liveness.signal();
+    expect(second.aborted).toBe(false);
+    now += 1_000;
+    expect(liveness.isFenced()).toBe(true);
   });
 });

@@ -125,9 +125,15 @@ describe('resolveWorkerOptions: invalid options name the field', () => {
   });
 
   it('rejects coordination timings under which a worker could still process after the leader freed its leases', () => {
-    const error = rejectionOf({ ...required, coordination: { livenessSelfFenceMs: 2_000, livenessFailoverMs: 2_000 } });
+    const error = rejectionOf({ ...required, coordination: { livenessSelfFenceMs: 1_600, livenessFailoverMs: 2_000 } });
     expect(error.issues).toEqual([
-      expect.stringMatching(/^coordination\.livenessSelfFenceMs: must be less than coordination\.livenessFailoverMs \(2000\)/),
+      expect.stringMatching(
+        /^coordination\.livenessFailoverMs: must be at least coordination\.livenessSelfFenceMs \+ abortGraceMs \(1600 \+ 500\)/,
+      ),
+    ]);
+    expect(() => resolveWorkerOptions({ ...required, abortGraceMs: 400, coordination: { livenessSelfFenceMs: 1_600 } })).not.toThrow();
+    expect(rejectionOf({ ...required, abortGraceMs: 400, heartbeatIntervalMs: 300, leaseDurationMs: 1_000 }).issues).toEqual([
+      expect.stringMatching(/^abortGraceMs: must not exceed heartbeatIntervalMs \(300\)/),
     ]);
   });
 

@@ -9,6 +9,7 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { Checkpoint } from '@shoal/processor-sdk';
+import { withRequestTimeout } from '../aws/request-timeout.js';
 import { ensureLeaseTable } from './ensure-lease-table.js';
 import {
   LEADERSHIP_ITEM_KEY,
@@ -43,6 +44,15 @@ export interface DynamoDbLeaseStoreOptions {
   readonly tableName: string;
   /** Epoch-millisecond clock for the informational timestamps; injectable for tests. */
   readonly now?: () => number;
+  /**
+   * A call without an answer after this long fails with a retryable timeout (its write may
+   * still have been applied). Default 2000 ms.
+   */
+  readonly requestTimeoutMs?: number;
+}
+
+interface SendOptions {
+  readonly abortSignal: AbortSignal;
 }
 
 const CONFLICT = { status: 'conflict' } as const;
@@ -63,8 +73,10 @@ export class DynamoDbLeaseStore implements LeaseStore {
   private readonly tableName: string;
   private readonly client: DynamoDBClient;
   private readonly now: () => number;
+  private readonly requestTimeoutMs: number;
 
   constructor(options: DynamoDbLeaseStoreOptions) {
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 2_000;
     this.client = options.client;
     this.tableName = options.tableName;
     this.now = options.now ?? Date.now;
@@ -84,7 +96,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
     let leadership: LeadershipRecord | undefined;
     let startKey: Record<string, unknown> | undefined;
     do {
-      const page = await this.call('Query', () =>
+      const page = await this.call('Query', (options) =>
         this.documents.send(
           new QueryCommand({
             TableName: this.tableName,
@@ -94,6 +106,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
             ConsistentRead: true,
             ExclusiveStartKey: startKey,
           }),
+          options,
         ),
       );
       for (const item of page.Items ?? []) {
@@ -107,18 +120,20 @@ export class DynamoDbLeaseStore implements LeaseStore {
   }
 
   async getLease(namespace: string, leaseKey: string): Promise<Lease | undefined> {
-    const { Item: item } = await this.call('GetItem', () =>
+    const { Item: item } = await this.call('GetItem', (options) =>
       this.documents.send(
         new GetCommand({ TableName: this.tableName, Key: this.key(namespace, leaseItemKey(leaseKey)), ConsistentRead: true }),
+        options,
       ),
     );
     return item ? decodeLease(item) : undefined;
   }
 
   async getLeadership(namespace: string): Promise<LeadershipRecord | undefined> {
-    const { Item: item } = await this.call('GetItem', () =>
+    const { Item: item } = await this.call('GetItem', (options) =>
       this.documents.send(
         new GetCommand({ TableName: this.tableName, Key: this.key(namespace, LEADERSHIP_ITEM_KEY), ConsistentRead: true }),
+        options,
       ),
     );
     return item ? decodeLeadership(item) : undefined;
@@ -133,7 +148,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
    */
   async createLease(namespace: string, lease: NewLease): Promise<ConditionalWriteResult<Lease>> {
     const item = newLeaseItem(namespace, lease, this.now());
-    return this.conditional('PutItem', async () => {
+    return this.conditional('PutItem', async (options) => {
       await this.documents.send(
         new PutCommand({
           TableName: this.tableName,
@@ -141,6 +156,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
           ConditionExpression: 'attribute_not_exists(#sk)',
           ExpressionAttributeNames: { '#sk': SORT_KEY },
         }),
+        options,
       );
       return decodeLease(item);
     });
@@ -262,7 +278,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
    * - outcomes: `applied` | `conflict` (the shard is not finished, or the lease is gone)
    */
   deleteFinishedLease(namespace: string, leaseKey: string): Promise<ConditionalWriteResult<void>> {
-    return this.conditional('DeleteItem', async () => {
+    return this.conditional('DeleteItem', async (options) => {
       await this.documents.send(
         new DeleteCommand({
           TableName: this.tableName,
@@ -270,6 +286,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
           ConditionExpression: 'checkpoint = :end',
           ExpressionAttributeValues: { ':end': 'SHARD_END' },
         }),
+        options,
       );
     });
   }
@@ -292,7 +309,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
       startedAt: this.now(),
       ...(host === undefined ? {} : { host }),
     };
-    return this.conditional('PutItem', async () => {
+    return this.conditional('PutItem', async (options) => {
       await this.documents.send(
         new PutCommand({
           TableName: this.tableName,
@@ -300,6 +317,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
           ConditionExpression: 'attribute_not_exists(#sk)',
           ExpressionAttributeNames: { '#sk': SORT_KEY },
         }),
+        options,
       );
       return decodeWorker(item);
     });
@@ -341,8 +359,8 @@ export class DynamoDbLeaseStore implements LeaseStore {
 
   /** Unconditional: a worker removes its own record when it stops. */
   async deregisterWorker(namespace: string, workerId: string): Promise<void> {
-    await this.call('DeleteItem', () =>
-      this.documents.send(new DeleteCommand({ TableName: this.tableName, Key: this.key(namespace, workerItemKey(workerId)) })),
+    await this.call('DeleteItem', (options) =>
+      this.documents.send(new DeleteCommand({ TableName: this.tableName, Key: this.key(namespace, workerItemKey(workerId)) }), options),
     );
   }
 
@@ -437,8 +455,8 @@ export class DynamoDbLeaseStore implements LeaseStore {
               ConditionExpression: 'leaderId = :leader AND term = :term AND heartbeat = :heartbeat',
               ExpressionAttributeValues: { ':leader': expected.leaderId, ':term': expected.term, ':heartbeat': expected.heartbeat },
             };
-    return this.conditional('PutItem', async () => {
-      await this.documents.send(new PutCommand({ TableName: this.tableName, Item: item, ...condition }));
+    return this.conditional('PutItem', async (options) => {
+      await this.documents.send(new PutCommand({ TableName: this.tableName, Item: item, ...condition }), options);
       return decodeLeadership(item);
     });
   }
@@ -451,7 +469,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
    * - outcomes: `applied` | `conflict` (another worker took leadership over)
    */
   renewLeadership(held: LeadershipRecord): Promise<ConditionalWriteResult<LeadershipRecord>> {
-    return this.conditional('UpdateItem', async () => {
+    return this.conditional('UpdateItem', async (options) => {
       const { Attributes } = await this.documents.send(
         new UpdateCommand({
           TableName: this.tableName,
@@ -461,6 +479,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
           ExpressionAttributeValues: { ':leader': held.leaderId, ':term': held.term, ':one': 1, ':now': this.now() },
           ReturnValues: 'ALL_NEW',
         }),
+        options,
       );
       return decodeLeadership(Attributes ?? {});
     });
@@ -475,7 +494,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
    * - outcomes: `applied` | `conflict` (leadership had already passed on)
    */
   resignLeadership(held: LeadershipRecord): Promise<ConditionalWriteResult<void>> {
-    return this.conditional('UpdateItem', async () => {
+    return this.conditional('UpdateItem', async (options) => {
       await this.documents.send(
         new UpdateCommand({
           TableName: this.tableName,
@@ -484,6 +503,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
           UpdateExpression: 'REMOVE leaderId SET resignedAt = :now',
           ExpressionAttributeValues: { ':leader': held.leaderId, ':term': held.term, ':now': this.now() },
         }),
+        options,
       );
     });
   }
@@ -494,7 +514,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
     condition: string,
     values: Record<string, unknown>,
   ): Promise<ConditionalWriteResult<void>> {
-    return this.conditional('DeleteItem', async () => {
+    return this.conditional('DeleteItem', async (options) => {
       await this.documents.send(
         new DeleteCommand({
           TableName: this.tableName,
@@ -502,6 +522,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
           ConditionExpression: condition,
           ExpressionAttributeValues: values,
         }),
+        options,
       );
     });
   }
@@ -514,7 +535,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
     names: Record<string, string> = {},
     extraCondition?: string,
   ): Promise<ConditionalWriteResult<WorkerRecord>> {
-    return this.conditional('UpdateItem', async () => {
+    return this.conditional('UpdateItem', async (options) => {
       const { Attributes } = await this.documents.send(
         new UpdateCommand({
           TableName: this.tableName,
@@ -525,14 +546,18 @@ export class DynamoDbLeaseStore implements LeaseStore {
           ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
         }),
+        options,
       );
       return decodeWorker(Attributes ?? {});
     });
   }
 
   private update(input: Omit<UpdateCommandInput, 'TableName' | 'ReturnValues'>): Promise<ConditionalWriteResult<Lease>> {
-    return this.conditional('UpdateItem', async () => {
-      const { Attributes } = await this.documents.send(new UpdateCommand({ ...input, TableName: this.tableName, ReturnValues: 'ALL_NEW' }));
+    return this.conditional('UpdateItem', async (options) => {
+      const { Attributes } = await this.documents.send(
+        new UpdateCommand({ ...input, TableName: this.tableName, ReturnValues: 'ALL_NEW' }),
+        options,
+      );
       return decodeLease(Attributes ?? {});
     });
   }
@@ -553,7 +578,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
     return { [PARTITION_KEY]: namespace, [SORT_KEY]: itemKey };
   }
 
-  private async conditional<T>(operation: string, write: () => Promise<T>): Promise<ConditionalWriteResult<T>> {
+  private async conditional<T>(operation: string, write: (options: SendOptions) => Promise<T>): Promise<ConditionalWriteResult<T>> {
     try {
       return { status: 'applied', value: await this.call(operation, write) };
     } catch (error) {
@@ -562,9 +587,10 @@ export class DynamoDbLeaseStore implements LeaseStore {
     }
   }
 
-  private async call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+  /** One DynamoDB call, abandoned (and reported as a retryable timeout) after `requestTimeoutMs`. */
+  private async call<T>(operation: string, send: (options: SendOptions) => Promise<T>): Promise<T> {
     try {
-      return await send();
+      return await withRequestTimeout(`DynamoDB ${operation}`, this.requestTimeoutMs, (abortSignal) => send({ abortSignal }));
     } catch (error) {
       const name = error instanceof Error ? error.name : 'Error';
       throw new LeaseTableError(`DynamoDB ${operation} on ${this.tableName} failed: ${name}: ${messageOf(error)}`, {

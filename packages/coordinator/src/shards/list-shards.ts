@@ -1,3 +1,4 @@
+import { withRequestTimeout } from '../aws/request-timeout.js';
 import { ListShardsCommand, LimitExceededException, type KinesisClient, type Shard, type ShardFilter } from '@aws-sdk/client-kinesis';
 
 export interface ShardInfo {
@@ -20,6 +21,8 @@ export interface ListShardsOptions {
    * requires; kinesalite ignores it and lists every shard, which callers must accept.
    */
   readonly shardFilter?: ShardFilter;
+  /** A page without an answer after this long fails with `RequestTimeoutError`. Default 5000 ms. */
+  readonly requestTimeoutMs?: number;
 }
 
 /**
@@ -32,11 +35,17 @@ export async function listShards(kinesis: KinesisClient, streamName: string, opt
   do {
     const page = await withThrottleRetry(
       () =>
-        kinesis.send(
-          new ListShardsCommand(
-            nextToken === undefined ? { StreamName: streamName, ShardFilter: options.shardFilter } : { NextToken: nextToken },
-          ),
-          { abortSignal: options.signal },
+        withRequestTimeout(
+          'Kinesis ListShards',
+          options.requestTimeoutMs ?? 5_000,
+          (abortSignal) =>
+            kinesis.send(
+              new ListShardsCommand(
+                nextToken === undefined ? { StreamName: streamName, ShardFilter: options.shardFilter } : { NextToken: nextToken },
+              ),
+              { abortSignal },
+            ),
+          options.signal,
         ),
       options,
     );

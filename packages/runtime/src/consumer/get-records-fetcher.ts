@@ -5,7 +5,7 @@ import {
   type GetShardIteratorCommandInput,
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
-import type { Logger, ShardReadBudget } from '@shoal/coordinator';
+import { withRequestTimeout, type Logger, type ShardReadBudget } from '@shoal/coordinator';
 import { compareExtendedSequenceNumbers, deaggregateRecords, type ExtendedSequenceNumber, type KinesisRecord } from '@shoal/processor-sdk';
 import { Backoff } from '../backoff.js';
 import type { Clock } from '../clock.js';
@@ -34,6 +34,8 @@ export interface GetRecordsFetcherOptions {
   readonly start: StartingPosition;
   readonly retrieval: Required<RetrievalOptions>;
   readonly budget: ShardReadBudget;
+  /** A call without an answer after this long fails (and is retried) as a timeout. */
+  readonly requestTimeoutMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -125,9 +127,13 @@ export class GetRecordsFetcher {
       await budget.acquireCall(streamName, shardId, signal);
       let response;
       try {
-        response = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: retrieval.maxRecordsPerCall }), {
-          abortSignal: signal,
-        });
+        const command = new GetRecordsCommand({ ShardIterator: iterator, Limit: retrieval.maxRecordsPerCall });
+        response = await withRequestTimeout(
+          'Kinesis GetRecords',
+          this.options.requestTimeoutMs,
+          (abortSignal) => kinesis.send(command, { abortSignal }),
+          signal,
+        );
       } catch (error) {
         if (signal.aborted) return;
         if (errorName(error) === 'ExpiredIteratorException') {
@@ -194,7 +200,12 @@ export class GetRecordsFetcher {
         input.StartingSequenceNumber = position.checkpoint.sequenceNumber;
         break;
     }
-    const { ShardIterator } = await kinesis.send(new GetShardIteratorCommand(input), { abortSignal: this.controller.signal });
+    const { ShardIterator } = await withRequestTimeout(
+      'Kinesis GetShardIterator',
+      this.options.requestTimeoutMs,
+      (abortSignal) => kinesis.send(new GetShardIteratorCommand(input), { abortSignal }),
+      this.controller.signal,
+    );
     return ShardIterator;
   }
 

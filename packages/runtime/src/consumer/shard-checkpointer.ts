@@ -34,6 +34,8 @@ export class ShardCheckpointer implements Checkpointer {
     private readonly ownership: LeaseOwnership,
     private current: Checkpoint,
     private readonly onCheckpoint: (checkpoint: Checkpoint) => void = () => {},
+    /** Why this worker may not write for the lease now (its liveness lapsed, or it gave the lease up); undefined while it may. */
+    private readonly invalidReason: () => string | undefined = () => undefined,
   ) {}
 
   get checkpointed(): Checkpoint {
@@ -67,6 +69,10 @@ export class ShardCheckpointer implements Checkpointer {
 
   private async write(checkpoint: Checkpoint): Promise<void> {
     if (this.leaseLost) throw this.lostError();
+    // Past its deadline, the worker may be about to lose the lease: refuse without writing. Not
+    // final, since liveness may be confirmed again (the lease table has the last word).
+    const invalid = this.invalidReason();
+    if (invalid !== undefined) throw new LeaseLostError(`${invalid}; checkpoint refused`);
     // A concurrent call that got there first may have moved past this one already.
     if (
       checkpoint.type === 'SEQUENCE' &&
@@ -124,7 +130,10 @@ export class ShardCheckpointer implements Checkpointer {
   }
 
   private isCheckpointedThrough(position: ExtendedSequenceNumber): boolean {
-    return this.current.type === 'SHARD_END' || (this.current.type === 'SEQUENCE' && compareExtendedSequenceNumbers(position, this.current.position) <= 0);
+    return (
+      this.current.type === 'SHARD_END' ||
+      (this.current.type === 'SEQUENCE' && compareExtendedSequenceNumbers(position, this.current.position) <= 0)
+    );
   }
 
   /** A bare sequence number stands for its whole record: every user record of an aggregate. */

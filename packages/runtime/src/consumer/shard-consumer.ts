@@ -13,6 +13,7 @@ import {
 import { Backoff, type BackoffOptions } from '../backoff.js';
 import type { Clock } from '../clock.js';
 import type { FetchResult, StartingPosition } from './get-records-fetcher.js';
+import type { LeaseCall, LeaseHold } from './lease-hold.js';
 import type { ShardCheckpointer } from './shard-checkpointer.js';
 
 /**
@@ -52,8 +53,10 @@ export interface ShardConsumerOptions {
   readonly processor: ShardRecordProcessor;
   readonly checkpointer: ShardCheckpointer;
   readonly createSource: (start: StartingPosition) => RecordSource;
-  /** True once the worker could not prove it is alive for long enough that it must stop. */
-  readonly isFenced: () => boolean;
+  /** This worker's hold on the lease: fenced while its liveness lapsed, stopped or lost for good. */
+  readonly hold: LeaseHold;
+  /** How long a processor call may go on after its signal aborted before it is reported as overrunning. */
+  readonly abortGraceMs: number;
   readonly backoff: BackoffOptions;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -70,6 +73,10 @@ export interface ShardConsumerOptions {
  * the processor checkpointed before it threw, so the checkpoint never passes records that were
  * not processed and checkpointed records are not repeated. A requested shutdown lets the batch in hand
  * finish; buffered records that were not delivered are left to the next owner.
+ *
+ * Every processor call gets the lease it runs under (see `HeldLease`): its signal aborts when
+ * the worker's liveness lapses or the lease is given up, and a call still running `abortGraceMs`
+ * after that is logged as an error, since its side effects may overlap the next owner's.
  */
 export class ShardConsumer {
   private exit: ShardConsumerExit | undefined;
@@ -95,10 +102,11 @@ export class ShardConsumer {
   }
 
   /**
-   * Stops at once without further processor calls (the drain timed out, or the lease machine
-   * is gone). A processor call already running is left to finish; its outcome is ignored.
+   * Stops without further processor calls (the drain timed out, or the lease machine is gone):
+   * the call in progress is told to stop through its signal, and `run()` settles once it has.
    */
   abort(): void {
+    this.options.hold.stop('its consumer was stopped');
     this.aborted = true;
     this.stopping.abort();
     // A processor call that never returns must not keep the fetcher filling its buffer.
@@ -122,7 +130,7 @@ export class ShardConsumer {
     const backoff = new Backoff(this.options.backoff);
     while (!this.exit && !this.aborted) {
       try {
-        await processor.initialize?.({ ...context, checkpoint: checkpointer.checkpointed });
+        await this.call('initialize', (scope) => processor.initialize?.({ ...context, ...scope, checkpoint: checkpointer.checkpointed }));
         return true;
       } catch (error) {
         await this.backOff(error, backoff, 'initialize');
@@ -168,7 +176,7 @@ export class ShardConsumer {
     let records = batch;
     while (!this.exit) {
       if (this.aborted) return;
-      if (this.options.isFenced()) {
+      if (this.options.hold.isFenced()) {
         // Liveness unconfirmed: hold the batch until it is confirmed again, or the lease is lost.
         await this.waitWhileFenced();
         continue;
@@ -176,7 +184,9 @@ export class ShardConsumer {
       checkpointer.delivered(last);
       checkpointer.setDefaultTarget({ type: 'position', position: last });
       try {
-        await processor.processRecords({ ...context, records, checkpointer, millisBehindLatest });
+        await this.call('processRecords', (scope) =>
+          processor.processRecords({ ...context, ...scope, records, checkpointer, millisBehindLatest }),
+        );
         this.lastProcessed = last;
         this.options.onProcessed?.(records.length);
         // The processor may have swallowed the LeaseLostError of a fenced checkpoint.
@@ -187,9 +197,19 @@ export class ShardConsumer {
         if (backoff.attempts > 0) this.options.onEvent({ type: 'CONSUMER.PROCESSING' });
         return;
       } catch (error) {
-        if (checkpointer.lost || error instanceof LeaseLostError) {
+        if (this.leaseGone(error)) {
           this.raise('lease-lost');
           return;
+        }
+        // Stopped by a lapse of liveness: delivered again (less what was checkpointed) once it is
+        // confirmed, without counting as the processor's failure.
+        if (this.options.hold.isFenced()) {
+          records = recordsAfter(records, checkpointer.checkpointed);
+          if (records.length === 0) {
+            this.lastProcessed = last;
+            return;
+          }
+          continue;
         }
         await this.backOff(error, backoff, 'processRecords', { records: records.length, firstSequenceNumber: records[0]?.sequenceNumber });
         // Deliver the batch again, less what the processor checkpointed before it failed.
@@ -208,12 +228,14 @@ export class ShardConsumer {
     if (this.exit === 'shard-end') await this.endShard();
     if (this.exit === 'requested') {
       checkpointer.setDefaultTarget({ type: 'position', position: this.lastProcessed });
-      await this.callFinal('shutdownRequested', (processor) =>
-        processor.shutdownRequested({ ...this.options.context, checkpointer, reason: this.requestReason }),
+      await this.callFinal('shutdownRequested', (processor, scope) =>
+        processor.shutdownRequested({ ...this.options.context, ...scope, checkpointer, reason: this.requestReason }),
       );
     }
     if (checkpointer.lost) this.raise('lease-lost');
-    if (this.exit === 'lease-lost') await this.callFinal('leaseLost', (processor) => processor.leaseLost?.(this.options.context));
+    if (this.exit === 'lease-lost') {
+      await this.callFinal('leaseLost', (processor, scope) => processor.leaseLost?.({ ...this.options.context, ...scope }));
+    }
     return this.exit ?? 'requested';
   }
 
@@ -223,8 +245,8 @@ export class ShardConsumer {
     const backoff = new Backoff(this.options.backoff);
     while (this.exit === 'shard-end' && !this.aborted) {
       checkpointer.setDefaultTarget({ type: 'shard-end' });
-      await this.callFinal('shardEnded', (processor) =>
-        processor.shardEnded({ ...this.options.context, checkpointer, childShardIds: this.childShardIds }),
+      await this.callFinal('shardEnded', (processor, scope) =>
+        processor.shardEnded({ ...this.options.context, ...scope, checkpointer, childShardIds: this.childShardIds }),
       );
       if (checkpointer.checkpointed.type === 'SHARD_END' || checkpointer.lost) return;
       await this.backOff(
@@ -235,13 +257,53 @@ export class ShardConsumer {
     }
   }
 
-  private async callFinal(name: string, call: (processor: ShardRecordProcessor) => Promise<void> | void): Promise<void> {
+  private async callFinal(
+    name: string,
+    call: (processor: ShardRecordProcessor, scope: Pick<LeaseCall, 'lease' | 'signal'>) => Promise<void> | void,
+  ): Promise<void> {
     try {
-      await call(this.options.processor);
+      await this.call(name, (scope) => call(this.options.processor, scope));
     } catch (error) {
-      if (error instanceof LeaseLostError) this.raise('lease-lost');
+      if (this.leaseGone(error)) this.raise('lease-lost');
       else this.logger.error({ err: error }, `processor ${name} threw`);
     }
+  }
+
+  /**
+   * Runs one processor call under the lease. If its signal aborts while it runs, it has
+   * `abortGraceMs` to settle before it is reported: past that, its side effects may overlap the
+   * next owner's.
+   */
+  private async call<T>(name: string, run: (scope: Pick<LeaseCall, 'lease' | 'signal'>) => T | Promise<T>): Promise<T> {
+    const scope = this.options.hold.openCall();
+    const settled = new AbortController();
+    const watch = () => void this.watchOverrun(name, settled.signal);
+    scope.signal.addEventListener('abort', watch, { once: true });
+    try {
+      return await run({ lease: scope.lease, signal: scope.signal });
+    } finally {
+      settled.abort();
+      scope.signal.removeEventListener('abort', watch);
+      scope.close();
+    }
+  }
+
+  private async watchOverrun(name: string, settled: AbortSignal): Promise<void> {
+    const { abortGraceMs, clock } = this.options;
+    const aborted = clock.monotonic();
+    await clock.sleep(abortGraceMs, settled).catch(() => undefined);
+    if (settled.aborted) return;
+    this.logger.error(
+      { callback: name, abortGraceMs, overrunMs: Math.round(clock.monotonic() - aborted) },
+      `processor ${name} is still running abortGraceMs after its lease's signal aborted: it ignores the signal, and its side effects may overlap the next owner's`,
+    );
+  }
+
+  /** Whether `error` means the lease is gone for good (as opposed to paused by a lapse of liveness). */
+  private leaseGone(error: unknown): boolean {
+    const { checkpointer, hold } = this.options;
+    if (checkpointer.lost || hold.isLost) return true;
+    return error instanceof LeaseLostError && !hold.isFenced();
   }
 
   private openSource(): RecordSource {
@@ -276,12 +338,13 @@ export class ShardConsumer {
 
   private async waitWhileFenced(): Promise<void> {
     this.logger.warn('liveness unconfirmed; holding the next batch until it is confirmed or the lease is lost');
-    while (this.options.isFenced() && this.exit === undefined && !this.aborted) {
+    while (this.options.hold.isFenced() && this.exit === undefined && !this.aborted) {
       await this.options.clock.sleep(FENCE_POLL_MS, this.stopping.signal).catch(() => undefined);
     }
   }
 
   private raise(exit: ShardConsumerExit): void {
+    if (exit === 'lease-lost') this.options.hold.lose('the lease was lost');
     if (this.exit === undefined || RANK[exit] > RANK[this.exit]) this.exit = exit;
     // A requested shutdown must not interrupt the end of a shard; anything else wakes the loop.
     if (this.exit !== 'shard-end') this.stopping.abort();

@@ -28,6 +28,7 @@ export interface FleetOptions {
   readonly drainTimeoutMs: number;
   readonly leaseCleanupDelayMs: number;
   readonly loadReportIntervalMs: number;
+  readonly kinesisRequestTimeoutMs: number;
   readonly workerLoadStore: WorkerLoadStore | undefined;
   readonly coordination: Required<CoordinationOptions>;
 }

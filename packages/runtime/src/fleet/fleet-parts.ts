@@ -94,6 +94,7 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     workerId,
     liveness,
     intervalMs: coordination.livenessIntervalMs,
+    grantValidForMs: coordination.livenessSelfFenceMs,
     clock,
     logger,
     onRevoked: hooks.onRevoked,

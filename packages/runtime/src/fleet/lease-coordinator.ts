@@ -1,6 +1,6 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { CoordinationBus, Lease, LeaseOwnership, LeaseStore, Logger } from '@shoal/coordinator';
-import type { Clock } from '../clock.js';
+import { instantOf, type Clock } from '../clock.js';
 import type { LeaseHost } from '../leases/lease-host.js';
 import { releaseLease } from '../leases/release-lease.js';
 import type { FleetOptions } from './fleet-options.js';
@@ -93,6 +93,7 @@ export class LeaseCoordinator {
       streamName: options.streamName,
       initialPosition: options.initialPosition,
       leaseCleanupDelayMs: options.leaseCleanupDelayMs,
+      requestTimeoutMs: options.kinesisRequestTimeoutMs,
       cleansUp: () => fleet === undefined || fleet.leader.isLeading(),
       signal: this.controller.signal,
       clock,
@@ -102,7 +103,7 @@ export class LeaseCoordinator {
 
   /** Registers this worker and creates the stream's missing leases; then the loops may start. */
   async register(): Promise<void> {
-    const startedAt = this.deps.clock.monotonic();
+    const startedAt = instantOf(this.deps.clock);
     const registered = await this.deps.store.registerWorker(this.deps.namespace, this.deps.workerId, process.env.HOSTNAME);
     if (registered.status === 'conflict') {
       throw new Error(`worker id ${this.deps.workerId} is already registered in ${this.deps.namespace}; worker ids must be unique`);
@@ -220,7 +221,7 @@ export class LeaseCoordinator {
       const { store, namespace, workerId, liveness, clock } = this.deps;
       this.fence.reset();
       this.fence.report();
-      const startedAt = clock.monotonic();
+      const startedAt = instantOf(clock);
       const again = await store.registerWorker(namespace, workerId, process.env.HOSTNAME);
       if (again.status === 'applied') liveness.enterTable(startedAt);
     })().finally(() => {

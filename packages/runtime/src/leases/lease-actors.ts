@@ -4,6 +4,8 @@ import type { ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { fromCallback, fromPromise } from 'xstate';
 import type { Clock } from '../clock.js';
 import { GetRecordsFetcher } from '../consumer/get-records-fetcher.js';
+import { LeaseHold } from '../consumer/lease-hold.js';
+import type { LivenessView } from '../consumer/liveness-view.js';
 import { ShardCheckpointer } from '../consumer/shard-checkpointer.js';
 import { ShardConsumer } from '../consumer/shard-consumer.js';
 import { leaseMachine, type ConsumerCommand, type ConsumerInput, type ConsumerReport } from '../machines/lease-machine.js';
@@ -20,11 +22,14 @@ export interface LeaseActorDependencies {
     readonly retrieval: Required<RetrievalOptions>;
     readonly processorRetryBaseMs: number;
     readonly processorRetryMaxMs: number;
+    readonly abortGraceMs: number;
+    readonly kinesisRequestTimeoutMs: number;
   };
   readonly readBudget: ShardReadBudget;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly isFenced: () => boolean;
+  /** The worker's liveness: every lease it holds is valid only while it is confirmed. */
+  readonly liveness: LivenessView;
   /** The lease left this worker: transferred to `to`, or released to anyone. */
   readonly onReleased?: (ownership: LeaseOwnership, to: string | undefined) => void;
   /** The shard was read to its end and checkpointed at SHARD_END: its children may start. */
@@ -40,7 +45,12 @@ export function createLeaseMachine(deps: LeaseActorDependencies) {
       warnDrainTimeout: ({ context }) =>
         deps.logger.warn(
           { shardId: context.lease.shardId, leaseKey: context.lease.leaseKey, drainTimeoutMs: context.drainTimeoutMs },
-          'drain took longer than drainTimeoutMs: giving the lease up without waiting for the final checkpoint',
+          'drain took longer than drainTimeoutMs: telling the batch in flight to stop, then giving the lease up without the final checkpoint',
+        ),
+      reportAbortOverrun: ({ context }) =>
+        deps.logger.error(
+          { shardId: context.lease.shardId, leaseKey: context.lease.leaseKey, abortGraceMs: context.abortGraceMs },
+          'the processor did not stop within abortGraceMs of its abort signal; releasing the lease anyway: its side effects may overlap the next owner’s',
         ),
     },
     actors: {
@@ -66,8 +76,13 @@ function runShardConsumer(
 ): () => void {
   const context = { streamName: deps.streamName, shardId: lease.shardId, leaseKey: lease.leaseKey, workerId: deps.workerId };
   const logger = deps.logger.child({ shardId: lease.shardId, leaseKey: lease.leaseKey });
-  const checkpointer = new ShardCheckpointer(deps.store, ownership, lease.checkpoint, (checkpoint) =>
-    report({ type: 'CONSUMER.CHECKPOINTED', checkpoint }),
+  const hold = new LeaseHold(ownership, deps.liveness);
+  const checkpointer = new ShardCheckpointer(
+    deps.store,
+    ownership,
+    lease.checkpoint,
+    (checkpoint) => report({ type: 'CONSUMER.CHECKPOINTED', checkpoint }),
+    () => hold.writeRefusal(),
   );
   let processor;
   try {
@@ -90,17 +105,19 @@ function runShardConsumer(
         start,
         retrieval: deps.options.retrieval,
         budget: deps.readBudget,
+        requestTimeoutMs: deps.options.kinesisRequestTimeoutMs,
         clock: deps.clock,
         logger,
       }),
-    isFenced: deps.isFenced,
+    hold,
+    abortGraceMs: deps.options.abortGraceMs,
     backoff: { baseMs: deps.options.processorRetryBaseMs, maxMs: deps.options.processorRetryMaxMs },
     clock: deps.clock,
     logger,
     onEvent: report,
     onProcessed: deps.onProcessed,
   });
-  receive((command) => consumer.requestShutdown(command.exit, command.reason));
+  receive((command) => (command.type === 'ABORT' ? consumer.abort() : consumer.requestShutdown(command.exit, command.reason)));
   let stopped = false;
   consumer
     .run()

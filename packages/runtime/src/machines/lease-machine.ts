@@ -3,6 +3,7 @@
  *
  * ```
  * pending ──acquired──▶ owned ──DRAIN──▶ draining ──consumer stopped──▶ releasing ──▶ ended(handed-off | released)
+ *    │                    │                  ╰──drain timed out──▶ aborting ──stopped / abortGrace──╯
  *    │                    │ ╲──consumer reached SHARD_END──────────────────────────────▶ ended(shard-end)
  *    │                    ╰──LEASE.LOST / fenced checkpoint──▶ losing ──▶ stolen
  *    ╰── acquisition failed / handoff not granted ──▶ ended(not-acquired | handoff-timeout)
@@ -25,14 +26,19 @@
  * | owned, draining            | CONSUMER.STOPPED shard-end   | ended (shard-end)            |
  * | owned, draining            | CONSUMER.STOPPED lease-lost  | stolen                       |
  * | owned, draining            | CONSUMER.STOPPED requested   | releasing                    |
- * | draining                   | drainTimeout elapsed         | releasing (consumer stopped, logged) |
+ * | draining                   | drainTimeout elapsed         | aborting (consumer told to abort, logged) |
+ * | aborting                   | CONSUMER.STOPPED             | releasing                    |
+ * | aborting                   | abortGrace elapsed           | releasing (processor overran, logged) |
+ * | aborting                   | LEASE.LOST                   | losing                       |
  * | losing                     | CONSUMER.STOPPED or timeout  | stolen                       |
  * | releasing                  | released / transferred       | ended (released / handed-off)|
  * | releasing                  | conflict                     | stolen                       |
  *
  * The shard consumer runs as a spawned child (`consumer`) from `owned` until the machine
  * stops, so draining and losing can wait for it to finish the batch in hand and call the
- * processor's last callback. Every actor is referenced by name: the worker provides the real
+ * processor's last callback. A drain that times out does not release the lease at once: the
+ * batch in flight is told to stop (its signal aborts) and gets `abortGraceMs` to do so, so the
+ * next owner never starts beside it. Every actor is referenced by name: the worker provides the real
  * implementations, tests provide fakes.
  */
 import type { ConditionalWriteResult, Lease, LeaseOwnership } from '@shoal/coordinator';
@@ -48,6 +54,7 @@ export interface LeaseMachineInput {
   readonly mode: LeaseMachineMode;
   readonly drainTimeoutMs: number;
   readonly handoffWaitMs: number;
+  readonly abortGraceMs: number;
 }
 
 export type LeaseEndReason = 'handed-off' | 'released' | 'shard-end' | 'not-acquired' | 'handoff-timeout' | 'cancelled' | 'release-failed';
@@ -65,17 +72,21 @@ export interface LeaseMachineContext {
   readonly lostReason: string | undefined;
   readonly drainTimeoutMs: number;
   readonly handoffWaitMs: number;
+  readonly abortGraceMs: number;
 }
 
 /** What the consumer actor reports back, including how it stopped. */
 export type ConsumerReport = ShardConsumerEvent | { readonly type: 'CONSUMER.STOPPED'; readonly exit: ShardConsumerExit };
 
 /** What the lease machine tells its consumer. */
-export type ConsumerCommand = {
-  readonly type: 'SHUTDOWN';
-  readonly exit: 'requested' | 'lease-lost';
-  readonly reason?: ShutdownRequestReason;
-};
+export type ConsumerCommand =
+  | {
+      readonly type: 'SHUTDOWN';
+      readonly exit: 'requested' | 'lease-lost';
+      readonly reason?: ShutdownRequestReason;
+    }
+  /** Stop without further processor calls; the call in progress is told to stop through its signal. */
+  | { readonly type: 'ABORT' };
 
 export type LeaseMachineEvent =
   | { readonly type: 'LEASE.ACQUIRED'; readonly lease: Lease }
@@ -117,6 +128,7 @@ export const leaseMachine = setup({
   delays: {
     drainTimeout: ({ context }) => context.drainTimeoutMs,
     handoffWait: ({ context }) => context.handoffWaitMs,
+    abortGrace: ({ context }) => context.abortGraceMs,
   },
   guards: {
     isAdopting: ({ context }) => context.mode === 'adopt',
@@ -132,6 +144,9 @@ export const leaseMachine = setup({
     stopConsumer: stopChild('consumer'),
     /** The worker provides a logger-backed version; the drain gave up on the processor's checkpoint. */
     warnDrainTimeout: () => {},
+    /** The worker provides a logger-backed version; the processor ignored its abort signal. */
+    reportAbortOverrun: () => {},
+    abortConsumer: sendTo('consumer', { type: 'ABORT' as const }),
     requestConsumerShutdown: sendTo('consumer', ({ context }) => ({
       type: 'SHUTDOWN' as const,
       exit: 'requested' as const,
@@ -161,6 +176,7 @@ export const leaseMachine = setup({
     lostReason: undefined,
     drainTimeoutMs: input.drainTimeoutMs,
     handoffWaitMs: input.handoffWaitMs,
+    abortGraceMs: input.abortGraceMs,
   }),
   initial: 'pending',
   on: {
@@ -250,7 +266,14 @@ export const leaseMachine = setup({
           { target: 'releasing' },
         ],
       },
-      after: { drainTimeout: { target: 'releasing', actions: ['warnDrainTimeout', 'stopConsumer'] } },
+      after: { drainTimeout: { target: 'aborting', actions: ['warnDrainTimeout', 'abortConsumer'] } },
+    },
+    aborting: {
+      on: {
+        'LEASE.LOST': { target: 'losing', actions: ['recordLost', 'tellConsumerLeaseLost'] },
+        'CONSUMER.STOPPED': [{ guard: 'stoppedLeaseLost', target: 'stolen', actions: 'recordLost' }, { target: 'releasing' }],
+      },
+      after: { abortGrace: { target: 'releasing', actions: ['reportAbortOverrun', 'stopConsumer'] } },
     },
     losing: {
       on: { 'CONSUMER.STOPPED': 'stolen' },

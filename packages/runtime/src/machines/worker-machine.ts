@@ -25,6 +25,7 @@ export interface WorkerMachineInput {
   readonly workerId: string;
   readonly drainTimeoutMs: number;
   readonly handoffWaitMs: number;
+  readonly abortGraceMs: number;
   /** How long shutdown waits for every lease to drain before the worker stops anyway. */
   readonly shutdownTimeoutMs: number;
 }
@@ -135,6 +136,7 @@ export const workerMachine = setup({
                       workerId: context.workerId,
                       drainTimeoutMs: context.drainTimeoutMs,
                       handoffWaitMs: context.handoffWaitMs,
+                      abortGraceMs: context.abortGraceMs,
                     } satisfies LeaseMachineInput,
                   }),
                 }),

@@ -7,6 +7,7 @@
 export interface RuleInput {
   readonly leaseDurationMs: unknown;
   readonly heartbeatIntervalMs: unknown;
+  readonly abortGraceMs: unknown;
   readonly processorRetryBaseMs: unknown;
   readonly processorRetryMaxMs: unknown;
   readonly retrieval: { readonly retryBaseMs?: unknown; readonly retryMaxMs?: unknown } | undefined;
@@ -27,51 +28,68 @@ export interface RuleIssue {
 }
 
 interface Rule {
-  /** The field reported; the first of the two compared. */
-  readonly path: string[];
-  readonly other: string[];
-  readonly holds: (value: number, other: number) => boolean;
-  readonly message: (value: number, other: number) => string;
+  /** The field reported. */
+  readonly path: readonly string[];
+  /** Every field the rule reads, the reported one included. */
+  readonly reads: readonly (readonly string[])[];
+  readonly holds: (...values: number[]) => boolean;
+  readonly message: (...values: number[]) => string;
 }
 
 const RULES: readonly Rule[] = [
   {
     path: ['heartbeatIntervalMs'],
-    other: ['leaseDurationMs'],
-    holds: (heartbeat, lease) => heartbeat * 2 < lease,
+    reads: [['heartbeatIntervalMs'], ['leaseDurationMs']],
+    holds: (heartbeat, lease) => heartbeat! * 2 < lease!,
     message: (heartbeat, lease) =>
       `must be less than half of leaseDurationMs (${lease}), so a failed heartbeat can be retried before the worker must stop; got ${heartbeat}`,
   },
   {
+    path: ['abortGraceMs'],
+    reads: [['abortGraceMs'], ['heartbeatIntervalMs']],
+    holds: (grace, heartbeat) => grace! <= heartbeat!,
+    message: (grace, heartbeat) =>
+      `must not exceed heartbeatIntervalMs (${heartbeat}): a worker stops processing one heartbeat interval before others may take its leases, and a batch in flight must end within that margin; got ${grace}`,
+  },
+  {
     path: ['coordination', 'livenessIntervalMs'],
-    other: ['coordination', 'livenessSelfFenceMs'],
-    holds: (interval, selfFence) => interval * 3 <= selfFence,
+    reads: [
+      ['coordination', 'livenessIntervalMs'],
+      ['coordination', 'livenessSelfFenceMs'],
+    ],
+    holds: (interval, selfFence) => interval! * 3 <= selfFence!,
     message: (interval, selfFence) =>
       `must be at most a third of coordination.livenessSelfFenceMs (${selfFence}), so a lost request can be retried before the worker must stop; got ${interval}`,
   },
   {
-    path: ['coordination', 'livenessSelfFenceMs'],
-    other: ['coordination', 'livenessFailoverMs'],
-    holds: (selfFence, failover) => selfFence < failover,
-    message: (selfFence, failover) =>
-      `must be less than coordination.livenessFailoverMs (${failover}): a worker must stop before the leader frees its leases; got ${selfFence}`,
+    path: ['coordination', 'livenessFailoverMs'],
+    reads: [['coordination', 'livenessFailoverMs'], ['coordination', 'livenessSelfFenceMs'], ['abortGraceMs']],
+    holds: (failover, selfFence, grace) => selfFence! + grace! <= failover!,
+    message: (failover, selfFence, grace) =>
+      `must be at least coordination.livenessSelfFenceMs + abortGraceMs (${selfFence} + ${grace}): the leader may free a silent worker's leases only after the worker stopped and a batch in flight ended; got ${failover}`,
   },
   {
     path: ['coordination', 'leadershipRenewIntervalMs'],
-    other: ['coordination', 'leadershipDurationMs'],
-    holds: (renew, duration) => renew * 2 < duration,
+    reads: [
+      ['coordination', 'leadershipRenewIntervalMs'],
+      ['coordination', 'leadershipDurationMs'],
+    ],
+    holds: (renew, duration) => renew! * 2 < duration!,
     message: (renew, duration) => `must be less than half of coordination.leadershipDurationMs (${duration}); got ${renew}`,
   },
   {
     path: ['processorRetryBaseMs'],
-    other: ['processorRetryMaxMs'],
-    holds: (base, max) => base <= max,
+    reads: [['processorRetryBaseMs'], ['processorRetryMaxMs']],
+    holds: (base, max) => base! <= max!,
     message: (_base, max) => `must not exceed processorRetryMaxMs (${max})`,
   },
   {
     path: ['retrieval', 'retryBaseMs'],
-    other: ['retrieval', 'retryMaxMs'],
-    holds: (base, max) => base <= max,
+    reads: [
+      ['retrieval', 'retryBaseMs'],
+      ['retrieval', 'retryMaxMs'],
+    ],
+    holds: (base, max) => base! <= max!,
     message: (_base, max) => `must not exceed retrieval.retryMaxMs (${max})`,
   },
 ];
@@ -80,10 +98,9 @@ const RULES: readonly Rule[] = [
 export function crossFieldIssues(options: RuleInput): RuleIssue[] {
   const issues: RuleIssue[] = [];
   for (const rule of RULES) {
-    const value = valueAt(options, rule.path);
-    const other = valueAt(options, rule.other);
-    if (!isDuration(value) || !isDuration(other) || rule.holds(value, other)) continue;
-    issues.push({ path: rule.path, message: rule.message(value, other) });
+    const values = rule.reads.map((path) => valueAt(options, path));
+    if (!values.every(isDuration) || rule.holds(...values)) continue;
+    issues.push({ path: [...rule.path], message: rule.message(...values) });
   }
   return issues;
 }

@@ -50,6 +50,21 @@ export interface WorkerOptions {
   processorRetryBaseMs?: number;
   /** Longest delay between processor retries. Default 10000 ms. */
   processorRetryMaxMs?: number;
+  /**
+   * How long a processor call may go on after its lease's `signal` aborted (the worker's
+   * deadline passed, or a drain timed out) before another worker may own the lease. Failover
+   * waits this long beyond the deadline, and a call still running after it is logged as an
+   * error. Default 500 ms; at most `heartbeatIntervalMs`, and `coordination.livenessFailoverMs`
+   * must cover `coordination.livenessSelfFenceMs` plus this.
+   */
+  abortGraceMs?: number;
+  /**
+   * A DynamoDB call without an answer after this long fails as a retryable timeout; a write so
+   * abandoned may still have been applied, and every caller treats it as unknown. Default 2000 ms.
+   */
+  dynamoDbRequestTimeoutMs?: number;
+  /** A Kinesis call (GetRecords, GetShardIterator, ListShards) without an answer after this long is retried. Default 5000 ms. */
+  kinesisRequestTimeoutMs?: number;
   retrieval?: RetrievalOptions;
   /** Shared GetRecords budget (e.g. `RedisShardReadBudget`). Default: unlimited. */
   readBudget?: ShardReadBudget;
@@ -165,6 +180,9 @@ const schema = z
     handoffWaitMs: positiveMs.default(30_000),
     processorRetryBaseMs: positiveMs.default(100),
     processorRetryMaxMs: positiveMs.default(10_000),
+    abortGraceMs: positiveMs.default(500),
+    dynamoDbRequestTimeoutMs: positiveMs.default(2_000),
+    kinesisRequestTimeoutMs: positiveMs.default(5_000),
     retrieval: z
       .object({
         maxRecordsPerCall: z.number().int().min(1).max(10_000).default(10_000),

@@ -73,7 +73,11 @@ export class Worker implements AsyncDisposable {
     this.kinesis = options.kinesis instanceof KinesisClient ? options.kinesis : new KinesisClient(options.kinesis);
     this.ownsDynamoDb = !(options.dynamoDb instanceof DynamoDBClient);
     this.dynamoDb = options.dynamoDb instanceof DynamoDBClient ? options.dynamoDb : new DynamoDBClient(options.dynamoDb);
-    this.store = new DynamoDbLeaseStore({ client: this.dynamoDb, tableName: options.leaseTableName });
+    this.store = new DynamoDbLeaseStore({
+      client: this.dynamoDb,
+      tableName: options.leaseTableName,
+      requestTimeoutMs: options.dynamoDbRequestTimeoutMs,
+    });
     this.publisher = options.leaseStatePublisher;
   }
 
@@ -185,7 +189,7 @@ export class Worker implements AsyncDisposable {
       readBudget: this.options.readBudget ?? new UnlimitedShardReadBudget(),
       clock: this.clock,
       logger: this.logger,
-      isFenced: () => liveness.isFenced(),
+      liveness,
       onReleased: (ownership, to) => coordinator.announceRelease(ownership, to),
       onProcessed: (count) => loadReporter?.recordProcessed(count),
       onShardEnded: (lease) => void coordinator.shardEnded(lease),
@@ -216,7 +220,8 @@ export class Worker implements AsyncDisposable {
         workerId: this.workerId,
         drainTimeoutMs: this.options.drainTimeoutMs,
         handoffWaitMs: this.options.handoffWaitMs,
-        shutdownTimeoutMs: this.options.drainTimeoutMs + 5_000,
+        abortGraceMs: this.options.abortGraceMs,
+        shutdownTimeoutMs: this.options.drainTimeoutMs + this.options.abortGraceMs + 5_000,
       },
       inspect: (event) => this.publishLeaseState(event),
     });

@@ -11,6 +11,7 @@ export interface ShardSyncOptions {
   readonly streamName: string;
   readonly initialPosition: InitialPosition;
   readonly leaseCleanupDelayMs: number;
+  readonly requestTimeoutMs: number;
   /** Whether this worker deletes finished parents (the leader, or every worker without a bus). */
   readonly cleansUp: () => boolean;
   readonly signal: AbortSignal;
@@ -32,7 +33,10 @@ export class ShardSync {
   async sync(after?: string): Promise<void> {
     const { store, kinesis, namespace, streamName, initialPosition, signal, clock, logger } = this.options;
     const shardFilter = after === undefined ? undefined : { Type: 'AFTER_SHARD_ID' as const, ShardId: after };
-    const [shards, snapshot] = await Promise.all([listShards(kinesis, streamName, { signal, shardFilter }), store.readNamespace(namespace)]);
+    const [shards, snapshot] = await Promise.all([
+      listShards(kinesis, streamName, { signal, shardFilter, requestTimeoutMs: this.options.requestTimeoutMs }),
+      store.readNamespace(namespace),
+    ]);
     for (const lease of newLeasesForShards(shards, snapshot.leases, initialPosition)) {
       const created = await store.createLease(namespace, lease);
       if (created.status === 'applied') logger.info({ shardId: lease.shardId, parentShardIds: lease.parentShardIds }, 'created lease');

@@ -1,5 +1,5 @@
 import type { CoordinationBus, LeaseStore, Logger } from '@shoal/coordinator';
-import type { Clock } from '../../clock.js';
+import { instantOf, type Clock } from '../../clock.js';
 import type { WorkerLiveness } from './worker-liveness.js';
 
 export interface NatsLivenessKeeperOptions {
@@ -10,6 +10,8 @@ export interface NatsLivenessKeeperOptions {
   readonly liveness: WorkerLiveness;
   /** How often to ask the leader for a grant. */
   readonly intervalMs: number;
+  /** How long a grant runs from its request: a reply later than that is of no use. */
+  readonly grantValidForMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
   /** The worker's record is gone: the leader revoked it (or judged it dead by the table). */
@@ -21,7 +23,11 @@ export interface NatsLivenessKeeperOptions {
  * to `nats` once it holds a fresh grant (no more DynamoDB heartbeats), back to `table` as soon
  * as its chain of grants breaks (NATS down, no leader, leader changed). While the chain is
  * broken the worker processes nothing; the switch back is conditional and fails only if the
- * leader revoked the worker, in which case every lease is dropped.
+ * leader revoked it, in which case every lease is dropped.
+ *
+ * Grant requests go out on their own schedule, one every interval whatever else is in flight
+ * (a slow switch of modes, a slow reply), and a reply counts as long as the chain it extends is
+ * unbroken, so a busy event loop that handles a reply late costs nothing.
  */
 export class NatsLivenessKeeper {
   private switching = false;
@@ -30,20 +36,36 @@ export class NatsLivenessKeeper {
 
   /** Loops until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    const { clock, intervalMs } = this.options;
-    while (!signal.aborted) {
-      const startedAt = clock.monotonic();
-      await this.askForGrant(startedAt);
-      await this.settleMode();
-      const elapsed = clock.monotonic() - startedAt;
-      await clock.sleep(Math.max(0, intervalMs - elapsed), signal).catch(() => undefined);
-    }
+    await Promise.all([this.requestGrants(signal), this.settleModes(signal)]);
   }
 
-  private async askForGrant(startedAt: number): Promise<void> {
-    const { bus, workerId, liveness, intervalMs } = this.options;
-    const reply = await bus.requestLiveness({ workerId }, intervalMs * 2);
-    if (reply?.granted) liveness.grant(startedAt, reply.validForMs, reply.term);
+  private async requestGrants(signal: AbortSignal): Promise<void> {
+    const { clock, intervalMs } = this.options;
+    const inFlight = new Set<Promise<void>>();
+    let nextAt = clock.monotonic();
+    while (!signal.aborted) {
+      const request = this.askForGrant().finally(() => inFlight.delete(request));
+      inFlight.add(request);
+      // On a fixed schedule from each start, so one slow answer never delays the next request.
+      nextAt = Math.max(nextAt + intervalMs, clock.monotonic());
+      await clock.sleep(nextAt - clock.monotonic(), signal).catch(() => undefined);
+    }
+    await Promise.allSettled(inFlight);
+  }
+
+  private async askForGrant(): Promise<void> {
+    const { bus, workerId, liveness, clock, grantValidForMs } = this.options;
+    const requestedAt = instantOf(clock);
+    const reply = await bus.requestLiveness({ workerId }, grantValidForMs);
+    if (reply?.granted) liveness.grant(requestedAt, reply.validForMs, reply.term);
+  }
+
+  private async settleModes(signal: AbortSignal): Promise<void> {
+    const { clock, intervalMs } = this.options;
+    while (!signal.aborted) {
+      await this.settleMode();
+      await clock.sleep(intervalMs, signal).catch(() => undefined);
+    }
   }
 
   private async settleMode(): Promise<void> {
@@ -57,14 +79,12 @@ export class NatsLivenessKeeper {
   private async switchTo(mode: 'nats' | 'table'): Promise<void> {
     const { store, namespace, workerId, liveness, clock, logger } = this.options;
     this.switching = true;
-    const startedAt = clock.monotonic();
+    // From before the write goes out, the record may say `nats`: hold to the grants as well as
+    // to the table until the answer (or a read-back) says which.
+    if (mode === 'nats') liveness.enterUncertain();
+    const startedAt = instantOf(clock);
     try {
-      const grantTerm = liveness.grantTerm;
-      const result = await store.switchWorkerLiveness(namespace, workerId, mode, grantTerm).catch((error: unknown) => {
-        // The write may have landed: keep both rules until the record is read back.
-        if (mode === 'nats') liveness.enterUncertain();
-        throw error;
-      });
+      const result = await store.switchWorkerLiveness(namespace, workerId, mode, liveness.grantTerm);
       if (result.status === 'applied') {
         if (mode === 'nats') liveness.enterNats();
         else liveness.enterTable(startedAt);
@@ -73,6 +93,7 @@ export class NatsLivenessKeeper {
       }
       await this.resolveConflict(mode);
     } catch (error) {
+      // The write may have landed: an unanswered switch to `nats` stays uncertain until read back.
       logger.warn({ err: error, liveness: mode }, 'could not switch liveness mode');
     } finally {
       this.switching = false;
@@ -95,8 +116,11 @@ export class NatsLivenessKeeper {
   private async resolveConflict(mode: 'nats' | 'table'): Promise<void> {
     const { store, namespace, workerId, liveness, clock } = this.options;
     await this.adoptRecordedMode(async () => {
-      if (mode !== 'table') return;
-      const startedAt = clock.monotonic();
+      if (mode !== 'table') {
+        liveness.stayTable();
+        return;
+      }
+      const startedAt = instantOf(clock);
       const heartbeat = await store.heartbeatWorker(namespace, workerId);
       if (heartbeat.status === 'applied') liveness.enterTable(startedAt);
     });

@@ -1,5 +1,5 @@
 import type { LeaseStore, Logger } from '@shoal/coordinator';
-import type { Clock } from '../../clock.js';
+import { instantOf, type Clock } from '../../clock.js';
 import type { SelfFence } from './self-fence.js';
 import type { WorkerLiveness } from './worker-liveness.js';
 
@@ -44,7 +44,7 @@ export class TableHeartbeat {
   private async beat(): Promise<boolean> {
     const { store, namespace, workerId, liveness, clock, logger, fence } = this.options;
     let succeeded = false;
-    const startedAt = clock.monotonic();
+    const startedAt = instantOf(clock);
     try {
       const result = await store.heartbeatWorker(namespace, workerId);
       if (result.status === 'applied') {

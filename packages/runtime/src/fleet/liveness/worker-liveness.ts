@@ -1,5 +1,11 @@
 import type { WorkerLivenessMode } from '@shoal/coordinator';
-import type { Clock } from '../../clock.js';
+import { earliest, hasPassed, later, remainingUntil, type Clock, type Instant } from '../../clock.js';
+import type { LivenessView } from '../../consumer/liveness-view.js';
+
+/** `uncertain`: a switch to `nats` is being written or got no answer, so the record may say either. */
+export type LocalLivenessMode = WorkerLivenessMode | 'uncertain';
+
+const NEVER: Instant = { monotonic: Number.NEGATIVE_INFINITY, wall: Number.NEGATIVE_INFINITY };
 
 /**
  * What this worker knows about its own liveness, and so whether it may process.
@@ -10,45 +16,53 @@ import type { Clock } from '../../clock.js';
  *   `validForMs` from when the worker asked, and only a grant that arrives while the previous one
  *   still runs extends the chain. Once the chain broke, no late grant can revive it; the worker
  *   must win a conditional switch back to `table` mode first, which fails if the leader revoked it.
+ * - In `uncertain` mode (a switch to `nats` in flight or unanswered) both rules hold at once.
+ *
+ * Every deadline is an instant on both clocks and passes when either clock passes it, so a
+ * machine that was suspended (its monotonic clock stood still) still stops on time.
  */
-/** `uncertain`: a switch to `nats` failed without an answer, so the record may say either. */
-export type LocalLivenessMode = WorkerLivenessMode | 'uncertain';
-
-export class WorkerLiveness {
+export class WorkerLiveness implements LivenessView {
   private currentMode: LocalLivenessMode = 'table';
-  private confirmedAtMs: number;
-  private grantedUntilMs = Number.NEGATIVE_INFINITY;
+  private confirmedAt: Instant;
+  private grantedUntil: Instant = NEVER;
   private currentGrantTerm: number | undefined;
+  private period: AbortController | undefined;
+  private periodTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly selfFenceAfterMs: number,
     private readonly clock: Clock,
   ) {
-    this.confirmedAtMs = clock.monotonic();
+    this.confirmedAt = { monotonic: clock.monotonic(), wall: clock.now() };
   }
 
   get mode(): LocalLivenessMode {
     return this.currentMode;
   }
 
-  /** A DynamoDB heartbeat (or registration, or switch to `table`) that started at `startedAtMs` succeeded. */
-  confirm(startedAtMs: number): void {
-    this.confirmedAtMs = Math.max(this.confirmedAtMs, startedAtMs);
+  /** A DynamoDB heartbeat (or registration, or switch to `table`) that started at `startedAt` succeeded. */
+  confirm(startedAt: Instant): void {
+    this.confirmedAt = {
+      monotonic: Math.max(this.confirmedAt.monotonic, startedAt.monotonic),
+      wall: Math.max(this.confirmedAt.wall, startedAt.wall),
+    };
   }
 
-  /** The leader of `term` granted liveness for `validForMs` from `requestedAtMs`. */
-  grant(requestedAtMs: number, validForMs: number, term: number): void {
-    const now = this.clock.monotonic();
-    const until = requestedAtMs + validForMs;
+  /** The leader of `term` granted liveness for `validForMs` from `requestedAt`. */
+  grant(requestedAt: Instant, validForMs: number, term: number): void {
+    const until = later(requestedAt, validForMs);
     if (this.currentMode !== 'table') {
       // A chain, once broken, stays broken, and lives on one term: only the table switch may
       // let the worker go on.
-      if (now > this.grantedUntilMs || term !== this.currentGrantTerm) return;
+      if (hasPassed(this.clock, this.grantedUntil) || term !== this.currentGrantTerm) return;
     } else if (term !== this.currentGrantTerm) {
       this.currentGrantTerm = term;
-      this.grantedUntilMs = Number.NEGATIVE_INFINITY;
+      this.grantedUntil = NEVER;
     }
-    if (until > this.grantedUntilMs) this.grantedUntilMs = until;
+    this.grantedUntil = {
+      monotonic: Math.max(this.grantedUntil.monotonic, until.monotonic),
+      wall: Math.max(this.grantedUntil.wall, until.wall),
+    };
   }
 
   /** The term whose grants this worker holds (or last held). */
@@ -58,7 +72,7 @@ export class WorkerLiveness {
 
   /** True while a grant runs for at least `marginMs` more. */
   hasGrant(marginMs = 0): boolean {
-    return this.clock.monotonic() + marginMs < this.grantedUntilMs;
+    return remainingUntil(this.clock, this.grantedUntil) > marginMs;
   }
 
   /** The switch to `nats` was written (the chain of grants must be unbroken from here on). */
@@ -67,9 +81,9 @@ export class WorkerLiveness {
   }
 
   /**
-   * The switch to `nats` may or may not have been written: until the record is read back, the
-   * worker keeps both rules (grants and table heartbeats), so whichever the leader and the others
-   * judge it by, it stops first.
+   * The switch to `nats` is about to be written, or may or may not have been: until the record
+   * is read back, the worker keeps both rules (grants and table heartbeats), so whichever the
+   * leader and the others judge it by, it stops first.
    */
   enterUncertain(): void {
     this.currentMode = 'uncertain';
@@ -78,36 +92,68 @@ export class WorkerLiveness {
   /** The record was read back in `table` mode: table heartbeats alone, as before. */
   stayTable(): void {
     this.currentMode = 'table';
-    this.grantedUntilMs = Number.NEGATIVE_INFINITY;
+    this.grantedUntil = NEVER;
     this.currentGrantTerm = undefined;
   }
 
-  /** The switch to `table` that started at `startedAtMs` was written. */
-  enterTable(startedAtMs: number): void {
-    this.currentMode = 'table';
-    this.grantedUntilMs = Number.NEGATIVE_INFINITY;
-    this.currentGrantTerm = undefined;
-    this.confirm(startedAtMs);
+  /** The switch to `table` that started at `startedAt` was written. */
+  enterTable(startedAt: Instant): void {
+    this.stayTable();
+    this.confirm(startedAt);
   }
 
   /** In `nats` (or `uncertain`) mode: the chain of grants broke. */
   grantsLapsed(): boolean {
-    return this.currentMode !== 'table' && this.clock.monotonic() > this.grantedUntilMs;
+    return this.currentMode !== 'table' && hasPassed(this.clock, this.grantedUntil);
   }
 
   /** The worker may not process now. */
   isFenced(): boolean {
-    if (this.currentMode === 'nats') return this.grantsLapsed();
-    if (this.currentMode === 'uncertain' && this.grantsLapsed()) return true;
-    return this.heartbeatExpired();
+    return hasPassed(this.clock, this.deadline());
+  }
+
+  remainingMs(): number {
+    return remainingUntil(this.clock, this.deadline());
   }
 
   /** Outside `nats` mode: its DynamoDB liveness ran out, so others may take its leases soon. */
   tableLivenessExpired(): boolean {
-    return this.currentMode !== 'nats' && this.heartbeatExpired();
+    return this.currentMode !== 'nats' && hasPassed(this.clock, this.tableDeadline());
   }
 
-  private heartbeatExpired(): boolean {
-    return this.clock.monotonic() - this.confirmedAtMs > this.selfFenceAfterMs;
+  signal(): AbortSignal {
+    if (this.isFenced()) return AbortSignal.abort(fencedReason());
+    if (!this.period || this.period.signal.aborted) this.period = new AbortController();
+    if (this.periodTimer === undefined) this.watchDeadline();
+    return this.period.signal;
   }
+
+  /** Checks at each deadline as it stands; aborts the period's signal once one really passed. */
+  private watchDeadline(): void {
+    this.periodTimer = setTimeout(() => {
+      this.periodTimer = undefined;
+      if (this.isFenced()) this.period?.abort(fencedReason());
+      else this.watchDeadline();
+    }, this.remainingMs() + 1);
+    this.periodTimer.unref?.();
+  }
+
+  private deadline(): Instant {
+    switch (this.currentMode) {
+      case 'nats':
+        return this.grantedUntil;
+      case 'uncertain':
+        return earliest(this.grantedUntil, this.tableDeadline());
+      case 'table':
+        return this.tableDeadline();
+    }
+  }
+
+  private tableDeadline(): Instant {
+    return later(this.confirmedAt, this.selfFenceAfterMs);
+  }
+}
+
+function fencedReason(): Error {
+  return new Error('liveness unconfirmed: the lease deadline passed');
 }
