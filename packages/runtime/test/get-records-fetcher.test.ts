@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import {
   GetRecordsCommand,
   GetShardIteratorCommand,
+  ListShardsCommand,
+  type Shard,
   type GetRecordsCommandInput,
   type GetRecordsCommandOutput,
   type GetShardIteratorCommandInput,
@@ -69,6 +71,8 @@ class FakeKinesis {
   readonly iteratorRequests: GetShardIteratorCommandInput[] = [];
   readonly getRecordsRequests: GetRecordsCommandInput[] = [];
   readonly iteratorErrors: Error[] = [];
+  /** What ListShards answers: the stream's shards, or an error (the stream is gone). */
+  listedShards: Partial<Shard>[] | Error = [{ ShardId: 'shardId-000000000001' }];
   private readonly replies: GetRecordsReply[] = [];
   private wake: (() => void) | undefined;
 
@@ -96,6 +100,10 @@ class FakeKinesis {
         if (reply) return reply;
         await this.waitForReply(options.abortSignal);
       }
+    }
+    if (command instanceof ListShardsCommand) {
+      if (this.listedShards instanceof Error) throw this.listedShards;
+      return { Shards: this.listedShards };
     }
     throw new Error(`FakeKinesis does not answer ${command.constructor.name}`);
   }
@@ -148,8 +156,8 @@ function startFetcher(
   start: StartingPosition = { type: 'TRIM_HORIZON' },
   retrieval: Partial<RetrievalOptions> = {},
   iteratorErrors: Error[] = [],
+  kinesis = new FakeKinesis(),
 ) {
-  const kinesis = new FakeKinesis();
   kinesis.iteratorErrors.push(...iteratorErrors);
   const clock = new RecordingClock();
   const budget = new RecordingReadBudget();
@@ -341,10 +349,42 @@ describe('GetRecordsFetcher: errors', () => {
     expect(clock.sleeps).toHaveLength(1);
   });
 
-  it('fails next() when the shard cannot be read at all', async () => {
+  it('fails next() when the shard cannot be read at all and the stream still lists it', async () => {
     const { fetcher, kinesis } = startFetcher({ type: 'TRIM_HORIZON' }, {}, [awsError('ResourceNotFoundException')]);
     await expect(fetcher.next()).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
     expect(kinesis.getRecordsRequests).toHaveLength(0);
+  });
+
+  it('fails next() when the stream itself is gone', async () => {
+    const kinesisError = awsError('ResourceNotFoundException');
+    const { fetcher, kinesis } = startFetcher({ type: 'TRIM_HORIZON' }, {}, [kinesisError]);
+    kinesis.listedShards = awsError('ResourceNotFoundException');
+    await expect(fetcher.next()).rejects.toBe(kinesisError);
+  });
+
+  it('ends a shard the stream no longer lists (expired out of retention), naming its children', async () => {
+    const kinesis = new FakeKinesis();
+    kinesis.iteratorErrors.push(awsError('ResourceNotFoundException'));
+    kinesis.listedShards = [
+      { ShardId: 'shardId-000000000005', ParentShardId: 'shardId-000000000001' },
+      { ShardId: 'shardId-000000000006', ParentShardId: 'shardId-000000000001' },
+      { ShardId: 'shardId-000000000007', ParentShardId: 'shardId-000000000002' },
+    ];
+    const { fetcher } = startFetcher({ type: 'TRIM_HORIZON' }, {}, [], kinesis);
+    expect(await fetcher.next()).toEqual({
+      type: 'shard-end',
+      childShardIds: ['shardId-000000000005', 'shardId-000000000006'],
+      expired: true,
+    });
+    expect(kinesis.getRecordsRequests).toHaveLength(0);
+  });
+
+  it('ends a shard that disappears between two GetRecords calls', async () => {
+    const { fetcher, kinesis } = startFetcher();
+    kinesis.listedShards = [];
+    kinesis.reply({ Records: [kinesisRecord(1)], NextShardIterator: 'after-1' }, awsError('ResourceNotFoundException'));
+    expect(ids(await fetcher.next())).toBe('r1');
+    expect(await fetcher.next()).toMatchObject({ type: 'shard-end', expired: true });
   });
 });
 

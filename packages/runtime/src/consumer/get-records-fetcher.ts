@@ -5,7 +5,7 @@ import {
   type GetShardIteratorCommandInput,
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
-import { withRequestTimeout, type Logger, type ShardReadBudget } from '@shoal/coordinator';
+import { listShards, withRequestTimeout, type Logger, type ShardInfo, type ShardReadBudget } from '@shoal/coordinator';
 import { compareExtendedSequenceNumbers, deaggregateRecords, type ExtendedSequenceNumber, type KinesisRecord } from '@shoal/processor-sdk';
 import { Backoff } from '../backoff.js';
 import type { Clock } from '../clock.js';
@@ -25,12 +25,19 @@ export type FetchResult =
       readonly millisBehindLatest: number | undefined;
       readonly bytes: number;
     }
-  | { readonly type: 'shard-end'; readonly childShardIds: readonly string[] };
+  | {
+      readonly type: 'shard-end';
+      readonly childShardIds: readonly string[];
+      /** The shard was gone from the stream (expired out of retention) rather than read to its end. */
+      readonly expired?: boolean;
+    };
 
 export interface GetRecordsFetcherOptions {
   readonly kinesis: KinesisClient;
   readonly streamName: string;
   readonly shardId: string;
+  /** The shard's parents, for the log when the shard turns out to be gone. */
+  readonly parentShardIds?: readonly string[];
   readonly start: StartingPosition;
   readonly retrieval: Required<RetrievalOptions>;
   readonly budget: ShardReadBudget;
@@ -118,7 +125,13 @@ export class GetRecordsFetcher {
     const { kinesis, streamName, shardId, retrieval, budget, clock, logger } = this.options;
     const signal = this.controller.signal;
     const backoff = new Backoff({ baseMs: retrieval.retryBaseMs, maxMs: retrieval.retryMaxMs });
-    let iterator = await this.withRetry(() => this.getIterator(this.options.start), backoff);
+    let iterator: string | undefined;
+    try {
+      iterator = await this.withRetry(() => this.getIterator(this.options.start), backoff);
+    } catch (error) {
+      if (await this.endIfShardGone(error)) return;
+      throw error;
+    }
     if (iterator === undefined && !signal.aborted) throw new Error(`GetShardIterator returned no iterator for ${shardId}`);
 
     while (!signal.aborted && iterator) {
@@ -136,6 +149,7 @@ export class GetRecordsFetcher {
         );
       } catch (error) {
         if (signal.aborted) return;
+        if (await this.endIfShardGone(error)) return;
         if (errorName(error) === 'ExpiredIteratorException') {
           logger.info({ shardId }, 'shard iterator expired; renewing it after the last record fetched');
           const resumeAt = this.resumePosition();
@@ -207,6 +221,31 @@ export class GetRecordsFetcher {
       this.controller.signal,
     );
     return ShardIterator;
+  }
+
+  /**
+   * After a ResourceNotFoundException: if the stream answers but no longer lists this shard, the
+   * shard expired out of the retention period (it must have been closed, or its children could
+   * not exist). Nothing more can be read from it, so it ends here, as in KCL, and its children
+   * may start. Anything else (the stream itself missing) stays an error.
+   */
+  private async endIfShardGone(error: unknown): Promise<boolean> {
+    if (errorName(error) !== 'ResourceNotFoundException') return false;
+    const { kinesis, streamName, shardId, requestTimeoutMs, logger } = this.options;
+    let shards: ShardInfo[];
+    try {
+      shards = await listShards(kinesis, streamName, { signal: this.controller.signal, requestTimeoutMs });
+    } catch {
+      return false;
+    }
+    if (shards.some((shard) => shard.shardId === shardId)) return false;
+    const childShardIds = shards.filter((shard) => shard.parentShardIds.includes(shardId)).map((shard) => shard.shardId);
+    logger.warn(
+      { shardId, parentShardIds: this.options.parentShardIds ?? [], childShardIds, err: error },
+      'the stream no longer lists this shard: it expired out of the retention period before it was read to its end (its unread records are gone); treating it as ended so its children can start',
+    );
+    this.push({ type: 'shard-end', childShardIds, expired: true });
+    return true;
   }
 
   private resumePosition(): StartingPosition {

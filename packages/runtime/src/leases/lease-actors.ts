@@ -102,6 +102,7 @@ function runShardConsumer(
         kinesis: deps.kinesis,
         streamName: deps.streamName,
         shardId: lease.shardId,
+        parentShardIds: lease.parentShardIds,
         start,
         retrieval: deps.options.retrieval,
         budget: deps.readBudget,
