@@ -212,6 +212,50 @@ describe('lease machine: pending', () => {
     expect(consumer.inputs[0]?.ownership.leaseCounter).toBe(transferred.leaseCounter);
   });
 
+  it('ignores a LEASE.ACQUIRED read no newer than the lease it already saw, and takes the transfer after it', async () => {
+    const { handoff, actor, lease, state, reach } = startLeaseMachine('request-handoff');
+    const requested = { ...lease, leaseOwner: 'worker-b', leaseCounter: 5, pendingOwner: WORKER };
+    handoff.last.resolve({ status: 'applied', value: requested });
+    await reach('pending.awaitingHandoff');
+
+    // A read from before this worker's own earlier release still names it as the owner at epoch 4.
+    actor.send({ type: 'LEASE.ACQUIRED', lease: { ...lease, leaseOwner: WORKER, leaseCounter: 4, pendingOwner: undefined } });
+    expect(state()).toBe('pending.awaitingHandoff');
+    // Another worker's ownership is not this worker's either.
+    actor.send({ type: 'LEASE.ACQUIRED', lease: { ...requested, leaseOwner: 'worker-c', leaseCounter: 6 } });
+    expect(state()).toBe('pending.awaitingHandoff');
+
+    actor.send({ type: 'LEASE.ACQUIRED', lease: { ...requested, leaseOwner: WORKER, leaseCounter: 6, pendingOwner: undefined } });
+    expect(state()).toBe('owned.initializing');
+    expect(actor.getSnapshot().context.ownership?.leaseCounter).toBe(6);
+  });
+
+  it('ignores a decline read from before its own request landed (same epoch, no pending owner)', async () => {
+    const { handoff, actor, lease, state, reach } = startLeaseMachine('request-handoff');
+    const requested = { ...lease, leaseOwner: 'worker-b', leaseCounter: 5, pendingOwner: WORKER };
+    handoff.last.resolve({ status: 'applied', value: requested });
+    await reach('pending.awaitingHandoff');
+
+    actor.send({ type: 'LEASE.HANDOFF_DECLINED', lease: { ...requested, pendingOwner: undefined } });
+    expect(state()).toBe('pending.awaitingHandoff');
+    // A later request by another worker, or a change of owner, does end the wait.
+    actor.send({ type: 'LEASE.HANDOFF_DECLINED', lease: { ...requested, pendingOwner: 'worker-c' } });
+    expect(state()).toBe('ended');
+    expect(actor.getSnapshot().context.endReason).toBe('not-acquired');
+  });
+
+  it('ends the wait when the lease changed owner (a newer epoch) without coming here', async () => {
+    const { handoff, actor, lease, reach } = startLeaseMachine('request-handoff');
+    const requested = { ...lease, leaseOwner: 'worker-b', leaseCounter: 5, pendingOwner: WORKER };
+    handoff.last.resolve({ status: 'applied', value: requested });
+    await reach('pending.awaitingHandoff');
+    actor.send({
+      type: 'LEASE.HANDOFF_DECLINED',
+      lease: { ...requested, leaseOwner: undefined, leaseCounter: 6, pendingOwner: undefined },
+    });
+    await reach('ended');
+  });
+
   it('ends as not-acquired when the handoff request meets a conflict', async () => {
     const { handoff, actor, reach } = startLeaseMachine('request-handoff');
     handoff.last.resolve({ status: 'conflict' });

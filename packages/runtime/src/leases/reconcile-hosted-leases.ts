@@ -51,7 +51,7 @@ export function reconcileHostedLeases(
     if (lease.leaseOwner !== workerId) {
       // Waiting for a handoff whose request is gone (released, taken, or another asked later).
       if (machine?.state === 'pending' && lease.pendingOwner !== workerId) {
-        host.sendToLease(lease.leaseKey, { type: 'LEASE.HANDOFF_DECLINED' });
+        host.sendToLease(lease.leaseKey, { type: 'LEASE.HANDOFF_DECLINED', lease });
       }
       continue;
     }

@@ -14,8 +14,8 @@
  * | pending.acquiring          | acquireLease applied         | owned                        |
  * | pending.acquiring          | conflict or error            | ended (not-acquired)         |
  * | pending.requestingHandoff  | requestHandoff applied       | pending.awaitingHandoff      |
- * | pending.awaitingHandoff    | LEASE.ACQUIRED               | owned                        |
- * | pending.awaitingHandoff    | LEASE.HANDOFF_DECLINED       | ended (not-acquired)         |
+ * | pending.awaitingHandoff    | LEASE.ACQUIRED (newer epoch, this owner) | owned            |
+ * | pending.awaitingHandoff    | LEASE.HANDOFF_DECLINED (newer epoch, or another requester) | ended (not-acquired) |
  * | pending.awaitingHandoff    | handoffWait elapsed          | ended (handoff-timeout)      |
  * | pending                    | DRAIN                        | ended (cancelled)            |
  * | owned.initializing         | CONSUMER.PROCESSING          | owned.processing             |
@@ -92,8 +92,8 @@ export type LeaseMachineEvent =
   | { readonly type: 'LEASE.ACQUIRED'; readonly lease: Lease }
   | { readonly type: 'DRAIN'; readonly reason: ShutdownRequestReason; readonly handoffTo?: string }
   | { readonly type: 'LEASE.LOST'; readonly reason: string }
-  /** The handoff this machine waits for will not come (the owner released it, died, or chose another). */
-  | { readonly type: 'LEASE.HANDOFF_DECLINED' }
+  /** The handoff this machine waits for will not come (the owner released it, died, or chose another), as `lease` shows. */
+  | { readonly type: 'LEASE.HANDOFF_DECLINED'; readonly lease: Lease }
   | ConsumerReport;
 
 export interface ConsumerInput {
@@ -135,6 +135,22 @@ export const leaseMachine = setup({
     isRequestingHandoff: ({ context }) => context.mode === 'request-handoff',
     stoppedAtShardEnd: ({ event }) => event.type === 'CONSUMER.STOPPED' && event.exit === 'shard-end',
     stoppedLeaseLost: ({ event }) => event.type === 'CONSUMER.STOPPED' && event.exit === 'lease-lost',
+    /** A read of the lease newer than the one this machine holds, naming this worker as owner. */
+    handedOverHere: ({ context, event }) =>
+      event.type === 'LEASE.ACQUIRED' &&
+      event.lease.leaseOwner === context.workerId &&
+      event.lease.leaseCounter > context.lease.leaseCounter,
+    /**
+     * The handoff will not come: the lease changed hands (a newer epoch), or another worker asked
+     * later. The same epoch without a pending owner is a read from before this request landed,
+     * since nothing clears a request without changing the epoch.
+     */
+    handoffDeclined: ({ context, event }) =>
+      event.type === 'LEASE.HANDOFF_DECLINED' &&
+      (event.lease.leaseCounter > context.lease.leaseCounter ||
+        (event.lease.leaseCounter === context.lease.leaseCounter &&
+          event.lease.pendingOwner !== undefined &&
+          event.lease.pendingOwner !== context.workerId)),
   },
   actions: {
     spawnConsumer: spawnChild('shardConsumer', {
@@ -229,10 +245,11 @@ export const leaseMachine = setup({
         awaitingHandoff: {
           on: {
             'LEASE.ACQUIRED': {
+              guard: 'handedOverHere',
               target: '#lease.owned',
               actions: assign(({ context, event }) => acquired(context, { status: 'applied', value: event.lease })),
             },
-            'LEASE.HANDOFF_DECLINED': { target: '#lease.ended', actions: assign({ endReason: 'not-acquired' }) },
+            'LEASE.HANDOFF_DECLINED': { guard: 'handoffDeclined', target: '#lease.ended', actions: assign({ endReason: 'not-acquired' }) },
           },
           after: { handoffWait: { target: '#lease.ended', actions: assign({ endReason: 'handoff-timeout' }) } },
         },

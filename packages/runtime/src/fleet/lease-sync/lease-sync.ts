@@ -43,6 +43,9 @@ export class LeaseSync {
   /** The last namespace read, to plan a shutdown's handoffs without waiting for another. */
   private lastSnapshot: NamespaceSnapshot | undefined;
   private fleet: FleetParts | undefined;
+  /** Reads are numbered as they start; one that returns after a newer one was applied is dropped. */
+  private readsStarted = 0;
+  private newestApplied = 0;
 
   constructor(private readonly options: LeaseSyncOptions) {
     this.workers = new LivenessTracker(options.leaseDurationMs, options.clock.monotonic);
@@ -56,7 +59,11 @@ export class LeaseSync {
 
   async sync(): Promise<void> {
     const { store, namespace, workerId, host, clock } = this.options;
+    const read = ++this.readsStarted;
     const snapshot = await store.readNamespace(namespace);
+    // Two syncs may overlap (the loop and a leader's refresh): an older read must not undo what a newer one showed.
+    if (read < this.newestApplied) return;
+    this.newestApplied = read;
     // What the read saw may have been written just before it returned: count its age from then.
     const readAt = clock.monotonic();
     this.workers.observe(snapshot.workers, readAt);
