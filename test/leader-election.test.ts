@@ -42,7 +42,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const realClock: ElectionClock = { monotonic: () => performance.now(), sleep };
+const realClock: ElectionClock = { monotonic: () => performance.now(), now: () => Date.now(), sleep };
 
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;

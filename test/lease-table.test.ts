@@ -540,7 +540,7 @@ describe('readNamespace', () => {
     expect(snapshot.workers.map((worker) => worker.workerId).sort()).toEqual(['worker-b', `worker-of-${mine}`]);
     expect(snapshot.workers.every((worker) => worker.namespace === mine)).toBe(true);
 
-    expect(await store.readNamespace('nobody/here')).toEqual({ leases: [], workers: [] });
+    expect(await store.readNamespace('nobody/here')).toEqual({ leases: [], workers: [], leadership: undefined, malformed: [] });
   });
 
   it('reads every page of a namespace larger than one 1 MB Query page', async () => {

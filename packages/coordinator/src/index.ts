@@ -29,7 +29,7 @@ export {
   type WorkerRecord,
   type WorkerStatus,
 } from './lease-table/lease.js';
-export type { LeaseStore, NamespaceSnapshot } from './lease-table/lease-store.js';
+export type { LeaseStore, MalformedRow, NamespaceSnapshot } from './lease-table/lease-store.js';
 export { DynamoDbLeaseStore, type DynamoDbLeaseStoreOptions } from './lease-table/dynamodb-lease-store.js';
 export { ensureLeaseTable, type EnsureLeaseTableOptions } from './lease-table/ensure-lease-table.js';
 export { LeaseTableError, LeaseTableSchemaError } from './lease-table/lease-table-errors.js';

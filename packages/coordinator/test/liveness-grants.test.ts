@@ -69,3 +69,15 @@ describe('LivenessGrants', () => {
     expect(grants.overdue([natsWorker('w1', 2)])).toEqual([]);
   });
 });
+
+describe('LivenessGrants: what it remembers', () => {
+  it('forgets the grants of workers that are no longer listed', () => {
+    const { grants, term } = setUp();
+    grants.startTerm(term);
+    for (let i = 0; i < 500; i += 1) grants.grant(`gone-${i}`, 10_000);
+    grants.grant('stays', 10_000);
+    grants.keepOnly(new Set(['stays']));
+    expect(grants.size).toBe(1);
+    expect(grants.isAlive('stays')).toBe(true);
+  });
+});

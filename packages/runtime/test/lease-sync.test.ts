@@ -20,6 +20,7 @@ function hostWith(hosted: Map<string, HostedLease>) {
   const host: LeaseHost = {
     hostedLeases: () => hosted,
     relinquishedEpoch: () => undefined,
+    forgetRelinquishedExcept: () => {},
     startLease: () => {},
     sendToLease: (leaseKey, event) => void sent.push({ leaseKey, event }),
     fenced: () => {},

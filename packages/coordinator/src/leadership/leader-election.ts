@@ -2,9 +2,11 @@ import type { LeadershipRecord } from '../lease-table/lease.js';
 import type { LeaseStore } from '../lease-table/lease-store.js';
 import type { Logger } from '../logger.js';
 
-/** The monotonic clock and sleep the election runs on; injectable for tests. */
+/** The clocks and sleep the election runs on; injectable for tests. */
 export interface ElectionClock {
   monotonic(): number;
+  /** Wall time (epoch ms): a term also ends by it, since a suspended machine's monotonic clock stands still. */
+  now(): number;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
@@ -39,7 +41,8 @@ export interface LeaderElectionOptions {
  */
 export class LeaderElection {
   private held: LeadershipRecord | undefined;
-  private validUntilMs = Number.NEGATIVE_INFINITY;
+  /** Until when this worker may act as leader, on both clocks; it stops once either passes. */
+  private validUntil = { monotonic: Number.NEGATIVE_INFINITY, wall: Number.NEGATIVE_INFINITY };
   private seen: { record: LeadershipRecord | undefined; sinceMs: number } | undefined;
   private acting = false;
   private claiming: Promise<void> | undefined;
@@ -67,7 +70,9 @@ export class LeaderElection {
 
   /** How much longer this worker may act as leader without another renewal; 0 when not leader. */
   remainingMs(): number {
-    return this.isLeader() ? Math.max(0, this.validUntilMs - this.options.clock.monotonic()) : 0;
+    const { clock } = this.options;
+    if (!this.isLeader()) return 0;
+    return Math.max(0, Math.min(this.validUntil.monotonic - clock.monotonic(), this.validUntil.wall - clock.now()));
   }
 
   /** The leader as last seen in the table, if its row has moved within the leadership duration. */
@@ -131,12 +136,13 @@ export class LeaderElection {
 
   private async claim(expected: LeadershipRecord | undefined): Promise<void> {
     const startedAt = this.options.clock.monotonic();
+    const startedAtWall = this.options.clock.now();
     try {
       const result = await this.options.store.claimLeadership(this.options.namespace, this.options.workerId, expected);
       if (result.status === 'conflict') return;
       this.held = result.value;
       this.seen = { record: result.value, sinceMs: startedAt };
-      this.confirm(startedAt, expected);
+      this.confirm(startedAt, startedAtWall, expected);
       this.options.logger.info({ term: result.value.term, previousLeader: expected?.leaderId }, 'became leader');
     } catch (error) {
       this.options.logger.warn({ err: error }, 'could not claim leadership');
@@ -150,12 +156,13 @@ export class LeaderElection {
       await clock.sleep(renewIntervalMs, signal).catch(() => undefined);
       if (signal.aborted || !this.held) continue;
       const startedAt = clock.monotonic();
+      const startedAtWall = clock.now();
       try {
         const result = await this.options.store.renewLeadership(this.held);
         if (result.status === 'applied') {
           this.held = result.value;
           this.seen = { record: result.value, sinceMs: startedAt };
-          this.confirm(startedAt);
+          this.confirm(startedAt, startedAtWall);
         } else {
           this.held = undefined;
           this.depose('another worker took leadership over');
@@ -167,24 +174,30 @@ export class LeaderElection {
     }
   }
 
-  private confirm(startedAt: number, replaced?: LeadershipRecord): void {
+  private confirm(startedAt: number, startedAtWall: number, replaced?: LeadershipRecord): void {
     const { leadershipDurationMs, renewIntervalMs } = this.options;
-    this.validUntilMs = startedAt + leadershipDurationMs - renewIntervalMs;
-    if (!this.acting && this.options.clock.monotonic() < this.validUntilMs) {
+    const validForMs = leadershipDurationMs - renewIntervalMs;
+    this.validUntil = { monotonic: startedAt + validForMs, wall: startedAtWall + validForMs };
+    if (!this.acting && !this.validityPassed()) {
       this.acting = true;
       this.options.onElected?.(this.held!, replaced);
     }
   }
 
   private checkValidity(): void {
-    if (this.acting && this.options.clock.monotonic() >= this.validUntilMs) this.depose('leadership not renewed in time');
+    if (this.acting && this.validityPassed()) this.depose('leadership not renewed in time');
+  }
+
+  private validityPassed(): boolean {
+    const { clock } = this.options;
+    return clock.monotonic() >= this.validUntil.monotonic || clock.now() >= this.validUntil.wall;
   }
 
   private depose(reason: string): void {
     if (reason !== 'leadership not renewed in time') this.held = undefined;
     if (!this.acting) return;
     this.acting = false;
-    this.validUntilMs = Number.NEGATIVE_INFINITY;
+    this.validUntil = { monotonic: Number.NEGATIVE_INFINITY, wall: Number.NEGATIVE_INFINITY };
     this.options.logger.info({ reason }, 'no longer leader');
     this.options.onDeposed?.(reason);
   }

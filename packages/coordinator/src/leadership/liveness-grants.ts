@@ -85,4 +85,14 @@ export class LivenessGrants {
   forget(workerId: string): void {
     this.lastGrantAt.delete(workerId);
   }
+
+  /** Forgets the grants of workers no longer listed (deregistered, revoked or removed), so they do not pile up. */
+  keepOnly(listed: ReadonlySet<string>): void {
+    for (const workerId of this.lastGrantAt.keys()) if (!listed.has(workerId)) this.lastGrantAt.delete(workerId);
+  }
+
+  /** How many workers' grants are remembered. */
+  get size(): number {
+    return this.lastGrantAt.size;
+  }
 }

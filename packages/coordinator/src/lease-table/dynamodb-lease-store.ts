@@ -22,7 +22,9 @@ import {
   isLeadershipItem,
   isLeaseItem,
   isWorkerItem,
+  leaseItemProblem,
   leaseItemKey,
+  leaseKeyOf,
   newLeaseItem,
   workerItemKey,
   type Item,
@@ -37,7 +39,7 @@ import type {
   WorkerRecord,
 } from './lease.js';
 import { LeaseTableError } from './lease-table-errors.js';
-import type { LeaseStore, NamespaceSnapshot } from './lease-store.js';
+import type { LeaseStore, MalformedRow, NamespaceSnapshot } from './lease-store.js';
 
 export interface DynamoDbLeaseStoreOptions {
   readonly client: DynamoDBClient;
@@ -92,6 +94,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
   /** Reads every lease and worker record of the namespace (consistent read, all pages). */
   async readNamespace(namespace: string): Promise<NamespaceSnapshot> {
     const leases: Lease[] = [];
+    const malformed: MalformedRow[] = [];
     const workers: WorkerRecord[] = [];
     let leadership: LeadershipRecord | undefined;
     let startKey: Record<string, unknown> | undefined;
@@ -110,13 +113,16 @@ export class DynamoDbLeaseStore implements LeaseStore {
         ),
       );
       for (const item of page.Items ?? []) {
-        if (isLeaseItem(item)) leases.push(decodeLease(item));
-        else if (isWorkerItem(item)) workers.push(decodeWorker(item));
+        if (isLeaseItem(item)) {
+          const problem = leaseItemProblem(item);
+          if (problem === undefined) leases.push(decodeLease(item));
+          else malformed.push({ itemKey: String(item[SORT_KEY]), leaseKey: leaseKeyOf(String(item[SORT_KEY])), problem });
+        } else if (isWorkerItem(item)) workers.push(decodeWorker(item));
         else if (isLeadershipItem(item)) leadership = decodeLeadership(item);
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    return { leases, workers, leadership };
+    return { leases, workers, leadership, malformed };
   }
 
   async getLease(namespace: string, leaseKey: string): Promise<Lease | undefined> {
@@ -126,7 +132,12 @@ export class DynamoDbLeaseStore implements LeaseStore {
         options,
       ),
     );
-    return item ? decodeLease(item) : undefined;
+    if (!item) return undefined;
+    const problem = leaseItemProblem(item);
+    if (problem !== undefined) {
+      throw new LeaseTableError(`lease row ${String(item[SORT_KEY])} in ${this.tableName} is malformed: ${problem}`, { retryable: false });
+    }
+    return decodeLease(item);
   }
 
   async getLeadership(namespace: string): Promise<LeadershipRecord | undefined> {
@@ -232,17 +243,21 @@ export class DynamoDbLeaseStore implements LeaseStore {
    * releaseLease
    * - key: the lease
    * - condition: owner = caller AND counter = the caller's epoch AND no pending owner (a worker
-   *   that asked for the lease gets it by transfer instead)
-   * - updates: owner removed, counter + 1
+   *   that asked for the lease gets it by transfer instead), or, with `dropPendingOwner`, that
+   *   pending owner exactly (the caller found it gone: dead or deregistered)
+   * - updates: owner and pending owner removed, counter + 1
    * - outcomes: `applied` | `conflict` (the caller had already lost the lease, or a handoff
    *   request arrived: read the lease again and transfer it)
    */
-  releaseLease(ownership: LeaseOwnership): Promise<ConditionalWriteResult<Lease>> {
+  releaseLease(ownership: LeaseOwnership, options: { readonly dropPendingOwner?: string } = {}): Promise<ConditionalWriteResult<Lease>> {
+    const drop = options.dropPendingOwner;
     return this.update({
       ...this.fenced(ownership, HANDOFF_NAMES),
-      ConditionExpression: '#owner = :owner AND #counter = :counter AND attribute_not_exists(#pending)',
-      UpdateExpression: 'SET #counter = #counter + :one REMOVE #owner',
-      ExpressionAttributeValues: { ...this.fencedValues(ownership), ':one': 1 },
+      ConditionExpression:
+        '#owner = :owner AND #counter = :counter AND ' +
+        (drop === undefined ? 'attribute_not_exists(#pending)' : '(attribute_not_exists(#pending) OR #pending = :drop)'),
+      UpdateExpression: 'SET #counter = #counter + :one REMOVE #owner, #pending',
+      ExpressionAttributeValues: { ...this.fencedValues(ownership), ':one': 1, ...(drop === undefined ? {} : { ':drop': drop }) },
     });
   }
 

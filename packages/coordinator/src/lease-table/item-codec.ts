@@ -16,6 +16,8 @@ export const LEADERSHIP_ITEM_KEY = 'leader';
 
 export const leaseItemKey = (leaseKey: string): string => `${LEASE_PREFIX}${leaseKey}`;
 export const workerItemKey = (workerId: string): string => `${WORKER_PREFIX}${workerId}`;
+/** The lease key of a lease row's sort key. */
+export const leaseKeyOf = (itemKey: string): string => itemKey.slice(LEASE_PREFIX.length);
 
 export type Item = Record<string, unknown>;
 
@@ -72,10 +74,12 @@ export function newLeaseItem(namespace: string, lease: NewLease, now: number): I
 }
 
 export function decodeLease(item: Item): Lease {
+  const problem = leaseItemProblem(item);
+  if (problem !== undefined) throw new MalformedItemError(String(item[SORT_KEY]), problem);
   const itemKey = String(item[SORT_KEY]);
   return {
     namespace: String(item[PARTITION_KEY]),
-    leaseKey: itemKey.slice(LEASE_PREFIX.length),
+    leaseKey: leaseKeyOf(itemKey),
     shardId: String(item.shardId),
     leaseOwner: typeof item.leaseOwner === 'string' ? item.leaseOwner : undefined,
     leaseCounter: Number(item.leaseCounter ?? 0),
@@ -89,6 +93,48 @@ export function decodeLease(item: Item): Lease {
     pendingOwner: typeof item.pendingOwner === 'string' ? item.pendingOwner : undefined,
     checkpointedAt: typeof item.checkpointedAt === 'number' ? item.checkpointedAt : undefined,
   };
+}
+
+/** A lease row Shoal cannot use as it is (written by hand, or by something else): which field, and what is wrong. */
+export class MalformedItemError extends Error {
+  override readonly name = 'MalformedItemError';
+  constructor(
+    readonly itemKey: string,
+    readonly problem: string,
+  ) {
+    super(`lease row ${itemKey} is malformed: ${problem}`);
+  }
+}
+
+const CHECKPOINT_WORDS = new Set(['TRIM_HORIZON', 'LATEST', 'SHARD_END', 'AT_TIMESTAMP']);
+
+/** The first field of a lease row that Shoal could not trust, described; undefined when the row is sound. */
+export function leaseItemProblem(item: Item): string | undefined {
+  const optionalString = (field: string) => item[field] === undefined || typeof item[field] === 'string';
+  const isWholeNumber = (value: unknown) => typeof value === 'number' && Number.isInteger(value) && value >= 0;
+  const got = (field: string) => `got ${JSON.stringify(item[field]) ?? 'nothing'}`;
+  if (typeof item.shardId !== 'string' || item.shardId === '') return `shardId: expected a shard id, ${got('shardId')}`;
+  if (!isWholeNumber(item.leaseCounter)) return `leaseCounter: expected a whole number, ${got('leaseCounter')}`;
+  const checkpoint = item.checkpoint;
+  if (typeof checkpoint !== 'string' || !(CHECKPOINT_WORDS.has(checkpoint) || /^\d{1,128}$/.test(checkpoint))) {
+    return `checkpoint: expected a sequence number, TRIM_HORIZON, LATEST, AT_TIMESTAMP or SHARD_END, ${got('checkpoint')}`;
+  }
+  if (item.checkpointSubSequence !== undefined && !isWholeNumber(item.checkpointSubSequence)) {
+    return `checkpointSubSequence: expected a whole number, ${got('checkpointSubSequence')}`;
+  }
+  if (checkpoint === 'AT_TIMESTAMP' && typeof item.checkpointTimestamp !== 'number') {
+    return `checkpointTimestamp: expected epoch milliseconds for an AT_TIMESTAMP checkpoint, ${got('checkpointTimestamp')}`;
+  }
+  if (!optionalString('leaseOwner')) return `leaseOwner: expected a worker id, ${got('leaseOwner')}`;
+  if (!optionalString('pendingOwner')) return `pendingOwner: expected a worker id, ${got('pendingOwner')}`;
+  for (const field of ['parentShardIds', 'childShardIds']) {
+    const value = item[field];
+    const list = value instanceof Set ? [...value] : value;
+    if (value !== undefined && !(Array.isArray(list) && list.every((id) => typeof id === 'string'))) {
+      return `${field}: expected a list of shard ids, ${got(field)}`;
+    }
+  }
+  return undefined;
 }
 
 export function decodeWorker(item: Item): WorkerRecord {

@@ -15,6 +15,16 @@ export interface NamespaceSnapshot {
   readonly workers: readonly WorkerRecord[];
   /** The leadership row, when some worker holds or held it. */
   readonly leadership: LeadershipRecord | undefined;
+  /** Lease rows left out because a field could not be trusted (see `leaseItemProblem`). */
+  readonly malformed?: readonly MalformedRow[];
+}
+
+/** A lease row Shoal cannot use: its sort key and what is wrong with it. */
+export interface MalformedRow {
+  readonly itemKey: string;
+  /** The lease key (its shard id), so lineage can keep the shard's children waiting. */
+  readonly leaseKey: string;
+  readonly problem: string;
 }
 
 /**
@@ -36,8 +46,11 @@ export interface LeaseStore {
   requestHandoff(expected: Lease, requester: string): Promise<ConditionalWriteResult<Lease>>;
   /** The owner gives the lease to `newOwner` (a graceful handoff). */
   transferLease(ownership: LeaseOwnership, newOwner: string): Promise<ConditionalWriteResult<Lease>>;
-  /** The owner gives the lease up; anyone may take it next. Conflicts while a handoff is requested. */
-  releaseLease(ownership: LeaseOwnership): Promise<ConditionalWriteResult<Lease>>;
+  /**
+   * The owner gives the lease up; anyone may take it next. Conflicts while a handoff is
+   * requested, unless that request is `dropPendingOwner` (a requester found gone).
+   */
+  releaseLease(ownership: LeaseOwnership, options?: { readonly dropPendingOwner?: string }): Promise<ConditionalWriteResult<Lease>>;
   checkpoint(ownership: LeaseOwnership, checkpoint: Checkpoint): Promise<ConditionalWriteResult<Lease>>;
   /** Removes a lease whose shard was finished (checkpoint SHARD_END). */
   deleteFinishedLease(namespace: string, leaseKey: string): Promise<ConditionalWriteResult<void>>;

@@ -40,7 +40,7 @@ export function planFleet(input: FleetPlanInput): FleetPlan {
   const workers = snapshot.workers
     .filter((worker) => worker.status === 'active' && !exclude?.has(worker.workerId) && isAlive(worker.workerId))
     .map((worker) => worker.workerId);
-  const eligible = eligibleLeases(snapshot.leases);
+  const eligible = eligibleLeases(snapshot.leases, new Set(snapshot.malformed?.map((row) => row.leaseKey)));
   const liveOwner = (lease: Lease): string | undefined => {
     const owner = lease.leaseOwner;
     if (owner === undefined || input.deadOwners?.has(owner)) return undefined;
@@ -60,9 +60,13 @@ export function planFleet(input: FleetPlanInput): FleetPlan {
   return { ...plan, moves, workers, leases };
 }
 
-/** Leases that may be processed now: not finished, and every parent finished (or gone). */
-export function eligibleLeases(leases: readonly Lease[]): Lease[] {
+/**
+ * Leases that may be processed now: not finished, and every parent finished (or gone). A parent
+ * whose row is unreadable (`unreadable` lease keys) counts as unfinished, so its children wait.
+ */
+export function eligibleLeases(leases: readonly Lease[], unreadable: ReadonlySet<string> = new Set()): Lease[] {
   const finished = new Map(leases.map((lease) => [lease.shardId, lease.checkpoint.type === 'SHARD_END']));
+  for (const shardId of unreadable) finished.set(shardId, false);
   return leases.filter(
     (lease) => lease.checkpoint.type !== 'SHARD_END' && lease.parentShardIds.every((parent) => finished.get(parent) ?? true),
   );

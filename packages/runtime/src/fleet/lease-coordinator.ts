@@ -171,7 +171,7 @@ export class LeaseCoordinator {
       for (const lease of leases) {
         if (lease.leaseOwner !== workerId || lease.checkpoint.type === 'SHARD_END') continue;
         const ownership = { namespace, leaseKey: lease.leaseKey, leaseOwner: workerId, leaseCounter: lease.leaseCounter };
-        const { outcome, to } = await releaseLease(store, { ownership, handoffTo: lease.pendingOwner });
+        const { outcome, to } = await releaseLease(store, { ownership, handoffTo: undefined }, (id) => this.isLiveWorker(id));
         this.logger.info({ shardId: lease.shardId, outcome }, 'gave up a lease still owned at shutdown');
         if (outcome !== 'lost') this.announceRelease(ownership, to);
       }
@@ -179,6 +179,11 @@ export class LeaseCoordinator {
       this.logger.warn({ err: error }, 'could not release the remaining leases; they expire after the lease duration');
     }
     await this.deregister();
+  }
+
+  /** Whether `workerId` is registered, active and alive by the last read of the table (unknown before the first: yes). */
+  isLiveWorker(workerId: string): boolean {
+    return this.leaseSync.isLiveWorker(workerId);
   }
 
   /** Tells the fleet a lease left this worker, so its next owner starts (or the leader plans) at once. */

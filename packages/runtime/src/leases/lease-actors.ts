@@ -30,6 +30,8 @@ export interface LeaseActorDependencies {
   readonly logger: Logger;
   /** The worker's liveness: every lease it holds is valid only while it is confirmed. */
   readonly liveness: LivenessView;
+  /** Whether a worker is registered, active and alive, as far as this worker knows: a handoff request of any other is dropped. */
+  readonly isLiveWorker: (workerId: string) => boolean;
   /** The lease left this worker: transferred to `to`, or released to anyone. */
   readonly onReleased?: (ownership: LeaseOwnership, to: string | undefined) => void;
   /** The shard was read to its end and checkpointed at SHARD_END: its children may start. */
@@ -57,7 +59,7 @@ export function createLeaseMachine(deps: LeaseActorDependencies) {
       acquireLease: fromPromise(({ input }) => deps.store.acquireLease(input.lease, input.workerId)),
       requestHandoff: fromPromise(({ input }) => deps.store.requestHandoff(input.lease, input.workerId)),
       releaseLease: fromPromise(async ({ input }) => {
-        const { outcome, to } = await releaseLease(deps.store, input);
+        const { outcome, to } = await releaseLease(deps.store, input, deps.isLiveWorker);
         if (outcome !== 'lost') deps.onReleased?.(input.ownership, to);
         return outcome;
       }),

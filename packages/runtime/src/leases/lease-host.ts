@@ -13,6 +13,8 @@ export interface LeaseHost {
   hostedLeases(): ReadonlyMap<string, HostedLease>;
   /** The epoch at which this worker last gave the lease up itself (released, handed off, finished). */
   relinquishedEpoch(leaseKey: string): number | undefined;
+  /** Forgets the relinquished epochs of leases the table no longer has (finished and deleted). */
+  forgetRelinquishedExcept(leaseKeys: ReadonlySet<string>): void;
   startLease(lease: Lease, mode: LeaseMachineMode): void;
   sendToLease(leaseKey: string, event: LeaseMachineEvent): void;
   /** The worker could not prove it is alive in time: every lease must stop now. */

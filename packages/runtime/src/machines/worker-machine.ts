@@ -43,6 +43,8 @@ export type WorkerMachineEvent =
   | { readonly type: 'LEASE.START'; readonly lease: Lease; readonly mode: LeaseMachineMode }
   | { readonly type: 'LEASE.FORWARD'; readonly leaseKey: string; readonly event: LeaseMachineEvent }
   | { readonly type: 'WORKER.FENCED' }
+  /** The lease table has only these leases: relinquished epochs of any other are forgotten. */
+  | { readonly type: 'LEASES.FORGET_RELINQUISHED'; readonly keep: ReadonlySet<string> }
   | { readonly type: 'SHUTDOWN' };
 
 /** Sent to the coordinator actor when the worker starts draining. */
@@ -99,6 +101,13 @@ export const workerMachine = setup({
       actions: enqueueActions(({ context, event, enqueue }) => {
         const ref = context.leases[event.leaseKey];
         if (ref) enqueue.sendTo(ref, event.event);
+      }),
+    },
+    'LEASES.FORGET_RELINQUISHED': {
+      guard: ({ context, event }) => Object.keys(context.relinquished).some((leaseKey) => !event.keep.has(leaseKey)),
+      actions: assign({
+        relinquished: ({ context, event }) =>
+          Object.fromEntries(Object.entries(context.relinquished).filter(([leaseKey]) => event.keep.has(leaseKey))),
       }),
     },
     // A lease machine reached `ended` or `stolen` (or failed): it no longer belongs to the worker.

@@ -190,6 +190,7 @@ export class Worker implements AsyncDisposable {
       clock: this.clock,
       logger: this.logger,
       liveness,
+      isLiveWorker: (workerId) => coordinator.isLiveWorker(workerId),
       onReleased: (ownership, to) => coordinator.announceRelease(ownership, to),
       onProcessed: (count) => loadReporter?.recordProcessed(count),
       onShardEnded: (lease) => void coordinator.shardEnded(lease),
@@ -249,6 +250,7 @@ export class Worker implements AsyncDisposable {
         return hosted;
       },
       relinquishedEpoch: (leaseKey) => context()?.relinquished[leaseKey],
+      forgetRelinquishedExcept: (keep) => this.actor?.send({ type: 'LEASES.FORGET_RELINQUISHED', keep }),
       startLease: (lease, mode) => this.actor?.send({ type: 'LEASE.START', lease, mode }),
       sendToLease: (leaseKey, event) => this.actor?.send({ type: 'LEASE.FORWARD', leaseKey, event }),
       fenced: () => this.actor?.send({ type: 'WORKER.FENCED' }),

@@ -96,6 +96,11 @@ export class FleetLeader {
     return record.liveness === 'nats' ? true : this.options.tableAlive(workerId);
   }
 
+  /** How much the leader remembers, for tests and metrics: each figure is bounded by the workers or leases in the table. */
+  stateSizes(): Record<string, number> {
+    return { grants: this.grants.size, revoked: this.revoked.size, sentDrains: this.sentDrains.size, condemned: this.condemned.size };
+  }
+
   elected(term: LeadershipRecord, previousLeaderId: string | undefined): void {
     this.term = term;
     this.previousLeaderId = previousLeaderId === this.options.workerId ? undefined : previousLeaderId;
@@ -121,8 +126,17 @@ export class FleetLeader {
   /** A fresh snapshot from the worker's lease sync: plan from it. */
   observe(snapshot: NamespaceSnapshot): void {
     this.snapshot = snapshot;
-    // A revoked worker that registered again is a new incarnation.
-    for (const worker of snapshot.workers) this.revoked.delete(worker.workerId);
+    const listed = new Set(snapshot.workers.map((worker) => worker.workerId));
+    const owners = new Set(snapshot.leases.map((lease) => lease.leaseOwner));
+    // A revoked worker that registered again is a new incarnation; one that owns nothing any
+    // more needs no remembering.
+    for (const workerId of this.revoked) if (listed.has(workerId) || !owners.has(workerId)) this.revoked.delete(workerId);
+    this.grants.keepOnly(listed);
+    const leaseKeys = new Set(snapshot.leases.map((lease) => lease.leaseKey));
+    const now = this.options.clock.monotonic();
+    for (const [leaseKey, sent] of this.sentDrains) {
+      if (!leaseKeys.has(leaseKey) || now - sent.atMs >= RESEND_AFTER_MS) this.sentDrains.delete(leaseKey);
+    }
     if (!this.term || this.options.remainingTermMs() <= 0) return;
     this.refreshLoads();
     this.plan(snapshot);

@@ -43,6 +43,8 @@ export class LeaseSync {
   /** The last namespace read, to plan a shutdown's handoffs without waiting for another. */
   private lastSnapshot: NamespaceSnapshot | undefined;
   private fleet: FleetParts | undefined;
+  /** Malformed rows already reported (row and problem), so each is logged once, not at every sync. */
+  private readonly reportedMalformed = new Set<string>();
   /** Reads are numbered as they start; one that returns after a newer one was applied is dropped. */
   private readsStarted = 0;
   private newestApplied = 0;
@@ -66,6 +68,7 @@ export class LeaseSync {
     this.newestApplied = read;
     // What the read saw may have been written just before it returned: count its age from then.
     const readAt = clock.monotonic();
+    this.reportMalformed(snapshot);
     this.workers.observe(snapshot.workers, readAt);
     this.ownerships.observe(snapshot.leases, readAt);
     reconcileHostedLeases(snapshot, {
@@ -77,7 +80,11 @@ export class LeaseSync {
     });
     // A worker counts as dead only once its record was removed on the heartbeat we saw stand still:
     // the conditional delete proves no heartbeat happened since, however slow our reads were.
+    // It is remembered only while it still owns a lease, so dead workers do not pile up.
+    const owners = new Set(snapshot.leases.map((lease) => lease.leaseOwner));
+    for (const id of this.removedWorkers) if (!owners.has(id)) this.removedWorkers.delete(id);
     for (const worker of snapshot.workers) this.removedWorkers.delete(worker.workerId);
+    host.forgetRelinquishedExcept(new Set(snapshot.leases.map((lease) => lease.leaseKey)));
     const removed = await this.removeDeadWorkers(snapshot.workers);
     const current = removed.size === 0 ? snapshot : { ...snapshot, workers: snapshot.workers.filter((w) => !removed.has(w.workerId)) };
     this.lastSnapshot = current;
@@ -87,6 +94,21 @@ export class LeaseSync {
       fleet.leader.observe(current);
     }
     if (this.options.mayTakeLeases()) this.takeShare(current);
+  }
+
+  /** How much this sync remembers, for tests and metrics: each figure is bounded by the leases or workers in the table. */
+  stateSizes(): Record<string, number> {
+    return {
+      removedWorkers: this.removedWorkers.size,
+      unownedSince: this.unownedSince.size,
+      reportedMalformed: this.reportedMalformed.size,
+    };
+  }
+
+  /** Whether `workerId` is registered, active and alive by the last read (unknown before the first read: yes). */
+  isLiveWorker(workerId: string): boolean {
+    const snapshot = this.lastSnapshot;
+    return snapshot === undefined || this.isActiveWorker(workerId, snapshot.workers);
   }
 
   /** The moves that give this worker's leases to the others, planned from the last read (none before the first). */
@@ -103,6 +125,22 @@ export class LeaseSync {
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
     });
     return plan.moves.filter((move) => move.from === workerId);
+  }
+
+  /** Logs each malformed lease row once, naming the row and the field, while it stays malformed. */
+  private reportMalformed(snapshot: NamespaceSnapshot): void {
+    const current = new Set<string>();
+    for (const { itemKey, problem } of snapshot.malformed ?? []) {
+      const key = `${itemKey}|${problem}`;
+      current.add(key);
+      if (this.reportedMalformed.has(key)) continue;
+      this.reportedMalformed.add(key);
+      this.options.logger.error(
+        { namespace: this.options.namespace, itemKey, problem },
+        `lease row ${itemKey} is malformed (${problem}): its shard is left alone until the row is fixed or deleted`,
+      );
+    }
+    for (const key of this.reportedMalformed) if (!current.has(key)) this.reportedMalformed.delete(key);
   }
 
   /**

@@ -70,7 +70,9 @@ export class FleetMember {
 
   /** Takes the free leases among `moves` that go to this worker, and notes the handoffs coming. */
   actOnMoves(moves: readonly LeaseMove[]): void {
-    const until = this.options.monotonicNow() + this.options.handoffExpectedForMs;
+    const now = this.options.monotonicNow();
+    for (const [leaseKey, until] of this.incoming) if (until <= now) this.incoming.delete(leaseKey);
+    const until = now + this.options.handoffExpectedForMs;
     for (const move of moves) {
       if (move.to !== this.options.workerId) continue;
       if (move.kind === 'handoff') {
