@@ -4,7 +4,9 @@ import {
   NatsCoordinationBus,
   connectNats,
   coordinationSubjects,
+  signed,
   subjectToken,
+  verifyMessage,
   type CommandReply,
   type FleetEvent,
   type LivenessReply,
@@ -34,6 +36,13 @@ function capturingLogger(): { logger: pino.Logger; lines: LogLine[] } {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+let requestSeq = 0;
+/** A liveness request as a worker sends it (the bus carries it; checking the signature is the leader's job). */
+function ask(workerId: string): LivenessRequest {
+  requestSeq += 1;
+  return signed({ workerId, seq: requestSeq }, `key-of-${workerId}`);
+}
 
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -121,6 +130,7 @@ describe('NatsCoordinationBus (real NATS)', () => {
             { leaseKey: 'shardId-000000000001', from: 'worker-a', to: 'worker-b', kind: 'handoff' },
             { leaseKey: 'shardId-000000000003', to: 'worker-b', kind: 'take' },
           ],
+          mac: 'signature-of-worker-a',
         },
         { type: 'leader-changed', leaderId: 'worker-a', term: 3 },
       ];
@@ -161,12 +171,12 @@ describe('NatsCoordinationBus (real NATS)', () => {
       const warnings = receiver.lines.filter((line) => line.level === WARN);
       expect(warnings).toHaveLength(4);
       expect(warnings[0]).toMatchObject({
-        msg: 'ignored a malformed fleet event: not JSON',
+        msg: 'dropped a message: malformed fleet event: not JSON',
         subject: subjects.event('worker-joined'),
         component: 'coordination-bus',
       });
       for (const warning of warnings.slice(1)) {
-        expect(warning.msg).toBe('ignored a malformed fleet event');
+        expect(warning.msg).toBe('dropped a message: malformed fleet event');
         expect(warning.problems?.length).toBeGreaterThan(0);
       }
       expect(warnings[1]!.problems!.join(' ')).toContain('workerId');
@@ -217,14 +227,22 @@ describe('NatsCoordinationBus (real NATS)', () => {
       const atA = collect(a.bus);
       await a.flush();
       b.bus.publish({ type: 'worker-joined', workerId: 'from-closed' });
-      expect(await b.bus.requestLiveness({ workerId: 'x' }, 200)).toBeUndefined();
+      expect(await b.bus.requestLiveness(ask('x'), 200)).toBeUndefined();
       await sleep(100);
       expect(atA).toEqual([]);
     });
   });
 
   describe('commands', () => {
-    const drain: WorkerCommand = { type: 'drain-lease', leaseKey: 'shardId-000000000004', to: 'worker-b', requestedBy: 'leader-1' };
+    const drain: WorkerCommand = {
+      type: 'drain-lease',
+      leaseKey: 'shardId-000000000004',
+      to: 'worker-b',
+      requestedBy: 'leader-1',
+      term: 2,
+      issuedAt: 1_700_000_000_000,
+      mac: 'signature-of-leader-1',
+    };
 
     it('sends a drain command to one worker and gets its reply', async () => {
       const leader = await newBus();
@@ -287,8 +305,8 @@ describe('NatsCoordinationBus (real NATS)', () => {
       await expect(raw.request(subject, JSON.stringify({ type: 'drain-lease', leaseKey: 'x' }), { timeout: 300 })).rejects.toThrow();
       expect(handled).toBe(0);
       expect(owner.lines.filter((line) => line.level === WARN).map((line) => line.msg)).toEqual([
-        'ignored a malformed worker command: not JSON',
-        'ignored a malformed worker command',
+        'dropped a message: malformed worker command: not JSON',
+        'dropped a message: malformed worker command',
       ]);
 
       // A reply that fails the schema counts as no reply.
@@ -300,10 +318,8 @@ describe('NatsCoordinationBus (real NATS)', () => {
       });
       cleanups.push(() => liar.unsubscribe());
       await raw.flush();
-      expect(
-        await leader.bus.sendCommand('worker-liar', { type: 'drain-lease', leaseKey: 'x', to: 'y', requestedBy: 'z' }, 1_000),
-      ).toBeUndefined();
-      expect(leader.lines.some((line) => line.level === WARN && line.msg === 'ignored a malformed command reply')).toBe(true);
+      expect(await leader.bus.sendCommand('worker-liar', { ...drain, leaseKey: 'x', to: 'y', requestedBy: 'z' }, 1_000)).toBeUndefined();
+      expect(leader.lines.some((line) => line.level === WARN && line.msg === 'dropped a message: malformed command reply')).toBe(true);
     });
 
     it('routes by worker id, dots and wildcards included', async () => {
@@ -332,7 +348,7 @@ describe('NatsCoordinationBus (real NATS)', () => {
     it('resolves undefined when no leader serves liveness', async () => {
       const worker = await newBus();
       const started = performance.now();
-      expect(await worker.bus.requestLiveness({ workerId: 'worker-a' }, 500)).toBeUndefined();
+      expect(await worker.bus.requestLiveness(ask('worker-a'), 500)).toBeUndefined();
       expect(performance.now() - started).toBeLessThan(2_000);
     });
 
@@ -345,44 +361,93 @@ describe('NatsCoordinationBus (real NATS)', () => {
           requests.push(request);
           if (request.workerId === 'worker-revoked') return { granted: false, leaderId: 'leader-1', reason: 'revoked' };
           if (request.workerId === 'worker-ignored') return undefined;
-          return { granted: true, leaderId: 'leader-1', term: 4, validForMs: 1_500 };
+          return { granted: true, leaderId: 'leader-1', term: 4, validForMs: 1_500, seq: request.seq, mac: 'signed-grant' };
         }),
       );
       await leader.flush();
 
-      expect(await worker.bus.requestLiveness({ workerId: 'worker-a' }, 2_000)).toEqual({
+      expect(await worker.bus.requestLiveness(ask('worker-a'), 2_000)).toMatchObject({
         granted: true,
         leaderId: 'leader-1',
         term: 4,
         validForMs: 1_500,
       });
-      expect(await worker.bus.requestLiveness({ workerId: 'worker-revoked' }, 2_000)).toEqual({
+      expect(await worker.bus.requestLiveness(ask('worker-revoked'), 2_000)).toEqual({
         granted: false,
         leaderId: 'leader-1',
         reason: 'revoked',
       });
       const started = performance.now();
-      expect(await worker.bus.requestLiveness({ workerId: 'worker-ignored' }, 300)).toBeUndefined();
+      expect(await worker.bus.requestLiveness(ask('worker-ignored'), 300)).toBeUndefined();
       expect(performance.now() - started).toBeLessThan(2_000);
-      expect(requests).toEqual([{ workerId: 'worker-a' }, { workerId: 'worker-revoked' }, { workerId: 'worker-ignored' }]);
+      expect(requests.map((request) => request.workerId)).toEqual(['worker-a', 'worker-revoked', 'worker-ignored']);
 
       // A malformed request never reaches the handler.
       await expect(
         raw.request(coordinationSubjects(application).liveness, JSON.stringify({ worker: 1 }), { timeout: 300 }),
       ).rejects.toThrow();
       expect(requests).toHaveLength(3);
-      expect(leader.lines.some((line) => line.level === WARN && line.msg === 'ignored a malformed liveness request')).toBe(true);
+      expect(leader.lines.some((line) => line.level === WARN && line.msg === 'dropped a message: malformed liveness request')).toBe(true);
+    });
+
+    it('looks past answers the worker does not accept: a forger answering first neither wins nor blocks the leader', async () => {
+      const worker = await newBus();
+      // The forger answers every request at once, with a grant of its own making.
+      const forger = raw.subscribe(coordinationSubjects(application).liveness, {
+        callback: (_error, msg) => {
+          msg.respond(JSON.stringify({ granted: true, leaderId: 'forger', term: 99, validForMs: 60_000, seq: 1, mac: 'forged' }));
+        },
+      });
+      cleanups.push(() => forger.unsubscribe());
+      // The leader answers a moment later than the forger.
+      const slowLeader = raw.subscribe(coordinationSubjects(application).liveness, {
+        callback: (_error, msg) => {
+          const request = JSON.parse(msg.string()) as LivenessRequest;
+          const reply = { granted: true as const, leaderId: 'leader-1', term: 4, validForMs: 1_500, seq: request.seq };
+          setTimeout(() => msg.respond(JSON.stringify(signed(reply, `key-of-${request.workerId}`))), 50);
+        },
+      });
+      cleanups.push(() => slowLeader.unsubscribe());
+      await raw.flush();
+      const request = ask('worker-a');
+      const reply = await worker.bus.requestLiveness(
+        request,
+        2_000,
+        (answer) => answer.granted && verifyMessage(answer, 'key-of-worker-a'),
+      );
+      expect(reply).toMatchObject({ granted: true, leaderId: 'leader-1', term: 4, seq: request.seq });
+      expect(worker.lines.some((line) => line.msg === 'dropped a message: liveness reply not signed for this request')).toBe(true);
+    });
+
+    it('logs a flood of garbage at most once per interval per subject, and counts every message', async () => {
+      const receiver = await newBus();
+      const events = collect(receiver.bus);
+      await receiver.flush();
+      const subject = coordinationSubjects(application).event('plan');
+      for (let i = 0; i < 9_702; i += 1) raw.publish(subject, i % 2 === 0 ? 'garbage' : JSON.stringify({ type: 'plan', junk: i }));
+      await raw.flush();
+      await waitFor(() => (receiver.bus as NatsCoordinationBus).drops.dropped >= 9_702, 'every garbage message counted');
+      expect(events).toEqual([]);
+      // Two kinds of garbage on one subject: one line each, not one per message.
+      expect(receiver.lines.filter((line) => line.level === WARN)).toHaveLength(2);
     });
 
     it('stops answering once the leader stops serving', async () => {
       const leader = await newBus();
       const worker = await newBus();
-      const stopServing = leader.bus.serveLiveness(() => ({ granted: true, leaderId: 'leader-1', term: 1, validForMs: 100 }));
+      const stopServing = leader.bus.serveLiveness((request) => ({
+        granted: true,
+        leaderId: 'leader-1',
+        term: 1,
+        validForMs: 100,
+        seq: request.seq,
+        mac: 'm',
+      }));
       await leader.flush();
-      expect(await worker.bus.requestLiveness({ workerId: 'worker-a' }, 2_000)).toMatchObject({ granted: true });
+      expect(await worker.bus.requestLiveness(ask('worker-a'), 2_000)).toMatchObject({ granted: true });
       stopServing();
       await leader.flush();
-      expect(await worker.bus.requestLiveness({ workerId: 'worker-a' }, 300)).toBeUndefined();
+      expect(await worker.bus.requestLiveness(ask('worker-a'), 300)).toBeUndefined();
     });
   });
 
@@ -407,7 +472,7 @@ describe('NatsCoordinationBus (real NATS)', () => {
         cleanups.push(
           bus.bus.serveLiveness((request) => {
             served[i]!.push(request.workerId);
-            return { granted: true, leaderId: `leader-of-${i}`, term: i + 1, validForMs: 1_000 };
+            return { granted: true, leaderId: `leader-of-${i}`, term: i + 1, validForMs: 1_000, seq: request.seq, mac: 'm' };
           }),
         ),
       );
@@ -429,7 +494,7 @@ describe('NatsCoordinationBus (real NATS)', () => {
 
       // Liveness requests reach only the application's own leader.
       for (const [i, bus] of buses.entries()) {
-        expect(await bus.bus.requestLiveness({ workerId: `worker-of-${i}` }, 2_000)).toMatchObject({ leaderId: `leader-of-${i}` });
+        expect(await bus.bus.requestLiveness(ask(`worker-of-${i}`), 2_000)).toMatchObject({ leaderId: `leader-of-${i}` });
       }
       served.forEach((requests, i) => expect(requests, names[i]).toEqual([`worker-of-${i}`]));
     });

@@ -53,6 +53,8 @@ export {
 export { parseLeaseStateSnapshot, watchLeaseStates, type LeaseStateUpdate, type LeaseStateWatch } from './live-state/watch-lease-states.js';
 export type { LeadershipRecord, WorkerLivenessMode } from './lease-table/lease.js';
 export type { CoordinationBus, Unsubscribe } from './coordination/coordination-bus.js';
+export { canonicalJson, newFleetKey, signMessage, signed, verifyMessage } from './coordination/message-auth.js';
+export { MessageDropLog } from './coordination/message-drop-log.js';
 export {
   fleetEventSchema,
   workerCommandSchema,

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { LeadershipRecord, WorkerRecord } from '../src/lease-table/lease.js';
 import { LivenessGrants } from '../src/leadership/liveness-grants.js';
+import { signed, verifyMessage } from '../src/coordination/message-auth.js';
+
+const KEY = 'worker-key';
+let seq = 0;
+/** A liveness request as the worker sends it: numbered and signed with its key. */
+function ask(workerId: string, key = KEY) {
+  seq += 1;
+  return signed({ workerId, seq }, key);
+}
 
 const NAMESPACE = 'app/stream';
 
@@ -26,17 +35,17 @@ function tableWorker(workerId: string): WorkerRecord {
 describe('LivenessGrants', () => {
   it('grants nothing outside a term, and never past the end of the term', () => {
     const { grants, term } = setUp();
-    expect(grants.grant('w1', 10_000)).toBeUndefined();
+    expect(grants.grant(ask('w1'), KEY, 10_000)).toBeUndefined();
     grants.startTerm(term);
-    expect(grants.grant('w1', 10_000)).toEqual({ granted: true, leaderId: 'leader', term: 2, validForMs: 1_500 });
-    expect(grants.grant('w1', 400)).toMatchObject({ validForMs: 400 });
-    expect(grants.grant('w1', 0)).toBeUndefined();
+    expect(grants.grant(ask('w1'), KEY, 10_000)).toMatchObject({ granted: true, leaderId: 'leader', term: 2, validForMs: 1_500 });
+    expect(grants.grant(ask('w1'), KEY, 400)).toMatchObject({ validForMs: 400 });
+    expect(grants.grant(ask('w1'), KEY, 0)).toBeUndefined();
   });
 
   it('finds a worker of this term overdue only once its last grant is older than revokeAfterMs', () => {
     const { grants, term, advance } = setUp();
     grants.startTerm(term);
-    grants.grant('w1', 10_000);
+    grants.grant(ask('w1'), KEY, 10_000);
     advance(2_000);
     expect(grants.overdue([natsWorker('w1', 2)])).toEqual([]);
     advance(1);
@@ -63,7 +72,7 @@ describe('LivenessGrants', () => {
   it('forgets every grant when the term ends', () => {
     const { grants, term } = setUp();
     grants.startTerm(term);
-    grants.grant('w1', 10_000);
+    grants.grant(ask('w1'), KEY, 10_000);
     grants.endTerm();
     expect(grants.isAlive('w1')).toBe(false);
     expect(grants.overdue([natsWorker('w1', 2)])).toEqual([]);
@@ -74,10 +83,27 @@ describe('LivenessGrants: what it remembers', () => {
   it('forgets the grants of workers that are no longer listed', () => {
     const { grants, term } = setUp();
     grants.startTerm(term);
-    for (let i = 0; i < 500; i += 1) grants.grant(`gone-${i}`, 10_000);
-    grants.grant('stays', 10_000);
+    for (let i = 0; i < 500; i += 1) grants.grant(ask(`gone-${i}`), KEY, 10_000);
+    grants.grant(ask('stays'), KEY, 10_000);
     grants.keepOnly(new Set(['stays']));
     expect(grants.size).toBe(1);
     expect(grants.isAlive('stays')).toBe(true);
+  });
+});
+
+describe('LivenessGrants: who may ask', () => {
+  it('grants only a request signed with the key the table holds, signs the grant with it, and refuses a replay', () => {
+    const { grants, term } = setUp();
+    grants.startTerm(term);
+    const request = ask('w1');
+    const reply = grants.grant(request, KEY, 10_000);
+    expect(reply).toMatchObject({ granted: true, seq: request.seq });
+    expect(verifyMessage(reply as { mac: string }, KEY)).toBe(true);
+    expect(verifyMessage(reply as { mac: string }, 'another-key')).toBe(false);
+    // The same request again (captured on the bus and resent), and one signed with another key.
+    expect(grants.grant(request, KEY, 10_000)).toBeUndefined();
+    expect(grants.grant(ask('w1', 'forger-key'), KEY, 10_000)).toBeUndefined();
+    expect(grants.grant(ask('w1'), undefined, 10_000)).toBeUndefined();
+    expect(grants.grant({ workerId: 'w1', seq: 10_000, mac: 'forged' }, KEY, 10_000)).toBeUndefined();
   });
 });

@@ -74,6 +74,7 @@ describe('bounded fleet state', () => {
       leaseSyncIntervalMs: 200,
       maxLeasesPerWorker: undefined,
       mayTakeLeases: () => false,
+      hearsLeader: () => false,
       clock,
       logger: pino({ level: 'silent' }),
     });
@@ -109,6 +110,7 @@ describe('bounded fleet state', () => {
       store: table as unknown as LeaseStore,
       namespace: NAMESPACE,
       workerId: 'leader',
+      fleetKey: 'leader-key',
       tableAlive: () => true,
       ownerships: { isUnchangedForLeaseDuration: () => false } as unknown as OwnershipTracker,
       maxLeasesPerWorker: undefined,

@@ -1,4 +1,12 @@
-import type { CoordinationBus, LeaseStore, LivenessReply, NamespaceSnapshot, WorkerRecord } from '@shoal/coordinator';
+import {
+  signed,
+  type CoordinationBus,
+  type LeaseStore,
+  type LivenessReply,
+  type LivenessRequest,
+  type NamespaceSnapshot,
+  type WorkerRecord,
+} from '@shoal/coordinator';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../src/clock.js';
@@ -8,6 +16,7 @@ import { WorkerLiveness } from '../src/fleet/liveness/worker-liveness.js';
 const INTERVAL_MS = 40;
 const VALID_FOR_MS = 300;
 const TABLE_SELF_FENCE_MS = 60_000;
+const WORKER_KEY = 'worker-a-key';
 
 /** A worker's record whose liveness switch the test can hold: applied at once, answered when released. */
 class SlowAnsweringStore {
@@ -38,6 +47,15 @@ class SlowAnsweringStore {
     return { leases: [], workers: [this.record], leadership: undefined };
   }
 
+  repoints: { from: number; to: number }[] = [];
+
+  async repointWorkerGrants(_namespace: string, _workerId: string, from: number, to: number) {
+    this.repoints.push({ from, to });
+    if (this.record.liveness !== 'nats' || this.record.grantTerm !== from) return { status: 'conflict' as const };
+    this.record = { ...this.record, grantTerm: to };
+    return { status: 'applied' as const, value: this.record };
+  }
+
   async heartbeatWorker() {
     return { status: 'applied' as const, value: this.record };
   }
@@ -52,11 +70,21 @@ class SlowAnsweringStore {
 class GrantingBus {
   requests = 0;
   answering = true;
+  term = 4;
 
-  async requestLiveness(): Promise<LivenessReply | undefined> {
+  /** Answers as the leader does: a grant for the request, signed with the worker's key (from the table). */
+  async requestLiveness(
+    request: LivenessRequest,
+    _timeoutMs: number,
+    accept: (reply: LivenessReply) => boolean,
+  ): Promise<LivenessReply | undefined> {
     this.requests += 1;
     if (!this.answering) return undefined;
-    return { granted: true, leaderId: 'leader', term: 4, validForMs: VALID_FOR_MS };
+    const reply = signed(
+      { granted: true as const, leaderId: 'leader', term: this.term, validForMs: VALID_FOR_MS, seq: request.seq },
+      WORKER_KEY,
+    );
+    return accept(reply) ? reply : undefined;
   }
 }
 
@@ -74,6 +102,7 @@ function startKeeper() {
     store: store as unknown as LeaseStore,
     namespace: 'app/stream',
     workerId: 'worker-a',
+    fleetKey: WORKER_KEY,
     liveness,
     intervalMs: INTERVAL_MS,
     grantValidForMs: VALID_FOR_MS,
@@ -117,5 +146,26 @@ describe('NatsLivenessKeeper: the switch to nats', () => {
     store.releaseAnswer();
     await vi.waitFor(() => expect(liveness.mode).toBe('nats'), { timeout: 2_000 });
     expect(liveness.isFenced()).toBe(false);
+  });
+});
+
+describe('NatsLivenessKeeper: a new leader', () => {
+  it('follows a new leader’s grants by pointing its record at the new term, without ever pausing', async () => {
+    const { store, bus, liveness } = startKeeper();
+    store.releaseAnswer();
+    await vi.waitFor(() => expect(liveness.mode).toBe('nats'), { timeout: 2_000 });
+    let fenced = false;
+    const watch = setInterval(() => (fenced ||= liveness.isFenced()), 2);
+    try {
+      bus.term = 5; // the old leader stepped down; its successor answers from now on
+      await vi.waitFor(() => expect(liveness.grantTerm).toBe(5), { timeout: 2_000 });
+      expect(store.record).toMatchObject({ liveness: 'nats', grantTerm: 5 });
+      expect(store.repoints).toEqual([{ from: 4, to: 5 }]);
+      await new Promise((resolve) => setTimeout(resolve, 2 * VALID_FOR_MS));
+    } finally {
+      clearInterval(watch);
+    }
+    expect(fenced).toBe(false);
+    expect(store.switches).toBe(1); // only the first switch to nats: no fall back to table heartbeats
   });
 });

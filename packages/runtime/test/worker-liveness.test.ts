@@ -14,6 +14,15 @@ function manualClock() {
   };
 }
 
+/** A worker living on a grant of term 7 asked for at 0, valid 1.5 s, with a 10 s table self-fence. */
+function inNatsMode() {
+  const { clock, advance } = manualClock();
+  const liveness = new WorkerLiveness(10_000, clock);
+  liveness.grant(at(0), 1_500, 7);
+  liveness.enterNats();
+  return { liveness, advance };
+}
+
 /** The same moment on both clocks (the manual clock keeps them equal). */
 const at = (ms: number): Instant => ({ monotonic: ms, wall: ms });
 
@@ -30,10 +39,7 @@ describe('WorkerLiveness', () => {
   });
 
   it('in nats mode, lives on an unbroken chain of grants of one term', () => {
-    const { clock, advance } = manualClock();
-    const liveness = new WorkerLiveness(10_000, clock);
-    liveness.grant(at(0), 1_500, 7);
-    liveness.enterNats();
+    const { liveness, advance } = inNatsMode();
     advance(1_000);
     liveness.grant(at(1_000), 1_500, 7);
     advance(1_400);
@@ -44,10 +50,7 @@ describe('WorkerLiveness', () => {
   });
 
   it('does not let a late grant or another term revive a broken chain', () => {
-    const { clock, advance } = manualClock();
-    const liveness = new WorkerLiveness(10_000, clock);
-    liveness.grant(at(0), 1_500, 7);
-    liveness.enterNats();
+    const { liveness, advance } = inNatsMode();
     advance(5_000);
     // A request sent before a pause, answered after it, and a fresh grant: neither counts.
     liveness.grant(at(1_000), 1_500, 7);
@@ -58,10 +61,7 @@ describe('WorkerLiveness', () => {
   });
 
   it('never extends a running chain with a grant of another term', () => {
-    const { clock, advance } = manualClock();
-    const liveness = new WorkerLiveness(10_000, clock);
-    liveness.grant(at(0), 1_500, 7);
-    liveness.enterNats();
+    const { liveness, advance } = inNatsMode();
     advance(1_000);
     liveness.grant(at(1_000), 1_500, 8);
     advance(501);
@@ -69,10 +69,7 @@ describe('WorkerLiveness', () => {
   });
 
   it('goes back to table heartbeats after the switch, with the switch as its last heartbeat', () => {
-    const { clock, advance } = manualClock();
-    const liveness = new WorkerLiveness(10_000, clock);
-    liveness.grant(at(0), 1_500, 7);
-    liveness.enterNats();
+    const { liveness, advance } = inNatsMode();
     advance(2_000);
     expect(liveness.isFenced()).toBe(true);
     liveness.enterTable(at(2_000));
@@ -149,6 +146,34 @@ describe('WorkerLiveness: the signal of a period of confirmed liveness', () => {
     const second = liveness.signal();
     expect(second.aborted).toBe(false);
     now += 1_000;
+    expect(liveness.isFenced()).toBe(true);
+  });
+});
+
+describe('WorkerLiveness when the leader changes', () => {
+  it('notes a newer term’s grants while the chain runs, and goes on under them once the record names that term', () => {
+    const { liveness, advance } = inNatsMode();
+    advance(1_000);
+    liveness.grant(at(1_000), 1_500, 8);
+    expect(liveness.pendingTerm).toBe(8);
+    expect(liveness.grantTerm).toBe(7);
+    liveness.adoptTerm(8);
+    expect(liveness.grantTerm).toBe(8);
+    expect(liveness.pendingTerm).toBeUndefined();
+    advance(1_400); // past the last grant of term 7, within the grant of term 8
+    expect(liveness.isFenced()).toBe(false);
+    liveness.grant(at(2_400), 1_500, 8);
+    advance(1_000);
+    expect(liveness.isFenced()).toBe(false);
+  });
+
+  it('offers no newer term once its chain broke, nor an older one', () => {
+    const { liveness, advance } = inNatsMode();
+    liveness.grant(at(0), 1_500, 6);
+    expect(liveness.pendingTerm).toBeUndefined();
+    advance(1_600);
+    liveness.grant(at(1_600), 1_500, 8);
+    expect(liveness.pendingTerm).toBeUndefined();
     expect(liveness.isFenced()).toBe(true);
   });
 });

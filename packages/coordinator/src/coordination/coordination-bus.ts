@@ -24,8 +24,15 @@ export interface CoordinationBus {
 
   /** The leader answers liveness requests. */
   serveLiveness(handler: (request: LivenessRequest) => LivenessReply | undefined): Unsubscribe;
-  /** `undefined` when no leader answered in time. */
-  requestLiveness(request: LivenessRequest, timeoutMs: number): Promise<LivenessReply | undefined>;
+  /** The first answer within `timeoutMs` that `accept` takes; `undefined` when none did. */
+  requestLiveness(
+    request: LivenessRequest,
+    timeoutMs: number,
+    accept?: (reply: LivenessReply) => boolean,
+  ): Promise<LivenessReply | undefined>;
+
+  /** Counts and logs (rate-limited) a well-formed message the receiver would not act on: unsigned, stale, or not confirmed by the table. */
+  reject(subject: string, reason: string, details?: Record<string, unknown>): void;
 
   close(): Promise<void>;
 }

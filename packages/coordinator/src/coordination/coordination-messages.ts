@@ -3,11 +3,16 @@ import { z } from 'zod';
 /**
  * Everything Shoal workers say to each other over the coordination bus. NATS carries events,
  * never truth: every message only prompts a worker to act sooner on what the lease table says,
- * so a lost, repeated or reordered message costs time, never correctness.
+ * so a lost, repeated or reordered message costs time, never correctness. Messages that make a
+ * worker act on the sender's word (plans, drain commands, liveness grants) carry a `mac`: the
+ * sender's signature under the key its worker record holds (see `message-auth.ts`); the others
+ * are only prompts to read the table.
  */
 
 const workerId = z.string().min(1).max(256);
 const leaseKey = z.string().min(1).max(256);
+const term = z.number().int().positive();
+const mac = z.string().min(1).max(128);
 
 const leaseMove = z.object({
   leaseKey,
@@ -31,14 +36,17 @@ export const fleetEventSchema = z.discriminatedUnion('type', [
     to: workerId.optional(),
     leaseCounter: z.number().int().nonnegative(),
   }),
-  /** The leader's assignment: each worker acts on the moves addressed to it. */
+  /** The leader's assignment: each worker acts on the moves addressed to it. Signed by the leader. */
   z.object({
     type: z.literal('plan'),
     leaderId: workerId,
-    term: z.number().int().positive(),
+    term,
     moves: z.array(leaseMove).max(100_000),
+    mac,
   }),
-  z.object({ type: z.literal('leader-changed'), leaderId: workerId, term: z.number().int().positive() }),
+  z.object({ type: z.literal('leader-changed'), leaderId: workerId, term }),
+  /** The leader stepped down and left the row vacant: `successor` may claim it at once. */
+  z.object({ type: z.literal('leader-resigned'), leaderId: workerId, term, successor: workerId.optional() }),
   /** A shard was read to its end and checkpointed at SHARD_END: its children may start. */
   z.object({ type: z.literal('shard-ended'), leaseKey, shardId: leaseKey, from: workerId }),
 ]);
@@ -48,8 +56,19 @@ export type FleetEventType = FleetEvent['type'];
 
 /** A command sent by request/reply to one worker. */
 export const workerCommandSchema = z.discriminatedUnion('type', [
-  /** Drain the lease (finish the batch in hand, let the processor checkpoint) and transfer it to `to`. */
-  z.object({ type: z.literal('drain-lease'), leaseKey, to: workerId, requestedBy: workerId }),
+  /**
+   * Drain the lease (finish the batch in hand, let the processor checkpoint) and transfer it to
+   * `to`. Sent by the leader of `term`, signed by it; `issuedAt` (its epoch ms) bounds replays.
+   */
+  z.object({
+    type: z.literal('drain-lease'),
+    leaseKey,
+    to: workerId,
+    requestedBy: workerId,
+    term,
+    issuedAt: z.number().int().nonnegative(),
+    mac,
+  }),
 ]);
 
 export type WorkerCommand = z.infer<typeof workerCommandSchema>;
@@ -62,8 +81,11 @@ export const commandReplySchema = z.object({
 
 export type CommandReply = z.infer<typeof commandReplySchema>;
 
-/** A worker asks the leader to confirm it alive. */
-export const livenessRequestSchema = z.object({ workerId });
+/**
+ * A worker asks the leader to confirm it alive. `seq` grows with every request of the worker's
+ * process, so a replayed request is refused; signed with the worker's key.
+ */
+export const livenessRequestSchema = z.object({ workerId, seq: z.number().int().nonnegative(), mac });
 
 export type LivenessRequest = z.infer<typeof livenessRequestSchema>;
 
@@ -72,7 +94,16 @@ export type LivenessRequest = z.infer<typeof livenessRequestSchema>;
  * reaches past the leader's own term, so every grant has run out before a next leader may act.
  */
 export const livenessReplySchema = z.discriminatedUnion('granted', [
-  z.object({ granted: z.literal(true), leaderId: workerId, term: z.number().int().positive(), validForMs: z.number().int().nonnegative() }),
+  z.object({
+    granted: z.literal(true),
+    leaderId: workerId,
+    term,
+    validForMs: z.number().int().nonnegative(),
+    /** The request answered: a grant counts only for the request it names. */
+    seq: z.number().int().nonnegative(),
+    /** Signed with the requesting worker's key, which only the table and that worker know. */
+    mac,
+  }),
   z.object({ granted: z.literal(false), leaderId: workerId, reason: z.enum(['revoked', 'not-leader']) }),
 ]);
 

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import type { Logger } from '../logger.js';
 import type { NatsLink } from '../nats/connect-nats.js';
 import type { CoordinationBus, Unsubscribe } from './coordination-bus.js';
+import { MessageDropLog } from './message-drop-log.js';
 import {
   commandReplySchema,
   fleetEventSchema,
@@ -59,6 +60,7 @@ export class NatsCoordinationBus implements CoordinationBus {
   private readonly logger: Logger;
   private readonly subjects: ReturnType<typeof coordinationSubjects>;
   private readonly wanted = new Set<WantedSubscription>();
+  readonly drops: MessageDropLog;
   private readonly stopListening: () => void;
   private closed = false;
 
@@ -66,6 +68,7 @@ export class NatsCoordinationBus implements CoordinationBus {
     this.application = options.application;
     this.link = options.link;
     this.logger = options.logger.child({ component: 'coordination-bus' });
+    this.drops = new MessageDropLog(this.logger);
     this.subjects = coordinationSubjects(options.application);
     this.stopListening = this.link.onConnection((connection) => {
       for (const subscription of this.wanted) this.attach(connection, subscription);
@@ -120,8 +123,37 @@ export class NatsCoordinationBus implements CoordinationBus {
     });
   }
 
-  requestLiveness(request: LivenessRequest, timeoutMs: number): Promise<LivenessReply | undefined> {
-    return this.request(this.subjects.liveness, request, timeoutMs, livenessReplySchema, 'liveness reply');
+  /**
+   * Anyone on the subject may answer, so every answer within `timeoutMs` is looked at until one
+   * passes `accept` (a forged answer that arrives first neither wins nor blocks the real one).
+   */
+  async requestLiveness(
+    request: LivenessRequest,
+    timeoutMs: number,
+    accept: (reply: LivenessReply) => boolean = () => true,
+  ): Promise<LivenessReply | undefined> {
+    const connection = this.connection();
+    if (!connection) return undefined;
+    try {
+      const replies = await connection.requestMany(this.subjects.liveness, JSON.stringify(request), {
+        strategy: 'timer',
+        maxWait: timeoutMs,
+      });
+      for await (const msg of replies) {
+        const reply = this.parse(msg, livenessReplySchema, 'liveness reply');
+        if (!reply) continue;
+        if (accept(reply)) return reply;
+        this.drops.drop(msg.subject, 'liveness reply not signed for this request');
+      }
+    } catch {
+      // No responder or the connection went away: silence.
+    }
+    return undefined;
+  }
+
+  /** Counts and logs (at most once per interval) a message this worker would not act on. */
+  reject(subject: string, reason: string, details: Record<string, unknown> = {}): void {
+    this.drops.drop(subject, reason, details);
   }
 
   async close(): Promise<void> {
@@ -183,13 +215,13 @@ export class NatsCoordinationBus implements CoordinationBus {
     try {
       body = JSON.parse(msg.string());
     } catch {
-      this.logger.warn({ subject: msg.subject, bytes: msg.data.length }, `ignored a malformed ${what}: not JSON`);
+      this.drops.drop(msg.subject, `malformed ${what}: not JSON`, { bytes: msg.data.length });
       return undefined;
     }
     const parsed = schema.safeParse(body);
     if (parsed.success) return parsed.data;
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'message'}: ${issue.message}`);
-    this.logger.warn({ subject: msg.subject, problems }, `ignored a malformed ${what}`);
+    const problems = parsed.error.issues.slice(0, 5).map((issue) => `${issue.path.join('.') || 'message'}: ${issue.message}`);
+    this.drops.drop(msg.subject, `malformed ${what}`, { problems });
     return undefined;
   }
 

@@ -123,6 +123,23 @@ export class LeaderElection {
     this.expiryCheck.unref?.();
   }
 
+  /** Reads the row now (a consistent read) and claims it if it is vacant or expired. */
+  async recheck(): Promise<void> {
+    if (this.controller.signal.aborted || this.held) return;
+    try {
+      const record = await this.options.store.getLeadership(this.options.namespace);
+      await this.observe(record, this.options.clock.monotonic());
+    } catch (error) {
+      this.options.logger.debug({ err: error }, 'could not read the leadership row');
+    }
+  }
+
+  /** The term of the row as last seen live (undefined when none is, or the row is vacant). */
+  liveTerm(): number | undefined {
+    if (this.isLeader()) return this.held?.term;
+    return this.liveLeaderId() === undefined ? undefined : this.seen?.record?.term;
+  }
+
   /** Steps down (deleting the row, so the next leader need not wait) and stops renewing. */
   async stop(): Promise<void> {
     this.controller.abort();

@@ -1,4 +1,5 @@
-import type { LivenessReply } from '../coordination/coordination-messages.js';
+import type { LivenessReply, LivenessRequest } from '../coordination/coordination-messages.js';
+import { signed, verifyMessage } from '../coordination/message-auth.js';
 import type { LeadershipRecord, WorkerRecord } from '../lease-table/lease.js';
 
 export interface LivenessGrantsOptions {
@@ -17,6 +18,8 @@ export interface LivenessGrantsOptions {
  */
 export class LivenessGrants {
   private readonly lastGrantAt = new Map<string, number>();
+  /** The newest request answered per worker key: an older or repeated one is a replay. */
+  private readonly lastSeq = new Map<string, { key: string; seq: number }>();
   private term: LeadershipRecord | undefined;
   private termStartedAt = 0;
 
@@ -34,17 +37,21 @@ export class LivenessGrants {
     this.lastGrantAt.clear();
   }
 
-  /** Answers a request; `remainingTermMs` is how long the leader may still act without renewing. */
-  grant(workerId: string, remainingTermMs: number): LivenessReply | undefined {
+  /**
+   * Answers a request signed with `workerKey` (the key the table holds for the worker), signing
+   * the grant with the same key; nothing for a request that is not signed so, or that repeats
+   * an earlier one. `remainingTermMs` is how long the leader may still act without renewing.
+   */
+  grant(request: LivenessRequest, workerKey: string | undefined, remainingTermMs: number): LivenessReply | undefined {
     const term = this.term;
-    if (!term?.leaderId || remainingTermMs <= 0) return undefined;
-    this.lastGrantAt.set(workerId, this.options.monotonicNow());
-    return {
-      granted: true,
-      leaderId: term.leaderId,
-      term: term.term,
-      validForMs: Math.floor(Math.min(this.options.grantValidForMs, remainingTermMs)),
-    };
+    if (!term?.leaderId || remainingTermMs <= 0 || workerKey === undefined) return undefined;
+    if (!verifyMessage(request, workerKey)) return undefined;
+    const last = this.lastSeq.get(request.workerId);
+    if (last?.key === workerKey && request.seq <= last.seq) return undefined;
+    this.lastSeq.set(request.workerId, { key: workerKey, seq: request.seq });
+    this.lastGrantAt.set(request.workerId, this.options.monotonicNow());
+    const validForMs = Math.floor(Math.min(this.options.grantValidForMs, remainingTermMs));
+    return signed({ granted: true as const, leaderId: term.leaderId, term: term.term, validForMs, seq: request.seq }, workerKey);
   }
 
   /**
@@ -89,6 +96,7 @@ export class LivenessGrants {
   /** Forgets the grants of workers no longer listed (deregistered, revoked or removed), so they do not pile up. */
   keepOnly(listed: ReadonlySet<string>): void {
     for (const workerId of this.lastGrantAt.keys()) if (!listed.has(workerId)) this.lastGrantAt.delete(workerId);
+    for (const workerId of this.lastSeq.keys()) if (!listed.has(workerId)) this.lastSeq.delete(workerId);
   }
 
   /** How many workers' grants are remembered. */

@@ -140,6 +140,16 @@ export class DynamoDbLeaseStore implements LeaseStore {
     return decodeLease(item);
   }
 
+  async getWorker(namespace: string, workerId: string): Promise<WorkerRecord | undefined> {
+    const { Item: item } = await this.call('GetItem', (options) =>
+      this.documents.send(
+        new GetCommand({ TableName: this.tableName, Key: this.key(namespace, workerItemKey(workerId)), ConsistentRead: true }),
+        options,
+      ),
+    );
+    return item ? decodeWorker(item) : undefined;
+  }
+
   async getLeadership(namespace: string): Promise<LeadershipRecord | undefined> {
     const { Item: item } = await this.call('GetItem', (options) =>
       this.documents.send(
@@ -313,7 +323,12 @@ export class DynamoDbLeaseStore implements LeaseStore {
    * - updates: the whole item; heartbeat 0, status active, liveness `table`
    * - outcomes: `applied` | `conflict` (a worker with this id is registered already)
    */
-  async registerWorker(namespace: string, workerId: string, host?: string): Promise<ConditionalWriteResult<WorkerRecord>> {
+  async registerWorker(
+    namespace: string,
+    workerId: string,
+    host?: string,
+    fleetKey?: string,
+  ): Promise<ConditionalWriteResult<WorkerRecord>> {
     const item: Item = {
       ...this.key(namespace, workerItemKey(workerId)),
       kind: 'worker',
@@ -323,6 +338,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
       liveness: 'table',
       startedAt: this.now(),
       ...(host === undefined ? {} : { host }),
+      ...(fleetKey === undefined ? {} : { fleetKey }),
     };
     return this.conditional('PutItem', async (options) => {
       await this.documents.send(
@@ -420,6 +436,30 @@ export class DynamoDbLeaseStore implements LeaseStore {
       { ':from': toNats ? 'table' : 'nats', ':to': to, ':one': 1, ':now': this.now(), ...(toNats ? { ':term': grantTerm ?? 0 } : {}) },
       {},
       toNats ? '(attribute_not_exists(liveness) OR liveness = :from)' : 'liveness = :from',
+    );
+  }
+
+  /**
+   * repointWorkerGrants
+   * - key: the worker record
+   * - condition: liveness = `nats` AND grantTerm = fromTerm (the same condition a revocation
+   *   under fromTerm needs, so exactly one of the two succeeds)
+   * - updates: grantTerm = toTerm (a newer leader's, whose grants the worker now lives on)
+   * - outcomes: `applied` | `conflict` (revoked, switched modes, or already moved on)
+   */
+  repointWorkerGrants(
+    namespace: string,
+    workerId: string,
+    fromTerm: number,
+    toTerm: number,
+  ): Promise<ConditionalWriteResult<WorkerRecord>> {
+    return this.updateWorker(
+      namespace,
+      workerId,
+      'SET grantTerm = :to',
+      { ':nats': 'nats', ':from': fromTerm, ':to': toTerm },
+      {},
+      'liveness = :nats AND grantTerm = :from',
     );
   }
 

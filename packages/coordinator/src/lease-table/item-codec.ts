@@ -147,6 +147,7 @@ export function decodeWorker(item: Item): WorkerRecord {
     grantTerm: typeof item.grantTerm === 'number' ? item.grantTerm : undefined,
     startedAt: Number(item.startedAt ?? 0),
     host: typeof item.host === 'string' ? item.host : undefined,
+    ...(typeof item.fleetKey === 'string' ? { fleetKey: item.fleetKey } : {}),
   };
 }
 

@@ -55,7 +55,10 @@ export interface LeaseStore {
   /** Removes a lease whose shard was finished (checkpoint SHARD_END). */
   deleteFinishedLease(namespace: string, leaseKey: string): Promise<ConditionalWriteResult<void>>;
 
-  registerWorker(namespace: string, workerId: string, host?: string): Promise<ConditionalWriteResult<WorkerRecord>>;
+  /** `fleetKey`: the worker's secret for signing bus messages (see `WorkerRecord.fleetKey`). */
+  registerWorker(namespace: string, workerId: string, host?: string, fleetKey?: string): Promise<ConditionalWriteResult<WorkerRecord>>;
+  /** One worker's record (consistent read); undefined when it is not registered. */
+  getWorker(namespace: string, workerId: string): Promise<WorkerRecord | undefined>;
   /** Proves the worker is alive; `conflict` when its record is gone (others judged it dead). */
   heartbeatWorker(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>>;
   markWorkerLeaving(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>>;
@@ -69,6 +72,11 @@ export interface LeaseStore {
     to: WorkerLivenessMode,
     grantTerm?: number,
   ): Promise<ConditionalWriteResult<WorkerRecord>>;
+  /**
+   * A `nats`-mode worker that a newer leader grants points its record at that leader's term;
+   * `conflict` when the record no longer names `fromTerm` (it was revoked, or moved on).
+   */
+  repointWorkerGrants(namespace: string, workerId: string, fromTerm: number, toTerm: number): Promise<ConditionalWriteResult<WorkerRecord>>;
   /**
    * The leader deletes a `nats`-mode worker whose grants ran out, only while the record still
    * names `grantTerm`; `conflict` if it switched modes (or to a newer term's grants) first.

@@ -67,6 +67,11 @@ export interface WorkerRecord {
   readonly grantTerm: number | undefined;
   readonly startedAt: number;
   readonly host: string | undefined;
+  /**
+   * The worker's secret for signing what it says on the coordination bus; receivers check a
+   * message against the key of the worker it names. Absent on records of workers without a bus.
+   */
+  readonly fleetKey?: string;
 }
 
 /**

@@ -2,6 +2,7 @@ import { LeaderElection, type CoordinationBus, type LeaseStore, type Logger, typ
 import type { Clock } from '../clock.js';
 import type { LeaseHost } from '../leases/lease-host.js';
 import type { FleetOptions } from './fleet-options.js';
+import { FleetDirectory } from './fleet-directory.js';
 import { FleetLeader } from './leader/fleet-leader.js';
 import { NatsLivenessKeeper } from './liveness/nats-liveness-keeper.js';
 import type { WorkerLiveness } from './liveness/worker-liveness.js';
@@ -14,6 +15,7 @@ export interface FleetParts {
   readonly leader: FleetLeader;
   readonly member: FleetMember;
   readonly keeper: NatsLivenessKeeper;
+  readonly directory: FleetDirectory;
 }
 
 export interface FleetPartsDependencies {
@@ -21,6 +23,8 @@ export interface FleetPartsDependencies {
   readonly store: LeaseStore;
   readonly namespace: string;
   readonly workerId: string;
+  /** This worker's signing key, as its record holds it. */
+  readonly fleetKey: string;
   readonly host: LeaseHost;
   readonly liveness: WorkerLiveness;
   readonly options: FleetOptions;
@@ -42,19 +46,23 @@ export interface FleetHooks {
 
 /** Wires the leader, member and liveness keeper of a worker that has a coordination bus. */
 export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks): FleetParts {
-  const { bus, store, namespace, workerId, host, liveness, clock, logger, options } = deps;
+  const { bus, store, namespace, workerId, fleetKey, host, liveness, clock, logger, options } = deps;
   const { coordination } = options;
+  const directory = new FleetDirectory(store, namespace, clock);
   const member = new FleetMember({
     bus,
     store,
     namespace,
     workerId,
     host,
+    directory,
     mayTakeLeases: hooks.mayTakeLeases,
     onFleetChange: () => leader.replanSoon(),
     onRevoked: hooks.onRevoked,
+    onSuccession: () => void election.recheck(),
     handoffExpectedForMs: options.drainTimeoutMs + 2_000,
     monotonicNow: clock.monotonic,
+    wallNow: clock.now,
     logger,
   });
   const election = new LeaderElection({
@@ -73,6 +81,7 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     store,
     namespace,
     workerId,
+    fleetKey,
     tableAlive: hooks.tableAlive,
     ownerships: hooks.ownerships,
     maxLeasesPerWorker: options.maxLeasesPerWorker,
@@ -92,6 +101,7 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     store,
     namespace,
     workerId,
+    fleetKey,
     liveness,
     intervalMs: coordination.livenessIntervalMs,
     grantValidForMs: coordination.livenessSelfFenceMs,
@@ -99,5 +109,5 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     logger,
     onRevoked: hooks.onRevoked,
   });
-  return { bus, election, leader, member, keeper };
+  return { bus, election, leader, member, keeper, directory };
 }

@@ -1,5 +1,5 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import type { CoordinationBus, Lease, LeaseOwnership, LeaseStore, Logger } from '@shoal/coordinator';
+import { newFleetKey, type CoordinationBus, type Lease, type LeaseOwnership, type LeaseStore, type Logger } from '@shoal/coordinator';
 import { instantOf, type Clock } from '../clock.js';
 import type { LeaseHost } from '../leases/lease-host.js';
 import { releaseLease } from '../leases/release-lease.js';
@@ -44,6 +44,8 @@ export class LeaseCoordinator {
   private draining = false;
   private recovering: Promise<void> | undefined;
   private readonly logger: Logger;
+  /** Signs what this worker says on the bus; its record holds it, so receivers can check. */
+  private readonly fleetKey = newFleetKey();
 
   constructor(private readonly deps: LeaseCoordinatorOptions) {
     const { store, kinesis, namespace, workerId, host, liveness, options, clock, logger } = deps;
@@ -69,12 +71,16 @@ export class LeaseCoordinator {
       leaseSyncIntervalMs: options.leaseSyncIntervalMs,
       maxLeasesPerWorker: options.maxLeasesPerWorker,
       mayTakeLeases: () => this.mayTakeLeases(),
+      hearsLeader: () => {
+        const term = this.fleet?.election.liveTerm();
+        return term !== undefined && liveness.grantTerm === term && liveness.hasGrant();
+      },
       clock,
       logger,
     });
     this.fleet = deps.bus
       ? createFleetParts(
-          { bus: deps.bus, store, namespace, workerId, host, liveness, options, clock, logger },
+          { bus: deps.bus, store, namespace, workerId, fleetKey: this.fleetKey, host, liveness, options, clock, logger },
           {
             tableAlive: (id) => this.leaseSync.workers.isAlive(id),
             ownerships: this.leaseSync.ownerships,
@@ -104,7 +110,7 @@ export class LeaseCoordinator {
   /** Registers this worker and creates the stream's missing leases; then the loops may start. */
   async register(): Promise<void> {
     const startedAt = instantOf(this.deps.clock);
-    const registered = await this.deps.store.registerWorker(this.deps.namespace, this.deps.workerId, process.env.HOSTNAME);
+    const registered = await this.deps.store.registerWorker(this.deps.namespace, this.deps.workerId, process.env.HOSTNAME, this.fleetKey);
     if (registered.status === 'conflict') {
       throw new Error(`worker id ${this.deps.workerId} is already registered in ${this.deps.namespace}; worker ids must be unique`);
     }
@@ -156,8 +162,17 @@ export class LeaseCoordinator {
   async stop(): Promise<void> {
     this.controller.abort();
     await Promise.allSettled(this.loops);
-    this.fleet?.member.stop();
-    await this.fleet?.election.stop();
+    const fleet = this.fleet;
+    if (!fleet) return;
+    fleet.member.stop();
+    const term = fleet.election.term();
+    await fleet.election.stop();
+    // The row is vacant now: name a successor, who claims it at once, long before the grants
+    // this leader gave can run out, so the fleet does not pause for the change.
+    if (term) {
+      const successor = this.leaseSync.successorFor(this.deps.workerId);
+      fleet.bus.publish({ type: 'leader-resigned', leaderId: this.deps.workerId, term: term.term, ...(successor ? { successor } : {}) });
+    }
   }
 
   /**
@@ -227,7 +242,7 @@ export class LeaseCoordinator {
       this.fence.reset();
       this.fence.report();
       const startedAt = instantOf(clock);
-      const again = await store.registerWorker(namespace, workerId, process.env.HOSTNAME);
+      const again = await store.registerWorker(namespace, workerId, process.env.HOSTNAME, this.fleetKey);
       if (again.status === 'applied') liveness.enterTable(startedAt);
     })().finally(() => {
       this.recovering = undefined;

@@ -42,6 +42,12 @@ export class InMemoryLeaseStore implements LeaseStore {
   getLeadership(): Promise<never> {
     return notUsed('getLeadership');
   }
+  repointWorkerGrants(): Promise<never> {
+    return notUsed('repointWorkerGrants');
+  }
+  getWorker(): Promise<never> {
+    return notUsed('getWorker');
+  }
   getLease(): Promise<Lease | undefined> {
     return notUsed('getLease');
   }

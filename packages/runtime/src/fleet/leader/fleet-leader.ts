@@ -1,5 +1,6 @@
 import {
   LivenessGrants,
+  signed,
   type CoordinationBus,
   type LeadershipRecord,
   type LeaseMove,
@@ -8,6 +9,7 @@ import {
   type NamespaceSnapshot,
   type OwnershipTracker,
   type LivenessReply,
+  type LivenessRequest,
   type Unsubscribe,
   type WorkerLoad,
   type WorkerLoadStore,
@@ -20,6 +22,8 @@ export interface FleetLeaderOptions {
   readonly store: LeaseStore;
   readonly namespace: string;
   readonly workerId: string;
+  /** This worker's signing key: plans and drain commands carry its signature. */
+  readonly fleetKey: string;
   /** Whether a `table`-mode worker is alive by its heartbeats (the worker's own tracker). */
   readonly tableAlive: (workerId: string) => boolean;
   readonly ownerships: OwnershipTracker;
@@ -45,6 +49,8 @@ export interface FleetLeaderOptions {
 
 const VERDICT_INTERVAL_MS = 100;
 const COMMAND_TIMEOUT_MS = 1_000;
+/** Refreshes prompted by fleet events are at least this far apart. */
+const MIN_REFRESH_SPACING_MS = 100;
 /** A drain command for the same lease and target is not repeated sooner than this. */
 const RESEND_AFTER_MS = 3_000;
 
@@ -68,7 +74,9 @@ export class FleetLeader {
   private readonly condemned = new Set<string>();
   private verdictTimer: ReturnType<typeof setInterval> | undefined;
   private revoking = false;
-  private refreshQueued = false;
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
+  private lastRefreshAt = Number.NEGATIVE_INFINITY;
   private loads: ReadonlyMap<string, WorkerLoad> = new Map();
   private loadsReadAt = Number.NEGATIVE_INFINITY;
 
@@ -107,7 +115,7 @@ export class FleetLeader {
     this.grants.startTerm(term);
     this.sentDrains.clear();
     this.revoked.clear();
-    this.stopServing = this.options.bus.serveLiveness((request) => this.answerLiveness(request.workerId));
+    this.stopServing = this.options.bus.serveLiveness((request) => this.answerLiveness(request));
     this.verdictTimer = setInterval(() => void this.revokeOverdue(), VERDICT_INTERVAL_MS);
     // The previous leader's grants ended with its term: it may be overdue already.
     void this.revokeOverdue();
@@ -144,24 +152,40 @@ export class FleetLeader {
 
   /** Something changed in the fleet (worker joined or left, lease released): plan again soon. */
   replanSoon(): void {
-    if (!this.term || this.refreshQueued) return;
-    this.refreshQueued = true;
-    queueMicrotask(() => {
-      this.refreshQueued = false;
-      this.options
-        .refresh()
-        .catch((error: unknown) => this.options.logger.warn({ err: error }, 'leader could not refresh the lease table'));
-    });
+    if (!this.term) return;
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return;
+    }
+    this.refreshing = this.refreshWhileAsked().finally(() => (this.refreshing = undefined));
+  }
+
+  /**
+   * One refresh now, and one more after it if more events came meanwhile, never closer together
+   * than `MIN_REFRESH_SPACING_MS`: events come from anyone on NATS, reads are paid for.
+   */
+  private async refreshWhileAsked(): Promise<void> {
+    const { clock, refresh, logger } = this.options;
+    do {
+      this.refreshAgain = false;
+      const waitMs = this.lastRefreshAt + MIN_REFRESH_SPACING_MS - clock.monotonic();
+      if (waitMs > 0) await clock.sleep(waitMs).catch(() => undefined);
+      if (!this.term) return;
+      this.lastRefreshAt = clock.monotonic();
+      await refresh().catch((error: unknown) => logger.warn({ err: error }, 'leader could not refresh the lease table'));
+    } while (this.refreshAgain);
   }
 
   /**
    * Grants only to workers the table lists and that are not being (or were not) revoked, so a
    * worker whose record is gone never lives on, and no chain starts under a pending revocation.
    */
-  private answerLiveness(workerId: string): LivenessReply | undefined {
-    const listed = this.snapshot?.workers.some((worker) => worker.workerId === workerId) ?? false;
-    if (!listed || this.revoked.has(workerId) || this.condemned.has(workerId)) return undefined;
-    return this.grants.grant(workerId, this.options.remainingTermMs());
+  private answerLiveness(request: LivenessRequest): LivenessReply | undefined {
+    const { workerId } = request;
+    const record = this.snapshot?.workers.find((worker) => worker.workerId === workerId);
+    if (!record || this.revoked.has(workerId) || this.condemned.has(workerId)) return undefined;
+    // Signed with the key the table holds for the worker: nobody else can keep it alive.
+    return this.grants.grant(request, record.fleetKey, this.options.remainingTermMs());
   }
 
   private async revokeOverdue(): Promise<void> {
@@ -222,12 +246,15 @@ export class FleetLeader {
       return move.kind === 'take' || !sent || sent.to !== move.to || now - sent.atMs >= RESEND_AFTER_MS;
     });
     if (fresh.length === 0) return;
-    this.options.bus.publish({
-      type: 'plan',
-      leaderId: this.options.workerId,
-      term: term.term,
-      moves: fresh.map((move) => ({ leaseKey: move.leaseKey, to: move.to, kind: move.kind, ...(move.from ? { from: move.from } : {}) })),
-    });
+    const moves = fresh.map((move) => ({
+      leaseKey: move.leaseKey,
+      to: move.to,
+      kind: move.kind,
+      ...(move.from ? { from: move.from } : {}),
+    }));
+    this.options.bus.publish(
+      signed({ type: 'plan' as const, leaderId: this.options.workerId, term: term.term, moves }, this.options.fleetKey),
+    );
     this.options.actOnOwnMoves(
       fresh.filter((move) => move.to === this.options.workerId),
       snapshot,
@@ -235,12 +262,13 @@ export class FleetLeader {
     for (const move of fresh) {
       if (move.kind !== 'handoff' || move.from === undefined) continue;
       this.sentDrains.set(move.leaseKey, { to: move.to, atMs: now });
-      void this.sendDrain(move.from, move.leaseKey, move.to);
+      void this.sendDrain(move.from, move.leaseKey, move.to, term.term);
     }
   }
 
-  private async sendDrain(owner: string, leaseKey: string, to: string): Promise<void> {
-    const command = { type: 'drain-lease' as const, leaseKey, to, requestedBy: this.options.workerId };
+  private async sendDrain(owner: string, leaseKey: string, to: string, term: number): Promise<void> {
+    const { workerId, fleetKey, clock } = this.options;
+    const command = signed({ type: 'drain-lease' as const, leaseKey, to, requestedBy: workerId, term, issuedAt: clock.now() }, fleetKey);
     const reply = await this.options.bus.sendCommand(owner, command, COMMAND_TIMEOUT_MS);
     if (!reply?.accepted)
       this.options.logger.debug({ owner, leaseKey, to, reason: reply?.reason ?? 'no answer' }, 'drain command not accepted');

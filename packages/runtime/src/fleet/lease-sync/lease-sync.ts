@@ -24,6 +24,12 @@ export interface LeaseSyncOptions {
   readonly maxLeasesPerWorker: number | undefined;
   /** False while the worker drains, is fenced or recovers: it takes no leases then. */
   readonly mayTakeLeases: () => boolean;
+  /**
+   * True while this worker holds a grant from the leader the table names: the leader's plans
+   * reach it, so it leaves balancing to them. Without one (the leader is cut off from it on
+   * NATS, or there is none) it acts on the table itself.
+   */
+  readonly hearsLeader: () => boolean;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -42,6 +48,8 @@ export class LeaseSync {
   private readonly removedWorkers = new Set<string>();
   /** The last namespace read, to plan a shutdown's handoffs without waiting for another. */
   private lastSnapshot: NamespaceSnapshot | undefined;
+  /** Workers listed by the previous read: one gone since was revoked, removed or deregistered. */
+  private previouslyListed = new Set<string>();
   private fleet: FleetParts | undefined;
   /** Malformed rows already reported (row and problem), so each is logged once, not at every sync. */
   private readonly reportedMalformed = new Set<string>();
@@ -82,6 +90,12 @@ export class LeaseSync {
     // the conditional delete proves no heartbeat happened since, however slow our reads were.
     // It is remembered only while it still owns a lease, so dead workers do not pile up.
     const owners = new Set(snapshot.leases.map((lease) => lease.leaseOwner));
+    const listed = new Set(snapshot.workers.map((worker) => worker.workerId));
+    // A record disappears only when its worker was revoked (it fenced itself first), removed as
+    // dead (its heartbeat stood still past its self-fence) or deregistered (it stopped): its
+    // leases are free now, not after a lease duration.
+    for (const id of this.previouslyListed) if (!listed.has(id) && owners.has(id)) this.removedWorkers.add(id);
+    this.previouslyListed = listed;
     for (const id of this.removedWorkers) if (!owners.has(id)) this.removedWorkers.delete(id);
     for (const worker of snapshot.workers) this.removedWorkers.delete(worker.workerId);
     host.forgetRelinquishedExcept(new Set(snapshot.leases.map((lease) => lease.leaseKey)));
@@ -90,6 +104,7 @@ export class LeaseSync {
     this.lastSnapshot = current;
     const fleet = this.fleet;
     if (fleet) {
+      fleet.directory.observe(current);
       await fleet.election.observe(snapshot.leadership, readAt);
       fleet.leader.observe(current);
     }
@@ -103,6 +118,16 @@ export class LeaseSync {
       unownedSince: this.unownedSince.size,
       reportedMalformed: this.reportedMalformed.size,
     };
+  }
+
+  /** The worker to take leadership over from `leavingId`: the first other active, live worker by id. */
+  successorFor(leavingId: string): string | undefined {
+    const snapshot = this.lastSnapshot;
+    if (!snapshot) return undefined;
+    return snapshot.workers
+      .map((worker) => worker.workerId)
+      .filter((id) => id !== leavingId && this.isActiveWorker(id, snapshot.workers))
+      .sort()[0];
   }
 
   /** Whether `workerId` is registered, active and alive by the last read (unknown before the first read: yes). */
@@ -144,9 +169,10 @@ export class LeaseSync {
   }
 
   /**
-   * Plans from this snapshot and acts on the moves that go to this worker. While a leader is
-   * live and reachable it plans for everyone, so this worker only picks up leases that have
-   * stayed free for a while (the leader may be slow or cut off from NATS).
+   * Plans from this snapshot and acts on the moves that go to this worker. While this worker
+   * hears the leader (it holds a grant of the leader's term) the leader plans for everyone, so
+   * this worker only picks up leases that have stayed free for a while. Without a grant of the
+   * current leader it takes its share of free and orphaned leases itself, as without a bus.
    */
   private takeShare(snapshot: NamespaceSnapshot): void {
     const { host, workerId, clock } = this.options;
@@ -160,7 +186,7 @@ export class LeaseSync {
     });
     if (!plan.workers.includes(workerId)) return;
     const fleet = this.fleet;
-    const leaderPlans = fleet !== undefined && fleet.bus.isConnected() && fleet.election.liveLeaderId() !== undefined;
+    const leaderPlans = fleet !== undefined && fleet.bus.isConnected() && (fleet.leader.isLeading() || this.options.hearsLeader());
     const now = clock.monotonic();
     this.trackUnowned(snapshot, now);
     for (const move of plan.moves) {

@@ -1,4 +1,4 @@
-import type { CoordinationBus, LeaseStore, Logger } from '@shoal/coordinator';
+import { signed, verifyMessage, type CoordinationBus, type LeaseStore, type Logger } from '@shoal/coordinator';
 import { instantOf, type Clock } from '../../clock.js';
 import type { WorkerLiveness } from './worker-liveness.js';
 
@@ -7,6 +7,8 @@ export interface NatsLivenessKeeperOptions {
   readonly store: LeaseStore;
   readonly namespace: string;
   readonly workerId: string;
+  /** This worker's signing key (its record holds it): requests are signed with it, and so are real grants. */
+  readonly fleetKey: string;
   readonly liveness: WorkerLiveness;
   /** How often to ask the leader for a grant. */
   readonly intervalMs: number;
@@ -31,6 +33,7 @@ export interface NatsLivenessKeeperOptions {
  */
 export class NatsLivenessKeeper {
   private switching = false;
+  private seq = 0;
 
   constructor(private readonly options: NatsLivenessKeeperOptions) {}
 
@@ -54,9 +57,14 @@ export class NatsLivenessKeeper {
   }
 
   private async askForGrant(): Promise<void> {
-    const { bus, workerId, liveness, clock, grantValidForMs } = this.options;
+    const { bus, workerId, fleetKey, liveness, clock, grantValidForMs } = this.options;
+    const seq = (this.seq += 1);
     const requestedAt = instantOf(clock);
-    const reply = await bus.requestLiveness({ workerId }, grantValidForMs);
+    // Only a grant for this very request, signed with this worker's own key, counts: the leader
+    // alone can sign so, since only the table and this worker hold the key.
+    const reply = await bus.requestLiveness(signed({ workerId, seq }, fleetKey), grantValidForMs, (answer) =>
+      answer.granted ? answer.seq === seq && verifyMessage(answer, fleetKey) : false,
+    );
     if (reply?.granted) liveness.grant(requestedAt, reply.validForMs, reply.term);
   }
 
@@ -73,6 +81,7 @@ export class NatsLivenessKeeper {
     if (this.switching) return;
     if (liveness.mode === 'uncertain') await this.settleUncertain();
     else if (liveness.mode === 'nats' && liveness.grantsLapsed()) await this.switchTo('table');
+    else if (liveness.pendingTerm !== undefined) await this.followNewLeader(liveness.pendingTerm);
     else if (liveness.mode === 'table' && liveness.hasGrant(intervalMs * 2)) await this.switchTo('nats');
   }
 
@@ -95,6 +104,35 @@ export class NatsLivenessKeeper {
     } catch (error) {
       // The write may have landed: an unanswered switch to `nats` stays uncertain until read back.
       logger.warn({ err: error, liveness: mode }, 'could not switch liveness mode');
+    } finally {
+      this.switching = false;
+    }
+  }
+
+  /**
+   * A new leader grants this worker while the previous term's grants still run: point the record
+   * at the new term (conditional on it still naming the old one, so it races exactly with a
+   * revocation under the old term) and go on without a pause. If the write fails or gets no
+   * answer, the old chain simply runs out and the worker falls back to table heartbeats.
+   */
+  private async followNewLeader(term: number): Promise<void> {
+    const { store, namespace, workerId, liveness, logger } = this.options;
+    const from = liveness.grantTerm;
+    if (from === undefined) return;
+    this.switching = true;
+    try {
+      const result = await store.repointWorkerGrants(namespace, workerId, from, term);
+      if (result.status === 'applied') {
+        liveness.adoptTerm(term);
+        logger.info({ grantTerm: term }, 'liveness now confirmed by the new leader’s grants');
+        return;
+      }
+      await this.adoptRecordedMode(() => undefined);
+    } catch (error) {
+      logger.warn(
+        { err: error, grantTerm: term },
+        'could not follow the new leader; liveness falls back to table heartbeats if grants lapse',
+      );
     } finally {
       this.switching = false;
     }
@@ -138,7 +176,8 @@ export class NatsLivenessKeeper {
       logger.warn('worker record is gone: the leader revoked this worker; dropping every lease');
       await this.options.onRevoked();
     } else if (record.liveness === 'nats') {
-      liveness.enterNats();
+      if (record.grantTerm !== undefined && record.grantTerm === liveness.pendingTerm) liveness.adoptTerm(record.grantTerm);
+      else liveness.enterNats();
     } else {
       await onTable();
     }

@@ -26,6 +26,8 @@ export class WorkerLiveness implements LivenessView {
   private confirmedAt: Instant;
   private grantedUntil: Instant = NEVER;
   private currentGrantTerm: number | undefined;
+  /** Grants of a newer term that came while the current chain runs: they count once the record names that term. */
+  private nextTerm: { term: number; until: Instant } | undefined;
   private period: AbortController | undefined;
   private periodTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -53,8 +55,12 @@ export class WorkerLiveness implements LivenessView {
     const until = later(requestedAt, validForMs);
     if (this.currentMode !== 'table') {
       // A chain, once broken, stays broken, and lives on one term: only the table switch may
-      // let the worker go on.
-      if (hasPassed(this.clock, this.grantedUntil) || term !== this.currentGrantTerm) return;
+      // let the worker go on. A newer leader's grants wait until the record names its term.
+      if (hasPassed(this.clock, this.grantedUntil)) return;
+      if (term !== this.currentGrantTerm) {
+        if (this.currentMode === 'nats' && term > (this.currentGrantTerm ?? 0)) this.noteNextTerm(term, until);
+        return;
+      }
     } else if (term !== this.currentGrantTerm) {
       this.currentGrantTerm = term;
       this.grantedUntil = NEVER;
@@ -63,6 +69,35 @@ export class WorkerLiveness implements LivenessView {
       monotonic: Math.max(this.grantedUntil.monotonic, until.monotonic),
       wall: Math.max(this.grantedUntil.wall, until.wall),
     };
+  }
+
+  private noteNextTerm(term: number, until: Instant): void {
+    if (this.nextTerm && this.nextTerm.term > term) return;
+    const previous = this.nextTerm?.term === term ? this.nextTerm.until : NEVER;
+    this.nextTerm = {
+      term,
+      until: { monotonic: Math.max(previous.monotonic, until.monotonic), wall: Math.max(previous.wall, until.wall) },
+    };
+  }
+
+  /**
+   * A newer leader grants this worker while its current chain still runs: its record should name
+   * the newer term (one conditional write) so it can go on without a pause.
+   */
+  get pendingTerm(): number | undefined {
+    return this.currentMode === 'nats' && !this.grantsLapsed() ? this.nextTerm?.term : undefined;
+  }
+
+  /** The record now names `term` (its write applied): the chain goes on under that term's grants. */
+  adoptTerm(term: number): void {
+    const next = this.nextTerm;
+    if (!next || next.term !== term) return;
+    this.currentGrantTerm = term;
+    this.grantedUntil = {
+      monotonic: Math.max(this.grantedUntil.monotonic, next.until.monotonic),
+      wall: Math.max(this.grantedUntil.wall, next.until.wall),
+    };
+    this.nextTerm = undefined;
   }
 
   /** The term whose grants this worker holds (or last held). */
@@ -94,6 +129,7 @@ export class WorkerLiveness implements LivenessView {
     this.currentMode = 'table';
     this.grantedUntil = NEVER;
     this.currentGrantTerm = undefined;
+    this.nextTerm = undefined;
   }
 
   /** The switch to `table` that started at `startedAt` was written. */

@@ -1,15 +1,20 @@
-import type {
-  CommandReply,
-  CoordinationBus,
-  FleetEvent,
-  Lease,
-  LeaseMove,
-  LeaseStore,
-  Logger,
-  Unsubscribe,
-  WorkerCommand,
+import {
+  verifyMessage,
+  type CommandReply,
+  type CoordinationBus,
+  type FleetEvent,
+  type Lease,
+  type LeaseMove,
+  type LeaseStore,
+  type Logger,
+  type Unsubscribe,
+  type WorkerCommand,
 } from '@shoal/coordinator';
 import type { LeaseHost } from '../../leases/lease-host.js';
+import type { FleetDirectory } from '../fleet-directory.js';
+
+/** A drain command issued longer ago than this (by the leader's clock) is a replay. */
+const COMMAND_MAX_AGE_MS = 30_000;
 
 export interface FleetMemberOptions {
   readonly bus: CoordinationBus;
@@ -17,29 +22,39 @@ export interface FleetMemberOptions {
   readonly namespace: string;
   readonly workerId: string;
   readonly host: LeaseHost;
+  /** What the table says about the fleet: who is registered, with which key, and who leads. */
+  readonly directory: FleetDirectory;
   /** False while the worker drains or is fenced: it takes no leases then. */
   readonly mayTakeLeases: () => boolean;
   /** Fleet changes the leader should plan for. */
   readonly onFleetChange: () => void;
-  /** The leader says it revoked this worker: drop every lease and register again. */
+  /** The table confirms the leader revoked this worker: drop every lease and register again. */
   readonly onRevoked: () => Promise<void>;
+  /** The leader stepped down naming this worker: check the leadership row and claim it if vacant. */
+  readonly onSuccession: () => void;
   /** How long a planned handoff to this worker is expected to land (covers the owner's drain). */
   readonly handoffExpectedForMs: number;
   readonly monotonicNow: () => number;
+  readonly wallNow: () => number;
   readonly logger: Logger;
 }
 
 /**
  * A worker's side of the coordination bus: it takes the free leases the leader's plan gives it,
  * drains a lease when told to hand it to another worker, and starts a lease the moment its
- * previous owner reports having transferred it here. Every action starts from a consistent read
- * of the lease and a conditional write, so a stale or repeated message cannot do harm.
+ * previous owner reports having transferred it here. NATS is shared infrastructure, so nothing
+ * is taken on a message's word: a plan or a drain command counts only when signed by the leader
+ * the table names for that term, a drain's target must be a registered, active worker, a
+ * revocation must show in the table, and every action starts from a consistent read of the
+ * lease and a conditional write.
  */
 export class FleetMember {
   private highestTerm = 0;
   /** Leases a plan hands to this worker, until when; their transfer is announced, not polled for. */
   private readonly incoming = new Map<string, number>();
   private readonly subscriptions: Unsubscribe[] = [];
+  /** Plans are checked one after another, so they are acted on in the order they came. */
+  private planQueue: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: FleetMemberOptions) {}
 
@@ -89,25 +104,27 @@ export class FleetMember {
     const { workerId } = this.options;
     switch (event.type) {
       case 'plan':
-        if (event.term < this.highestTerm || event.leaderId === workerId) return;
-        this.highestTerm = event.term;
-        this.actOnMoves(event.moves.map((move) => ({ ...move, from: move.from })));
-        return;
-      case 'leader-changed':
-        this.highestTerm = Math.max(this.highestTerm, event.term);
+        if (event.leaderId === workerId) return;
+        this.planQueue = this.planQueue
+          .then(() => this.onPlan(event))
+          .catch((error: unknown) => this.warn(error, 'could not check a plan'));
         return;
       case 'lease-released':
         if (event.to === workerId) {
           void this.adopt(event.leaseKey).catch((error: unknown) =>
-            this.options.logger.warn({ err: error, leaseKey: event.leaseKey }, 'could not start a lease handed over'),
+            this.warn(error, 'could not start a lease handed over', event.leaseKey),
           );
         } else if (event.to === undefined) {
           this.options.onFleetChange();
         }
         return;
       case 'worker-revoked':
-        if (event.workerId === workerId) void this.options.onRevoked().catch(() => undefined);
+        if (event.workerId === workerId)
+          void this.onRevocation().catch((error: unknown) => this.warn(error, 'could not check a revocation'));
         else this.options.onFleetChange();
+        return;
+      case 'leader-resigned':
+        if (event.successor === workerId) this.options.onSuccession();
         return;
       case 'worker-joined':
       case 'worker-leaving':
@@ -116,15 +133,57 @@ export class FleetMember {
       case 'shard-ended':
         this.options.onFleetChange();
         return;
+      case 'leader-changed':
+        return;
     }
   }
 
-  private onCommand(command: WorkerCommand): CommandReply {
-    const { host } = this.options;
+  private async onPlan(plan: Extract<FleetEvent, { type: 'plan' }>): Promise<void> {
+    if (plan.term < this.highestTerm) return;
+    if (!(await this.fromCurrentLeader(plan.leaderId, plan.term, plan))) {
+      this.options.bus.reject('plan', 'plan not signed by the leader the table names for its term', {
+        leaderId: plan.leaderId,
+        term: plan.term,
+      });
+      return;
+    }
+    this.highestTerm = plan.term;
+    this.actOnMoves(plan.moves.map((move) => ({ ...move, from: move.from })));
+  }
+
+  private async onCommand(command: WorkerCommand): Promise<CommandReply> {
+    const { host, bus, directory } = this.options;
+    const refuse = (reason: string): CommandReply => {
+      bus.reject('drain-lease', `drain command refused: ${reason}`, { leaseKey: command.leaseKey, requestedBy: command.requestedBy });
+      return { accepted: false, reason };
+    };
+    if (Math.abs(this.options.wallNow() - command.issuedAt) > COMMAND_MAX_AGE_MS) return refuse('issued too long ago (a replay?)');
+    if (!(await this.fromCurrentLeader(command.requestedBy, command.term, command))) {
+      return refuse('not signed by the leader the table names for its term');
+    }
+    const target = await directory.worker(command.to);
+    if (!target || target.status !== 'active') return refuse(`${command.to} is not a registered, active worker`);
     const machine = host.hostedLeases().get(command.leaseKey);
     if (!machine || machine.state !== 'owned') return { accepted: false, reason: `lease is ${machine?.state ?? 'not held'} here` };
     host.sendToLease(command.leaseKey, { type: 'DRAIN', reason: 'handoff', handoffTo: command.to });
     return { accepted: true };
+  }
+
+  /** Whether the table names `leaderId` as the leader of `term`, and `message` carries its signature. */
+  private async fromCurrentLeader(leaderId: string, term: number, message: { readonly mac?: string }): Promise<boolean> {
+    const { directory } = this.options;
+    if (!(await directory.confirmsLeader(leaderId, term))) return false;
+    return verifyMessage(message, await directory.keyOf(leaderId));
+  }
+
+  /** `worker-revoked` names this worker: believed only if the table no longer has its record. */
+  private async onRevocation(): Promise<void> {
+    const { store, namespace, workerId, bus } = this.options;
+    if (await store.getWorker(namespace, workerId)) {
+      bus.reject('worker-revoked', 'revocation of this worker not confirmed by the table (its record is still there)');
+      return;
+    }
+    await this.options.onRevoked();
   }
 
   private async take(move: LeaseMove): Promise<void> {
@@ -152,5 +211,9 @@ export class FleetMember {
     if (relinquished !== undefined && lease.leaseCounter <= relinquished) return;
     if (!this.options.mayTakeLeases()) return;
     host.startLease(lease, 'adopt');
+  }
+
+  private warn(error: unknown, what: string, leaseKey?: string): void {
+    this.options.logger.warn({ err: error, ...(leaseKey ? { leaseKey } : {}) }, what);
   }
 }
