@@ -30,6 +30,8 @@ export interface WorkerProcess {
   readonly batches: ReportedBatch[];
   /** Resolves with the exit code (or the signal that ended it). */
   readonly exited: Promise<number | NodeJS.Signals>;
+  /** The worker's log lines, parsed, when `logLevel` was given. */
+  readonly logs: { level: number; msg: string; time: number; [key: string]: unknown }[];
 }
 
 export interface SpawnWorkerOptions {
@@ -38,6 +40,12 @@ export interface SpawnWorkerOptions {
   readonly natsUrl?: string;
   /** Production lease timings instead of the fast test ones. */
   readonly defaultTimings?: boolean;
+  /** Every record's side effect goes to this shared file (see fixtures/worker-process.mjs). */
+  readonly sideEffectsFile?: string;
+  /** Simulated work before each record (with `sideEffectsFile`). */
+  readonly recordDelayMs?: number;
+  /** Keep the worker's log lines at this level and above (pino JSON) in `logs`. */
+  readonly logLevel?: 'debug' | 'info' | 'warn';
 }
 
 /** Spawns a worker process on the stream; every record it reports lands in the ledger. */
@@ -58,10 +66,23 @@ export function spawnWorkerProcess(
       SHOAL_WORKER_ID: workerId,
       ...(options.natsUrl ? { SHOAL_NATS_URL: options.natsUrl } : {}),
       ...(options.defaultTimings ? { SHOAL_DEFAULT_TIMINGS: '1' } : {}),
+      ...(options.sideEffectsFile ? { SHOAL_SIDE_EFFECTS: options.sideEffectsFile } : {}),
+      ...(options.recordDelayMs ? { SHOAL_RECORD_DELAY_MS: String(options.recordDelayMs) } : {}),
+      ...(options.logLevel ? { TEST_LOG_LEVEL: options.logLevel } : {}),
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', options.logLevel ? 'pipe' : 'inherit'],
   });
+  const logs: WorkerProcess['logs'] = [];
+  if (options.logLevel) {
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      try {
+        logs.push(JSON.parse(line) as WorkerProcess['logs'][number]);
+      } catch {
+        process.stderr.write(`${line}\n`);
+      }
+    });
+  }
   const events: string[] = [];
   const batches: ReportedBatch[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -77,7 +98,7 @@ export function spawnWorkerProcess(
     }
   });
   const exited = new Promise<number | NodeJS.Signals>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal!)));
-  return { workerId, child, events, batches, exited };
+  return { workerId, child, events, batches, exited, logs };
 }
 
 /** Ends every process still running (SIGCONT first, in case it was stopped) and waits for it. */
