@@ -32,9 +32,13 @@ export interface LeaderElectionOptions {
 /**
  * Leader election on one conditional DynamoDB row per namespace, judged like a lease: the
  * leader renews every `renewIntervalMs`; a candidate claims the row once it has seen the same
- * (leader, term, heartbeat) for `leadershipDurationMs` of its own monotonic clock. The leader
- * stops acting as leader one renew interval before that, measured from the start of its last
- * successful renewal, so two leaders never act at once while clocks run at the same rate.
+ * (leader, term, heartbeat) for `leadershipDurationMs` of its own monotonic clock, counted from
+ * when its read returned, so after the renewal that wrote it. The leader stops acting half a
+ * renew interval before that, measured from the start of its last successful renewal (or by
+ * wall time, whichever passes first), so two leaders never act at once while clocks run at the
+ * same rate. With renewals every interval from each start, a renewal may come up to
+ * `leadershipDurationMs − 1.5 × renewIntervalMs` late (1 s with the defaults: a slow DynamoDB
+ * answer, a busy event loop) before the term lapses.
  *
  * Candidates learn the row from the namespace reads the worker does anyway (`observe`), so
  * being a candidate costs no extra reads; only the leader writes, once per renew interval.
@@ -49,6 +53,8 @@ export class LeaderElection {
   private readonly controller = new AbortController();
   private loop: Promise<void> | undefined;
   private expiryCheck: ReturnType<typeof setTimeout> | undefined;
+  /** When the last renewal (or the claim) started: the next one is due a renew interval later. */
+  private lastRenewalStart = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: LeaderElectionOptions) {}
 
@@ -153,6 +159,7 @@ export class LeaderElection {
 
   private async claim(expected: LeadershipRecord | undefined): Promise<void> {
     const startedAt = this.options.clock.monotonic();
+    this.lastRenewalStart = startedAt;
     const startedAtWall = this.options.clock.now();
     try {
       const result = await this.options.store.claimLeadership(this.options.namespace, this.options.workerId, expected);
@@ -166,13 +173,20 @@ export class LeaderElection {
     }
   }
 
+  /**
+   * Renews on a fixed schedule measured from the start of each renewal (and of the claim), not
+   * from its end: a slow answer or a busy event loop must not push every later renewal back
+   * until the term lapses.
+   */
   private async renewLoop(): Promise<void> {
     const { clock, renewIntervalMs } = this.options;
     const signal = this.controller.signal;
     while (!signal.aborted) {
-      await clock.sleep(renewIntervalMs, signal).catch(() => undefined);
-      if (signal.aborted || !this.held) continue;
+      const dueAt = this.lastRenewalStart + renewIntervalMs;
+      await clock.sleep(Math.max(0, Math.min(renewIntervalMs, dueAt - clock.monotonic())), signal).catch(() => undefined);
+      if (signal.aborted || !this.held || clock.monotonic() < this.lastRenewalStart + renewIntervalMs) continue;
       const startedAt = clock.monotonic();
+      this.lastRenewalStart = startedAt;
       const startedAtWall = clock.now();
       try {
         const result = await this.options.store.renewLeadership(this.held);
@@ -193,7 +207,7 @@ export class LeaderElection {
 
   private confirm(startedAt: number, startedAtWall: number, replaced?: LeadershipRecord): void {
     const { leadershipDurationMs, renewIntervalMs } = this.options;
-    const validForMs = leadershipDurationMs - renewIntervalMs;
+    const validForMs = leadershipDurationMs - renewIntervalMs / 2;
     this.validUntil = { monotonic: startedAt + validForMs, wall: startedAtWall + validForMs };
     if (!this.acting && !this.validityPassed()) {
       this.acting = true;

@@ -27,6 +27,10 @@ export type ShardConsumerExit = 'lease-lost' | 'shard-end' | 'requested';
 
 const RANK: Record<ShardConsumerExit, number> = { requested: 1, 'shard-end': 2, 'lease-lost': 3 };
 
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 function positionOf(record: KinesisRecord): ExtendedSequenceNumber {
   return { sequenceNumber: record.sequenceNumber, subSequenceNumber: record.subSequenceNumber };
 }
@@ -163,6 +167,9 @@ export class ShardConsumer {
           break;
         }
         await this.deliver(result.records, result.millisBehindLatest);
+        // Buffered batches resolve at once: let timers and I/O (liveness above all) run between
+        // them, even when the processor never awaits anything real.
+        await yieldToEventLoop();
       }
     } finally {
       await source.stop();

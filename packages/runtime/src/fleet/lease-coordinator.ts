@@ -7,6 +7,7 @@ import type { FleetOptions } from './fleet-options.js';
 import { createFleetParts, type FleetParts } from './fleet-parts.js';
 import { LeaseSync } from './lease-sync/lease-sync.js';
 import { ShardSync } from './lease-sync/shard-sync.js';
+import { EventLoopWatch } from './liveness/event-loop-watch.js';
 import { SelfFence } from './liveness/self-fence.js';
 import { TableHeartbeat } from './liveness/table-heartbeat.js';
 import type { WorkerLiveness } from './liveness/worker-liveness.js';
@@ -41,6 +42,7 @@ export class LeaseCoordinator {
   private readonly leaseSync: LeaseSync;
   private readonly shardSync: ShardSync;
   private readonly fleet: FleetParts | undefined;
+  private readonly eventLoop: EventLoopWatch | undefined;
   private draining = false;
   private recovering: Promise<void> | undefined;
   private readonly logger: Logger;
@@ -91,6 +93,8 @@ export class LeaseCoordinator {
         )
       : undefined;
     if (this.fleet) this.leaseSync.attachFleet(this.fleet);
+    const { livenessSelfFenceMs, livenessIntervalMs } = options.coordination;
+    this.eventLoop = this.fleet ? new EventLoopWatch(livenessSelfFenceMs - livenessIntervalMs, logger) : undefined;
     const fleet = this.fleet;
     this.shardSync = new ShardSync({
       store,
@@ -135,6 +139,7 @@ export class LeaseCoordinator {
       fleet.member.start();
       fleet.election.start();
       this.loops.push(fleet.keeper.run(this.controller.signal));
+      this.eventLoop?.start();
       fleet.bus.publish({ type: 'worker-joined', workerId: this.deps.workerId });
     }
   }
@@ -162,6 +167,7 @@ export class LeaseCoordinator {
   async stop(): Promise<void> {
     this.controller.abort();
     await Promise.allSettled(this.loops);
+    this.eventLoop?.stop();
     const fleet = this.fleet;
     if (!fleet) return;
     fleet.member.stop();
