@@ -1,15 +1,7 @@
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-  type UpdateCommandInput,
-} from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { Checkpoint } from '@shoal/processor-sdk';
-import { withRequestTimeout } from '../aws/request-timeout.js';
+import { DynamoDbTable } from './dynamodb-table.js';
 import { ensureLeaseTable } from './ensure-lease-table.js';
 import {
   LEADERSHIP_ITEM_KEY,
@@ -27,7 +19,6 @@ import {
   leaseKeyOf,
   newLeaseItem,
   workerItemKey,
-  type Item,
 } from './item-codec.js';
 import type {
   ConditionalWriteResult,
@@ -40,6 +31,8 @@ import type {
 } from './lease.js';
 import { LeaseTableError } from './lease-table-errors.js';
 import type { LeaseStore, MalformedRow, NamespaceSnapshot } from './lease-store.js';
+import { LeadershipWrites } from './leadership-writes.js';
+import { WorkerRecordWrites } from './worker-record-writes.js';
 
 export interface DynamoDbLeaseStoreOptions {
   readonly client: DynamoDBClient;
@@ -53,10 +46,6 @@ export interface DynamoDbLeaseStoreOptions {
   readonly requestTimeoutMs?: number;
 }
 
-interface SendOptions {
-  readonly abortSignal: AbortSignal;
-}
-
 const CONFLICT = { status: 'conflict' } as const;
 
 /**
@@ -67,28 +56,23 @@ const OWNERSHIP_NAMES = { '#owner': 'leaseOwner', '#counter': 'leaseCounter' } a
 const HANDOFF_NAMES = { ...OWNERSHIP_NAMES, '#pending': 'pendingOwner' } as const;
 
 /**
- * {@link LeaseStore} on DynamoDB. This module holds every conditional write Shoal makes; each
- * method's header gives its key, condition, updates and outcomes.
+ * {@link LeaseStore} on DynamoDB. This folder holds every conditional write Shoal makes, each
+ * with a header giving its key, condition, updates and outcomes: lease writes here, worker
+ * records in `worker-record-writes.ts`, the leadership row in `leadership-writes.ts`.
  */
 export class DynamoDbLeaseStore implements LeaseStore {
-  private readonly documents: DynamoDBDocumentClient;
-  private readonly tableName: string;
-  private readonly client: DynamoDBClient;
-  private readonly now: () => number;
-  private readonly requestTimeoutMs: number;
+  private readonly table: DynamoDbTable;
+  private readonly workers: WorkerRecordWrites;
+  private readonly leadership: LeadershipWrites;
 
   constructor(options: DynamoDbLeaseStoreOptions) {
-    this.requestTimeoutMs = options.requestTimeoutMs ?? 2_000;
-    this.client = options.client;
-    this.tableName = options.tableName;
-    this.now = options.now ?? Date.now;
-    this.documents = DynamoDBDocumentClient.from(options.client, {
-      marshallOptions: { removeUndefinedValues: true },
-    });
+    this.table = new DynamoDbTable(options.client, options.tableName, options.requestTimeoutMs ?? 2_000, options.now ?? Date.now);
+    this.workers = new WorkerRecordWrites(this.table);
+    this.leadership = new LeadershipWrites(this.table);
   }
 
   ensureTable(): Promise<void> {
-    return ensureLeaseTable(this.client, this.tableName);
+    return ensureLeaseTable(this.table.client, this.table.tableName);
   }
 
   /** Reads every lease and worker record of the namespace (consistent read, all pages). */
@@ -99,10 +83,10 @@ export class DynamoDbLeaseStore implements LeaseStore {
     let leadership: LeadershipRecord | undefined;
     let startKey: Record<string, unknown> | undefined;
     do {
-      const page = await this.call('Query', (options) =>
-        this.documents.send(
+      const page = await this.table.call('Query', (options) =>
+        this.table.documents.send(
           new QueryCommand({
-            TableName: this.tableName,
+            TableName: this.table.tableName,
             KeyConditionExpression: '#ns = :ns',
             ExpressionAttributeNames: { '#ns': PARTITION_KEY },
             ExpressionAttributeValues: { ':ns': namespace },
@@ -126,24 +110,26 @@ export class DynamoDbLeaseStore implements LeaseStore {
   }
 
   async getLease(namespace: string, leaseKey: string): Promise<Lease | undefined> {
-    const { Item: item } = await this.call('GetItem', (options) =>
-      this.documents.send(
-        new GetCommand({ TableName: this.tableName, Key: this.key(namespace, leaseItemKey(leaseKey)), ConsistentRead: true }),
+    const { Item: item } = await this.table.call('GetItem', (options) =>
+      this.table.documents.send(
+        new GetCommand({ TableName: this.table.tableName, Key: this.table.key(namespace, leaseItemKey(leaseKey)), ConsistentRead: true }),
         options,
       ),
     );
     if (!item) return undefined;
     const problem = leaseItemProblem(item);
     if (problem !== undefined) {
-      throw new LeaseTableError(`lease row ${String(item[SORT_KEY])} in ${this.tableName} is malformed: ${problem}`, { retryable: false });
+      throw new LeaseTableError(`lease row ${String(item[SORT_KEY])} in ${this.table.tableName} is malformed: ${problem}`, {
+        retryable: false,
+      });
     }
     return decodeLease(item);
   }
 
   async getWorker(namespace: string, workerId: string): Promise<WorkerRecord | undefined> {
-    const { Item: item } = await this.call('GetItem', (options) =>
-      this.documents.send(
-        new GetCommand({ TableName: this.tableName, Key: this.key(namespace, workerItemKey(workerId)), ConsistentRead: true }),
+    const { Item: item } = await this.table.call('GetItem', (options) =>
+      this.table.documents.send(
+        new GetCommand({ TableName: this.table.tableName, Key: this.table.key(namespace, workerItemKey(workerId)), ConsistentRead: true }),
         options,
       ),
     );
@@ -151,9 +137,9 @@ export class DynamoDbLeaseStore implements LeaseStore {
   }
 
   async getLeadership(namespace: string): Promise<LeadershipRecord | undefined> {
-    const { Item: item } = await this.call('GetItem', (options) =>
-      this.documents.send(
-        new GetCommand({ TableName: this.tableName, Key: this.key(namespace, LEADERSHIP_ITEM_KEY), ConsistentRead: true }),
+    const { Item: item } = await this.table.call('GetItem', (options) =>
+      this.table.documents.send(
+        new GetCommand({ TableName: this.table.tableName, Key: this.table.key(namespace, LEADERSHIP_ITEM_KEY), ConsistentRead: true }),
         options,
       ),
     );
@@ -168,11 +154,11 @@ export class DynamoDbLeaseStore implements LeaseStore {
    * - outcomes: `applied` (created) | `conflict` (a lease for the shard exists already)
    */
   async createLease(namespace: string, lease: NewLease): Promise<ConditionalWriteResult<Lease>> {
-    const item = newLeaseItem(namespace, lease, this.now());
-    return this.conditional('PutItem', async (options) => {
-      await this.documents.send(
+    const item = newLeaseItem(namespace, lease, this.table.now());
+    return this.table.conditional('PutItem', async (options) => {
+      await this.table.documents.send(
         new PutCommand({
-          TableName: this.tableName,
+          TableName: this.table.tableName,
           Item: item,
           ConditionExpression: 'attribute_not_exists(#sk)',
           ExpressionAttributeNames: { '#sk': SORT_KEY },
@@ -194,7 +180,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
   acquireLease(expected: Lease, newOwner: string): Promise<ConditionalWriteResult<Lease>> {
     const ownerCondition = expected.leaseOwner === undefined ? 'attribute_not_exists(#owner)' : '#owner = :expectedOwner';
     return this.update({
-      Key: this.key(expected.namespace, leaseItemKey(expected.leaseKey)),
+      Key: this.table.key(expected.namespace, leaseItemKey(expected.leaseKey)),
       ConditionExpression: `${ownerCondition} AND #counter = :expectedCounter`,
       UpdateExpression: 'SET #owner = :newOwner, #counter = #counter + :one, ownerSince = :now REMOVE #pending',
       ExpressionAttributeNames: HANDOFF_NAMES,
@@ -203,7 +189,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
         ':expectedCounter': expected.leaseCounter,
         ':newOwner': newOwner,
         ':one': 1,
-        ':now': this.now(),
+        ':now': this.table.now(),
       },
     });
   }
@@ -220,7 +206,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
     if (expected.leaseOwner === undefined) return Promise.resolve(CONFLICT);
     const pendingCondition = expected.pendingOwner === undefined ? 'attribute_not_exists(#pending)' : '#pending = :expectedPending';
     return this.update({
-      Key: this.key(expected.namespace, leaseItemKey(expected.leaseKey)),
+      Key: this.table.key(expected.namespace, leaseItemKey(expected.leaseKey)),
       ConditionExpression: `#owner = :owner AND #counter = :counter AND ${pendingCondition}`,
       UpdateExpression: 'SET #pending = :requester',
       ExpressionAttributeNames: HANDOFF_NAMES,
@@ -245,7 +231,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
     return this.update({
       ...this.fenced(ownership, HANDOFF_NAMES),
       UpdateExpression: 'SET #owner = :newOwner, #counter = #counter + :one, ownerSince = :now REMOVE #pending',
-      ExpressionAttributeValues: { ...this.fencedValues(ownership), ':newOwner': newOwner, ':one': 1, ':now': this.now() },
+      ExpressionAttributeValues: { ...this.fencedValues(ownership), ':newOwner': newOwner, ':one': 1, ':now': this.table.now() },
     });
   }
 
@@ -289,7 +275,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
         ...this.fencedValues(ownership),
         ':checkpoint': encoded.checkpoint,
         ':sub': encoded.checkpointSubSequence,
-        ':now': this.now(),
+        ':now': this.table.now(),
         ...(encoded.checkpointTimestamp === undefined ? {} : { ':ts': encoded.checkpointTimestamp }),
       },
     });
@@ -303,11 +289,11 @@ export class DynamoDbLeaseStore implements LeaseStore {
    * - outcomes: `applied` | `conflict` (the shard is not finished, or the lease is gone)
    */
   deleteFinishedLease(namespace: string, leaseKey: string): Promise<ConditionalWriteResult<void>> {
-    return this.conditional('DeleteItem', async (options) => {
-      await this.documents.send(
+    return this.table.conditional('DeleteItem', async (options) => {
+      await this.table.documents.send(
         new DeleteCommand({
-          TableName: this.tableName,
-          Key: this.key(namespace, leaseItemKey(leaseKey)),
+          TableName: this.table.tableName,
+          Key: this.table.key(namespace, leaseItemKey(leaseKey)),
           ConditionExpression: 'checkpoint = :end',
           ExpressionAttributeValues: { ':end': 'SHARD_END' },
         }),
@@ -316,301 +302,11 @@ export class DynamoDbLeaseStore implements LeaseStore {
     });
   }
 
-  /**
-   * registerWorker
-   * - key: (namespace, worker#<workerId>)
-   * - condition: the item does not exist (worker ids are unique per process)
-   * - updates: the whole item; heartbeat 0, status active, liveness `table`
-   * - outcomes: `applied` | `conflict` (a worker with this id is registered already)
-   */
-  async registerWorker(
-    namespace: string,
-    workerId: string,
-    host?: string,
-    fleetKey?: string,
-  ): Promise<ConditionalWriteResult<WorkerRecord>> {
-    const item: Item = {
-      ...this.key(namespace, workerItemKey(workerId)),
-      kind: 'worker',
-      workerId,
-      heartbeat: 0,
-      status: 'active',
-      liveness: 'table',
-      startedAt: this.now(),
-      ...(host === undefined ? {} : { host }),
-      ...(fleetKey === undefined ? {} : { fleetKey }),
-    };
-    return this.conditional('PutItem', async (options) => {
-      await this.documents.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: item,
-          ConditionExpression: 'attribute_not_exists(#sk)',
-          ExpressionAttributeNames: { '#sk': SORT_KEY },
-        }),
-        options,
-      );
-      return decodeWorker(item);
-    });
-  }
-
-  /**
-   * heartbeatWorker
-   * - key: the worker record
-   * - condition: the item exists
-   * - updates: heartbeat + 1
-   * - outcomes: `applied` | `conflict` (the record was removed: others consider this worker dead)
-   */
-  heartbeatWorker(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>> {
-    return this.updateWorker(namespace, workerId, 'SET heartbeat = heartbeat + :one, heartbeatAt = :now', {
-      ':one': 1,
-      ':now': this.now(),
-    });
-  }
-
-  /**
-   * markWorkerLeaving
-   * - key: the worker record
-   * - condition: the item exists
-   * - updates: status = leaving (planners stop assigning leases to it), heartbeat + 1
-   * - outcomes: `applied` | `conflict` (the record is gone)
-   */
-  markWorkerLeaving(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>> {
-    return this.updateWorker(
-      namespace,
-      workerId,
-      'SET #status = :leaving, heartbeat = heartbeat + :one',
-      {
-        ':leaving': 'leaving',
-        ':one': 1,
-      },
-      { '#status': 'status' },
-    );
-  }
-
   /** Unconditional: a worker removes its own record when it stops. */
-  async deregisterWorker(namespace: string, workerId: string): Promise<void> {
-    await this.call('DeleteItem', (options) =>
-      this.documents.send(new DeleteCommand({ TableName: this.tableName, Key: this.key(namespace, workerItemKey(workerId)) }), options),
-    );
-  }
-
-  /**
-   * removeDeadWorker
-   * - key: the worker record
-   * - condition: heartbeat = the value observed unchanged for a lease duration AND liveness is
-   *   `table` (a `nats`-mode worker does not heartbeat here; only the leader may revoke it)
-   * - updates: deletes the item
-   * - outcomes: `applied` | `conflict` (the worker heartbeated after all, switched mode, or is gone)
-   */
-  removeDeadWorker(namespace: string, workerId: string, observedHeartbeat: number): Promise<ConditionalWriteResult<void>> {
-    return this.deleteWorker(namespace, workerId, 'heartbeat = :observed AND (attribute_not_exists(liveness) OR liveness = :table)', {
-      ':observed': observedHeartbeat,
-      ':table': 'table',
-    });
-  }
-
-  /**
-   * switchWorkerLiveness
-   * - key: the worker record
-   * - condition: the item exists (to `nats`: and is in `table` mode; to `table`: and is in
-   *   `nats` mode), so it races exactly with `revokeWorker`
-   * - updates: liveness = to, grantTerm = the term of the grant held (to `nats`) or removed,
-   *   heartbeat + 1 (a switch to `table` is also a heartbeat)
-   * - outcomes: `applied` | `conflict` (the record is gone: the leader revoked this worker, or
-   *   it is already in that mode)
-   */
-  switchWorkerLiveness(
-    namespace: string,
-    workerId: string,
-    to: WorkerLivenessMode,
-    grantTerm?: number,
-  ): Promise<ConditionalWriteResult<WorkerRecord>> {
-    const toNats = to === 'nats';
-    return this.updateWorker(
-      namespace,
-      workerId,
-      toNats
-        ? 'SET liveness = :to, grantTerm = :term, heartbeat = heartbeat + :one, heartbeatAt = :now'
-        : 'SET liveness = :to, heartbeat = heartbeat + :one, heartbeatAt = :now REMOVE grantTerm',
-      { ':from': toNats ? 'table' : 'nats', ':to': to, ':one': 1, ':now': this.now(), ...(toNats ? { ':term': grantTerm ?? 0 } : {}) },
-      {},
-      toNats ? '(attribute_not_exists(liveness) OR liveness = :from)' : 'liveness = :from',
-    );
-  }
-
-  /**
-   * repointWorkerGrants
-   * - key: the worker record
-   * - condition: liveness = `nats` AND grantTerm = fromTerm (the same condition a revocation
-   *   under fromTerm needs, so exactly one of the two succeeds)
-   * - updates: grantTerm = toTerm (a newer leader's, whose grants the worker now lives on)
-   * - outcomes: `applied` | `conflict` (revoked, switched modes, or already moved on)
-   */
-  repointWorkerGrants(
-    namespace: string,
-    workerId: string,
-    fromTerm: number,
-    toTerm: number,
-  ): Promise<ConditionalWriteResult<WorkerRecord>> {
-    return this.updateWorker(
-      namespace,
-      workerId,
-      'SET grantTerm = :to',
-      { ':nats': 'nats', ':from': fromTerm, ':to': toTerm },
-      {},
-      'liveness = :nats AND grantTerm = :from',
-    );
-  }
-
-  /**
-   * revokeWorker
-   * - key: the worker record
-   * - condition: liveness = `nats` AND grantTerm = the term the leader judged it by (a leader
-   *   that lost its term unawares cannot revoke workers living on a newer term's grants)
-   * - updates: deletes the item; the worker's leases may be taken by conditional acquire
-   * - outcomes: `applied` | `conflict` (it switched modes or terms first, or is gone)
-   */
-  revokeWorker(namespace: string, workerId: string, grantTerm: number | undefined): Promise<ConditionalWriteResult<void>> {
-    return this.deleteWorker(namespace, workerId, 'liveness = :nats AND grantTerm = :term', { ':nats': 'nats', ':term': grantTerm ?? 0 });
-  }
-
-  /**
-   * claimLeadership
-   * - key: (namespace, leader)
-   * - condition: the item does not exist; or it is vacant (its leader resigned) with the term
-   *   `expected` shows; or leaderId, term and heartbeat are still as `expected` (the caller saw
-   *   them unchanged for a leadership duration)
-   * - updates: leaderId = caller, term = expected term + 1, heartbeat 0
-   * - outcomes: `applied` with the new term | `conflict` (the leader renewed, or another took over)
-   */
-  claimLeadership(
-    namespace: string,
-    workerId: string,
-    expected: LeadershipRecord | undefined,
-  ): Promise<ConditionalWriteResult<LeadershipRecord>> {
-    const term = (expected?.term ?? 0) + 1;
-    const item: Item = {
-      ...this.key(namespace, LEADERSHIP_ITEM_KEY),
-      kind: 'leader',
-      leaderId: workerId,
-      term,
-      heartbeat: 0,
-      since: this.now(),
-    };
-    const condition =
-      expected === undefined
-        ? { ConditionExpression: 'attribute_not_exists(#sk)', ExpressionAttributeNames: { '#sk': SORT_KEY } }
-        : expected.leaderId === undefined
-          ? {
-              ConditionExpression: 'attribute_not_exists(leaderId) AND term = :term',
-              ExpressionAttributeValues: { ':term': expected.term },
-            }
-          : {
-              ConditionExpression: 'leaderId = :leader AND term = :term AND heartbeat = :heartbeat',
-              ExpressionAttributeValues: { ':leader': expected.leaderId, ':term': expected.term, ':heartbeat': expected.heartbeat },
-            };
-    return this.conditional('PutItem', async (options) => {
-      await this.documents.send(new PutCommand({ TableName: this.tableName, Item: item, ...condition }), options);
-      return decodeLeadership(item);
-    });
-  }
-
-  /**
-   * renewLeadership
-   * - key: (namespace, leader)
-   * - condition: leaderId = caller AND term = the caller's term
-   * - updates: heartbeat + 1
-   * - outcomes: `applied` | `conflict` (another worker took leadership over)
-   */
-  renewLeadership(held: LeadershipRecord): Promise<ConditionalWriteResult<LeadershipRecord>> {
-    return this.conditional('UpdateItem', async (options) => {
-      const { Attributes } = await this.documents.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: this.key(held.namespace, LEADERSHIP_ITEM_KEY),
-          ConditionExpression: 'leaderId = :leader AND term = :term',
-          UpdateExpression: 'SET heartbeat = heartbeat + :one, heartbeatAt = :now',
-          ExpressionAttributeValues: { ':leader': held.leaderId, ':term': held.term, ':one': 1, ':now': this.now() },
-          ReturnValues: 'ALL_NEW',
-        }),
-        options,
-      );
-      return decodeLeadership(Attributes ?? {});
-    });
-  }
-
-  /**
-   * resignLeadership
-   * - key: (namespace, leader)
-   * - condition: leaderId = caller AND term = the caller's term
-   * - updates: removes leaderId (the row stays, vacant, with its term, so the next claim needs
-   *   no wait and the next term is still higher)
-   * - outcomes: `applied` | `conflict` (leadership had already passed on)
-   */
-  resignLeadership(held: LeadershipRecord): Promise<ConditionalWriteResult<void>> {
-    return this.conditional('UpdateItem', async (options) => {
-      await this.documents.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: this.key(held.namespace, LEADERSHIP_ITEM_KEY),
-          ConditionExpression: 'leaderId = :leader AND term = :term',
-          UpdateExpression: 'REMOVE leaderId SET resignedAt = :now',
-          ExpressionAttributeValues: { ':leader': held.leaderId, ':term': held.term, ':now': this.now() },
-        }),
-        options,
-      );
-    });
-  }
-
-  private deleteWorker(
-    namespace: string,
-    workerId: string,
-    condition: string,
-    values: Record<string, unknown>,
-  ): Promise<ConditionalWriteResult<void>> {
-    return this.conditional('DeleteItem', async (options) => {
-      await this.documents.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: this.key(namespace, workerItemKey(workerId)),
-          ConditionExpression: condition,
-          ExpressionAttributeValues: values,
-        }),
-        options,
-      );
-    });
-  }
-
-  private updateWorker(
-    namespace: string,
-    workerId: string,
-    updateExpression: string,
-    values: Record<string, unknown>,
-    names: Record<string, string> = {},
-    extraCondition?: string,
-  ): Promise<ConditionalWriteResult<WorkerRecord>> {
-    return this.conditional('UpdateItem', async (options) => {
-      const { Attributes } = await this.documents.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: this.key(namespace, workerItemKey(workerId)),
-          ConditionExpression: extraCondition === undefined ? 'attribute_exists(#sk)' : `attribute_exists(#sk) AND ${extraCondition}`,
-          UpdateExpression: updateExpression,
-          ExpressionAttributeNames: { '#sk': SORT_KEY, ...names },
-          ExpressionAttributeValues: values,
-          ReturnValues: 'ALL_NEW',
-        }),
-        options,
-      );
-      return decodeWorker(Attributes ?? {});
-    });
-  }
-
   private update(input: Omit<UpdateCommandInput, 'TableName' | 'ReturnValues'>): Promise<ConditionalWriteResult<Lease>> {
-    return this.conditional('UpdateItem', async (options) => {
-      const { Attributes } = await this.documents.send(
-        new UpdateCommand({ ...input, TableName: this.tableName, ReturnValues: 'ALL_NEW' }),
+    return this.table.conditional('UpdateItem', async (options) => {
+      const { Attributes } = await this.table.documents.send(
+        new UpdateCommand({ ...input, TableName: this.table.tableName, ReturnValues: 'ALL_NEW' }),
         options,
       );
       return decodeLease(Attributes ?? {});
@@ -619,7 +315,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
 
   private fenced(ownership: LeaseOwnership, names: Record<string, string> = OWNERSHIP_NAMES) {
     return {
-      Key: this.key(ownership.namespace, leaseItemKey(ownership.leaseKey)),
+      Key: this.table.key(ownership.namespace, leaseItemKey(ownership.leaseKey)),
       ConditionExpression: '#owner = :owner AND #counter = :counter',
       ExpressionAttributeNames: names,
     };
@@ -629,33 +325,61 @@ export class DynamoDbLeaseStore implements LeaseStore {
     return { ':owner': ownership.leaseOwner, ':counter': ownership.leaseCounter };
   }
 
-  private key(namespace: string, itemKey: string): Record<string, string> {
-    return { [PARTITION_KEY]: namespace, [SORT_KEY]: itemKey };
+  registerWorker(namespace: string, workerId: string, host?: string, fleetKey?: string): Promise<ConditionalWriteResult<WorkerRecord>> {
+    return this.workers.registerWorker(namespace, workerId, host, fleetKey);
   }
 
-  private async conditional<T>(operation: string, write: (options: SendOptions) => Promise<T>): Promise<ConditionalWriteResult<T>> {
-    try {
-      return { status: 'applied', value: await this.call(operation, write) };
-    } catch (error) {
-      if (error instanceof LeaseTableError && error.cause instanceof ConditionalCheckFailedException) return CONFLICT;
-      throw error;
-    }
+  heartbeatWorker(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>> {
+    return this.workers.heartbeatWorker(namespace, workerId);
   }
 
-  /** One DynamoDB call, abandoned (and reported as a retryable timeout) after `requestTimeoutMs`. */
-  private async call<T>(operation: string, send: (options: SendOptions) => Promise<T>): Promise<T> {
-    try {
-      return await withRequestTimeout(`DynamoDB ${operation}`, this.requestTimeoutMs, (abortSignal) => send({ abortSignal }));
-    } catch (error) {
-      const name = error instanceof Error ? error.name : 'Error';
-      throw new LeaseTableError(`DynamoDB ${operation} on ${this.tableName} failed: ${name}: ${messageOf(error)}`, {
-        cause: error,
-        retryable: name !== 'ConditionalCheckFailedException' && name !== 'ValidationException',
-      });
-    }
+  markWorkerLeaving(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>> {
+    return this.workers.markWorkerLeaving(namespace, workerId);
   }
-}
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  deregisterWorker(namespace: string, workerId: string): Promise<void> {
+    return this.workers.deregisterWorker(namespace, workerId);
+  }
+
+  removeDeadWorker(namespace: string, workerId: string, observedHeartbeat: number): Promise<ConditionalWriteResult<void>> {
+    return this.workers.removeDeadWorker(namespace, workerId, observedHeartbeat);
+  }
+
+  switchWorkerLiveness(
+    namespace: string,
+    workerId: string,
+    to: WorkerLivenessMode,
+    grantTerm?: number,
+  ): Promise<ConditionalWriteResult<WorkerRecord>> {
+    return this.workers.switchWorkerLiveness(namespace, workerId, to, grantTerm);
+  }
+
+  repointWorkerGrants(
+    namespace: string,
+    workerId: string,
+    fromTerm: number,
+    toTerm: number,
+  ): Promise<ConditionalWriteResult<WorkerRecord>> {
+    return this.workers.repointWorkerGrants(namespace, workerId, fromTerm, toTerm);
+  }
+
+  revokeWorker(namespace: string, workerId: string, grantTerm: number | undefined): Promise<ConditionalWriteResult<void>> {
+    return this.workers.revokeWorker(namespace, workerId, grantTerm);
+  }
+
+  claimLeadership(
+    namespace: string,
+    workerId: string,
+    expected: LeadershipRecord | undefined,
+  ): Promise<ConditionalWriteResult<LeadershipRecord>> {
+    return this.leadership.claimLeadership(namespace, workerId, expected);
+  }
+
+  renewLeadership(held: LeadershipRecord): Promise<ConditionalWriteResult<LeadershipRecord>> {
+    return this.leadership.renewLeadership(held);
+  }
+
+  resignLeadership(held: LeadershipRecord): Promise<ConditionalWriteResult<void>> {
+    return this.leadership.resignLeadership(held);
+  }
 }
