@@ -1,6 +1,6 @@
 /** Shared helpers and fast-check arbitraries of the load-aware planner tests. */
 import fc from 'fast-check';
-import type { AssignmentPlan, PlanInput, PlannerLease, WorkerLoad } from '../src/index.js';
+import type { PlanInput, PlannerLease, WorkerLoad } from '../src/index.js';
 import { shuffled } from './plan-fixtures.js';
 export { applyPlan, holdings, shuffled } from './plan-fixtures.js';
 

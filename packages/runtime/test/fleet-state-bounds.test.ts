@@ -1,5 +1,4 @@
 import type { CoordinationBus, Lease, LeaseStore, NamespaceSnapshot, OwnershipTracker, WorkerRecord } from '@shoal/coordinator';
-import { LivenessGrants } from '@shoal/coordinator';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Clock } from '../src/clock.js';

@@ -1,5 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, QueryCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { Checkpoint } from '@shoal/processor-sdk';
 import { DynamoDbTable } from './dynamodb-table.js';
 import { ensureLeaseTable } from './ensure-lease-table.js';
@@ -155,18 +155,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
    */
   async createLease(namespace: string, lease: NewLease): Promise<ConditionalWriteResult<Lease>> {
     const item = newLeaseItem(namespace, lease, this.table.now());
-    return this.table.conditional('PutItem', async (options) => {
-      await this.table.documents.send(
-        new PutCommand({
-          TableName: this.table.tableName,
-          Item: item,
-          ConditionExpression: 'attribute_not_exists(#sk)',
-          ExpressionAttributeNames: { '#sk': SORT_KEY },
-        }),
-        options,
-      );
-      return decodeLease(item);
-    });
+    return this.table.putNew(item, decodeLease);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { withRequestTimeout } from '../aws/request-timeout.js';
 import { PARTITION_KEY, SORT_KEY } from './item-codec.js';
 import type { ConditionalWriteResult } from './lease.js';
@@ -33,6 +33,22 @@ export class DynamoDbTable {
 
   key(namespace: string, itemKey: string): Record<string, string> {
     return { [PARTITION_KEY]: namespace, [SORT_KEY]: itemKey };
+  }
+
+  /** Writes `item` only where no item has its key yet; `conflict` when one has. */
+  putNew<T>(item: Record<string, unknown>, decode: (item: Record<string, unknown>) => T): Promise<ConditionalWriteResult<T>> {
+    return this.conditional('PutItem', async (options) => {
+      await this.documents.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(#sk)',
+          ExpressionAttributeNames: { '#sk': SORT_KEY },
+        }),
+        options,
+      );
+      return decode(item);
+    });
   }
 
   async conditional<T>(operation: string, write: (options: SendOptions) => Promise<T>): Promise<ConditionalWriteResult<T>> {

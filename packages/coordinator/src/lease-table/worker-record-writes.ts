@@ -1,4 +1,4 @@
-import { DeleteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDbTable } from './dynamodb-table.js';
 import { SORT_KEY, decodeWorker, workerItemKey, type Item } from './item-codec.js';
 import type { ConditionalWriteResult, WorkerLivenessMode, WorkerRecord } from './lease.js';
@@ -31,18 +31,7 @@ export class WorkerRecordWrites {
       ...(host === undefined ? {} : { host }),
       ...(fleetKey === undefined ? {} : { fleetKey }),
     };
-    return this.table.conditional('PutItem', async (options) => {
-      await this.table.documents.send(
-        new PutCommand({
-          TableName: this.table.tableName,
-          Item: item,
-          ConditionExpression: 'attribute_not_exists(#sk)',
-          ExpressionAttributeNames: { '#sk': SORT_KEY },
-        }),
-        options,
-      );
-      return decodeWorker(item);
-    });
+    return this.table.putNew(item, decodeWorker);
   }
 
   /**
