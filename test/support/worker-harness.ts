@@ -17,6 +17,7 @@ export const FAST_TIMINGS = {
   processorRetryMaxMs: 200,
   retrieval: {
     idleTimeBetweenReadsMs: 50,
+    maxIdleTimeBetweenReadsMs: 200,
     retryBaseMs: 20,
     retryMaxMs: 200,
     maxRecordsPerCall: 10_000,

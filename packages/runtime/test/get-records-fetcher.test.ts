@@ -137,6 +137,7 @@ class RecordingReadBudget implements ShardReadBudget {
 const RETRIEVAL: Required<RetrievalOptions> = {
   maxRecordsPerCall: 100,
   idleTimeBetweenReadsMs: 0,
+  maxIdleTimeBetweenReadsMs: 0,
   maxBufferedRecords: 1_000,
   maxBufferedBytes: 1024 * 1024,
   retryBaseMs: 200,
@@ -226,15 +227,27 @@ describe('GetRecordsFetcher: reading', () => {
   });
 
   it('waits after a call that returned nothing, then reads on', async () => {
-    const { fetcher, kinesis, clock } = startFetcher({ type: 'LATEST' }, { idleTimeBetweenReadsMs: 250 });
+    const { fetcher, kinesis, clock } = startFetcher({ type: 'LATEST' }, { idleTimeBetweenReadsMs: 250, maxIdleTimeBetweenReadsMs: 1_000 });
     kinesis.reply({ Records: [], NextShardIterator: 'still-empty' }, { Records: [kinesisRecord(1)], NextShardIterator: 'next' });
     expect(ids(await fetcher.next())).toBe('r1');
     expect(clock.sleeps[0]).toBe(250);
     expect(kinesis.iteratorRequests[0]?.ShardIteratorType).toBe('LATEST');
   });
 
+  it('polls a shard that stays empty less and less often, up to the cap, and at the base rate again once records come', async () => {
+    const { fetcher, kinesis, clock } = startFetcher({ type: 'LATEST' }, { idleTimeBetweenReadsMs: 250, maxIdleTimeBetweenReadsMs: 1_000 });
+    const empty = { Records: [], NextShardIterator: 'still-empty' };
+    kinesis.reply(empty, empty, empty, empty, empty, { Records: [kinesisRecord(1)], NextShardIterator: 'next' }, empty);
+    expect(ids(await fetcher.next())).toBe('r1');
+    await vi.waitFor(() => expect(clock.sleeps).toHaveLength(7), EVENTUALLY);
+    expect(clock.sleeps).toEqual([250, 500, 1_000, 1_000, 1_000, 250, 250]);
+  });
+
   it('waits after a short call that is caught up, but reads on at once while behind the tip or given a full batch', async () => {
-    const { fetcher, kinesis, clock } = startFetcher({ type: 'LATEST' }, { idleTimeBetweenReadsMs: 250, maxRecordsPerCall: 2 });
+    const { fetcher, kinesis, clock } = startFetcher(
+      { type: 'LATEST' },
+      { idleTimeBetweenReadsMs: 250, maxIdleTimeBetweenReadsMs: 1_000, maxRecordsPerCall: 2 },
+    );
     kinesis.reply(
       { Records: [kinesisRecord(1), kinesisRecord(2)], NextShardIterator: 'full' },
       { Records: [kinesisRecord(3)], NextShardIterator: 'behind', MillisBehindLatest: 5_000 },

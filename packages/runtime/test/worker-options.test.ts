@@ -44,6 +44,7 @@ describe('resolveWorkerOptions: defaults', () => {
       retrieval: {
         maxRecordsPerCall: 10_000,
         idleTimeBetweenReadsMs: 250,
+        maxIdleTimeBetweenReadsMs: 1_000,
         maxBufferedRecords: 20_000,
         maxBufferedBytes: 32 * 1024 * 1024,
         retryBaseMs: 200,
@@ -65,6 +66,7 @@ describe('resolveWorkerOptions: defaults', () => {
     expect(resolved.retrieval).toEqual({
       maxRecordsPerCall: 500,
       idleTimeBetweenReadsMs: 250,
+      maxIdleTimeBetweenReadsMs: 1_000,
       maxBufferedRecords: 20_000,
       maxBufferedBytes: 32 * 1024 * 1024,
       retryBaseMs: 200,

@@ -58,7 +58,9 @@ const THROTTLING = new Set([
 /**
  * Reads one shard ahead of its processor: a loop of GetRecords calls fills a bounded buffer
  * (records and bytes) that the shard consumer drains batch by batch, so fetching and
- * processing overlap. A shard that is caught up is polled every `idleTimeBetweenReadsMs`, one
+ * processing overlap. A shard that is caught up is polled every `idleTimeBetweenReadsMs` (a shard
+ * that stays empty less and less often, doubling the wait up to `maxIdleTimeBetweenReadsMs`, so
+ * idle shards cost little and the first record after a quiet spell waits at most that long), one
  * behind its tip (a full batch, or MillisBehindLatest > 0) at once; throttling and
  * errors back off exponentially; an expired iterator is renewed right after the last record
  * fetched. Reaching the end of a closed shard is reported once, after its last records.
@@ -134,6 +136,7 @@ export class GetRecordsFetcher {
     }
     if (iterator === undefined && !signal.aborted) throw new Error(`GetShardIterator returned no iterator for ${shardId}`);
 
+    let emptyReadsInARow = 0;
     while (!signal.aborted && iterator) {
       await this.waitForRoom();
       if (signal.aborted) return;
@@ -190,8 +193,9 @@ export class GetRecordsFetcher {
       // the next call, as KCL does, so a steadily fed shard costs one call per interval instead
       // of a full call followed by an empty one.
       const caughtUp = raw.length < retrieval.maxRecordsPerCall && !((response.MillisBehindLatest ?? 0) > 0);
+      emptyReadsInARow = raw.length === 0 && caughtUp ? emptyReadsInARow + 1 : 0;
       if (caughtUp && retrieval.idleTimeBetweenReadsMs > 0) {
-        await clock.sleep(retrieval.idleTimeBetweenReadsMs, signal).catch(() => undefined);
+        await clock.sleep(idleWait(retrieval, emptyReadsInARow), signal).catch(() => undefined);
       }
     }
   }
@@ -299,6 +303,13 @@ export class GetRecordsFetcher {
       });
     }
   }
+}
+
+/** The wait after a caught-up call: the base wait, doubled for every empty call in a row after the first, up to the cap. */
+function idleWait(retrieval: Required<RetrievalOptions>, emptyReadsInARow: number): number {
+  const { idleTimeBetweenReadsMs, maxIdleTimeBetweenReadsMs } = retrieval;
+  const doublings = Math.min(Math.max(0, emptyReadsInARow - 1), 30);
+  return Math.min(Math.max(idleTimeBetweenReadsMs, maxIdleTimeBetweenReadsMs), idleTimeBetweenReadsMs * 2 ** doublings);
 }
 
 function childIds(children: ChildShard[] | undefined): string[] {

@@ -10,7 +10,14 @@ export interface RuleInput {
   readonly abortGraceMs: unknown;
   readonly processorRetryBaseMs: unknown;
   readonly processorRetryMaxMs: unknown;
-  readonly retrieval: { readonly retryBaseMs?: unknown; readonly retryMaxMs?: unknown } | undefined;
+  readonly retrieval:
+    | {
+        readonly retryBaseMs?: unknown;
+        readonly retryMaxMs?: unknown;
+        readonly idleTimeBetweenReadsMs?: unknown;
+        readonly maxIdleTimeBetweenReadsMs?: unknown;
+      }
+    | undefined;
   readonly coordination:
     | {
         readonly livenessIntervalMs?: unknown;
@@ -82,6 +89,15 @@ const RULES: readonly Rule[] = [
     reads: [['processorRetryBaseMs'], ['processorRetryMaxMs']],
     holds: (base, max) => base! <= max!,
     message: (_base, max) => `must not exceed processorRetryMaxMs (${max})`,
+  },
+  {
+    path: ['retrieval', 'maxIdleTimeBetweenReadsMs'],
+    reads: [
+      ['retrieval', 'maxIdleTimeBetweenReadsMs'],
+      ['retrieval', 'idleTimeBetweenReadsMs'],
+    ],
+    holds: (max, base) => max! >= base!,
+    message: (_max, base) => `must be at least retrieval.idleTimeBetweenReadsMs (${base})`,
   },
   {
     path: ['retrieval', 'retryBaseMs'],

@@ -187,6 +187,7 @@ const schema = z
       .object({
         maxRecordsPerCall: z.number().int().min(1).max(10_000).default(10_000),
         idleTimeBetweenReadsMs: nonNegativeMs.default(250),
+        maxIdleTimeBetweenReadsMs: nonNegativeMs.default(1_000),
         maxBufferedRecords: z.number().int().positive().default(20_000),
         maxBufferedBytes: z
           .number()
@@ -200,6 +201,7 @@ const schema = z
       .default({
         maxRecordsPerCall: 10_000,
         idleTimeBetweenReadsMs: 250,
+        maxIdleTimeBetweenReadsMs: 1_000,
         maxBufferedRecords: 20_000,
         maxBufferedBytes: 32 * 1024 * 1024,
         retryBaseMs: 200,
