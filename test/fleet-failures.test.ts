@@ -4,38 +4,19 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { coordinationSubjects } from '@shoal/coordinator';
 import { produceRecords } from '@shoal/local-stack';
-import { afterEach, describe, expect, it } from 'vitest';
-import { FleetView } from './support/fleet.js';
+import { describe, expect, it } from 'vitest';
+import type { FleetView } from './support/fleet.js';
+import { overlappingSideEffects } from './support/side-effects.js';
 import { PrivateNatsServer } from './support/private-nats.js';
-import { eventually, useLocalStack, type TestStream } from './support/worker-harness.js';
-import { killAll, spawnWorkerProcess, type SpawnWorkerOptions, type WorkerProcess } from './support/worker-process.js';
+import { eventually, type TestStream } from './support/worker-harness.js';
+import { NATS_URL, useWorkerProcesses } from './support/fleet-processes.js';
 
 /**
  * Worker processes on the coordination bus under partial failures, watched from outside: a
  * process paused in the middle of a batch, a leader cut off from the others on NATS, a leader
  * that shuts down, and messages forged by someone else on the same NATS.
  */
-const NATS_URL = 'nats://127.0.0.1:4222';
-const local = useLocalStack();
-const processes: WorkerProcess[] = [];
-const cleanups: (() => Promise<void> | void)[] = [];
-
-afterEach(async () => {
-  await killAll(processes);
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function spawn(stream: TestStream, workerId: string, options: SpawnWorkerOptions = {}): WorkerProcess {
-  const worker = spawnWorkerProcess(local.stack(), stream, workerId, { natsUrl: NATS_URL, ...options });
-  processes.push(worker);
-  return worker;
-}
-
-async function fleetView(stream: TestStream): Promise<FleetView> {
-  const view = await FleetView.open(local.stack(), stream);
-  cleanups.push(() => view.close());
-  return view;
-}
+const { local, spawn, fleetView, cleanup } = useWorkerProcesses();
 
 function produce(stream: TestStream, count: number, pauseMs = 20) {
   return produceRecords({
@@ -52,6 +33,11 @@ async function ownersOf(view: FleetView): Promise<Record<string, number>> {
   return view.leasesPerOwner();
 }
 
+/** Every lease owned, and by exactly these workers, `count` each. */
+function balanced(view: FleetView, count: number, ...workerIds: string[]): Promise<boolean> {
+  return view.ownedEvenlyBy(workerIds, [count]);
+}
+
 async function expectAllProcessed(stream: TestStream): Promise<{ duplicates: number }> {
   expect(await stream.ledger.waitForAllProcessed(60_000)).toBe(true);
   const summary = stream.ledger.summary();
@@ -59,26 +45,10 @@ async function expectAllProcessed(stream: TestStream): Promise<{ duplicates: num
   return summary;
 }
 
-/**
- * Side effects by an epoch older than one that already made a side effect on the same shard:
- * a worker went on after the next owner started. The file's line order is the true order.
- */
-function overlappingSideEffects(file: string): string[] {
-  const newest = new Map<string, number>();
-  const late: string[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n').filter(Boolean)) {
-    const [shardId, epochText] = line.split(' ');
-    const epoch = Number(epochText);
-    if (epoch < (newest.get(shardId!) ?? 0)) late.push(line);
-    else newest.set(shardId!, epoch);
-  }
-  return late;
-}
-
 describe('a worker paused in the middle of a batch', () => {
   it('makes no side effect past its lease deadline once resumed, however long the pause', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'shoal-side-effects-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    cleanup(() => rmSync(dir, { recursive: true, force: true }));
     const sideEffectsFile = join(dir, 'side-effects.log');
     const stream = await local.createTestStream(4);
     const view = await fleetView(stream);
@@ -86,7 +56,7 @@ describe('a worker paused in the middle of a batch', () => {
     const victim = spawn(stream, 'mid-a', slow);
     spawn(stream, 'mid-b', slow);
     const producing = produce(stream, 1_500);
-    await eventually(async () => Object.values(await ownersOf(view)).join() === '2,2', 'balanced at 2/2');
+    await eventually(() => balanced(view, 2, 'mid-a', 'mid-b'), 'balanced at 2/2');
     await eventually(() => stream.ledger.processedCount >= 200, 'both process');
 
     // Stop it right after it took a batch in hand: records of that batch are still to come.
@@ -108,7 +78,7 @@ describe('a worker paused in the middle of a batch', () => {
 describe('a leader cut off from the other workers on NATS', () => {
   it('does not strand a dead worker’s leases: the others take them from the table', async () => {
     const [leaderSide, othersSide] = await Promise.all([PrivateNatsServer.start(), PrivateNatsServer.start()]);
-    cleanups.push(
+    cleanup(
       () => leaderSide.stop(),
       () => othersSide.stop(),
     );
@@ -119,7 +89,7 @@ describe('a leader cut off from the other workers on NATS', () => {
     spawn(stream, 'cut-b', { natsUrl: othersSide.url });
     const victim = spawn(stream, 'cut-c', { natsUrl: othersSide.url });
     const producing = produce(stream, 2_000);
-    await eventually(async () => Object.values(await ownersOf(view)).join() === '2,2,2', 'balanced at 2/2/2 through the table');
+    await eventually(() => balanced(view, 2, 'cut-a', 'cut-b', 'cut-c'), 'balanced at 2/2/2 through the table');
 
     victim.child.kill('SIGKILL');
     await victim.exited;
@@ -146,7 +116,7 @@ describe('a leader that shuts down', () => {
     await eventually(async () => (await view.leaderId()) === 'step-a', 'the first worker leads');
     const survivor = spawn(stream, 'step-b', { logLevel: 'info' });
     const producing = produce(stream, 3_000);
-    await eventually(async () => Object.values(await ownersOf(view)).join() === '2,2', 'balanced at 2/2');
+    await eventually(() => balanced(view, 2, 'step-a', 'step-b'), 'balanced at 2/2');
     await eventually(
       () => survivor.logs.some((line) => line.msg === 'liveness now confirmed by leader grants'),
       'the survivor lives on grants',
@@ -175,12 +145,12 @@ describe('messages forged on the same NATS', () => {
 
   it('change nothing the lease table does not confirm, and a flood of garbage is logged a few times only', async () => {
     raw = await connect({ servers: NATS_URL, name: 'shoal-test-forger' });
-    cleanups.push(() => raw.close());
+    cleanup(() => raw.close());
     const stream = await local.createTestStream(4);
     const view = await fleetView(stream);
     const workers = [spawn(stream, 'forged-a', { logLevel: 'warn' }), spawn(stream, 'forged-b', { logLevel: 'warn' })];
     const producing = produce(stream, 4_000);
-    await eventually(async () => Object.values(await ownersOf(view)).join() === '2,2', 'balanced at 2/2');
+    await eventually(() => balanced(view, 2, 'forged-a', 'forged-b'), 'balanced at 2/2');
     const before = await view.read();
     const term = before.leadership!.term;
     const leaderId = before.leadership!.leaderId!;
@@ -190,7 +160,7 @@ describe('messages forged on the same NATS', () => {
       JSON.parse((await raw.request(subject, JSON.stringify(body), { timeout: 2_000 })).string()) as { accepted: boolean };
 
     // A drain towards a worker that does not exist, and one that claims to come from the leader.
-    const forged = { type: 'drain-lease', leaseKey: lease.leaseKey, term, issuedAt: Date.now(), mac: 'forged' };
+    const forged = { type: 'drain-lease', leaseKey: lease.leaseKey, term, leaseCounter: lease.leaseCounter, mac: 'forged' };
     expect(await request(subjects.command('forged-a'), { ...forged, to: 'ghost-worker', requestedBy: 'forger' })).toMatchObject({
       accepted: false,
     });

@@ -1,35 +1,19 @@
 import { produceRecords } from '@shoal/local-stack';
-import { afterEach, describe, expect, it } from 'vitest';
-import { FleetView } from './support/fleet.js';
+import { describe, expect, it } from 'vitest';
+import { NATS_URL, useWorkerProcesses } from './support/fleet-processes.js';
 import { PrivateNatsServer } from './support/private-nats.js';
-import { eventually, useLocalStack, type TestStream } from './support/worker-harness.js';
-import { killAll, spawnWorkerProcess, type WorkerProcess } from './support/worker-process.js';
+import { eventually, type TestStream } from './support/worker-harness.js';
+import type { WorkerProcess } from './support/worker-process.js';
 
 /**
  * Real worker processes coordinating over the shared NATS server (or one of the test's own),
  * with records produced throughout. Every test checks that every record was processed and
  * counts duplicates.
  */
-const NATS_URL = 'nats://127.0.0.1:4222';
-const local = useLocalStack();
-const processes: WorkerProcess[] = [];
-const cleanups: (() => Promise<void> | void)[] = [];
-
-afterEach(async () => {
-  await killAll(processes);
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { local, spawn: spawnProcess, fleetView, cleanup } = useWorkerProcesses();
 
 function spawn(stream: TestStream, workerId: string, natsUrl = NATS_URL): WorkerProcess {
-  const worker = spawnWorkerProcess(local.stack(), stream, workerId, { natsUrl });
-  processes.push(worker);
-  return worker;
-}
-
-async function fleetView(stream: TestStream): Promise<FleetView> {
-  const view = await FleetView.open(local.stack(), stream);
-  cleanups.push(() => view.close());
-  return view;
+  return spawnProcess(stream, workerId, { natsUrl });
 }
 
 function produce(stream: TestStream, count: number) {
@@ -100,13 +84,12 @@ describe('a fleet of worker processes', () => {
   it('fails a SIGKILLed worker’s leases over to the survivor; nothing is lost', async () => {
     const stream = await local.createTestStream(4);
     const view = await fleetView(stream);
-    spawn(stream, 'kill-a');
+    const victim = spawn(stream, 'kill-a');
     spawn(stream, 'kill-b');
     const producing = produce(stream, 4_000);
     await eventually(async () => ownedBy(await view.leasesPerOwner(), 'kill-a', 'kill-b').join() === '2,2', 'balanced at 2/2');
     await eventually(() => stream.ledger.processedCount >= 500, 'part of the stream was processed');
 
-    const victim = processes.find((worker) => worker.workerId === 'kill-a')!;
     victim.child.kill('SIGKILL');
     await victim.exited;
     await eventually(async () => ownedBy(await view.leasesPerOwner(), 'kill-b')[0] === 4, 'the survivor holds all 4 leases');
@@ -147,7 +130,7 @@ describe('a fleet of worker processes', () => {
 
   it('stays correct through a NATS outage: processing goes on, nothing is lost or repeated', async () => {
     const nats = await PrivateNatsServer.start();
-    cleanups.push(() => nats.stop());
+    cleanup(() => nats.stop());
     const stream = await local.createTestStream(4);
     const view = await fleetView(stream);
     spawn(stream, 'outage-a', nats.url);

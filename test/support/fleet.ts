@@ -34,6 +34,12 @@ export class FleetView {
     return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => (a < b ? -1 : 1)));
   }
 
+  /** Whether every lease is owned, by exactly these workers, each holding `count` (a count per worker: any of them). */
+  async ownedEvenlyBy(workerIds: readonly string[], counts: readonly number[]): Promise<boolean> {
+    const owners = await this.leasesPerOwner();
+    return Object.keys(owners).length === workerIds.length && workerIds.every((id) => counts.includes(owners[id] ?? 0));
+  }
+
   async leaderId(): Promise<string | undefined> {
     return (await this.read()).leadership?.leaderId;
   }

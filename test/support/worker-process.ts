@@ -44,6 +44,8 @@ export interface SpawnWorkerOptions {
   readonly sideEffectsFile?: string;
   /** Simulated work before each record (with `sideEffectsFile`). */
   readonly recordDelayMs?: number;
+  /** With `sideEffectsFile`: checkpoint once per batch instead of after every record. */
+  readonly checkpointEveryBatch?: boolean;
   /** Keep the worker's log lines at this level and above (pino JSON) in `logs`. */
   readonly logLevel?: 'debug' | 'info' | 'warn';
 }
@@ -68,6 +70,7 @@ export function spawnWorkerProcess(
       ...(options.defaultTimings ? { SHOAL_DEFAULT_TIMINGS: '1' } : {}),
       ...(options.sideEffectsFile ? { SHOAL_SIDE_EFFECTS: options.sideEffectsFile } : {}),
       ...(options.recordDelayMs ? { SHOAL_RECORD_DELAY_MS: String(options.recordDelayMs) } : {}),
+      ...(options.checkpointEveryBatch ? { SHOAL_CHECKPOINT_EVERY: 'batch' } : {}),
       ...(options.logLevel ? { TEST_LOG_LEVEL: options.logLevel } : {}),
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },

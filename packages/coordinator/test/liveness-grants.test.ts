@@ -33,12 +33,15 @@ function tableWorker(workerId: string): WorkerRecord {
 }
 
 describe('LivenessGrants', () => {
-  it('grants nothing outside a term, and never past the end of the term', () => {
+  it('grants nothing outside a term, its own grants never past the end of the term, and others’ their full validity', () => {
     const { grants, term } = setUp();
     expect(grants.grant(ask('w1'), KEY, 10_000)).toBeUndefined();
     grants.startTerm(term);
     expect(grants.grant(ask('w1'), KEY, 10_000)).toMatchObject({ granted: true, leaderId: 'leader', term: 2, validForMs: 1_500 });
-    expect(grants.grant(ask('w1'), KEY, 400)).toMatchObject({ validForMs: 400 });
+    // A late renewal must not shorten other workers' grants (a successor waits before revoking them)...
+    expect(grants.grant(ask('w1'), KEY, 400)).toMatchObject({ validForMs: 1_500 });
+    // ...but the leader's own grant ends with its term: a successor revokes its predecessor at once.
+    expect(grants.grant(ask('leader'), KEY, 400)).toMatchObject({ validForMs: 400 });
     expect(grants.grant(ask('w1'), KEY, 0)).toBeUndefined();
   });
 
@@ -81,13 +84,17 @@ describe('LivenessGrants', () => {
 
 describe('LivenessGrants: what it remembers', () => {
   it('forgets the grants of workers that are no longer listed', () => {
-    const { grants, term } = setUp();
+    const { grants, term, advance } = setUp();
     grants.startTerm(term);
     for (let i = 0; i < 500; i += 1) grants.grant(ask(`gone-${i}`), KEY, 10_000);
     grants.grant(ask('stays'), KEY, 10_000);
+    // A grant still running is a promise, whatever a read says: kept until it is older than revokeAfterMs.
+    grants.keepOnly(new Set(['stays']));
+    expect(grants.size).toBe(501);
+    advance(2_001);
     grants.keepOnly(new Set(['stays']));
     expect(grants.size).toBe(1);
-    expect(grants.isAlive('stays')).toBe(true);
+    expect(grants.isAlive('stays')).toBe(false); // its last grant is older than revokeAfterMs too: listed, but overdue
   });
 });
 

@@ -1,10 +1,8 @@
-import type { CoordinationBus, Lease, LeaseStore, NamespaceSnapshot, OwnershipTracker, WorkerRecord } from '@shoal/coordinator';
-import { pino } from 'pino';
+import type { Lease, LeaseStore, NamespaceSnapshot, OwnershipTracker, WorkerRecord } from '@shoal/coordinator';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Clock } from '../src/clock.js';
 import { FleetLeader } from '../src/fleet/leader/fleet-leader.js';
-import { LeaseSync } from '../src/fleet/lease-sync/lease-sync.js';
-import type { LeaseHost } from '../src/leases/lease-host.js';
+import { fleetLeaderWith, leaseSyncOn, silentBus, workerRecord } from './fakes/fleet.js';
 import { testLease } from './fakes/records.js';
 
 /**
@@ -22,7 +20,7 @@ function manualClock() {
 }
 
 function worker(workerId: string, liveness: 'table' | 'nats', grantTerm?: number): WorkerRecord {
-  return { namespace: NAMESPACE, workerId, heartbeat: 1, status: 'active', liveness, grantTerm, startedAt: 0, host: undefined };
+  return workerRecord(workerId, { namespace: NAMESPACE, liveness, grantTerm });
 }
 
 /** A table the test rewrites between reads; conditional deletes of workers always apply. */
@@ -45,15 +43,6 @@ function leasesOwnedBy(owner: string): Lease[] {
   );
 }
 
-const host: LeaseHost = {
-  hostedLeases: () => new Map(),
-  relinquishedEpoch: () => undefined,
-  forgetRelinquishedExcept: () => {},
-  startLease: () => {},
-  sendToLease: () => {},
-  fenced: () => {},
-};
-
 const leaders: FleetLeader[] = [];
 afterEach(() => {
   for (const leader of leaders.splice(0)) leader.deposed();
@@ -64,18 +53,12 @@ describe('bounded fleet state', () => {
   it('the lease sync forgets removed workers once no lease names them', async () => {
     const { clock, advance } = manualClock();
     const table = new ChurningTable();
-    const sync = new LeaseSync({
-      store: table as unknown as LeaseStore,
+    const sync = leaseSyncOn(table, {
       namespace: NAMESPACE,
       workerId: 'survivor',
-      host,
       leaseDurationMs: 1_000,
       leaseSyncIntervalMs: 200,
-      maxLeasesPerWorker: undefined,
-      mayTakeLeases: () => false,
-      hearsLeader: () => false,
       clock,
-      logger: pino({ level: 'silent' }),
     });
     for (let round = 0; round < 300; round += 1) {
       const dead = `dead-${round}`;
@@ -98,31 +81,13 @@ describe('bounded fleet state', () => {
     const { clock, advance } = manualClock();
     const table = new ChurningTable();
     const published: unknown[] = [];
-    const bus = {
-      publish: (event: unknown) => void published.push(event),
-      serveLiveness: () => () => {},
-      sendCommand: async () => ({ accepted: true }),
-      isConnected: () => true,
-    } as unknown as CoordinationBus;
-    const leader = new FleetLeader({
-      bus,
+    const leader = fleetLeaderWith({
+      bus: silentBus({ publish: (event) => void published.push(event), sendCommand: async () => ({ accepted: true }) }),
       store: table as unknown as LeaseStore,
       namespace: NAMESPACE,
-      workerId: 'leader',
-      fleetKey: 'leader-key',
-      tableAlive: () => true,
       ownerships: { isUnchangedForLeaseDuration: () => false } as unknown as OwnershipTracker,
-      maxLeasesPerWorker: undefined,
-      loadStore: undefined,
-      application: 'app',
-      loadRefreshMs: 5_000,
-      grantValidForMs: 1_500,
-      revokeAfterMs: 2_000,
       remainingTermMs: () => 1_000,
-      refresh: async () => {},
-      actOnOwnMoves: () => {},
       clock,
-      logger: pino({ level: 'silent' }),
     });
     leaders.push(leader);
     leader.elected({ namespace: NAMESPACE, leaderId: 'leader', term: 3, heartbeat: 0 }, undefined);

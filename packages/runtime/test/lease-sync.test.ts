@@ -1,11 +1,9 @@
-import type { Lease, LeaseStore, NamespaceSnapshot } from '@shoal/coordinator';
-import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import type { Lease, NamespaceSnapshot } from '@shoal/coordinator';
+import { describe, expect, it, vi } from 'vitest';
 import type { FleetParts } from '../src/fleet/fleet-parts.js';
-import { LeaseSync } from '../src/fleet/lease-sync/lease-sync.js';
 import type { HostedLease, LeaseHost } from '../src/leases/lease-host.js';
 import type { LeaseMachineEvent } from '../src/machines/lease-machine.js';
-import { RecordingClock } from './fakes/fake-clock.js';
+import { leaseSyncOn, workerRecord } from './fakes/fleet.js';
 import { testLease } from './fakes/records.js';
 
 /** A namespace read the test answers when it chooses, so two reads can return out of order. */
@@ -50,39 +48,25 @@ function snapshotOf(lease: Lease): NamespaceSnapshot {
 }
 
 describe('LeaseSync', () => {
-  it('drops a read that returns after a newer one was applied', async () => {
+  it('never applies an older read after a newer one: a sync asked for while another runs starts after it', async () => {
     const owned = testLease({ leaseOwner: 'worker-a', leaseCounter: 7 });
-    const { host, sent } = hostWith(
-      new Map([
-        [
-          owned.leaseKey,
-          { state: 'owned', ownership: { namespace: owned.namespace, leaseKey: owned.leaseKey, leaseOwner: 'worker-a', leaseCounter: 7 } },
-        ],
-      ]),
-    );
+    const ownership = { namespace: owned.namespace, leaseKey: owned.leaseKey, leaseOwner: 'worker-a', leaseCounter: 7 };
+    const { host, sent } = hostWith(new Map([[owned.leaseKey, { state: 'owned', ownership }]]));
     const reads = new ControlledReads();
-    const sync = new LeaseSync({
-      store: reads as unknown as LeaseStore,
-      namespace: owned.namespace,
-      workerId: 'worker-a',
-      host,
-      leaseDurationMs: 10_000,
-      leaseSyncIntervalMs: 1_000,
-      maxLeasesPerWorker: undefined,
-      mayTakeLeases: () => false,
-      hearsLeader: () => false,
-      clock: new RecordingClock(),
-      logger: pino({ level: 'silent' }),
-    });
-    const older = sync.sync();
-    const newer = sync.sync();
-    // The newer read shows the lease as it is; the older one (started first, answered last)
-    // would show a state from before: here, the lease deleted.
-    reads.pending[1]!(snapshotOf(owned));
-    await newer;
+    const sync = leaseSyncOn(reads, { namespace: owned.namespace, host, leaseDurationMs: 10_000 });
+    const first = sync.sync();
+    const second = sync.sync();
+    const third = sync.sync();
+    // Only one read at a time: the second starts once the first was applied (and the third joins it).
+    expect(reads.pending).toHaveLength(1);
     reads.pending[0]!({ leases: [], workers: [], leadership: undefined });
-    await older;
-    expect(sent).toEqual([]);
+    await first;
+    await vi.waitFor(() => expect(reads.pending).toHaveLength(2));
+    reads.pending[1]!(snapshotOf(owned));
+    await Promise.all([second, third]);
+    expect(reads.pending).toHaveLength(2);
+    // The first read (lease gone) was applied first; the newer one (lease still here) last.
+    expect(sent.map((entry) => entry.event.type)).toEqual(['LEASE.LOST']);
   });
 });
 
@@ -90,34 +74,13 @@ describe('LeaseSync without the leader’s ear', () => {
   function twoLeasesOf(owner: string): Lease[] {
     return [0, 1].map((i) => testLease({ shardId: `shardId-00000000000${i}`, leaseOwner: owner, leaseCounter: 3 }));
   }
-  const record = (workerId: string): NamespaceSnapshot['workers'][number] => ({
-    namespace: 'app/stream',
-    workerId,
-    heartbeat: 1,
-    status: 'active',
-    liveness: 'nats',
-    grantTerm: 2,
-    startedAt: 0,
-    host: undefined,
-  });
+  const record = (workerId: string) => workerRecord(workerId);
   const leadership = { namespace: 'app/stream', leaderId: 'leader', term: 2, heartbeat: 5 };
 
   async function afterOwnerVanished(hearsLeader: boolean) {
     const { host, started } = hostWith(new Map());
     const reads = new ControlledReads();
-    const sync = new LeaseSync({
-      store: reads as unknown as LeaseStore,
-      namespace: 'app/stream',
-      workerId: 'worker-a',
-      host,
-      leaseDurationMs: 60_000,
-      leaseSyncIntervalMs: 1_000,
-      maxLeasesPerWorker: undefined,
-      mayTakeLeases: () => true,
-      hearsLeader: () => hearsLeader,
-      clock: new RecordingClock(),
-      logger: pino({ level: 'silent' }),
-    });
+    const sync = leaseSyncOn(reads, { host, leaseDurationMs: 60_000, mayTakeLeases: () => true, hearsLeader: () => hearsLeader });
     // A worker with a bus, not leading: the leader plans unless this worker cannot hear it.
     sync.attachFleet({
       bus: { isConnected: () => true },

@@ -139,6 +139,15 @@ describe('resolveWorkerOptions: invalid options name the field', () => {
     ]);
   });
 
+  it('rejects a renew interval whose half is shorter than abortGraceMs', () => {
+    // A new leader that takes over an expired term revokes the previous leader at once. The old
+    // leader stopped half a renew interval before the claim: its batch in flight must end in that time.
+    const error = rejectionOf({ ...required, coordination: { leadershipDurationMs: 2_500, leadershipRenewIntervalMs: 200 } });
+    expect(error.issues).toEqual([
+      expect.stringMatching(/^abortGraceMs: must be at most half of coordination\.leadershipRenewIntervalMs \(200\)/),
+    ]);
+  });
+
   it('rejects a liveness interval too long to retry a lost grant, and a leadership renewal too slow for its duration', () => {
     const error = rejectionOf({ ...required, coordination: { livenessIntervalMs: 600, leadershipRenewIntervalMs: 2_000 } });
     expect(error.issues).toEqual([

@@ -32,7 +32,7 @@ export interface CoordinationBus {
   ): Promise<LivenessReply | undefined>;
 
   /** Counts and logs (rate-limited) a well-formed message the receiver would not act on: unsigned, stale, or not confirmed by the table. */
-  reject(subject: string, reason: string, details?: Record<string, unknown>): void;
+  reject(kind: string, reason: string, details?: Record<string, unknown>): void;
 
   close(): Promise<void>;
 }

@@ -14,11 +14,15 @@ const leaseKey = z.string().min(1).max(256);
 const term = z.number().int().positive();
 const mac = z.string().min(1).max(128);
 
+const epoch = z.number().int().nonnegative();
+
+/** One move of a plan; `leaseCounter` is the epoch the leader saw, so a move applies only to that ownership period. */
 const leaseMove = z.object({
   leaseKey,
   from: workerId.optional(),
   to: workerId,
   kind: z.enum(['take', 'handoff']),
+  leaseCounter: epoch,
 });
 
 export const fleetEventSchema = z.discriminatedUnion('type', [
@@ -58,7 +62,8 @@ export type FleetEventType = FleetEvent['type'];
 export const workerCommandSchema = z.discriminatedUnion('type', [
   /**
    * Drain the lease (finish the batch in hand, let the processor checkpoint) and transfer it to
-   * `to`. Sent by the leader of `term`, signed by it; `issuedAt` (its epoch ms) bounds replays.
+   * `to`. Sent by the leader of `term`, signed by it, for the ownership period `leaseCounter`
+   * only, so a replay after the lease moved on (and even back) changes nothing.
    */
   z.object({
     type: z.literal('drain-lease'),
@@ -66,7 +71,7 @@ export const workerCommandSchema = z.discriminatedUnion('type', [
     to: workerId,
     requestedBy: workerId,
     term,
-    issuedAt: z.number().int().nonnegative(),
+    leaseCounter: epoch,
     mac,
   }),
 ]);

@@ -2,7 +2,9 @@ import type { Logger } from '../logger.js';
 
 /**
  * Counts the messages a bus drops (malformed, or not from whom they claim) and logs them at most
- * once per interval per subject and reason: a flood of garbage must not flood the log too.
+ * once per interval per kind and reason: a flood of garbage must not flood the log too. Kinds and
+ * reasons are the bus's own words, never taken from a message (subjects and ids go into the
+ * details), so the bookkeeping cannot grow with what anyone sends.
  */
 export class MessageDropLog {
   private readonly counts = new Map<string, number>();
@@ -15,10 +17,10 @@ export class MessageDropLog {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Counts one dropped message; logs it unless this subject and reason were logged within the interval. */
-  drop(subject: string, reason: string, details: Record<string, unknown> = {}): void {
+  /** Counts one dropped message; logs it unless this kind and reason were logged within the interval. */
+  drop(kind: string, reason: string, details: Record<string, unknown> = {}): void {
     this.total += 1;
-    const key = `${subject}|${reason}`;
+    const key = `${kind}|${reason}`;
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
     const now = this.now();
     const last = this.lastLoggedAt.get(key);
@@ -28,12 +30,7 @@ export class MessageDropLog {
     }
     const suppressed = last?.suppressed ?? 0;
     this.lastLoggedAt.set(key, { at: now, suppressed: 0 });
-    this.logger.warn(
-      { subject, ...details, ...(suppressed > 0 ? { droppedSinceLastLog: suppressed } : {}) },
-      `dropped a message: ${reason}`,
-    );
-    // Subjects come from outside: keep the bookkeeping from growing without bound.
-    if (this.lastLoggedAt.size > 1_000) this.forgetQuietest();
+    this.logger.warn({ kind, ...details, ...(suppressed > 0 ? { droppedSinceLastLog: suppressed } : {}) }, `dropped a message: ${reason}`);
   }
 
   /** Dropped messages so far, in all. */
@@ -41,14 +38,8 @@ export class MessageDropLog {
     return this.total;
   }
 
-  /** Dropped messages by `subject|reason`. */
+  /** Dropped messages by `kind|reason`. */
   countsByKind(): ReadonlyMap<string, number> {
     return this.counts;
-  }
-
-  private forgetQuietest(): void {
-    const now = this.now();
-    for (const [key, { at }] of this.lastLoggedAt) if (now - at >= this.intervalMs) this.lastLoggedAt.delete(key);
-    if (this.counts.size > 1_000) this.counts.clear();
   }
 }

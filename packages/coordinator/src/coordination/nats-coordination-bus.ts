@@ -42,6 +42,9 @@ export function subjectToken(value: string): string {
   return value.replace(/[^A-Za-z0-9_-]/gu, (char) => `~${char.codePointAt(0)!.toString(16).padStart(6, '0')}`);
 }
 
+/** Larger than any event a worker publishes (plans go out in parts of at most about 200 KiB). */
+const MAX_EVENT_BYTES = 512 * 1024;
+
 interface WantedSubscription {
   readonly subject: string;
   readonly onMessage: (msg: Msg) => void;
@@ -85,12 +88,18 @@ export class NatsCoordinationBus implements CoordinationBus {
     try {
       connection.publish(this.subjects.event(event.type), JSON.stringify(event));
     } catch (error) {
-      this.logger.debug({ err: error, event: event.type }, 'could not publish a fleet event');
+      // Too big for the server, or the connection closed under it: the fleet falls back on the table.
+      this.logger.error({ err: error, event: event.type }, 'could not publish a fleet event');
     }
   }
 
   onEvent(handler: (event: FleetEvent) => void): Unsubscribe {
     return this.subscribe(this.subjects.events, (msg) => {
+      // No event Shoal sends is this big; parsing a forged giant would cost every worker.
+      if (msg.data.length > MAX_EVENT_BYTES) {
+        this.drops.drop('fleet event', 'fleet event too big', { subject: msg.subject, bytes: msg.data.length });
+        return;
+      }
       const event = this.parse(msg, fleetEventSchema, 'fleet event');
       if (event) this.safely(() => handler(event), 'fleet event handler');
     });
@@ -143,7 +152,7 @@ export class NatsCoordinationBus implements CoordinationBus {
         const reply = this.parse(msg, livenessReplySchema, 'liveness reply');
         if (!reply) continue;
         if (accept(reply)) return reply;
-        this.drops.drop(msg.subject, 'liveness reply not signed for this request');
+        this.drops.drop('liveness reply', 'liveness reply not signed for this request', { subject: msg.subject });
       }
     } catch {
       // No responder or the connection went away: silence.
@@ -152,8 +161,8 @@ export class NatsCoordinationBus implements CoordinationBus {
   }
 
   /** Counts and logs (at most once per interval) a message this worker would not act on. */
-  reject(subject: string, reason: string, details: Record<string, unknown> = {}): void {
-    this.drops.drop(subject, reason, details);
+  reject(kind: string, reason: string, details: Record<string, unknown> = {}): void {
+    this.drops.drop(kind, reason, details);
   }
 
   async close(): Promise<void> {
@@ -215,13 +224,13 @@ export class NatsCoordinationBus implements CoordinationBus {
     try {
       body = JSON.parse(msg.string());
     } catch {
-      this.drops.drop(msg.subject, `malformed ${what}: not JSON`, { bytes: msg.data.length });
+      this.drops.drop(what, `malformed ${what}: not JSON`, { subject: msg.subject, bytes: msg.data.length });
       return undefined;
     }
     const parsed = schema.safeParse(body);
     if (parsed.success) return parsed.data;
     const problems = parsed.error.issues.slice(0, 5).map((issue) => `${issue.path.join('.') || 'message'}: ${issue.message}`);
-    this.drops.drop(msg.subject, `malformed ${what}`, { problems });
+    this.drops.drop(what, `malformed ${what}`, { subject: msg.subject, problems });
     return undefined;
   }
 

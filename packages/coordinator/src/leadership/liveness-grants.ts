@@ -13,8 +13,10 @@ export interface LivenessGrantsOptions {
 /**
  * The leader's side of NATS liveness. A grant is a promise by the leader not to revoke the
  * worker for `revokeAfterMs`; the worker stops processing `grantValidForMs` after it asked, so
- * the worker has stopped before the leader may act. Grants never outlast the leader's own term,
- * so a next leader can count every earlier grant as spent from the moment it takes over.
+ * the worker has stopped before the leader may act. A next leader revokes workers living on an
+ * earlier term's grants only `revokeAfterMs` after its own term began: every grant given while
+ * the earlier term was valid has run out by then. The leader's grants to itself end with its
+ * term, since a next leader revokes its predecessor at once.
  */
 export class LivenessGrants {
   private readonly lastGrantAt = new Map<string, number>();
@@ -50,7 +52,11 @@ export class LivenessGrants {
     if (last?.key === workerKey && request.seq <= last.seq) return undefined;
     this.lastSeq.set(request.workerId, { key: workerKey, seq: request.seq });
     this.lastGrantAt.set(request.workerId, this.options.monotonicNow());
-    const validForMs = Math.floor(Math.min(this.options.grantValidForMs, remainingTermMs));
+    // The leader's own grants end with its term, since a successor revokes it at once. Others'
+    // need no such cap: a successor revokes workers of an earlier term only `revokeAfterMs`
+    // after its term began, by when any grant given while this term was valid has run out.
+    const ownGrant = request.workerId === term.leaderId;
+    const validForMs = Math.floor(ownGrant ? Math.min(this.options.grantValidForMs, remainingTermMs) : this.options.grantValidForMs);
     return signed({ granted: true as const, leaderId: term.leaderId, term: term.term, validForMs, seq: request.seq }, workerKey);
   }
 
@@ -93,10 +99,19 @@ export class LivenessGrants {
     this.lastGrantAt.delete(workerId);
   }
 
-  /** Forgets the grants of workers no longer listed (deregistered, revoked or removed), so they do not pile up. */
+  /**
+   * Forgets the grants of workers no longer listed (deregistered, revoked or removed), so they do
+   * not pile up; a grant younger than `revokeAfterMs` is kept all the same, since it is a promise
+   * still running, whatever a read says.
+   */
   keepOnly(listed: ReadonlySet<string>): void {
-    for (const workerId of this.lastGrantAt.keys()) if (!listed.has(workerId)) this.lastGrantAt.delete(workerId);
-    for (const workerId of this.lastSeq.keys()) if (!listed.has(workerId)) this.lastSeq.delete(workerId);
+    const now = this.options.monotonicNow();
+    for (const [workerId, grantedAt] of this.lastGrantAt) {
+      if (listed.has(workerId) || now - grantedAt <= this.options.revokeAfterMs) continue;
+      this.lastGrantAt.delete(workerId);
+      this.lastSeq.delete(workerId);
+    }
+    for (const workerId of this.lastSeq.keys()) if (!listed.has(workerId) && !this.lastGrantAt.has(workerId)) this.lastSeq.delete(workerId);
   }
 
   /** How many workers' grants are remembered. */

@@ -62,7 +62,6 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     onSuccession: () => void election.recheck(),
     handoffExpectedForMs: options.drainTimeoutMs + 2_000,
     monotonicNow: clock.monotonic,
-    wallNow: clock.now,
     logger,
   });
   const election = new LeaderElection({

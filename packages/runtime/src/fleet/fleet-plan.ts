@@ -2,6 +2,7 @@ import {
   planAssignments,
   type AssignmentPlan,
   type Lease,
+  type LeaseMove,
   type NamespaceSnapshot,
   type OwnershipTracker,
   type WorkerLoad,
@@ -21,8 +22,14 @@ export interface FleetPlanInput {
   readonly workerLoads?: ReadonlyMap<string, WorkerLoad>;
 }
 
+/** A move of the plan, with the epoch of the lease as planned: it applies to that ownership period only. */
+export interface FleetMove extends LeaseMove {
+  readonly leaseCounter: number;
+}
+
 /** `take` moves carry the lease's recorded owner (dead, or undefined) as `from`. */
 export interface FleetPlan extends AssignmentPlan {
+  readonly moves: readonly FleetMove[];
   /** The active, live workers the plan spreads leases over. */
   readonly workers: readonly string[];
   readonly leases: ReadonlyMap<string, Lease>;
@@ -56,7 +63,10 @@ export function planFleet(input: FleetPlanInput): FleetPlan {
   const leases = new Map(eligible.map((lease) => [lease.leaseKey, lease]));
   // A `take` names the owner it takes from (a dead one, or none), so whoever acts on it can
   // check that the lease is still as planned.
-  const moves = plan.moves.map((move) => (move.kind === 'take' ? { ...move, from: leases.get(move.leaseKey)?.leaseOwner } : move));
+  const moves = plan.moves.map((move) => {
+    const lease = leases.get(move.leaseKey)!;
+    return { ...move, leaseCounter: lease.leaseCounter, ...(move.kind === 'take' ? { from: lease.leaseOwner } : {}) };
+  });
   return { ...plan, moves, workers, leases };
 }
 

@@ -202,8 +202,8 @@ export class LeaseCoordinator {
     await this.deregister();
   }
 
-  /** Whether `workerId` is registered, active and alive by the last read of the table (unknown before the first: yes). */
-  isLiveWorker(workerId: string): boolean {
+  /** Whether `workerId` is a registered, active and live worker, as far as the table shows. */
+  isLiveWorker(workerId: string): Promise<boolean> {
     return this.leaseSync.isLiveWorker(workerId);
   }
 

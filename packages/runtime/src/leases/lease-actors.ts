@@ -31,7 +31,7 @@ export interface LeaseActorDependencies {
   /** The worker's liveness: every lease it holds is valid only while it is confirmed. */
   readonly liveness: LivenessView;
   /** Whether a worker is registered, active and alive, as far as this worker knows: a handoff request of any other is dropped. */
-  readonly isLiveWorker: (workerId: string) => boolean;
+  readonly isLiveWorker: (workerId: string) => Promise<boolean>;
   /** The lease left this worker: transferred to `to`, or released to anyone. */
   readonly onReleased?: (ownership: LeaseOwnership, to: string | undefined) => void;
   /** The shard was read to its end and checkpointed at SHARD_END: its children may start. */
@@ -59,9 +59,18 @@ export function createLeaseMachine(deps: LeaseActorDependencies) {
       acquireLease: fromPromise(({ input }) => deps.store.acquireLease(input.lease, input.workerId)),
       requestHandoff: fromPromise(({ input }) => deps.store.requestHandoff(input.lease, input.workerId)),
       releaseLease: fromPromise(async ({ input }) => {
-        const { outcome, to } = await releaseLease(deps.store, input, deps.isLiveWorker);
-        if (outcome !== 'lost') deps.onReleased?.(input.ownership, to);
-        return outcome;
+        let attemptedTo: string | undefined;
+        try {
+          const { outcome, to } = await releaseLease(deps.store, input, deps.isLiveWorker, (target) => (attemptedTo = target));
+          if (outcome !== 'lost') deps.onReleased?.(input.ownership, to);
+          // A transfer whose answer was lost (or came back as a conflict after a retry) may have
+          // applied: tell its target, which checks the table before it starts anything.
+          else if (attemptedTo !== undefined) deps.onReleased?.(input.ownership, attemptedTo);
+          return outcome;
+        } catch (error) {
+          if (attemptedTo !== undefined) deps.onReleased?.(input.ownership, attemptedTo);
+          throw error;
+        }
       }),
       shardConsumer: fromCallback<ConsumerCommand, ConsumerInput>(({ input, sendBack, receive }) =>
         runShardConsumer(deps, input, sendBack as (report: ConsumerReport) => void, receive),

@@ -56,7 +56,8 @@ export function reconcileHostedLeases(
       continue;
     }
     if (machine?.state === 'pending') {
-      host.sendToLease(lease.leaseKey, { type: 'LEASE.ACQUIRED', lease });
+      // A fenced or recovering worker starts nothing; the lease stays with the machine's wait.
+      if (mayAdopt()) host.sendToLease(lease.leaseKey, { type: 'LEASE.ACQUIRED', lease });
     } else if (!machine && mayAdopt() && lease.checkpoint.type !== 'SHARD_END') {
       const relinquished = host.relinquishedEpoch(lease.leaseKey);
       // A read older than our own release still shows us as the owner: only adopt newer epochs,

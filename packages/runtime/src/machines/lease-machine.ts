@@ -18,6 +18,7 @@
  * | pending.awaitingHandoff    | LEASE.HANDOFF_DECLINED (newer epoch, or another requester) | ended (not-acquired) |
  * | pending.awaitingHandoff    | handoffWait elapsed          | ended (handoff-timeout)      |
  * | pending                    | DRAIN                        | ended (cancelled)            |
+ * | pending                    | LEASE.LOST (fenced)          | ended (cancelled)            |
  * | owned.initializing         | CONSUMER.PROCESSING          | owned.processing             |
  * | owned.processing           | CONSUMER.BACKOFF             | owned.backoff                |
  * | owned.backoff              | CONSUMER.PROCESSING          | owned.processing             |
@@ -203,6 +204,9 @@ export const leaseMachine = setup({
       initial: 'choosing',
       on: {
         DRAIN: { target: 'ended', actions: assign({ endReason: 'cancelled' }) },
+        // The worker fenced itself: an acquire still in flight must not start a consumer when it
+        // lands (the write may apply all the same; a later sync adopts the lease at a new epoch).
+        'LEASE.LOST': { target: 'ended', actions: assign({ endReason: 'cancelled' }) },
       },
       states: {
         choosing: {

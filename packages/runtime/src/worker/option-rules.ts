@@ -76,6 +76,13 @@ const RULES: readonly Rule[] = [
       `must be at least coordination.livenessSelfFenceMs + abortGraceMs (${selfFence} + ${grace}): the leader may free a silent worker's leases only after the worker stopped and a batch in flight ended; got ${failover}`,
   },
   {
+    path: ['abortGraceMs'],
+    reads: [['abortGraceMs'], ['coordination', 'leadershipRenewIntervalMs']],
+    holds: (grace, renew) => grace! * 2 <= renew!,
+    message: (grace, renew) =>
+      `must be at most half of coordination.leadershipRenewIntervalMs (${renew}): a leader stops half a renew interval before another may claim and free its leases at once, and its batch in flight must end within that margin; got ${grace}`,
+  },
+  {
     path: ['coordination', 'leadershipRenewIntervalMs'],
     reads: [
       ['coordination', 'leadershipRenewIntervalMs'],

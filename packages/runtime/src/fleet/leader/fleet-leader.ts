@@ -3,7 +3,6 @@ import {
   signed,
   type CoordinationBus,
   type LeadershipRecord,
-  type LeaseMove,
   type LeaseStore,
   type Logger,
   type NamespaceSnapshot,
@@ -15,7 +14,9 @@ import {
   type WorkerLoadStore,
 } from '@shoal/coordinator';
 import type { Clock } from '../../clock.js';
-import { planFleet } from '../fleet-plan.js';
+import { planFleet, type FleetMove } from '../fleet-plan.js';
+import { GoneWorkers } from '../gone-workers.js';
+import { TokenBucket } from '../token-bucket.js';
 
 export interface FleetLeaderOptions {
   readonly bus: CoordinationBus;
@@ -42,7 +43,7 @@ export interface FleetLeaderOptions {
   /** Reads the namespace afresh (the worker's lease sync, so its own view is refreshed too). */
   readonly refresh: () => Promise<void>;
   /** Acts on the plan's moves addressed to this worker. */
-  readonly actOnOwnMoves: (moves: readonly LeaseMove[], snapshot: NamespaceSnapshot) => void;
+  readonly actOnOwnMoves: (moves: readonly FleetMove[], snapshot: NamespaceSnapshot) => void;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -51,6 +52,11 @@ const VERDICT_INTERVAL_MS = 100;
 const COMMAND_TIMEOUT_MS = 1_000;
 /** Refreshes prompted by fleet events are at least this far apart. */
 const MIN_REFRESH_SPACING_MS = 100;
+/** Moves per plan message: at most about 800 bytes each (ids up to 256 characters), so a message stays below 256 KiB. */
+const MOVES_PER_MESSAGE = 250;
+/** Refreshes prompted by fleet events: a burst of 10, then 2 a second (anyone on NATS can send events). */
+const PROMPTED_REFRESH_BURST = 10;
+const PROMPTED_REFRESHES_PER_SECOND = 2;
 /** A drain command for the same lease and target is not repeated sooner than this. */
 const RESEND_AFTER_MS = 3_000;
 
@@ -68,6 +74,8 @@ export class FleetLeader {
   private snapshot: NamespaceSnapshot | undefined;
   private stopServing: Unsubscribe | undefined;
   private readonly sentDrains = new Map<string, { to: string; atMs: number }>();
+  /** Workers whose record vanished while they own leases (see GoneWorkers): their leases are free. */
+  private readonly gone = new GoneWorkers();
   /** Workers this term revoked: their leases are free now, not after a lease duration. */
   private readonly revoked = new Set<string>();
   /** Workers judged overdue whose revocation is being written: no grant may start a new chain meanwhile. */
@@ -77,10 +85,12 @@ export class FleetLeader {
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
   private lastRefreshAt = Number.NEGATIVE_INFINITY;
+  private readonly promptedRefreshes: TokenBucket;
   private loads: ReadonlyMap<string, WorkerLoad> = new Map();
   private loadsReadAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: FleetLeaderOptions) {
+    this.promptedRefreshes = new TokenBucket(PROMPTED_REFRESH_BURST, PROMPTED_REFRESHES_PER_SECOND, options.clock.monotonic);
     this.grants = new LivenessGrants({
       grantValidForMs: options.grantValidForMs,
       revokeAfterMs: options.revokeAfterMs,
@@ -134,6 +144,7 @@ export class FleetLeader {
   /** A fresh snapshot from the worker's lease sync: plan from it. */
   observe(snapshot: NamespaceSnapshot): void {
     this.snapshot = snapshot;
+    this.gone.observe(snapshot);
     const listed = new Set(snapshot.workers.map((worker) => worker.workerId));
     const owners = new Set(snapshot.leases.map((lease) => lease.leaseOwner));
     // A revoked worker that registered again is a new incarnation; one that owns nothing any
@@ -157,6 +168,8 @@ export class FleetLeader {
       this.refreshAgain = true;
       return;
     }
+    // Beyond the budget the lease sync's own schedule picks the change up.
+    if (!this.promptedRefreshes.tryTake()) return;
     this.refreshing = this.refreshWhileAsked().finally(() => (this.refreshing = undefined));
   }
 
@@ -236,7 +249,7 @@ export class FleetLeader {
       isAlive: (workerId) => this.isAlive(workerId),
       ownerships: this.options.ownerships,
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
-      deadOwners: this.revoked,
+      deadOwners: new Set([...this.revoked, ...this.gone.ids]),
       workerLoads: this.loads,
     });
     if (plan.moves.length === 0) return;
@@ -250,11 +263,16 @@ export class FleetLeader {
       leaseKey: move.leaseKey,
       to: move.to,
       kind: move.kind,
+      leaseCounter: move.leaseCounter,
       ...(move.from ? { from: move.from } : {}),
     }));
-    this.options.bus.publish(
-      signed({ type: 'plan' as const, leaderId: this.options.workerId, term: term.term, moves }, this.options.fleetKey),
-    );
+    // In parts small enough for any NATS server (a cold start plans every lease at once).
+    for (let start = 0; start < moves.length; start += MOVES_PER_MESSAGE) {
+      const part = moves.slice(start, start + MOVES_PER_MESSAGE);
+      this.options.bus.publish(
+        signed({ type: 'plan' as const, leaderId: this.options.workerId, term: term.term, moves: part }, this.options.fleetKey),
+      );
+    }
     this.options.actOnOwnMoves(
       fresh.filter((move) => move.to === this.options.workerId),
       snapshot,
@@ -262,13 +280,13 @@ export class FleetLeader {
     for (const move of fresh) {
       if (move.kind !== 'handoff' || move.from === undefined) continue;
       this.sentDrains.set(move.leaseKey, { to: move.to, atMs: now });
-      void this.sendDrain(move.from, move.leaseKey, move.to, term.term);
+      void this.sendDrain(move.from, move.leaseKey, move.to, move.leaseCounter, term.term);
     }
   }
 
-  private async sendDrain(owner: string, leaseKey: string, to: string, term: number): Promise<void> {
-    const { workerId, fleetKey, clock } = this.options;
-    const command = signed({ type: 'drain-lease' as const, leaseKey, to, requestedBy: workerId, term, issuedAt: clock.now() }, fleetKey);
+  private async sendDrain(owner: string, leaseKey: string, to: string, leaseCounter: number, term: number): Promise<void> {
+    const { workerId, fleetKey } = this.options;
+    const command = signed({ type: 'drain-lease' as const, leaseKey, to, requestedBy: workerId, term, leaseCounter }, fleetKey);
     const reply = await this.options.bus.sendCommand(owner, command, COMMAND_TIMEOUT_MS);
     if (!reply?.accepted)
       this.options.logger.debug({ owner, leaseKey, to, reason: reply?.reason ?? 'no answer' }, 'drain command not accepted');

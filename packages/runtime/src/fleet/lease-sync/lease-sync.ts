@@ -13,6 +13,7 @@ import type { LeaseHost } from '../../leases/lease-host.js';
 import { reconcileHostedLeases } from '../../leases/reconcile-hosted-leases.js';
 import type { FleetParts } from '../fleet-parts.js';
 import { planFleet } from '../fleet-plan.js';
+import { GoneWorkers } from '../gone-workers.js';
 
 export interface LeaseSyncOptions {
   readonly store: LeaseStore;
@@ -44,18 +45,16 @@ export class LeaseSync {
   readonly workers: LivenessTracker;
   readonly ownerships: OwnershipTracker;
   private readonly unownedSince = new Map<string, number>();
-  /** Workers this one removed as dead: their leases are free at once, not after a lease duration. */
-  private readonly removedWorkers = new Set<string>();
+  /** Workers removed, revoked or vanished while owning leases: their leases are free at once. */
+  private readonly removedWorkers = new GoneWorkers();
   /** The last namespace read, to plan a shutdown's handoffs without waiting for another. */
   private lastSnapshot: NamespaceSnapshot | undefined;
-  /** Workers listed by the previous read: one gone since was revoked, removed or deregistered. */
-  private previouslyListed = new Set<string>();
   private fleet: FleetParts | undefined;
   /** Malformed rows already reported (row and problem), so each is logged once, not at every sync. */
   private readonly reportedMalformed = new Set<string>();
-  /** Reads are numbered as they start; one that returns after a newer one was applied is dropped. */
-  private readsStarted = 0;
-  private newestApplied = 0;
+  /** The sync running now, and the one asked for while it runs (several asks make one more sync). */
+  private running: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
 
   constructor(private readonly options: LeaseSyncOptions) {
     this.workers = new LivenessTracker(options.leaseDurationMs, options.clock.monotonic);
@@ -67,13 +66,28 @@ export class LeaseSync {
     this.fleet = fleet;
   }
 
-  async sync(): Promise<void> {
+  /**
+   * Reads the namespace and acts on it. Syncs never overlap (the loop and a leader's refresh
+   * both ask): one asked for while another runs starts when it ends, so an older read can never
+   * be applied after a newer one.
+   */
+  sync(): Promise<void> {
+    if (!this.running) {
+      this.running = this.syncOnce().finally(() => (this.running = undefined));
+      return this.running;
+    }
+    this.queued ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.sync();
+      });
+    return this.queued;
+  }
+
+  private async syncOnce(): Promise<void> {
     const { store, namespace, workerId, host, clock } = this.options;
-    const read = ++this.readsStarted;
     const snapshot = await store.readNamespace(namespace);
-    // Two syncs may overlap (the loop and a leader's refresh): an older read must not undo what a newer one showed.
-    if (read < this.newestApplied) return;
-    this.newestApplied = read;
     // What the read saw may have been written just before it returned: count its age from then.
     const readAt = clock.monotonic();
     this.reportMalformed(snapshot);
@@ -86,18 +100,10 @@ export class LeaseSync {
       isActiveWorker: (id) => this.isActiveWorker(id, snapshot.workers),
       expectsHandoff: (leaseKey) => this.fleet?.member.expectsHandoff(leaseKey) ?? false,
     });
-    // A worker counts as dead only once its record was removed on the heartbeat we saw stand still:
-    // the conditional delete proves no heartbeat happened since, however slow our reads were.
-    // It is remembered only while it still owns a lease, so dead workers do not pile up.
-    const owners = new Set(snapshot.leases.map((lease) => lease.leaseOwner));
-    const listed = new Set(snapshot.workers.map((worker) => worker.workerId));
-    // A record disappears only when its worker was revoked (it fenced itself first), removed as
-    // dead (its heartbeat stood still past its self-fence) or deregistered (it stopped): its
-    // leases are free now, not after a lease duration.
-    for (const id of this.previouslyListed) if (!listed.has(id) && owners.has(id)) this.removedWorkers.add(id);
-    this.previouslyListed = listed;
-    for (const id of this.removedWorkers) if (!owners.has(id)) this.removedWorkers.delete(id);
-    for (const worker of snapshot.workers) this.removedWorkers.delete(worker.workerId);
+    // A worker counts as dead only once its record was removed on the heartbeat we saw stand still
+    // (the conditional delete proves no heartbeat happened since, however slow our reads were),
+    // or its record disappeared (see GoneWorkers).
+    this.removedWorkers.observe(snapshot);
     host.forgetRelinquishedExcept(new Set(snapshot.leases.map((lease) => lease.leaseKey)));
     const removed = await this.removeDeadWorkers(snapshot.workers);
     const current = removed.size === 0 ? snapshot : { ...snapshot, workers: snapshot.workers.filter((w) => !removed.has(w.workerId)) };
@@ -130,10 +136,15 @@ export class LeaseSync {
       .sort()[0];
   }
 
-  /** Whether `workerId` is registered, active and alive by the last read (unknown before the first read: yes). */
-  isLiveWorker(workerId: string): boolean {
+  /**
+   * Whether `workerId` is a registered, active and live worker: by the last read when it lists
+   * the worker, else by a consistent read of its record (a worker that registered since).
+   */
+  async isLiveWorker(workerId: string): Promise<boolean> {
     const snapshot = this.lastSnapshot;
-    return snapshot === undefined || this.isActiveWorker(workerId, snapshot.workers);
+    if (snapshot?.workers.some((worker) => worker.workerId === workerId)) return this.isActiveWorker(workerId, snapshot.workers);
+    const record = await this.options.store.getWorker(this.options.namespace, workerId);
+    return record !== undefined && record.status === 'active';
   }
 
   /** The moves that give this worker's leases to the others, planned from the last read (none before the first). */
@@ -146,7 +157,7 @@ export class LeaseSync {
       isAlive: (id) => this.isWorkerAlive(id, snapshot.workers),
       exclude: new Set([workerId]),
       ownerships: this.ownerships,
-      deadOwners: this.removedWorkers,
+      deadOwners: this.removedWorkers.ids,
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
     });
     return plan.moves.filter((move) => move.from === workerId);
@@ -181,7 +192,7 @@ export class LeaseSync {
       snapshot,
       isAlive: (id) => this.isWorkerAlive(id, snapshot.workers),
       ownerships: this.ownerships,
-      deadOwners: this.removedWorkers,
+      deadOwners: this.removedWorkers.ids,
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
     });
     if (!plan.workers.includes(workerId)) return;

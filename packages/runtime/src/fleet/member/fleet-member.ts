@@ -4,7 +4,6 @@ import {
   type CoordinationBus,
   type FleetEvent,
   type Lease,
-  type LeaseMove,
   type LeaseStore,
   type Logger,
   type Unsubscribe,
@@ -12,9 +11,15 @@ import {
 } from '@shoal/coordinator';
 import type { LeaseHost } from '../../leases/lease-host.js';
 import type { FleetDirectory } from '../fleet-directory.js';
+import type { FleetMove } from '../fleet-plan.js';
+import { TokenBucket } from '../token-bucket.js';
 
-/** A drain command issued longer ago than this (by the leader's clock) is a replay. */
-const COMMAND_MAX_AGE_MS = 30_000;
+/**
+ * Reads of the table that unsigned prompts may cause: a burst of 20, then 10 a second. A prompt
+ * beyond that is dropped; the periodic syncs find what it pointed at anyway.
+ */
+const PROMPTED_READS_BURST = 20;
+const PROMPTED_READS_PER_SECOND = 10;
 
 export interface FleetMemberOptions {
   readonly bus: CoordinationBus;
@@ -35,7 +40,6 @@ export interface FleetMemberOptions {
   /** How long a planned handoff to this worker is expected to land (covers the owner's drain). */
   readonly handoffExpectedForMs: number;
   readonly monotonicNow: () => number;
-  readonly wallNow: () => number;
   readonly logger: Logger;
 }
 
@@ -55,8 +59,14 @@ export class FleetMember {
   private readonly subscriptions: Unsubscribe[] = [];
   /** Plans are checked one after another, so they are acted on in the order they came. */
   private planQueue: Promise<void> = Promise.resolve();
+  private readonly promptedReads: TokenBucket;
+  /** Leases whose handover announcement is being checked: a repeat waits for that read. */
+  private readonly adopting = new Set<string>();
+  private checkingRevocation = false;
 
-  constructor(private readonly options: FleetMemberOptions) {}
+  constructor(private readonly options: FleetMemberOptions) {
+    this.promptedReads = new TokenBucket(PROMPTED_READS_BURST, PROMPTED_READS_PER_SECOND, options.monotonicNow);
+  }
 
   start(): void {
     const { bus, workerId } = this.options;
@@ -84,7 +94,7 @@ export class FleetMember {
   }
 
   /** Takes the free leases among `moves` that go to this worker, and notes the handoffs coming. */
-  actOnMoves(moves: readonly LeaseMove[]): void {
+  actOnMoves(moves: readonly FleetMove[]): void {
     const now = this.options.monotonicNow();
     for (const [leaseKey, until] of this.incoming) if (until <= now) this.incoming.delete(leaseKey);
     const until = now + this.options.handoffExpectedForMs;
@@ -111,20 +121,26 @@ export class FleetMember {
         return;
       case 'lease-released':
         if (event.to === workerId) {
-          void this.adopt(event.leaseKey).catch((error: unknown) =>
-            this.warn(error, 'could not start a lease handed over', event.leaseKey),
-          );
+          if (this.adopting.has(event.leaseKey) || !this.promptedReads.tryTake()) return;
+          this.adopting.add(event.leaseKey);
+          void this.adopt(event.leaseKey)
+            .catch((error: unknown) => this.warn(error, 'could not start a lease handed over', event.leaseKey))
+            .finally(() => this.adopting.delete(event.leaseKey));
         } else if (event.to === undefined) {
           this.options.onFleetChange();
         }
         return;
       case 'worker-revoked':
-        if (event.workerId === workerId)
-          void this.onRevocation().catch((error: unknown) => this.warn(error, 'could not check a revocation'));
-        else this.options.onFleetChange();
+        if (event.workerId !== workerId) this.options.onFleetChange();
+        else if (!this.checkingRevocation && this.promptedReads.tryTake()) {
+          this.checkingRevocation = true;
+          void this.onRevocation()
+            .catch((error: unknown) => this.warn(error, 'could not check a revocation'))
+            .finally(() => (this.checkingRevocation = false));
+        }
         return;
       case 'leader-resigned':
-        if (event.successor === workerId) this.options.onSuccession();
+        if (event.successor === workerId && this.promptedReads.tryTake()) this.options.onSuccession();
         return;
       case 'worker-joined':
       case 'worker-leaving':
@@ -153,18 +169,23 @@ export class FleetMember {
 
   private async onCommand(command: WorkerCommand): Promise<CommandReply> {
     const { host, bus, directory } = this.options;
-    const refuse = (reason: string): CommandReply => {
-      bus.reject('drain-lease', `drain command refused: ${reason}`, { leaseKey: command.leaseKey, requestedBy: command.requestedBy });
+    const refuse = (reason: string, details: Record<string, unknown> = {}): CommandReply => {
+      bus.reject('drain-lease', `drain command refused: ${reason}`, {
+        leaseKey: command.leaseKey,
+        requestedBy: command.requestedBy,
+        ...details,
+      });
       return { accepted: false, reason };
     };
-    if (Math.abs(this.options.wallNow() - command.issuedAt) > COMMAND_MAX_AGE_MS) return refuse('issued too long ago (a replay?)');
+    const machine = host.hostedLeases().get(command.leaseKey);
+    if (!machine || machine.state !== 'owned') return { accepted: false, reason: `lease is ${machine?.state ?? 'not held'} here` };
+    // Bound to one ownership period: a replay after the lease moved on, or came back, is refused.
+    if (machine.ownership?.leaseCounter !== command.leaseCounter) return refuse('for another ownership period of the lease');
     if (!(await this.fromCurrentLeader(command.requestedBy, command.term, command))) {
       return refuse('not signed by the leader the table names for its term');
     }
     const target = await directory.worker(command.to);
-    if (!target || target.status !== 'active') return refuse(`${command.to} is not a registered, active worker`);
-    const machine = host.hostedLeases().get(command.leaseKey);
-    if (!machine || machine.state !== 'owned') return { accepted: false, reason: `lease is ${machine?.state ?? 'not held'} here` };
+    if (!target || target.status !== 'active') return refuse('its target is not a registered, active worker', { to: command.to });
     host.sendToLease(command.leaseKey, { type: 'DRAIN', reason: 'handoff', handoffTo: command.to });
     return { accepted: true };
   }
@@ -186,12 +207,15 @@ export class FleetMember {
     await this.options.onRevoked();
   }
 
-  private async take(move: LeaseMove): Promise<void> {
+  private async take(move: FleetMove): Promise<void> {
     const { host, store, namespace } = this.options;
     if (!this.options.mayTakeLeases() || host.hostedLeases().has(move.leaseKey)) return;
     const lease = await store.getLease(namespace, move.leaseKey);
-    // Only what the leader saw: unowned, or still held by the worker it revoked.
-    if (!lease || lease.checkpoint.type === 'SHARD_END' || lease.leaseOwner !== move.from) return;
+    // Only what the leader saw, in the very ownership period it saw: unowned, or still held by
+    // the worker it judged gone. A plan handled late, or replayed after the lease moved on (even
+    // back to the same worker, at a later epoch), takes nothing.
+    if (!lease || lease.checkpoint.type === 'SHARD_END') return;
+    if (lease.leaseOwner !== move.from || lease.leaseCounter !== move.leaseCounter) return;
     if (!this.options.mayTakeLeases() || host.hostedLeases().has(move.leaseKey)) return;
     host.startLease(lease, 'acquire');
   }
@@ -200,7 +224,8 @@ export class FleetMember {
     const { host, store, namespace, workerId } = this.options;
     this.incoming.delete(leaseKey);
     const lease: Lease | undefined = await store.getLease(namespace, leaseKey);
-    if (!lease || lease.leaseOwner !== workerId) return;
+    // A fenced, draining or recovering worker starts nothing, not even a lease handed to it.
+    if (!lease || lease.leaseOwner !== workerId || !this.options.mayTakeLeases()) return;
     const machine = host.hostedLeases().get(leaseKey);
     if (machine?.state === 'pending') {
       host.sendToLease(leaseKey, { type: 'LEASE.ACQUIRED', lease });
@@ -209,7 +234,6 @@ export class FleetMember {
     if (machine || lease.checkpoint.type === 'SHARD_END') return;
     const relinquished = host.relinquishedEpoch(leaseKey);
     if (relinquished !== undefined && lease.leaseCounter <= relinquished) return;
-    if (!this.options.mayTakeLeases()) return;
     host.startLease(lease, 'adopt');
   }
 

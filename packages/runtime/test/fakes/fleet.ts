@@ -1,0 +1,104 @@
+import { OwnershipTracker, type CoordinationBus, type LeaseStore, type WorkerRecord } from '@shoal/coordinator';
+import { pino } from 'pino';
+import type { Clock } from '../../src/clock.js';
+import { FleetLeader, type FleetLeaderOptions } from '../../src/fleet/leader/fleet-leader.js';
+import { LeaseSync, type LeaseSyncOptions } from '../../src/fleet/lease-sync/lease-sync.js';
+import type { LeaseHost } from '../../src/leases/lease-host.js';
+import { RecordingClock } from './fake-clock.js';
+
+/** A worker record of the test namespace: `nats` mode on term 2 unless told otherwise. */
+export function workerRecord(workerId: string, overrides: Partial<WorkerRecord> = {}): WorkerRecord {
+  return {
+    namespace: 'app/stream',
+    workerId,
+    heartbeat: 1,
+    status: 'active',
+    liveness: 'nats',
+    grantTerm: 2,
+    startedAt: 0,
+    host: undefined,
+    ...overrides,
+  };
+}
+
+/** A lease host that hosts nothing and records nothing: for tests that watch something else. */
+export function quietHost(overrides: Partial<LeaseHost> = {}): LeaseHost {
+  return {
+    hostedLeases: () => new Map(),
+    relinquishedEpoch: () => undefined,
+    forgetRelinquishedExcept: () => {},
+    startLease: () => {},
+    sendToLease: () => {},
+    fenced: () => {},
+    ...overrides,
+  };
+}
+
+/** Clocks a test moves by hand: wall time runs with the monotonic clock. */
+export function manualClock(): { clock: Clock; advance: (ms: number) => void; set: (ms: number) => void } {
+  let now = 0;
+  return {
+    clock: { now: () => 1_700_000_000_000 + now, monotonic: () => now, sleep: async () => {} },
+    advance: (ms) => void (now += ms),
+    set: (ms) => void (now = ms),
+  };
+}
+
+/** A lease sync of worker `worker-a` on `store`, taking no leases and hearing no leader unless told. */
+export function leaseSyncOn(store: unknown, overrides: Partial<LeaseSyncOptions> = {}): LeaseSync {
+  return new LeaseSync({
+    store: store as LeaseStore,
+    namespace: 'app/stream',
+    workerId: 'worker-a',
+    host: quietHost(),
+    leaseDurationMs: 15_000,
+    leaseSyncIntervalMs: 1_000,
+    maxLeasesPerWorker: undefined,
+    mayTakeLeases: () => false,
+    hearsLeader: () => false,
+    clock: new RecordingClock(),
+    logger: pino({ level: 'silent' }),
+    ...overrides,
+  });
+}
+
+/** A bus that delivers nothing and answers nothing; `overrides` for what a test watches. */
+export function silentBus(overrides: Partial<CoordinationBus> = {}): CoordinationBus {
+  return {
+    application: 'app',
+    isConnected: () => true,
+    publish: () => {},
+    onEvent: () => () => {},
+    serveCommands: () => () => {},
+    serveLiveness: () => () => {},
+    sendCommand: async () => undefined,
+    requestLiveness: async () => undefined,
+    reject: () => {},
+    close: async () => {},
+    ...overrides,
+  };
+}
+
+/** The leader part of worker `leader` with default timings (grants 1.5 s, revocation 2 s); elect it with `elected()`. */
+export function fleetLeaderWith(overrides: Partial<FleetLeaderOptions> & Pick<FleetLeaderOptions, 'clock'>): FleetLeader {
+  return new FleetLeader({
+    bus: silentBus(),
+    store: {} as LeaseStore,
+    namespace: 'app/stream',
+    workerId: 'leader',
+    fleetKey: 'leader-key',
+    tableAlive: () => true,
+    ownerships: new OwnershipTracker(15_000, overrides.clock.monotonic),
+    maxLeasesPerWorker: undefined,
+    loadStore: undefined,
+    application: 'app',
+    loadRefreshMs: 5_000,
+    grantValidForMs: 1_500,
+    revokeAfterMs: 2_000,
+    remainingTermMs: () => 2_000,
+    refresh: async () => {},
+    actOnOwnMoves: () => {},
+    logger: pino({ level: 'silent' }),
+    ...overrides,
+  });
+}

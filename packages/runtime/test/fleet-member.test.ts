@@ -1,0 +1,203 @@
+import {
+  MessageDropLog,
+  signed,
+  type CommandReply,
+  type CoordinationBus,
+  type FleetEvent,
+  type Lease,
+  type LeaseStore,
+  type WorkerCommand,
+  type WorkerRecord,
+} from '@shoal/coordinator';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { FleetDirectory } from '../src/fleet/fleet-directory.js';
+import { FleetMember } from '../src/fleet/member/fleet-member.js';
+import type { HostedLease } from '../src/leases/lease-host.js';
+import { RecordingClock } from './fakes/fake-clock.js';
+import { quietHost, workerRecord } from './fakes/fleet.js';
+import { testLease } from './fakes/records.js';
+
+const ME = 'worker-a';
+const LEADER = 'worker-leader';
+const LEADER_KEY = 'leader-key';
+
+/** The bus as a worker sees it: the test delivers events and commands as anyone on NATS could. */
+class OpenBus {
+  eventHandler: ((event: FleetEvent) => void) | undefined;
+  commandHandler: ((command: WorkerCommand) => Promise<CommandReply> | CommandReply) | undefined;
+  rejected: string[] = [];
+  readonly application = 'app';
+  isConnected = () => true;
+  publish() {}
+  onEvent(handler: (event: FleetEvent) => void) {
+    this.eventHandler = handler;
+    return () => {};
+  }
+  serveCommands(_workerId: string, handler: (command: WorkerCommand) => Promise<CommandReply> | CommandReply) {
+    this.commandHandler = handler;
+    return () => {};
+  }
+  reject(_subject: string, reason: string) {
+    this.rejected.push(reason);
+  }
+}
+
+/** Counts the consistent reads a worker makes against the table. */
+class CountingStore {
+  reads = { getLease: 0, getWorker: 0, getLeadership: 0 };
+  constructor(private readonly lease: Lease) {}
+  async getLease() {
+    this.reads.getLease += 1;
+    return this.lease;
+  }
+  async getWorker(_namespace: string, workerId: string): Promise<WorkerRecord | undefined> {
+    this.reads.getWorker += 1;
+    return record(workerId);
+  }
+  async getLeadership() {
+    this.reads.getLeadership += 1;
+    return { namespace: 'app/stream', leaderId: LEADER, term: 3, heartbeat: 1 };
+  }
+}
+
+function record(workerId: string, fleetKey?: string): WorkerRecord {
+  return workerRecord(workerId, { grantTerm: 3, ...(fleetKey ? { fleetKey } : {}) });
+}
+
+interface MemberSetup {
+  readonly hosted?: Map<string, HostedLease>;
+  /** The lease the table holds (every read returns it). */
+  readonly lease?: Lease;
+  /** Workers the table lists besides this one and the leader. */
+  readonly others?: readonly string[];
+}
+
+function member({
+  hosted = new Map(),
+  lease = testLease({ leaseOwner: 'worker-b', leaseCounter: 4 }),
+  others = ['worker-b', 'worker-c'],
+}: MemberSetup = {}) {
+  const bus = new OpenBus();
+  const store = new CountingStore(lease);
+  const directory = new FleetDirectory(store as unknown as LeaseStore, 'app/stream', new RecordingClock());
+  directory.observe({
+    leases: [lease],
+    workers: [record(ME), ...others.map((id) => record(id)), record(LEADER, LEADER_KEY)],
+    leadership: { namespace: 'app/stream', leaderId: LEADER, term: 3, heartbeat: 1 },
+  });
+  const sentToLease: string[] = [];
+  const started: { leaseKey: string; owner: string | undefined; counter: number; mode: string }[] = [];
+  const host = quietHost({
+    hostedLeases: () => hosted,
+    startLease: (started_, mode) =>
+      void started.push({ leaseKey: started_.leaseKey, owner: started_.leaseOwner, counter: started_.leaseCounter, mode }),
+    sendToLease: (leaseKey, event) => void sentToLease.push(`${leaseKey}:${event.type}`),
+  });
+  let successions = 0;
+  const fleetMember = new FleetMember({
+    bus: bus as unknown as CoordinationBus,
+    store: store as unknown as LeaseStore,
+    namespace: 'app/stream',
+    workerId: ME,
+    host,
+    directory,
+    mayTakeLeases: () => true,
+    onFleetChange: () => {},
+    onRevoked: async () => {},
+    onSuccession: () => void (successions += 1),
+    handoffExpectedForMs: 12_000,
+    monotonicNow: () => 0,
+    logger: pino({ level: 'silent' }),
+  });
+  fleetMember.start();
+  return { bus, store, lease, sentToLease, started, successions: () => successions };
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
+
+describe('messages anyone on NATS can send, unsigned', () => {
+  it('a flood of forged prompts costs the table no more than a bounded number of reads', async () => {
+    const { bus, store, lease, successions } = member();
+    for (let i = 0; i < 1_000; i += 1) {
+      bus.eventHandler!({ type: 'lease-released', leaseKey: lease.leaseKey, from: 'worker-b', to: ME, leaseCounter: 5 });
+      bus.eventHandler!({ type: 'worker-revoked', workerId: ME, leaderId: LEADER });
+      bus.eventHandler!({ type: 'leader-resigned', leaderId: LEADER, term: 3, successor: ME });
+    }
+    await settle();
+    // Each succession prompt is a consistent GetItem of the leadership row (election.recheck()).
+    const reads = { ...store.reads, getLeadership: store.reads.getLeadership + successions() };
+    // Each kind is a consistent read on the namespace's one partition key (shared with heartbeats,
+    // renewals and checkpoints): a flood of prompts may cause a bounded number only.
+    expect(reads.getLease + reads.getWorker + reads.getLeadership).toBeLessThan(100);
+  });
+});
+
+describe('drain commands signed by the current leader', () => {
+  function drain(leaseCounter: number, leaseKey: string, to: string): WorkerCommand {
+    return signed({ type: 'drain-lease' as const, leaseKey, to, requestedBy: LEADER, term: 3, leaseCounter }, LEADER_KEY);
+  }
+
+  function ownedHere(leaseCounter: number) {
+    const lease = testLease({ leaseOwner: ME, leaseCounter });
+    const hosted = new Map<string, HostedLease>([
+      [lease.leaseKey, { state: 'owned', ownership: { namespace: 'app/stream', leaseKey: lease.leaseKey, leaseOwner: ME, leaseCounter } }],
+    ]);
+    return { ...member({ hosted }), lease };
+  }
+
+  it('are judged by the lease table and the epoch alone, never by comparing clocks across machines', async () => {
+    const { lease, bus, sentToLease } = ownedHere(4);
+    const reply = await bus.commandHandler!(drain(4, lease.leaseKey, 'worker-c'));
+    expect(reply).toEqual({ accepted: true });
+    expect(sentToLease).toEqual([`${lease.leaseKey}:DRAIN`]);
+  });
+
+  it('cannot be replayed to move a lease again once it has moved back', async () => {
+    // The leader's command, captured off the wire when it moved this lease away at epoch 3 ...
+    const { lease, bus, sentToLease } = ownedHere(4);
+    // ... and the lease has since come back here (epoch 4): the replay names the old period.
+    const reply = await bus.commandHandler!(drain(3, lease.leaseKey, 'worker-c'));
+    expect(reply.accepted).toBe(false);
+    expect(sentToLease).toEqual([]);
+  });
+});
+
+describe('MessageDropLog', () => {
+  it('logs a flood of garbage at most once per interval, whatever subjects it comes on', () => {
+    const lines: unknown[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const drops = new MessageDropLog(logger);
+    // `shoal.<app>.events.>` matches any subject below it, and each reply inbox is a fresh
+    // subject: a forger may pick a new one per message. Subjects are details, never the key.
+    for (let i = 0; i < 5_000; i += 1) drops.drop('fleet event', 'malformed fleet event: not JSON', { subject: `shoal.app.events.x${i}` });
+    expect(drops.dropped).toBe(5_000);
+    expect(lines).toHaveLength(1);
+  });
+});
+
+describe('a signed plan replayed later', () => {
+  it('does not take a lease from a worker that recovered and re-acquired it after the plan was made', async () => {
+    const W = 'worker-w';
+    // The table now: W was revoked, registered again (same worker id) and re-acquired the lease
+    // with a conditional write (epoch 9); W is listed and processing it.
+    const reacquired = testLease({ shardId: 'shardId-000000000042', leaseOwner: W, leaseCounter: 9 });
+    const { bus, started } = member({ lease: reacquired, others: [W] });
+    // The leader's plan from the moment W was revoked (W owned the lease at epoch 8 then), signed
+    // with its key, as anyone subscribed to shoal.<app>.events.plan saw it go by.
+    const captured = signed(
+      {
+        type: 'plan' as const,
+        leaderId: LEADER,
+        term: 3,
+        moves: [{ leaseKey: reacquired.leaseKey, from: W, to: ME, kind: 'take' as const, leaseCounter: 8 }],
+      },
+      LEADER_KEY,
+    );
+    bus.eventHandler!(captured);
+    await settle();
+    // The move names the epoch the leader saw (8): W's new ownership (epoch 9) does not match, so
+    // nothing is taken from the live W.
+    expect(started).toEqual([]);
+  });
+});
