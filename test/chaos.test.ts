@@ -17,8 +17,8 @@ const RUN_DIR = fileURLToPath(new URL(`../bench/results/chaos-runs/ci-seed-${SEE
 describe('chaos', () => {
   it(`a ${MINUTES}-minute run (seed ${SEED}) loses nothing, keeps each key in order, never overlaps an owner, refuses stale checkpoints, and stalls within the bound`, async () => {
     const result = await runChaos({ seed: SEED, minutes: MINUTES, runDir: RUN_DIR });
-    writeResultJson(join(RUN_DIR, 'chaos.json'), resultJson(result));
-    process.stdout.write(`\n${formatReport(result)}\n`);
+    writeResultJson(join(RUN_DIR, 'chaos.json'), resultJson(result.report, result));
+    process.stdout.write(`\n${formatReport(result.report, result)}\n`);
     const { report } = result;
     expect(report.produced).toBeGreaterThan(0);
     expect(Object.keys(report.events).length).toBeGreaterThan(0);

@@ -3,12 +3,16 @@
  * one seeded chaos run. Prints progress and the report, writes bench/results/chaos.json, keeps the
  * shared log and the workers' logs in bench/results/chaos-runs/seed-<seed>/, and exits 1 when a
  * target was missed.
+ *
+ * `pnpm chaos --check <chaos.jsonl>`: checks the log of an earlier run again and prints the report.
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { checkChaosLog } from './checker.js';
 import { formatReport, resultJson, writeResultJson } from './report.js';
 import { runChaos } from './runner.js';
+import { readSharedLog } from './shared-log.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
@@ -20,14 +24,22 @@ const { values } = parseArgs({
     shards: { type: 'string' },
     rate: { type: 'string', default: '150' },
     'worker-log-level': { type: 'string', default: 'info' },
+    check: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
   process.stdout.write(
-    'usage: pnpm chaos [--minutes 10] [--seed 1] [--workers 3..5] [--shards 8..16] [--rate 150] [--worker-log-level info]\n',
+    'usage: pnpm chaos [--minutes 10] [--seed 1] [--workers 3..5] [--shards 8..16] [--rate 150] [--worker-log-level info]\n' +
+      '       pnpm chaos --check <chaos.jsonl>\n',
   );
   process.exit(0);
+}
+if (values.check !== undefined) {
+  const { lines, malformed } = readSharedLog(values.check);
+  const report = checkChaosLog(lines, malformed);
+  process.stdout.write(`${formatReport(report, { notes: [], logPath: values.check })}\n`);
+  process.exit(report.passed ? 0 : 1);
 }
 const minutes = positive('minutes', values.minutes);
 const seed = Math.trunc(positive('seed', values.seed, true));
@@ -46,9 +58,9 @@ const result = await runChaos({
   workerLogLevel: values['worker-log-level'],
   onProgress: (message) => process.stdout.write(`${message}\n`),
 });
-process.stdout.write(`\n${formatReport(result)}\n`);
+process.stdout.write(`\n${formatReport(result.report, result)}\n`);
 const path = join(RESULTS_DIR, 'chaos.json');
-writeResultJson(path, resultJson(result));
+writeResultJson(path, resultJson(result.report, result));
 process.stdout.write(`\nwrote ${path}\nlogs in ${result.runDir}\n`);
 process.exit(result.report.passed ? 0 : 1);
 

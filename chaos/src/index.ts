@@ -17,12 +17,13 @@
  * @module
  */
 export { runChaos, type ChaosRunOptions, type ChaosRunResult } from './runner.js';
-export { checkChaosLog, type ChaosReport, type EventRef, type StallReport, type TargetResult } from './checker.js';
+export { checkChaosLog, type ChaosReport, type TargetResult } from './checker.js';
+export { attributeStall, type EventRef, type StallReport } from './stall-attribution.js';
 export { findStalls, type RecordTimes, type Stall } from './stalls.js';
 export { STALL_BOUNDS, DEFAULT_TIMINGS, stallBoundMs, worstStallBound, type StallBound } from './stall-bounds.js';
 export { planChaos, type ChaosPlan, type PlanOptions, type ScheduledEvent } from './schedule.js';
 export { createPrng, type Prng } from './prng.js';
 export { CHAOS_EVENT_KINDS, UNCLEAN_EVENT_SCOPE, type ChaosEventKind } from './event-kinds.js';
-export { parseLog, parseLogLine, type LifecycleEvent, type LogLine } from './log-lines.js';
+export { parseLog, parseLogLine, type BatchOutcome, type LifecycleEvent, type LogLine } from './log-lines.js';
 export { readSharedLog } from './shared-log.js';
 export { formatReport, resultJson, writeResultJson } from './report.js';

@@ -92,7 +92,7 @@ export class EventInjector {
     // Never below the minimum for longer than a start takes: replace at once when it would be.
     const restartDelayMs = remaining < minWorkers ? 0 : event.restartDelayMs;
     worker.leaving = true;
-    this.begin(kind, worker.workerId, undefined, `${leader ? 'leader' : 'not leader'}; replaced after ${restartDelayMs} ms`);
+    this.begin(kind, worker.workerId, undefined, `replaced after ${restartDelayMs} ms`, leader);
     worker.signal('SIGCONT');
     worker.signal(signal);
     this.track(
@@ -119,7 +119,7 @@ export class EventInjector {
     const chosen = await this.chooseWorker(event);
     if (!chosen) return;
     const { worker, kind, leader } = chosen;
-    const id = this.begin(kind, worker.workerId, event.durationMs, leader ? 'leader' : 'not leader');
+    const id = this.begin(kind, worker.workerId, event.durationMs, undefined, leader);
     worker.busyUntil = Date.now() + event.durationMs;
     worker.paused = true;
     worker.signal('SIGSTOP');
@@ -134,7 +134,7 @@ export class EventInjector {
     const chosen = await this.chooseWorker(event);
     if (!chosen) return;
     const { worker, kind, leader } = chosen;
-    const id = this.begin(kind, worker.workerId, event.durationMs, leader ? 'leader' : 'not leader');
+    const id = this.begin(kind, worker.workerId, event.durationMs, undefined, leader);
     worker.busyUntil = Date.now() + event.durationMs;
     worker.proxy.partition();
     this.later(event.durationMs, () => {
@@ -145,7 +145,7 @@ export class EventInjector {
 
   private async restartNats(event: ScheduledEvent): Promise<void> {
     const { natsMain } = this.options;
-    const id = this.begin(event.kind, 'nats-server', event.durationMs, `down for ${event.durationMs} ms`);
+    const id = this.begin(event.kind, 'nats-server', event.durationMs, undefined);
     await natsMain.kill();
     this.track(
       (async () => {
@@ -158,7 +158,7 @@ export class EventInjector {
 
   private async restartRedis(event: ScheduledEvent): Promise<void> {
     const { redis } = this.options;
-    const id = this.begin(event.kind, 'redis-server', event.durationMs, `down for ${event.durationMs} ms`);
+    const id = this.begin(event.kind, 'redis-server', event.durationMs, undefined);
     await redis.stop();
     this.track(
       (async () => {
@@ -173,7 +173,7 @@ export class EventInjector {
     const chosen = await this.chooseWorker(event);
     if (!chosen) return;
     const { worker, leader } = chosen;
-    const id = this.begin(fault, worker.workerId, event.durationMs, `${leader ? 'leader' : 'not leader'}; p=${event.probability}`);
+    const id = this.begin(fault, worker.workerId, event.durationMs, `p=${event.probability}`, leader);
     worker.busyUntil = Date.now() + event.durationMs;
     worker.fault(fault, event.durationMs, event.probability);
     this.later(event.durationMs, () => this.end(id));
@@ -248,9 +248,24 @@ export class EventInjector {
     return { worker, kind, leader: worker.workerId === leaderId };
   }
 
-  private begin(kind: ChaosEventKind, target: string, durationMs: number | undefined, detail: string): number {
+  private begin(
+    kind: ChaosEventKind,
+    target: string,
+    durationMs: number | undefined,
+    detail: string | undefined,
+    leader?: boolean,
+  ): number {
     const id = this.nextId++;
-    this.options.log.write({ t: 'event', id, kind, at: Date.now(), target, ...(durationMs === undefined ? {} : { durationMs }), detail });
+    this.options.log.write({
+      t: 'event',
+      id,
+      kind,
+      at: Date.now(),
+      target,
+      ...(leader === undefined ? {} : { leader }),
+      ...(durationMs === undefined ? {} : { durationMs }),
+      ...(detail === undefined ? {} : { detail }),
+    });
     return id;
   }
 

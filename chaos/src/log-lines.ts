@@ -38,6 +38,8 @@ export interface EventLine {
   readonly kind: ChaosEventKind;
   readonly at: number;
   readonly target?: string;
+  /** Whether the worker it hit was the leader at the time. */
+  readonly leader?: boolean;
   readonly durationMs?: number;
   readonly detail?: string;
 }

@@ -2,31 +2,39 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname } from 'node:path';
-import type { StallReport } from './checker.js';
+import type { ChaosReport } from './checker.js';
+import type { EventRef, StallReport } from './stall-attribution.js';
 import { CHAOS_EVENT_KINDS, type ChaosEventKind } from './event-kinds.js';
-import type { ChaosRunResult } from './runner.js';
+
+/** What the report adds to the checker's figures: the runner's notes and where the log is. */
+export interface ReportContext {
+  readonly notes: readonly string[];
+  readonly logPath: string;
+}
 import { stallBoundMs } from './stall-bounds.js';
 
 /** The run as `bench/results/chaos.json` holds it: the figures first, then what explains them. */
-export function resultJson(result: ChaosRunResult): Record<string, unknown> {
-  const { report, plan } = result;
+export function resultJson(report: ChaosReport, context: ReportContext): Record<string, unknown> {
   const startedAt = report.run?.at ?? 0;
   const relative = (ms: number) => Math.round(ms - startedAt);
+  const event = (e: EventRef | undefined) => e && { ...e, atMs: relative(e.atMs) };
   const stall = (s: StallReport | undefined) =>
     s && {
       shard: s.shard,
       ms: s.ms,
       fromMs: relative(s.fromMs),
       toMs: relative(s.toMs),
-      after: s.after && { kind: s.after.kind, target: s.after.target, atMs: relative(s.after.atMs), durationMs: s.after.durationMs },
+      after: event(s.after),
+      explainedBy: event(s.explainedBy),
+      boundMs: s.boundMs,
     };
   return {
     benchmark: 'chaos',
     date: new Date().toISOString(),
-    seed: plan.seed,
-    minutes: plan.loadMs / 60_000,
-    workers: plan.workers,
-    shards: plan.shards,
+    seed: report.run?.seed,
+    minutes: report.run?.minutes,
+    workers: report.run?.workers,
+    shards: report.run?.shards,
     cores: availableParallelism(),
     node: process.version,
     loadAverage: loadavg().map((load) => Number(load.toFixed(2))),
@@ -47,6 +55,7 @@ export function resultJson(result: ChaosRunResult): Record<string, unknown> {
     stallBoundMs: report.stallBoundMs,
     stallBoundKind: report.stallBoundKind,
     maxStallByEvent: report.maxStallByEvent,
+    stallsOverOwnBound: report.stallsOverOwnBound,
     targets: report.targets,
     workersStarted: report.workersStarted,
     batches: report.batches,
@@ -54,10 +63,14 @@ export function resultJson(result: ChaosRunResult): Record<string, unknown> {
     unknownRecords: report.unknownRecords,
     shardMismatches: report.shardMismatches,
     malformedLines: report.malformedLines,
-    samples: { ...report.samples, stalls: report.samples.stalls.map(stall) },
-    eventList: report.eventList.map((event) => ({ ...event, atMs: relative(event.atMs) })),
-    notes: result.notes,
-    log: result.logPath,
+    samples: {
+      ...report.samples,
+      stalls: report.samples.stalls.map(stall),
+      stallsOverOwnBound: report.samples.stallsOverOwnBound.map(stall),
+    },
+    eventList: report.eventList.map(event),
+    notes: context.notes,
+    log: context.logPath,
   };
 }
 
@@ -67,23 +80,22 @@ export function writeResultJson(path: string, json: Record<string, unknown>): vo
 }
 
 /** The report as readable tables. */
-export function formatReport(result: ChaosRunResult): string {
-  const { report, plan } = result;
+export function formatReport(report: ChaosReport, context: ReportContext): string {
   const startedAt = report.run?.at ?? 0;
   const out: string[] = [];
   const eventCount = Object.values(report.events).reduce((sum, count) => sum + (count ?? 0), 0);
   out.push(
-    `chaos: seed ${plan.seed}, ${plan.loadMs / 60_000} min of load, ${plan.workers} workers (${report.workersStarted} started in all), ${plan.shards} shards at start, ${eventCount} events`,
+    `chaos: seed ${report.run?.seed ?? '?'}, ${report.run?.minutes ?? '?'} min of load, ${report.run?.workers ?? '?'} workers (${report.workersStarted} started in all), ${report.run?.shards ?? '?'} shards at start, ${eventCount} events`,
   );
   out.push('');
   const kinds: (ChaosEventKind | 'none')[] = ['none', ...CHAOS_EVENT_KINDS];
   out.push(
     table([
-      ['event', 'count', 'longest stall after (ms)', 'bound (ms)'],
+      ['event', 'count', 'longest stall it explains (ms)', 'bound (ms)'],
       ...kinds
         .filter((kind) => (kind === 'none' ? report.maxStallByEvent.none !== undefined : report.events[kind] !== undefined))
         .map((kind) => [
-          kind === 'none' ? '(before any event)' : kind,
+          kind === 'none' ? '(no event)' : kind,
           kind === 'none' ? '' : number(report.events[kind] ?? 0),
           report.maxStallByEvent[kind] === undefined ? '-' : number(report.maxStallByEvent[kind]!),
           number(stallBoundMs(kind)) + (kind !== 'none' && hasDuration(kind) ? ' + duration' : ''),
@@ -116,11 +128,21 @@ export function formatReport(result: ChaosRunResult): string {
   out.push(
     `checkpoints: ${report.checkpoints.applied} applied, ${report.checkpoints.refused} refused, ${report.checkpoints.failed} failed`,
   );
+  out.push(`stalls longer than the bounds of the events that explain them: ${report.stallsOverOwnBound}`);
+  for (const over of report.samples.stallsOverOwnBound) {
+    const explained = over.explainedBy;
+    out.push(
+      `  ${over.shard}: ${number(over.ms)} ms (bound ${number(over.boundMs)}) from +${seconds(over.fromMs - startedAt)} s, ` +
+        (explained
+          ? `within ${explained.kind} on ${explained.target ?? '-'} at +${seconds(explained.atMs - startedAt)} s`
+          : 'outside any event'),
+    );
+  }
   for (const [name, list] of Object.entries(report.samples)) {
-    if (name === 'stalls' || list.length === 0) continue;
+    if (name === 'stalls' || name === 'stallsOverOwnBound' || list.length === 0) continue;
     out.push(`${name} (first ${list.length}): ${list.map((item) => JSON.stringify(item)).join('; ')}`);
   }
-  for (const message of result.notes) out.push(`note: ${message}`);
+  for (const message of context.notes) out.push(`note: ${message}`);
   out.push(report.passed ? 'every target met' : 'TARGETS MISSED');
   return out.join('\n');
 }

@@ -61,6 +61,22 @@ describe('checkChaosLog', () => {
     expect(report.duplicatesAfterUnclean).toBe(3);
   });
 
+  it('makes an unclean event of the leader’s unclean for every worker, and a batch cut short unclean for its worker', () => {
+    const log = new LogBuilder().put(S, ['a', 1], ['b', 1], ['c', 1]);
+    log.process('w1', S, 1, ['a', 1]);
+    log.event('sigkill-leader', 'w9', undefined, true);
+    log.process('w2', S, 2, ['a', 1]); // w1 lost its grants with the leader: unclean
+    log.process('w2', S, 2, ['b', 1]).batchEnd('w2', S, 2, 'aborted');
+    log.process('w2', S, 2, ['b', 1]); // the batch was cut short: unclean
+    log.process('w2', S, 2, ['c', 1]).batchEnd('w2', S, 2, 'ok');
+    log.event('sigterm', 'w2', undefined, true); // a graceful stop, even of the leader, is clean
+    log.process('w3', S, 3, ['c', 1]);
+    const report = checkChaosLog(log.end());
+    expect(report.duplicates).toBe(3);
+    expect(report.duplicatesAfterUnclean).toBe(2);
+    expect(report.samples.cleanDuplicates).toEqual([{ key: 'c', n: 1, first: 'w2', repeat: 'w3', at: 1_000_000 }]);
+  });
+
   it('counts an order violation when a key skips ahead, but not the late record nor redelivery', () => {
     const log = new LogBuilder().put(S, ['a', 1], ['a', 2], ['a', 3], ['a', 4]);
     log.process('w1', S, 1, ['a', 1], ['a', 3]); // skips 2
@@ -124,6 +140,32 @@ describe('checkChaosLog', () => {
     const report = checkChaosLog(log.end());
     expect(report.maxStall?.after?.kind).toBe('sigkill-leader');
     expect(report.maxStall?.startedAfterEventMs).toBe(-200);
+  });
+
+  it('explains a stall by the event with the largest bound among those whose window covers it, held to the sum of their bounds', () => {
+    const log = new LogBuilder().put(S, ['a', 1]).process('w1', S, 1, ['a', 1]);
+    log.at(1_010_000).event('partition-worker', 'w1', 3_000);
+    log.at(1_011_000).event('merge', 'x+y');
+    const over = stallBoundMs('partition-worker') + 500;
+    log
+      .at(1_011_500)
+      .put(S, ['a', 2])
+      .at(1_011_500 + over)
+      .process('w2', S, 2, ['a', 2]);
+    // Long after every window: held to the steady-state bound.
+    log
+      .at(1_100_000)
+      .put(S, ['a', 3])
+      .at(1_100_000 + stallBoundMs('none') + 1)
+      .process('w2', S, 2, ['a', 3]);
+    const report = checkChaosLog(log.end());
+    const [first, second] = report.samples.stalls;
+    expect(first).toMatchObject({ ms: over, after: { kind: 'merge' }, explainedBy: { kind: 'partition-worker' } });
+    expect(first?.boundMs).toBe(stallBoundMs('partition-worker') + stallBoundMs('merge'));
+    expect(second).toMatchObject({ ms: stallBoundMs('none') + 1, explainedBy: undefined, boundMs: stallBoundMs('none') });
+    expect(report.maxStallByEvent).toEqual({ 'partition-worker': over, none: stallBoundMs('none') + 1 });
+    expect(report.stallsOverOwnBound).toBe(1);
+    expect(report.samples.stallsOverOwnBound).toEqual([second]);
   });
 
   it('grows the bound of an event with a duration by that duration', () => {

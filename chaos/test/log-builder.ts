@@ -1,5 +1,4 @@
-import type { LifecycleEvent, LogLine } from '../src/index.js';
-import type { ChaosEventKind } from '../src/index.js';
+import type { BatchOutcome, ChaosEventKind, LifecycleEvent, LogLine } from '../src/index.js';
 
 /**
  * Writes small chaos logs by hand for the checker's tests: each call appends one line, in file
@@ -54,7 +53,7 @@ export class LogBuilder {
   }
 
   /** An injected event; returns its id. */
-  event(kind: ChaosEventKind, target?: string, durationMs?: number): number {
+  event(kind: ChaosEventKind, target?: string, durationMs?: number, leader?: boolean): number {
     this.events += 1;
     this.lines.push({
       t: 'event',
@@ -63,8 +62,28 @@ export class LogBuilder {
       at: this.now,
       ...(target === undefined ? {} : { target }),
       ...(durationMs === undefined ? {} : { durationMs }),
+      ...(leader === undefined ? {} : { leader }),
     });
     return this.events;
+  }
+
+  /** The batch line closing the last batch `process` wrote. */
+  batchEnd(worker: string, shard: string, epoch: number, outcome: BatchOutcome): this {
+    this.lines.push({
+      t: 'batch',
+      worker,
+      shard,
+      epoch,
+      batch: this.batches,
+      first: '1',
+      last: '2',
+      count: 2,
+      done: 1,
+      start: this.now,
+      end: this.now,
+      outcome,
+    });
+    return this;
   }
 
   eventEnd(id: number): this {
