@@ -15,6 +15,13 @@ export interface ChaosProcessorOptions {
   readonly pauseMs?: number;
   /** Default 5. */
   readonly recordsPerPause?: number;
+  /**
+   * After a batch's side effects and before its checkpoint, the processor waits this long without
+   * the signal, as for a sink's acknowledgement (well within abortGraceMs). A pause that lands
+   * there makes the worker send its checkpoint after the next owner started: the runtime must
+   * refuse it. Default 20.
+   */
+  readonly flushMs?: number;
 }
 
 /**
@@ -31,6 +38,7 @@ export function chaosProcessorFactory(options: ChaosProcessorOptions): ShardReco
   const { workerId: worker, log } = options;
   const pauseMs = options.pauseMs ?? 20;
   const recordsPerPause = options.recordsPerPause ?? 5;
+  const flushMs = options.flushMs ?? 20;
   let batches = 0;
   let checkpoints = 0;
 
@@ -103,6 +111,7 @@ export function chaosProcessorFactory(options: ChaosProcessorOptions): ShardReco
         }
         const last = records[records.length - 1]!.sequenceNumber;
         lastProcessed = last;
+        await sleep(flushMs);
         // Deliberately not checked against lease.isValid(): the runtime must refuse a stale checkpoint itself.
         await checkpoint(shard, lease, last, () => checkpointer.checkpoint());
       },
