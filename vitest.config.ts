@@ -12,7 +12,7 @@ export default defineConfig({
       {
         resolve,
         ssr: { resolve: { conditions: ['shoal-source'] } },
-        test: { name: 'unit', include: ['packages/*/test/**/*.test.ts'], testTimeout: 20_000 },
+        test: { name: 'unit', include: ['packages/*/test/**/*.test.ts', 'chaos/test/**/*.test.ts'], testTimeout: 20_000 },
       },
       {
         resolve,
