@@ -23,7 +23,12 @@ function setUp(checkpoint: Checkpoint = { type: 'TRIM_HORIZON' }): Setup {
   const lease: Lease = testLease({ leaseOwner: 'worker-a', leaseCounter: 4, checkpoint });
   const store = new InMemoryLeaseStore(lease);
   const reported: Checkpoint[] = [];
-  const checkpointer = new ShardCheckpointer(store, ownershipOf(lease), checkpoint, (written) => reported.push(written));
+  const checkpointer = new ShardCheckpointer({
+    store,
+    ownership: ownershipOf(lease),
+    checkpoint,
+    onCheckpoint: (written) => reported.push(written),
+  });
   return { store, checkpointer, reported };
 }
 
@@ -193,5 +198,38 @@ describe('ShardCheckpointer: fencing', () => {
     await checkpointer.checkpoint();
     expect(store.lease.checkpoint).toEqual(sequenceCheckpoint(1));
     expect(store.lease.leaseOwner).toBe('worker-a');
+  });
+});
+
+describe('ShardCheckpointer: a slow write and the lease’s stop signal', () => {
+  it('stops waiting for a write in flight once the lease must stop, and later writes still wait for it', async () => {
+    const lease: Lease = testLease({ leaseOwner: 'worker-a', leaseCounter: 4 });
+    const store = new InMemoryLeaseStore(lease);
+    let answer: (() => void) | undefined;
+    const slowStore = Object.assign(Object.create(store) as InMemoryLeaseStore, {
+      checkpoint: async (...args: Parameters<InMemoryLeaseStore['checkpoint']>) => {
+        if (!answer) await new Promise<void>((resolve) => (answer = resolve));
+        return store.checkpoint(...args);
+      },
+    });
+    let stop = new AbortController();
+    const checkpointer = new ShardCheckpointer({
+      store: slowStore,
+      ownership: ownershipOf(lease),
+      checkpoint: { type: 'TRIM_HORIZON' },
+      stopSignal: () => ({ signal: stop.signal, close: () => {} }),
+    });
+    deliverBatch(checkpointer, [userRecord(1), userRecord(2)]);
+    const first = checkpointer.checkpoint(userRecord(1));
+    await new Promise((resolve) => setImmediate(resolve));
+    stop.abort();
+    await expect(first).rejects.toBeInstanceOf(LeaseLostError);
+
+    // Liveness confirmed again: the next write waits for the abandoned one, so it never lands first.
+    stop = new AbortController();
+    const second = checkpointer.checkpoint(userRecord(2));
+    answer!();
+    await second;
+    expect(store.written).toEqual([sequenceCheckpoint(1), sequenceCheckpoint(2)]);
   });
 });

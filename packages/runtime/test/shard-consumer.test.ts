@@ -163,7 +163,13 @@ function setUpConsumer({ scripts, checkpoint = { type: 'TRIM_HORIZON' }, livenes
     if (!processed || compareExtendedSequenceNumbers(written.position, processed) > 0) checkpointsPastProcessed.push(written);
   };
   const hold = new LeaseHold(ownershipOf(lease), liveness);
-  const checkpointer = new ShardCheckpointer(store, ownershipOf(lease), checkpoint, undefined, () => hold.writeRefusal());
+  const checkpointer = new ShardCheckpointer({
+    store,
+    ownership: ownershipOf(lease),
+    checkpoint,
+    writeRefusal: () => hold.writeRefusal(),
+    stopSignal: () => hold.openCall(),
+  });
   const logs: { level: string; msg: string }[] = [];
   const consumer = new ShardConsumer({
     context: { streamName: 'unit-stream', shardId: lease.shardId, leaseKey: lease.leaseKey, workerId: 'worker-a' },

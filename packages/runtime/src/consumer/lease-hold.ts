@@ -42,6 +42,11 @@ export class LeaseHold {
     return this.lost;
   }
 
+  /** Work under the hold was stopped (`stop` or `lose`): the drain timed out, the consumer is being stopped. */
+  get isStopped(): boolean {
+    return this.ended.signal.aborted;
+  }
+
   /** The worker's liveness lapsed: nothing may be processed until it is confirmed again. */
   isFenced(): boolean {
     return this.liveness.isFenced();

@@ -17,6 +17,22 @@ import {
 export type DefaultCheckpointTarget =
   { readonly type: 'position'; readonly position: ExtendedSequenceNumber | undefined } | { readonly type: 'shard-end' };
 
+export interface ShardCheckpointerOptions {
+  readonly store: LeaseStore;
+  readonly ownership: LeaseOwnership;
+  /** The checkpoint the lease had when this ownership began. */
+  readonly checkpoint: Checkpoint;
+  /** Told of every checkpoint written. */
+  readonly onCheckpoint?: (checkpoint: Checkpoint) => void;
+  /** Why this worker may not write for the lease now (its liveness lapsed, or it lost the lease); undefined while it may. */
+  readonly writeRefusal?: () => string | undefined;
+  /**
+   * A signal that aborts when work under the lease must stop, for each write (closed after it):
+   * the caller stops waiting for a write in flight then, so it can honour its own signal.
+   */
+  readonly stopSignal?: () => { readonly signal: AbortSignal; close(): void };
+}
+
 /**
  * The {@link Checkpointer} handed to processors. Validates the target against what was
  * delivered, writes it fenced on the lease's ownership, and remembers a lost lease so the
@@ -28,15 +44,15 @@ export class ShardCheckpointer implements Checkpointer {
   private leaseLost = false;
   /** Checkpoint writes run one at a time, in call order, so an older one never lands last. */
   private writes: Promise<unknown> = Promise.resolve();
+  private readonly store: LeaseStore;
+  private readonly ownership: LeaseOwnership;
+  private current: Checkpoint;
 
-  constructor(
-    private readonly store: LeaseStore,
-    private readonly ownership: LeaseOwnership,
-    private current: Checkpoint,
-    private readonly onCheckpoint: (checkpoint: Checkpoint) => void = () => {},
-    /** Why this worker may not write for the lease now (its liveness lapsed, or it gave the lease up); undefined while it may. */
-    private readonly invalidReason: () => string | undefined = () => undefined,
-  ) {}
+  constructor(private readonly options: ShardCheckpointerOptions) {
+    this.store = options.store;
+    this.ownership = options.ownership;
+    this.current = options.checkpoint;
+  }
 
   get checkpointed(): Checkpoint {
     return this.current;
@@ -62,17 +78,47 @@ export class ShardCheckpointer implements Checkpointer {
   async checkpoint(target?: KinesisRecord | string, subSequenceNumber?: number): Promise<void> {
     const checkpoint = this.resolveTarget(target, subSequenceNumber);
     if (checkpoint === undefined) return;
+    this.refuseIfNotAllowed();
     const write = this.writes.then(() => this.write(checkpoint));
     this.writes = write.catch(() => undefined);
-    await write;
+    await this.unlessStopped(write);
+  }
+
+  /**
+   * Waits for `write`, but no longer than the lease's stop signal: a processor honouring its
+   * signal must not be held past `abortGraceMs` by a slow DynamoDB answer. The write itself goes
+   * on (fenced, it can only land for this ownership), and later writes still wait for it.
+   */
+  private async unlessStopped(write: Promise<void>): Promise<void> {
+    const stop = this.options.stopSignal?.();
+    if (!stop) return write;
+    try {
+      await Promise.race([
+        write,
+        new Promise<never>((_, reject) => {
+          const abandon = () =>
+            reject(new LeaseLostError(`lease ${this.ownership.leaseKey}: work under the lease must stop; checkpoint abandoned`));
+          if (stop.signal.aborted) abandon();
+          else stop.signal.addEventListener('abort', abandon, { once: true });
+        }),
+      ]);
+    } finally {
+      stop.close();
+    }
+  }
+
+  /**
+   * A lost lease refuses for good; past its deadline the worker may be about to lose the lease,
+   * so it refuses too, without writing, though not for good: liveness may be confirmed again.
+   */
+  private refuseIfNotAllowed(): void {
+    if (this.leaseLost) throw this.lostError();
+    const refusal = this.options.writeRefusal?.();
+    if (refusal !== undefined) throw new LeaseLostError(`${refusal}; checkpoint refused`);
   }
 
   private async write(checkpoint: Checkpoint): Promise<void> {
-    if (this.leaseLost) throw this.lostError();
-    // Past its deadline, the worker may be about to lose the lease: refuse without writing. Not
-    // final, since liveness may be confirmed again (the lease table has the last word).
-    const invalid = this.invalidReason();
-    if (invalid !== undefined) throw new LeaseLostError(`${invalid}; checkpoint refused`);
+    this.refuseIfNotAllowed();
     // A concurrent call that got there first may have moved past this one already.
     if (
       checkpoint.type === 'SEQUENCE' &&
@@ -87,7 +133,7 @@ export class ShardCheckpointer implements Checkpointer {
       throw this.lostError();
     }
     this.current = checkpoint;
-    this.onCheckpoint(checkpoint);
+    this.options.onCheckpoint?.(checkpoint);
   }
 
   private resolveTarget(target: KinesisRecord | string | undefined, subSequenceNumber: number | undefined): Checkpoint | undefined {

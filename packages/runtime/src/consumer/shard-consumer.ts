@@ -208,6 +208,8 @@ export class ShardConsumer {
           this.raise('lease-lost');
           return;
         }
+        // Told to stop (the drain timed out): whatever the call threw, it is over.
+        if (this.aborted) return;
         // Stopped by a lapse of liveness: delivered again (less what was checkpointed) once it is
         // confirmed, without counting as the processor's failure.
         if (this.options.hold.isFenced()) {
@@ -306,11 +308,15 @@ export class ShardConsumer {
     );
   }
 
-  /** Whether `error` means the lease is gone for good (as opposed to paused by a lapse of liveness). */
+  /**
+   * Whether `error` means the lease is gone for good, as opposed to work stopped by a lapse of
+   * liveness (which may be confirmed again) or by this consumer being stopped (the lease is still
+   * this worker's, to be released).
+   */
   private leaseGone(error: unknown): boolean {
     const { checkpointer, hold } = this.options;
     if (checkpointer.lost || hold.isLost) return true;
-    return error instanceof LeaseLostError && !hold.isFenced();
+    return error instanceof LeaseLostError && !hold.isFenced() && !hold.isStopped;
   }
 
   private openSource(): RecordSource {

@@ -88,13 +88,14 @@ function runShardConsumer(
   const context = { streamName: deps.streamName, shardId: lease.shardId, leaseKey: lease.leaseKey, workerId: deps.workerId };
   const logger = deps.logger.child({ shardId: lease.shardId, leaseKey: lease.leaseKey });
   const hold = new LeaseHold(ownership, deps.liveness);
-  const checkpointer = new ShardCheckpointer(
-    deps.store,
+  const checkpointer = new ShardCheckpointer({
+    store: deps.store,
     ownership,
-    lease.checkpoint,
-    (checkpoint) => report({ type: 'CONSUMER.CHECKPOINTED', checkpoint }),
-    () => hold.writeRefusal(),
-  );
+    checkpoint: lease.checkpoint,
+    onCheckpoint: (checkpoint) => report({ type: 'CONSUMER.CHECKPOINTED', checkpoint }),
+    writeRefusal: () => hold.writeRefusal(),
+    stopSignal: () => hold.openCall(),
+  });
   let processor;
   try {
     processor = deps.processorFactory(context);
