@@ -242,6 +242,9 @@ export function checkChaosLog(lines: readonly LogLine[], malformedLines = 0): Ch
           seeEpoch(line.shard, line.epoch);
         } else {
           checkpoints[line.phase] += 1;
+          // Refused while the worker's liveness was unconfirmed (or the lease lost): the batch
+          // comes again, less what was checkpointed.
+          if (line.phase === 'refused') unclean.push({ worker: line.worker, from: index, to: index });
           const stale = staleAttempts.get(line.id);
           if (line.phase === 'applied' && stale) {
             staleCheckpointsAccepted += 1;

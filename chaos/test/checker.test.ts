@@ -77,6 +77,19 @@ describe('checkChaosLog', () => {
     expect(report.samples.cleanDuplicates).toEqual([{ key: 'c', n: 1, first: 'w2', repeat: 'w3', at: 1_000_000 }]);
   });
 
+  it('makes a refused checkpoint unclean for its worker: the batch comes again', () => {
+    const log = new LogBuilder().put(S, ['a', 1], ['b', 1]);
+    log.process('w1', S, 1, ['a', 1]).batchEnd('w1', S, 1, 'ok');
+    log.result(log.attempt('w1', S, 1), 'w1', S, 1, 'refused');
+    log.process('w1', S, 1, ['a', 1]); // redelivered after the refusal: unclean
+    log.process('w1', S, 1, ['b', 1]).batchEnd('w1', S, 1, 'ok');
+    log.result(log.attempt('w1', S, 1), 'w1', S, 1, 'applied');
+    log.process('w1', S, 1, ['b', 1]); // nothing explains this one
+    const report = checkChaosLog(log.end());
+    expect(report.duplicates).toBe(2);
+    expect(report.duplicatesAfterUnclean).toBe(1);
+  });
+
   it('counts an order violation when a key skips ahead, but not the late record nor redelivery', () => {
     const log = new LogBuilder().put(S, ['a', 1], ['a', 2], ['a', 3], ['a', 4]);
     log.process('w1', S, 1, ['a', 1], ['a', 3]); // skips 2

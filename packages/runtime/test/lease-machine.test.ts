@@ -256,6 +256,18 @@ describe('lease machine: pending', () => {
     await reach('ended');
   });
 
+  it('takes the lease instead when the owner it waits on for a handoff is gone', async () => {
+    const { handoff, acquire, actor, lease, state, reach } = startLeaseMachine('request-handoff');
+    const requested = { ...lease, leaseOwner: 'worker-dead', leaseCounter: 5, pendingOwner: WORKER };
+    handoff.last.resolve({ status: 'applied', value: requested });
+    await reach('pending.awaitingHandoff');
+    actor.send({ type: 'LEASE.TAKE', lease: requested });
+    expect(state()).toBe('pending.acquiring');
+    expect(acquire.last.input).toEqual({ lease: requested, workerId: WORKER });
+    acquire.last.resolve({ status: 'applied', value: takenBy(requested) });
+    await reach('owned.initializing');
+  });
+
   it('ends as not-acquired when the handoff request meets a conflict', async () => {
     const { handoff, actor, reach } = startLeaseMachine('request-handoff');
     handoff.last.resolve({ status: 'conflict' });

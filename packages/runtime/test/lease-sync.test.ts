@@ -104,6 +104,27 @@ describe('LeaseSync without the leader’s ear', () => {
     expect(await afterOwnerVanished(false)).toEqual([{ leaseKey: expect.stringMatching(/^shardId-00000000000[01]$/), mode: 'acquire' }]);
   });
 
+  it('takes a vanished owner’s lease it was waiting on for a handoff, instead of waiting for the handoff', async () => {
+    const { host, sent } = hostWith(new Map());
+    const waiting = new Map<string, HostedLease>();
+    host.hostedLeases = () => waiting;
+    const reads = new ControlledReads();
+    const sync = leaseSyncOn(reads, { host, leaseDurationMs: 60_000, mayTakeLeases: () => true, hearsLeader: () => false });
+    // It asked `dead` to hand both over (the rows name it as pending owner); `dead` died before it could.
+    const leases = twoLeasesOf('dead').map((lease) => ({ ...lease, pendingOwner: 'worker-a' }));
+    for (const lease of leases) waiting.set(lease.leaseKey, { state: 'pending', ownership: undefined });
+    const first = sync.sync();
+    reads.pending[0]!({ leases, workers: [record('worker-a'), record('dead')], leadership: undefined });
+    await first;
+    expect(sent).toEqual([]);
+    const second = sync.sync();
+    reads.pending[1]!({ leases, workers: [record('worker-a')], leadership: undefined });
+    await second;
+    expect(sent.map((entry) => `${entry.leaseKey}:${entry.event.type}`).sort()).toEqual(
+      leases.map((lease) => `${lease.leaseKey}:LEASE.TAKE`).sort(),
+    );
+  });
+
   it('leaves them to the leader’s plan while it hears the leader (until they stay free for long)', async () => {
     expect(await afterOwnerVanished(true)).toEqual([]);
   });

@@ -17,6 +17,7 @@
  * | pending.awaitingHandoff    | LEASE.ACQUIRED (newer epoch, this owner) | owned            |
  * | pending.awaitingHandoff    | LEASE.HANDOFF_DECLINED (newer epoch, or another requester) | ended (not-acquired) |
  * | pending.awaitingHandoff    | handoffWait elapsed          | ended (handoff-timeout)      |
+ * | pending.awaitingHandoff    | LEASE.TAKE (owner gone)      | pending.acquiring            |
  * | pending                    | DRAIN                        | ended (cancelled)            |
  * | pending                    | LEASE.LOST (fenced)          | ended (cancelled)            |
  * | owned.initializing         | CONSUMER.PROCESSING          | owned.processing             |
@@ -95,6 +96,8 @@ export type LeaseMachineEvent =
   | { readonly type: 'LEASE.LOST'; readonly reason: string }
   /** The handoff this machine waits for will not come (the owner released it, died, or chose another), as `lease` shows. */
   | { readonly type: 'LEASE.HANDOFF_DECLINED'; readonly lease: Lease }
+  /** The owner this machine waits on is gone: take the lease as `lease` shows it (conditional on that owner and epoch). */
+  | { readonly type: 'LEASE.TAKE'; readonly lease: Lease }
   | ConsumerReport;
 
 export interface ConsumerInput {
@@ -254,6 +257,8 @@ export const leaseMachine = setup({
               actions: assign(({ context, event }) => acquired(context, { status: 'applied', value: event.lease })),
             },
             'LEASE.HANDOFF_DECLINED': { guard: 'handoffDeclined', target: '#lease.ended', actions: assign({ endReason: 'not-acquired' }) },
+            // The owner died or was revoked while this worker waited for it to hand the lease over.
+            'LEASE.TAKE': { target: 'acquiring', actions: assign(({ event }) => ({ lease: event.lease })) },
           },
           after: { handoffWait: { target: '#lease.ended', actions: assign({ endReason: 'handoff-timeout' }) } },
         },

@@ -201,11 +201,17 @@ export class LeaseSync {
     const now = clock.monotonic();
     this.trackUnowned(snapshot, now);
     for (const move of plan.moves) {
-      if (move.to !== workerId || hosted.has(move.leaseKey)) continue;
+      if (move.to !== workerId) continue;
       const lease = plan.leases.get(move.leaseKey);
       if (!lease || lease.leaseOwner === workerId) continue;
+      const machine = hosted.get(move.leaseKey);
+      // A machine waiting for a handoff from an owner that is gone since takes the lease instead.
+      const waitsOnGoneOwner = move.kind === 'take' && machine?.state === 'pending';
+      if (machine && !waitsOnGoneOwner) continue;
       if (leaderPlans && !this.freeForLong(lease, now)) continue;
-      if (move.kind === 'take') {
+      if (waitsOnGoneOwner) {
+        host.sendToLease(move.leaseKey, { type: 'LEASE.TAKE', lease });
+      } else if (move.kind === 'take') {
         host.startLease(lease, 'acquire');
       } else if (!leaderPlans && (lease.pendingOwner === undefined || !this.isActiveWorker(lease.pendingOwner, snapshot.workers))) {
         host.startLease(lease, 'request-handoff');

@@ -209,15 +209,23 @@ export class FleetMember {
 
   private async take(move: FleetMove): Promise<void> {
     const { host, store, namespace } = this.options;
-    if (!this.options.mayTakeLeases() || host.hostedLeases().has(move.leaseKey)) return;
+    if (!this.options.mayTakeLeases() || this.hostsPastPending(move.leaseKey)) return;
     const lease = await store.getLease(namespace, move.leaseKey);
     // Only what the leader saw, in the very ownership period it saw: unowned, or still held by
     // the worker it judged gone. A plan handled late, or replayed after the lease moved on (even
     // back to the same worker, at a later epoch), takes nothing.
     if (!lease || lease.checkpoint.type === 'SHARD_END') return;
     if (lease.leaseOwner !== move.from || lease.leaseCounter !== move.leaseCounter) return;
-    if (!this.options.mayTakeLeases() || host.hostedLeases().has(move.leaseKey)) return;
-    host.startLease(lease, 'acquire');
+    if (!this.options.mayTakeLeases() || this.hostsPastPending(move.leaseKey)) return;
+    // A machine waiting for this lease to be handed over waits on an owner that is gone: it takes it instead.
+    if (host.hostedLeases().get(move.leaseKey)?.state === 'pending') host.sendToLease(move.leaseKey, { type: 'LEASE.TAKE', lease });
+    else host.startLease(lease, 'acquire');
+  }
+
+  /** This worker hosts the lease in a state beyond waiting for it (owned, draining, ...). */
+  private hostsPastPending(leaseKey: string): boolean {
+    const state = this.options.host.hostedLeases().get(leaseKey)?.state;
+    return state !== undefined && state !== 'pending';
   }
 
   private async adopt(leaseKey: string): Promise<void> {
