@@ -147,6 +147,27 @@ describe('lease state on NATS (real server)', () => {
     expect(entry?.json<LeaseStateSnapshot>().leaseCounter).toBe(200);
   });
 
+  it('purges the entry of a lease that is gone from the table, after any write of it under way', async () => {
+    const natsLink = link();
+    expect(await natsLink.ready(5_000)).toBe(true);
+    const publisher = NatsLeaseStatePublisher.create({ link: natsLink, application, logger: capturingLogger().logger });
+    cleanups.push(() => publisher.close());
+    const kept = 'shardId-000000000003';
+    const gone = 'shardId-000000000004';
+    publisher.publish(snapshot(kept, 'owned.processing'));
+    for (let i = 1; i <= 50; i++) publisher.publish(snapshot(gone, 'owned.processing', { leaseCounter: i }));
+    publisher.publish(snapshot(gone, 'ended', { reason: 'shard-end' }));
+    publisher.forget(STREAM, gone);
+    await publisher.close();
+
+    const kv = await new Kvm(nc).open(leaseStateBucket(application));
+    expect(await kv.get(leaseStateKey(STREAM, gone))).toMatchObject({ operation: 'PURGE' });
+    expect((await kv.get(leaseStateKey(STREAM, kept)))?.json<LeaseStateSnapshot>().state).toBe('owned.processing');
+    const keys: string[] = [];
+    for await (const key of await kv.keys()) keys.push(key);
+    expect(keys).toEqual([leaseStateKey(STREAM, kept)]);
+  });
+
   it('ignores malformed entries in the bucket with a log', async () => {
     const { logger, lines } = capturingLogger();
     const updates: LeaseStateUpdate[] = [];

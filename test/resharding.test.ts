@@ -1,4 +1,15 @@
-import { NatsCoordinationBus, connectNats, listShards, mergeShards, splitShard, type NatsLink } from '@shoal/coordinator';
+import { Kvm } from '@nats-io/kv';
+import {
+  NatsCoordinationBus,
+  NatsLeaseStatePublisher,
+  connectNats,
+  leaseStateBucket,
+  leaseStateKey,
+  listShards,
+  mergeShards,
+  splitShard,
+  type NatsLink,
+} from '@shoal/coordinator';
 import { produceRecords } from '@shoal/local-stack';
 import type { Worker } from '@shoal/runtime';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -21,7 +32,14 @@ async function fleetWorker(stream: TestStream, workerId: string): Promise<Worker
   links.push(link);
   expect(await link.ready(3_000)).toBe(true);
   const coordinationBus = new NatsCoordinationBus({ link, application: stream.applicationName, logger: silentLogger });
-  const worker = await stream.createWorker({ workerId, coordinationBus, leaseCleanupDelayMs: 0, shardSyncIntervalMs: 1_000 });
+  const leaseStatePublisher = NatsLeaseStatePublisher.create({ link, application: stream.applicationName, logger: silentLogger });
+  const worker = await stream.createWorker({
+    workerId,
+    coordinationBus,
+    leaseStatePublisher,
+    leaseCleanupDelayMs: 0,
+    shardSyncIntervalMs: 1_000,
+  });
   void worker.run();
   return worker;
 }
@@ -80,6 +98,20 @@ describe('resharding while consuming', () => {
       );
     } finally {
       view.close();
+    }
+    // Their machines' states go from the lease-state bucket with them.
+    const connection = links[0]!.connection()!;
+    const kv = await new Kvm(connection).open(leaseStateBucket(stream.applicationName));
+    try {
+      const openNow = openShardIds(await listShards(kinesis, stream.streamName));
+      const expected = openNow.map((shardId) => leaseStateKey(stream.streamName, shardId)).sort();
+      await eventually(async () => {
+        const keys: string[] = [];
+        for await (const key of await kv.keys()) keys.push(key);
+        return keys.sort().join() === expected.join();
+      }, 'only open shards keep a lease state');
+    } finally {
+      await kv.destroy();
     }
   });
 });

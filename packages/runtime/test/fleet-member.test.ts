@@ -111,7 +111,7 @@ function member({
     logger: pino({ level: 'silent' }),
   });
   fleetMember.start();
-  return { bus, store, lease, sentToLease, started, successions: () => successions };
+  return { bus, store, lease, sentToLease, started, fleetMember, successions: () => successions };
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
@@ -199,5 +199,29 @@ describe('a signed plan replayed later', () => {
     // The move names the epoch the leader saw (8): W's new ownership (epoch 9) does not match, so
     // nothing is taken from the live W.
     expect(started).toEqual([]);
+  });
+});
+
+describe('a planned handoff to this worker', () => {
+  function handoffPlan(leaseKey: string, leaseCounter: number) {
+    return signed(
+      {
+        type: 'plan' as const,
+        leaderId: LEADER,
+        term: 3,
+        moves: [{ leaseKey, from: 'worker-b', to: ME, kind: 'handoff' as const, leaseCounter }],
+      },
+      LEADER_KEY,
+    );
+  }
+
+  it('holds back the lease sync only for the epoch its transfer makes, so a replayed plan delays nothing', async () => {
+    const { bus, lease, fleetMember } = member();
+    bus.eventHandler!(handoffPlan(lease.leaseKey, 4));
+    await settle();
+    // Transferred here from worker-b's epoch 4: the announcement will start it.
+    expect(fleetMember.expectsHandoff(lease.leaseKey, 5)).toBe(true);
+    // The lease is here at another epoch (the plan was from another ownership period): adopt it.
+    expect(fleetMember.expectsHandoff(lease.leaseKey, 8)).toBe(false);
   });
 });

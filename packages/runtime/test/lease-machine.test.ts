@@ -256,16 +256,31 @@ describe('lease machine: pending', () => {
     await reach('ended');
   });
 
+  /** A machine that asked `worker-dead` for the lease, then learnt that `worker-dead` is gone. */
+  async function takingFromGoneOwner() {
+    const machine = startLeaseMachine('request-handoff');
+    const requested = { ...machine.lease, leaseOwner: 'worker-dead', leaseCounter: 5, pendingOwner: WORKER };
+    machine.handoff.last.resolve({ status: 'applied', value: requested });
+    await machine.reach('pending.awaitingHandoff');
+    machine.actor.send({ type: 'LEASE.TAKE', lease: requested });
+    expect(machine.state()).toBe('pending.acquiring');
+    return { ...machine, requested };
+  }
+
   it('takes the lease instead when the owner it waits on for a handoff is gone', async () => {
-    const { handoff, acquire, actor, lease, state, reach } = startLeaseMachine('request-handoff');
-    const requested = { ...lease, leaseOwner: 'worker-dead', leaseCounter: 5, pendingOwner: WORKER };
-    handoff.last.resolve({ status: 'applied', value: requested });
-    await reach('pending.awaitingHandoff');
-    actor.send({ type: 'LEASE.TAKE', lease: requested });
-    expect(state()).toBe('pending.acquiring');
+    const { acquire, requested, reach } = await takingFromGoneOwner();
     expect(acquire.last.input).toEqual({ lease: requested, workerId: WORKER });
     acquire.last.resolve({ status: 'applied', value: takenBy(requested) });
     await reach('owned.initializing');
+  });
+
+  it('keeps a lease handed over to it while the take that replaced the handoff is in flight', async () => {
+    const { acquire, actor, requested, reach } = await takingFromGoneOwner();
+    // The old owner's release, already under way, transferred the lease here after all.
+    actor.send({ type: 'LEASE.ACQUIRED', lease: { ...requested, leaseOwner: WORKER, leaseCounter: 6, pendingOwner: undefined } });
+    acquire.last.resolve({ status: 'conflict' });
+    await reach('owned.initializing');
+    expect(actor.getSnapshot().context.ownership?.leaseCounter).toBe(6);
   });
 
   it('ends as not-acquired when the handoff request meets a conflict', async () => {

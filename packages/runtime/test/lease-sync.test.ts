@@ -1,9 +1,9 @@
-import type { Lease, NamespaceSnapshot } from '@shoal/coordinator';
+import type { ConditionalWriteResult, Lease, NamespaceSnapshot } from '@shoal/coordinator';
 import { describe, expect, it, vi } from 'vitest';
 import type { FleetParts } from '../src/fleet/fleet-parts.js';
 import type { HostedLease, LeaseHost } from '../src/leases/lease-host.js';
 import type { LeaseMachineEvent } from '../src/machines/lease-machine.js';
-import { leaseSyncOn, workerRecord } from './fakes/fleet.js';
+import { leaseSyncOn, manualClock, workerRecord } from './fakes/fleet.js';
 import { testLease } from './fakes/records.js';
 
 /** A namespace read the test answers when it chooses, so two reads can return out of order. */
@@ -127,5 +127,60 @@ describe('LeaseSync without the leader’s ear', () => {
 
   it('leaves them to the leader’s plan while it hears the leader (until they stay free for long)', async () => {
     expect(await afterOwnerVanished(true)).toEqual([]);
+  });
+});
+
+describe('LeaseSync judging table-mode workers', () => {
+  it('takes no lease from an owner whose removal as dead failed because its heartbeat moved (a read handled late)', async () => {
+    const { clock, advance } = manualClock();
+    const lease: Lease = testLease({ leaseOwner: 'worker-b', leaseCounter: 4 });
+    const { host, started } = hostWith(new Map());
+    const snapshot = (heartbeat: number): NamespaceSnapshot => ({
+      leases: [lease],
+      workers: [workerRecord('worker-a', { liveness: 'table', heartbeat: 50 }), workerRecord('worker-b', { liveness: 'table', heartbeat })],
+      leadership: undefined,
+    });
+    const removals: ConditionalWriteResult<void>[] = [];
+    const store = {
+      reads: [snapshot(7), snapshot(7)],
+      readNamespace(): Promise<NamespaceSnapshot> {
+        return Promise.resolve(this.reads.shift()!);
+      },
+      // worker-b heartbeated all along: a removal conditioned on 7 fails.
+      async removeDeadWorker(): Promise<ConditionalWriteResult<void>> {
+        removals.push({ status: 'conflict' });
+        return { status: 'conflict' };
+      },
+    };
+    const sync = leaseSyncOn(store, { host, clock, leaseDurationMs: 15_000, mayTakeLeases: () => true });
+    await sync.sync();
+    // Paused right after DynamoDB served the next read (still heartbeat 7), it handles it 16 s later.
+    advance(16_000);
+    await sync.sync();
+    expect(removals).toEqual([{ status: 'conflict' }]);
+    expect(started).toEqual([]);
+  });
+
+  it('takes the leases of an owner once its removal applied', async () => {
+    const { clock, advance } = manualClock();
+    const lease: Lease = testLease({ leaseOwner: 'worker-b', leaseCounter: 4 });
+    const { host, started } = hostWith(new Map());
+    const snapshot: NamespaceSnapshot = {
+      leases: [lease],
+      workers: [
+        workerRecord('worker-a', { liveness: 'table', heartbeat: 50 }),
+        workerRecord('worker-b', { liveness: 'table', heartbeat: 7 }),
+      ],
+      leadership: undefined,
+    };
+    const store = {
+      readNamespace: async () => snapshot,
+      removeDeadWorker: async (): Promise<ConditionalWriteResult<void>> => ({ status: 'applied', value: undefined }),
+    };
+    const sync = leaseSyncOn(store, { host, clock, leaseDurationMs: 15_000, mayTakeLeases: () => true });
+    await sync.sync();
+    advance(16_000);
+    await sync.sync();
+    expect(started).toEqual([{ leaseKey: lease.leaseKey, mode: 'acquire' }]);
   });
 });

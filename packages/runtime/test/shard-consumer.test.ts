@@ -588,6 +588,38 @@ describe('ShardConsumer: the lease each call runs under', () => {
     expect(events.filter((event) => event.type === 'CONSUMER.BACKOFF')).toEqual([]);
   });
 
+  it('delivers a batch again when the processor stops on its aborted signal only after liveness was confirmed again', async () => {
+    const { consumer, processor, liveness, events } = setUpConsumer({ scripts: [[batch(1, 2), batch(3)]] });
+    let lapsed = false;
+    processor.onProcess = async ({ records, lease }) => {
+      if (ids(records) === 'r3') {
+        consumer.requestShutdown('requested');
+        return;
+      }
+      for (const _record of records) {
+        lease.throwIfInvalid();
+        if (lapsed) continue;
+        lapsed = true;
+        // The deadline passes during a sink call that ignores the signal (within abortGraceMs);
+        // meanwhile the switch to table heartbeats lands and the worker keeps its lease.
+        liveness.fence();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        liveness.confirm();
+      }
+    };
+    await expect(consumer.run()).resolves.toBe('requested');
+    // The call's own signal stays aborted, so its next check throws: the batch comes again, and
+    // neither is the lease taken for lost nor the throw for the processor's failure.
+    expect(processor.calls).toEqual([
+      'initialize',
+      'processRecords r1,r2',
+      'processRecords r1,r2',
+      'processRecords r3',
+      'shutdownRequested worker-shutdown',
+    ]);
+    expect(events.filter((event) => event.type === 'CONSUMER.BACKOFF')).toEqual([]);
+  });
+
   it('refuses a checkpoint after the worker fenced itself, writes nothing, and keeps the lease', async () => {
     const { consumer, processor, liveness, store } = setUpConsumer({ scripts: [[batch(1), batch(2)]] });
     const refused: unknown[] = [];

@@ -19,6 +19,8 @@ export interface LeaseStateSnapshot {
 /** Sink for lease machine transitions. Publishing never blocks or fails consumption. */
 export interface LeaseStatePublisher {
   publish(snapshot: LeaseStateSnapshot): void;
+  /** The lease is gone from the table (a finished parent cleaned up): its state need not be kept. */
+  forget?(streamName: string, leaseKey: string): void;
   close(): Promise<void>;
 }
 

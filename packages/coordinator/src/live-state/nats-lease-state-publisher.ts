@@ -50,13 +50,20 @@ export interface NatsLeaseStatePublisherOptions {
   readonly closeTimeoutMs?: number;
 }
 
-/** Per KV key: a put under way, and the newest snapshot waiting behind it (older ones are skipped). */
+/** Per KV key: a write under way, and the newest one waiting behind it (older ones are skipped); no payload purges the key. */
 interface KeySlot {
-  pending: { readonly payload: string; readonly leaseKey: string } | undefined;
+  pending: { readonly payload: string | undefined; readonly leaseKey: string } | undefined;
   readonly done: Promise<void>;
 }
 
 const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
+/**
+ * A purged key leaves a marker in the bucket's stream; markers older than 30 minutes (time for
+ * every watcher to see them) are cleared at most this often, so the bucket does not grow with
+ * every lease ever cleaned up.
+ */
+const CLEAR_MARKERS_INTERVAL_MS = 10 * 60_000;
+const MARKER_AGE_MS = 30 * 60_000;
 /** At most one warning per this interval for failed KV writes; the rest go to debug. */
 const KV_WARN_INTERVAL_MS = 10_000;
 
@@ -83,6 +90,7 @@ export class NatsLeaseStatePublisher implements LeaseStatePublisher {
   private closed: Promise<void> | undefined;
   private lastKvWarnAt = Number.NEGATIVE_INFINITY;
   private suppressedKvWarnings = 0;
+  private markersClearedAt = Number.NEGATIVE_INFINITY;
 
   static create(options: NatsLeaseStatePublisherOptions): NatsLeaseStatePublisher {
     return new NatsLeaseStatePublisher(options);
@@ -112,6 +120,12 @@ export class NatsLeaseStatePublisher implements LeaseStatePublisher {
       return;
     }
     this.enqueuePut(leaseStateKey(snapshot.streamName, leaseKey), { payload, leaseKey });
+  }
+
+  /** Purges the lease's entry from the bucket (after any write of it still under way). */
+  forget(streamName: string, leaseKey: string): void {
+    if (this.closed) return;
+    this.enqueuePut(leaseStateKey(streamName, leaseKey), { payload: undefined, leaseKey });
   }
 
   /** Waits (bounded) for KV puts under way; later `publish` calls are ignored. Idempotent. */
@@ -164,7 +178,12 @@ export class NatsLeaseStatePublisher implements LeaseStatePublisher {
         }
         try {
           const kv = await this.openBucket(connection);
-          await kv.put(key, payload);
+          if (payload === undefined) {
+            await kv.purge(key);
+            await this.clearOldMarkers(kv);
+          } else {
+            await kv.put(key, payload);
+          }
         } catch (err) {
           this.kvFailed(err, leaseKey);
         }
@@ -172,6 +191,15 @@ export class NatsLeaseStatePublisher implements LeaseStatePublisher {
     } finally {
       this.slots.delete(key);
     }
+  }
+
+  private async clearOldMarkers(kv: KV): Promise<void> {
+    const now = Date.now();
+    if (now - this.markersClearedAt < CLEAR_MARKERS_INTERVAL_MS) return;
+    this.markersClearedAt = now;
+    // Part of the bucket's implementation, not of the KV interface it is typed as.
+    const bucket = kv as KV & { purgeDeletes?: (olderMillis?: number) => Promise<unknown> };
+    await bucket.purgeDeletes?.(MARKER_AGE_MS);
   }
 
   /** KV failures repeat for every transition while they last (no JetStream, storage full...). */

@@ -27,6 +27,21 @@ export type ShardConsumerExit = 'lease-lost' | 'shard-end' | 'requested';
 
 const RANK: Record<ShardConsumerExit, number> = { requested: 1, 'shard-end': 2, 'lease-lost': 3 };
 
+/**
+ * A processor call that threw after its lease's signal aborted: it stopped as it was told to,
+ * whatever it threw (often the LeaseLostError of `throwIfInvalid()`, even once liveness is
+ * confirmed again). Not the processor's failure, and not by itself a lost lease.
+ */
+class CallCutShort extends Error {
+  constructor(
+    readonly callback: string,
+    override readonly cause: unknown,
+  ) {
+    super(`processor ${callback} stopped when its lease's signal aborted`);
+    this.name = 'CallCutShort';
+  }
+}
+
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -210,9 +225,9 @@ export class ShardConsumer {
         }
         // Told to stop (the drain timed out): whatever the call threw, it is over.
         if (this.aborted) return;
-        // Stopped by a lapse of liveness: delivered again (less what was checkpointed) once it is
-        // confirmed, without counting as the processor's failure.
-        if (this.options.hold.isFenced()) {
+        // Stopped by a lapse of liveness (now, or while the call ran): delivered again (less what
+        // was checkpointed) once liveness is confirmed, without counting as the processor's failure.
+        if (error instanceof CallCutShort || this.options.hold.isFenced()) {
           records = recordsAfter(records, checkpointer.checkpointed);
           if (records.length === 0) {
             this.lastProcessed = last;
@@ -274,6 +289,7 @@ export class ShardConsumer {
       await this.call(name, (scope) => call(this.options.processor, scope));
     } catch (error) {
       if (this.leaseGone(error)) this.raise('lease-lost');
+      else if (error instanceof CallCutShort) this.logger.warn({ err: error.cause }, error.message);
       else this.logger.error({ err: error }, `processor ${name} threw`);
     }
   }
@@ -290,6 +306,8 @@ export class ShardConsumer {
     scope.signal.addEventListener('abort', watch, { once: true });
     try {
       return await run({ lease: scope.lease, signal: scope.signal });
+    } catch (error) {
+      throw scope.signal.aborted ? new CallCutShort(name, error) : error;
     } finally {
       settled.abort();
       scope.signal.removeEventListener('abort', watch);

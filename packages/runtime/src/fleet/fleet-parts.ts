@@ -34,8 +34,6 @@ export interface FleetPartsDependencies {
 
 /** What the fleet parts need from the lease coordinator that hosts them. */
 export interface FleetHooks {
-  /** Whether a `table`-mode worker is alive by its heartbeats. */
-  readonly tableAlive: (workerId: string) => boolean;
   readonly ownerships: OwnershipTracker;
   readonly mayTakeLeases: () => boolean;
   /** Reads the namespace afresh (a lease sync). */
@@ -81,7 +79,6 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     namespace,
     workerId,
     fleetKey,
-    tableAlive: hooks.tableAlive,
     ownerships: hooks.ownerships,
     maxLeasesPerWorker: options.maxLeasesPerWorker,
     loadStore: options.workerLoadStore,

@@ -22,6 +22,8 @@ export interface LeaseCoordinatorOptions {
   /** The fleet's coordination bus; without it the worker coordinates through the table alone. */
   readonly bus: CoordinationBus | undefined;
   readonly options: FleetOptions;
+  /** A finished lease was deleted from the table (its shard's lineage is done). */
+  readonly onLeaseDeleted?: (lease: Lease) => void;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -84,7 +86,6 @@ export class LeaseCoordinator {
       ? createFleetParts(
           { bus: deps.bus, store, namespace, workerId, fleetKey: this.fleetKey, host, liveness, options, clock, logger },
           {
-            tableAlive: (id) => this.leaseSync.workers.isAlive(id),
             ownerships: this.leaseSync.ownerships,
             mayTakeLeases: () => this.mayTakeLeases(),
             refresh: () => this.leaseSync.sync(),
@@ -105,6 +106,7 @@ export class LeaseCoordinator {
       leaseCleanupDelayMs: options.leaseCleanupDelayMs,
       requestTimeoutMs: options.kinesisRequestTimeoutMs,
       cleansUp: () => fleet === undefined || fleet.leader.isLeading(),
+      onLeaseDeleted: deps.onLeaseDeleted,
       signal: this.controller.signal,
       clock,
       logger,

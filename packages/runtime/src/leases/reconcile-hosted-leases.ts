@@ -8,7 +8,7 @@ export interface ReconcileContext {
   readonly mayAdopt: () => boolean;
   readonly isActiveWorker: (workerId: string) => boolean;
   /** A planned handoff to this worker is on its way: its announcement will start the lease. */
-  readonly expectsHandoff: (leaseKey: string) => boolean;
+  readonly expectsHandoff: (leaseKey: string, leaseCounter: number) => boolean;
 }
 
 /**
@@ -62,7 +62,7 @@ export function reconcileHostedLeases(
       const relinquished = host.relinquishedEpoch(lease.leaseKey);
       // A read older than our own release still shows us as the owner: only adopt newer epochs,
       // and through a conditional write that starts a new epoch, so a stale read cannot win.
-      if ((relinquished === undefined || lease.leaseCounter > relinquished) && !expectsHandoff(lease.leaseKey)) {
+      if ((relinquished === undefined || lease.leaseCounter > relinquished) && !expectsHandoff(lease.leaseKey, lease.leaseCounter)) {
         host.startLease(lease, 'acquire');
       }
     }

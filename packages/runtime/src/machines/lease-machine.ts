@@ -18,6 +18,7 @@
  * | pending.awaitingHandoff    | LEASE.HANDOFF_DECLINED (newer epoch, or another requester) | ended (not-acquired) |
  * | pending.awaitingHandoff    | handoffWait elapsed          | ended (handoff-timeout)      |
  * | pending.awaitingHandoff    | LEASE.TAKE (owner gone)      | pending.acquiring            |
+ * | pending.acquiring          | LEASE.ACQUIRED (newer epoch, this owner) | owned            |
  * | pending                    | DRAIN                        | ended (cancelled)            |
  * | pending                    | LEASE.LOST (fenced)          | ended (cancelled)            |
  * | owned.initializing         | CONSUMER.PROCESSING          | owned.processing             |
@@ -220,6 +221,15 @@ export const leaseMachine = setup({
           ],
         },
         acquiring: {
+          on: {
+            // Handed over here while the acquire was in flight (a take that replaced a handoff
+            // the old owner made after all): the acquire, on the old owner's epoch, can only fail.
+            'LEASE.ACQUIRED': {
+              guard: 'handedOverHere',
+              target: '#lease.owned',
+              actions: assign(({ context, event }) => acquired(context, { status: 'applied', value: event.lease })),
+            },
+          },
           invoke: {
             src: 'acquireLease',
             input: ({ context }) => ({ lease: context.lease, workerId: context.workerId }),

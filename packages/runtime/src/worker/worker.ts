@@ -176,6 +176,7 @@ export class Worker implements AsyncDisposable {
       liveness,
       bus: this.options.coordinationBus,
       options: this.options,
+      onLeaseDeleted: (lease) => this.publisher?.forget?.(this.streamName, lease.leaseKey),
       clock: this.clock,
       logger: this.logger,
     });

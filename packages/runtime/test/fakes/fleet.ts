@@ -87,7 +87,6 @@ export function fleetLeaderWith(overrides: Partial<FleetLeaderOptions> & Pick<Fl
     namespace: 'app/stream',
     workerId: 'leader',
     fleetKey: 'leader-key',
-    tableAlive: () => true,
     ownerships: new OwnershipTracker(15_000, overrides.clock.monotonic),
     maxLeasesPerWorker: undefined,
     loadStore: undefined,

@@ -25,8 +25,6 @@ export interface FleetLeaderOptions {
   readonly workerId: string;
   /** This worker's signing key: plans and drain commands carry its signature. */
   readonly fleetKey: string;
-  /** Whether a `table`-mode worker is alive by its heartbeats (the worker's own tracker). */
-  readonly tableAlive: (workerId: string) => boolean;
   readonly ownerships: OwnershipTracker;
   readonly maxLeasesPerWorker: number | undefined;
   /** Where workers report their load, for load-aware plans. */
@@ -103,15 +101,15 @@ export class FleetLeader {
   }
 
   /**
-   * Whether a worker counts as alive for planning. A `nats`-mode worker stays alive until its
-   * revocation applied: only that conditional delete proves it stopped (it may have switched to
-   * table heartbeats after the snapshot was read).
+   * Whether a worker counts as alive for planning: listed, and not revoked. Only a conditional
+   * delete proves a worker stopped: a `nats`-mode worker's revocation (it may have switched to
+   * table heartbeats after the snapshot was read), a `table`-mode worker's removal on the
+   * heartbeat seen standing still (the lease sync drops those from the snapshot it passes on).
    */
   isAlive(workerId: string): boolean {
     if (workerId === this.options.workerId) return true;
-    const record = this.snapshot?.workers.find((worker) => worker.workerId === workerId);
-    if (!record || this.revoked.has(workerId)) return false;
-    return record.liveness === 'nats' ? true : this.options.tableAlive(workerId);
+    const listed = this.snapshot?.workers.some((worker) => worker.workerId === workerId) ?? false;
+    return listed && !this.revoked.has(workerId);
   }
 
   /** How much the leader remembers, for tests and metrics: each figure is bounded by the workers or leases in the table. */

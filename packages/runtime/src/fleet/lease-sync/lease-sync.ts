@@ -41,8 +41,13 @@ export interface LeaseSyncOptions {
  * reachable leader plans for it) plans a balanced assignment and takes this worker's share.
  */
 export class LeaseSync {
-  /** Heartbeats of `table`-mode workers, to judge them dead after a lease duration. */
-  readonly workers: LivenessTracker;
+  /**
+   * Heartbeats of `table`-mode workers, to find those whose heartbeat stood still for a lease
+   * duration. That only says whom to try to remove: a read handled late (the process paused
+   * between DynamoDB's answer and its continuation) makes a live worker look still, so a worker
+   * counts as dead only once the conditional removal of its record applied.
+   */
+  private readonly heartbeats: LivenessTracker;
   readonly ownerships: OwnershipTracker;
   private readonly unownedSince = new Map<string, number>();
   /** Workers removed, revoked or vanished while owning leases: their leases are free at once. */
@@ -57,7 +62,7 @@ export class LeaseSync {
   private queued: Promise<void> | undefined;
 
   constructor(private readonly options: LeaseSyncOptions) {
-    this.workers = new LivenessTracker(options.leaseDurationMs, options.clock.monotonic);
+    this.heartbeats = new LivenessTracker(options.leaseDurationMs, options.clock.monotonic);
     this.ownerships = new OwnershipTracker(options.leaseDurationMs, options.clock.monotonic);
   }
 
@@ -91,14 +96,14 @@ export class LeaseSync {
     // What the read saw may have been written just before it returned: count its age from then.
     const readAt = clock.monotonic();
     this.reportMalformed(snapshot);
-    this.workers.observe(snapshot.workers, readAt);
+    this.heartbeats.observe(snapshot.workers, readAt);
     this.ownerships.observe(snapshot.leases, readAt);
     reconcileHostedLeases(snapshot, {
       host,
       workerId,
       mayAdopt: this.options.mayTakeLeases,
       isActiveWorker: (id) => this.isActiveWorker(id, snapshot.workers),
-      expectsHandoff: (leaseKey) => this.fleet?.member.expectsHandoff(leaseKey) ?? false,
+      expectsHandoff: (leaseKey, leaseCounter) => this.fleet?.member.expectsHandoff(leaseKey, leaseCounter) ?? false,
     });
     // A worker counts as dead only once its record was removed on the heartbeat we saw stand still
     // (the conditional delete proves no heartbeat happened since, however slow our reads were),
@@ -231,13 +236,16 @@ export class LeaseSync {
     return since !== undefined && now - since >= 3 * this.options.leaseSyncIntervalMs;
   }
 
-  /** Liveness as this worker can judge it: the leader's grants if it leads, else table heartbeats or a `nats` record. */
+  /**
+   * Liveness as this worker can judge it: the leader's verdicts if it leads, else the record. A
+   * listed worker is alive until its record goes: a `nats`-mode one until the leader revokes it,
+   * a `table`-mode one until a removal conditioned on its still heartbeat applies (the
+   * `workers` given here no longer list those this sync removed).
+   */
   private isWorkerAlive(id: string, workers: readonly WorkerRecord[]): boolean {
     if (id === this.options.workerId) return true;
     if (this.fleet?.leader.isLeading()) return this.fleet.leader.isAlive(id);
-    const record = workers.find((worker) => worker.workerId === id);
-    // A `nats`-mode record stands until the leader revokes it.
-    return record !== undefined && (record.liveness === 'nats' || this.workers.isAlive(id));
+    return workers.some((worker) => worker.workerId === id);
   }
 
   private isActiveWorker(workerId: string, workers: readonly WorkerRecord[]): boolean {
@@ -251,7 +259,7 @@ export class LeaseSync {
     const removed = new Set<string>();
     for (const worker of workers) {
       if (worker.workerId === workerId || worker.liveness !== 'table') continue;
-      const heartbeat = this.workers.deadHeartbeat(worker.workerId);
+      const heartbeat = this.heartbeats.deadHeartbeat(worker.workerId);
       if (heartbeat === undefined) continue;
       const result = await store.removeDeadWorker(namespace, worker.workerId, heartbeat);
       if (result.status === 'applied') {

@@ -14,6 +14,8 @@ export interface ShardSyncOptions {
   readonly requestTimeoutMs: number;
   /** Whether this worker deletes finished parents (the leader, or every worker without a bus). */
   readonly cleansUp: () => boolean;
+  /** A finished lease was deleted from the table. */
+  readonly onLeaseDeleted?: (lease: Lease) => void;
   readonly signal: AbortSignal;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -47,7 +49,9 @@ export class ShardSync {
     const now = clock.monotonic();
     for (const lease of finishedLeasesToDelete(shards, snapshot.leases, this.finishedSince, now, this.options.leaseCleanupDelayMs)) {
       const deleted = await store.deleteFinishedLease(namespace, lease.leaseKey);
-      if (deleted.status === 'applied') logger.info({ shardId: lease.shardId }, 'deleted the finished lease of a parent shard');
+      if (deleted.status !== 'applied') continue;
+      logger.info({ shardId: lease.shardId }, 'deleted the finished lease of a parent shard');
+      this.options.onLeaseDeleted?.(lease);
     }
   }
 

@@ -54,8 +54,11 @@ export interface FleetMemberOptions {
  */
 export class FleetMember {
   private highestTerm = 0;
-  /** Leases a plan hands to this worker, until when; their transfer is announced, not polled for. */
-  private readonly incoming = new Map<string, number>();
+  /**
+   * Leases a plan hands to this worker: the epoch the owner holds them at, and until when the
+   * transfer (to the next epoch) is expected; it is announced, not polled for.
+   */
+  private readonly incoming = new Map<string, { readonly leaseCounter: number; readonly until: number }>();
   private readonly subscriptions: Unsubscribe[] = [];
   /** Plans are checked one after another, so they are acted on in the order they came. */
   private planQueue: Promise<void> = Promise.resolve();
@@ -81,27 +84,30 @@ export class FleetMember {
   }
 
   /**
-   * True while a planned handoff of the lease to this worker is on its way: the lease sync then
-   * leaves a lease it finds already transferred here to the announcement, which adopts it
-   * without another write.
+   * True while a planned handoff of the lease to this worker is on its way and `leaseCounter` is
+   * the epoch that transfer makes: the lease sync then leaves a lease it finds already transferred
+   * here to the announcement, which adopts it without another write. Any other epoch (a plan
+   * replayed from another ownership period) holds nothing back.
    */
-  expectsHandoff(leaseKey: string): boolean {
-    const until = this.incoming.get(leaseKey);
-    if (until === undefined) return false;
-    if (this.options.monotonicNow() < until) return true;
-    this.incoming.delete(leaseKey);
-    return false;
+  expectsHandoff(leaseKey: string, leaseCounter: number): boolean {
+    const expected = this.incoming.get(leaseKey);
+    if (expected === undefined) return false;
+    if (this.options.monotonicNow() >= expected.until) {
+      this.incoming.delete(leaseKey);
+      return false;
+    }
+    return leaseCounter === expected.leaseCounter + 1;
   }
 
   /** Takes the free leases among `moves` that go to this worker, and notes the handoffs coming. */
   actOnMoves(moves: readonly FleetMove[]): void {
     const now = this.options.monotonicNow();
-    for (const [leaseKey, until] of this.incoming) if (until <= now) this.incoming.delete(leaseKey);
+    for (const [leaseKey, expected] of this.incoming) if (expected.until <= now) this.incoming.delete(leaseKey);
     const until = now + this.options.handoffExpectedForMs;
     for (const move of moves) {
       if (move.to !== this.options.workerId) continue;
       if (move.kind === 'handoff') {
-        this.incoming.set(move.leaseKey, until);
+        this.incoming.set(move.leaseKey, { leaseCounter: move.leaseCounter, until });
         continue;
       }
       void this.take(move).catch((error: unknown) =>
