@@ -283,6 +283,16 @@ describe('lease machine: pending', () => {
     expect(actor.getSnapshot().context.ownership?.leaseCounter).toBe(6);
   });
 
+  it('takes a lease handed over to it while its own handoff request is in flight (the leader planned the same move)', async () => {
+    const { handoff, actor, lease, state, reach } = startLeaseMachine('request-handoff');
+    expect(state()).toBe('pending.requestingHandoff');
+    actor.send({ type: 'LEASE.ACQUIRED', lease: { ...lease, leaseOwner: WORKER, leaseCounter: lease.leaseCounter + 1 } });
+    await reach('owned.initializing');
+    // The request, made on the old epoch, conflicts: too late to matter.
+    handoff.last.resolve({ status: 'conflict' });
+    expect(state()).toBe('owned.initializing');
+  });
+
   it('ends as not-acquired when the handoff request meets a conflict', async () => {
     const { handoff, actor, reach } = startLeaseMachine('request-handoff');
     handoff.last.resolve({ status: 'conflict' });

@@ -184,3 +184,30 @@ describe('LeaseSync judging table-mode workers', () => {
     expect(started).toEqual([{ leaseKey: lease.leaseKey, mode: 'acquire' }]);
   });
 });
+
+describe('LeaseSync of a worker that just joined', () => {
+  it('leaves handoffs to a live leader while its first grant is on its way, then asks for them itself', async () => {
+    const { clock, advance } = manualClock();
+    const { host, started } = hostWith(new Map());
+    const leases = [0, 1, 2].map((i) => testLease({ shardId: `shardId-00000000000${i}`, leaseOwner: 'worker-b', leaseCounter: 3 }));
+    const snapshot: NamespaceSnapshot = {
+      leases,
+      workers: [workerRecord('worker-a'), workerRecord('worker-b'), workerRecord('leader')],
+      leadership: { namespace: 'app/stream', leaderId: 'leader', term: 2, heartbeat: 5 },
+    };
+    const sync = leaseSyncOn({ readNamespace: async () => snapshot }, { host, clock, mayTakeLeases: () => true, joinGraceMs: 1_500 });
+    sync.attachFleet({
+      bus: { isConnected: () => true },
+      leader: { isLeading: () => false, observe: () => {} },
+      election: { observe: async () => {}, liveLeaderId: () => 'leader' },
+      member: { expectsHandoff: () => false },
+      directory: { observe: () => {} },
+    } as unknown as FleetParts);
+    await sync.sync();
+    expect(started).toEqual([]);
+    // No grant came (the leader is cut off from it): it balances through the table after all.
+    advance(1_500);
+    await sync.sync();
+    expect(started).toEqual([{ leaseKey: expect.stringMatching(/^shardId-00000000000[012]$/), mode: 'request-handoff' }]);
+  });
+});

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { LeaseOwnership } from '@shoal/coordinator';
 import { LeaseLostError, type HeldLease } from '@shoal/processor-sdk';
 import type { LivenessView } from './liveness-view.js';
@@ -21,7 +22,10 @@ export class LeaseHold {
   constructor(
     private readonly ownership: LeaseOwnership,
     private readonly liveness: LivenessView,
-  ) {}
+  ) {
+    // The processor call in flight and each checkpoint write under way listen to it.
+    setMaxListeners(0, this.ended.signal);
+  }
 
   /**
    * No more work under this hold: the drain timed out or the consumer is being stopped. Calls

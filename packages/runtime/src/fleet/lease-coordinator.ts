@@ -79,6 +79,7 @@ export class LeaseCoordinator {
         const term = this.fleet?.election.liveTerm();
         return term !== undefined && liveness.grantTerm === term && liveness.hasGrant();
       },
+      joinGraceMs: options.coordination.livenessSelfFenceMs,
       clock,
       logger,
     });

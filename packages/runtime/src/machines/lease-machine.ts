@@ -14,11 +14,10 @@
  * | pending.acquiring          | acquireLease applied         | owned                        |
  * | pending.acquiring          | conflict or error            | ended (not-acquired)         |
  * | pending.requestingHandoff  | requestHandoff applied       | pending.awaitingHandoff      |
- * | pending.awaitingHandoff    | LEASE.ACQUIRED (newer epoch, this owner) | owned            |
  * | pending.awaitingHandoff    | LEASE.HANDOFF_DECLINED (newer epoch, or another requester) | ended (not-acquired) |
  * | pending.awaitingHandoff    | handoffWait elapsed          | ended (handoff-timeout)      |
  * | pending.awaitingHandoff    | LEASE.TAKE (owner gone)      | pending.acquiring            |
- * | pending.acquiring          | LEASE.ACQUIRED (newer epoch, this owner) | owned            |
+ * | pending (any)              | LEASE.ACQUIRED (newer epoch, this owner) | owned            |
  * | pending                    | DRAIN                        | ended (cancelled)            |
  * | pending                    | LEASE.LOST (fenced)          | ended (cancelled)            |
  * | owned.initializing         | CONSUMER.PROCESSING          | owned.processing             |
@@ -211,6 +210,13 @@ export const leaseMachine = setup({
         // The worker fenced itself: an acquire still in flight must not start a consumer when it
         // lands (the write may apply all the same; a later sync adopts the lease at a new epoch).
         'LEASE.LOST': { target: 'ended', actions: assign({ endReason: 'cancelled' }) },
+        // Handed over here, whatever this machine was doing to get the lease: its own request
+        // or acquire, made on an older epoch, can only fail now.
+        'LEASE.ACQUIRED': {
+          guard: 'handedOverHere',
+          target: 'owned',
+          actions: assign(({ context, event }) => acquired(context, { status: 'applied', value: event.lease })),
+        },
       },
       states: {
         choosing: {
@@ -221,15 +227,6 @@ export const leaseMachine = setup({
           ],
         },
         acquiring: {
-          on: {
-            // Handed over here while the acquire was in flight (a take that replaced a handoff
-            // the old owner made after all): the acquire, on the old owner's epoch, can only fail.
-            'LEASE.ACQUIRED': {
-              guard: 'handedOverHere',
-              target: '#lease.owned',
-              actions: assign(({ context, event }) => acquired(context, { status: 'applied', value: event.lease })),
-            },
-          },
           invoke: {
             src: 'acquireLease',
             input: ({ context }) => ({ lease: context.lease, workerId: context.workerId }),
@@ -261,11 +258,6 @@ export const leaseMachine = setup({
         },
         awaitingHandoff: {
           on: {
-            'LEASE.ACQUIRED': {
-              guard: 'handedOverHere',
-              target: '#lease.owned',
-              actions: assign(({ context, event }) => acquired(context, { status: 'applied', value: event.lease })),
-            },
             'LEASE.HANDOFF_DECLINED': { guard: 'handoffDeclined', target: '#lease.ended', actions: assign({ endReason: 'not-acquired' }) },
             // The owner died or was revoked while this worker waited for it to hand the lease over.
             'LEASE.TAKE': { target: 'acquiring', actions: assign(({ event }) => ({ lease: event.lease })) },

@@ -56,6 +56,7 @@ export function leaseSyncOn(store: unknown, overrides: Partial<LeaseSyncOptions>
     maxLeasesPerWorker: undefined,
     mayTakeLeases: () => false,
     hearsLeader: () => false,
+    joinGraceMs: 0,
     clock: new RecordingClock(),
     logger: pino({ level: 'silent' }),
     ...overrides,

@@ -31,6 +31,12 @@ export interface LeaseSyncOptions {
    * NATS, or there is none) it acts on the table itself.
    */
   readonly hearsLeader: () => boolean;
+  /**
+   * For this long after its first sync, a worker that has no grant yet but sees a live leader
+   * leaves handoffs to the leader's plan (its first grant is on its way) rather than asking for
+   * them itself: the two would race for the same leases.
+   */
+  readonly joinGraceMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -60,6 +66,7 @@ export class LeaseSync {
   /** The sync running now, and the one asked for while it runs (several asks make one more sync). */
   private running: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
+  private firstSyncAt: number | undefined;
 
   constructor(private readonly options: LeaseSyncOptions) {
     this.heartbeats = new LivenessTracker(options.leaseDurationMs, options.clock.monotonic);
@@ -204,6 +211,8 @@ export class LeaseSync {
     const fleet = this.fleet;
     const leaderPlans = fleet !== undefined && fleet.bus.isConnected() && (fleet.leader.isLeading() || this.options.hearsLeader());
     const now = clock.monotonic();
+    this.firstSyncAt ??= now;
+    const joining = now - this.firstSyncAt < this.options.joinGraceMs && fleet?.election.liveLeaderId() !== undefined;
     this.trackUnowned(snapshot, now);
     for (const move of plan.moves) {
       if (move.to !== workerId) continue;
@@ -218,7 +227,11 @@ export class LeaseSync {
         host.sendToLease(move.leaseKey, { type: 'LEASE.TAKE', lease });
       } else if (move.kind === 'take') {
         host.startLease(lease, 'acquire');
-      } else if (!leaderPlans && (lease.pendingOwner === undefined || !this.isActiveWorker(lease.pendingOwner, snapshot.workers))) {
+      } else if (
+        !leaderPlans &&
+        !joining &&
+        (lease.pendingOwner === undefined || !this.isActiveWorker(lease.pendingOwner, snapshot.workers))
+      ) {
         host.startLease(lease, 'request-handoff');
       }
     }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { WorkerLivenessMode } from '@shoal/coordinator';
 import { earliest, hasPassed, later, remainingUntil, type Clock, type Instant } from '../../clock.js';
 import type { LivenessView } from '../../consumer/liveness-view.js';
@@ -159,7 +160,11 @@ export class WorkerLiveness implements LivenessView {
 
   signal(): AbortSignal {
     if (this.isFenced()) return AbortSignal.abort(fencedReason());
-    if (!this.period || this.period.signal.aborted) this.period = new AbortController();
+    if (!this.period || this.period.signal.aborted) {
+      this.period = new AbortController();
+      // Every processor call and checkpoint in flight, on every lease, listens to this one signal.
+      setMaxListeners(0, this.period.signal);
+    }
     if (this.periodTimer === undefined) this.watchDeadline();
     return this.period.signal;
   }
