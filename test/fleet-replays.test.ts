@@ -5,7 +5,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { coordinationSubjects } from '@shoal/coordinator';
 import { produceRecords } from '@shoal/local-stack';
 import { describe, expect, it } from 'vitest';
-import { overlappingSideEffects } from './support/side-effects.js';
+import { overlappingSideEffects, sideEffectsBy } from './support/side-effects.js';
 import { eventually, type TestStream } from './support/worker-harness.js';
 import { NATS_URL, useWorkerProcesses } from './support/fleet-processes.js';
 import type { WorkerProcess } from './support/worker-process.js';
@@ -47,7 +47,7 @@ describe('a signed plan replayed by someone on NATS', () => {
     const producing = produceRecords({
       kinesis: local.stack().kinesis,
       streamName: stream.streamName,
-      count: 6_000,
+      count: 12_000,
       batchSize: 10,
       pauseMs: 25,
       ledger: stream.ledger,
@@ -89,9 +89,15 @@ describe('a signed plan replayed by someone on NATS', () => {
     expect(found, 'a captured take plan for a lease the victim owns again').toBeDefined();
     const { plan, lease } = found!;
 
-    // The victim is processing that shard now (its own, current epoch). Replay the plan's bytes.
+    // The victim is processing that shard now (its own, current epoch: its side effects on it
+    // keep coming, whatever the size of the batch in hand). Replay the plan's bytes.
+    const victimEffects = () => sideEffectsBy(sideEffects, lease.shardId, 'rp-m', lease.leaseCounter);
     await eventually(
-      () => victim.batches.some((batch) => batch.shardId === lease.shardId && batch.at > Date.now() - 500),
+      async () => {
+        const before = victimEffects();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return victimEffects() > before;
+      },
       'victim busy on the shard',
       20_000,
     );

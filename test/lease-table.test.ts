@@ -12,6 +12,7 @@ import {
   DynamoDbLeaseStore,
   LeaseTableError,
   LeaseTableSchemaError,
+  OWNER_INDEX_NAME,
   RequestTimeoutError,
   PARTITION_KEY,
   SORT_KEY,
@@ -592,5 +593,73 @@ describe('readNamespace', () => {
     expect(snapshot.leases.map((lease) => lease.leaseKey).sort()).toEqual(shardIds);
     expect(snapshot.leases[0]?.parentShardIds).toEqual(padding);
     expect(snapshot.workers.map((worker) => worker.workerId).sort()).toEqual(['worker-0', 'worker-1', 'worker-2', 'worker-3', 'worker-4']);
+  });
+});
+
+describe('the owner index', () => {
+  it('is created with the table, keyed by owner and namespace, projecting only the epoch and a handoff request', async () => {
+    const { tableName } = await newStore();
+    const { Table } = await stack.dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+    const index = Table?.GlobalSecondaryIndexes?.find((candidate) => candidate.IndexName === OWNER_INDEX_NAME);
+    expect(index?.KeySchema).toEqual([
+      { AttributeName: 'leaseOwner', KeyType: 'HASH' },
+      { AttributeName: PARTITION_KEY, KeyType: 'RANGE' },
+    ]);
+    expect(index?.Projection).toEqual({ ProjectionType: 'INCLUDE', NonKeyAttributes: ['leaseCounter', 'pendingOwner'] });
+  });
+
+  it('lists the leases one worker owns in one namespace, with their epoch and handoff request, and nothing else', async () => {
+    const { store } = await newStore();
+    const namespace = leaseNamespace('billing', 'orders');
+    const neighbour = leaseNamespace('billing', 'payments');
+    const first = await ownedLease(store, namespace, 'worker-a', 'shardId-000000000000');
+    const second = await ownedLease(store, namespace, 'worker-a', 'shardId-000000000001');
+    await ownedLease(store, namespace, 'worker-b', 'shardId-000000000002');
+    await ownedLease(store, neighbour, 'worker-a', 'shardId-000000000000');
+    applied(await store.createLease(namespace, { shardId: 'shardId-000000000003', checkpoint: { type: 'LATEST' } }));
+    applied(await store.registerWorker(namespace, 'worker-a'));
+    applied(await store.requestHandoff(second, 'worker-b'));
+    applied(await store.checkpoint(ownershipOf(first), { type: 'SEQUENCE', position: { sequenceNumber: SEQ, subSequenceNumber: 0 } }));
+
+    const refs = await store.listOwnedLeases(namespace, 'worker-a');
+    expect([...(refs ?? [])].sort((a, b) => (a.leaseKey < b.leaseKey ? -1 : 1))).toEqual([
+      { leaseKey: 'shardId-000000000000', leaseCounter: 1, pendingOwner: undefined },
+      { leaseKey: 'shardId-000000000001', leaseCounter: 1, pendingOwner: 'worker-b' },
+    ]);
+
+    // A lease handed over leaves the old owner's list and joins the new owner's.
+    applied(await store.transferLease(ownershipOf(second), 'worker-b'));
+    expect((await store.listOwnedLeases(namespace, 'worker-a'))?.map((ref) => ref.leaseKey)).toEqual(['shardId-000000000000']);
+    expect((await store.listOwnedLeases(namespace, 'worker-b'))?.map((ref) => ref.leaseKey).sort()).toEqual([
+      'shardId-000000000001',
+      'shardId-000000000002',
+    ]);
+    expect(await store.listOwnedLeases(namespace, 'worker-z')).toEqual([]);
+  });
+
+  it('is missing from a table created before it existed: the table is used as it is, and the store says the index is not there', async () => {
+    const tableName = uniqueName('old-leases');
+    await createForeignTable(tableName, [
+      { AttributeName: PARTITION_KEY, KeyType: 'HASH', type: 'S' },
+      { AttributeName: SORT_KEY, KeyType: 'RANGE', type: 'S' },
+    ]);
+    const store = new DynamoDbLeaseStore({ client: stack.dynamodb, tableName });
+    await store.ensureTable();
+    const namespace = leaseNamespace('billing', 'orders');
+    await ownedLease(store, namespace, 'worker-a');
+    expect(await store.listOwnedLeases(namespace, 'worker-a')).toBeUndefined();
+    // Without ensureTable, the first query finds out.
+    const unaware = new DynamoDbLeaseStore({ client: stack.dynamodb, tableName });
+    expect(await unaware.listOwnedLeases(namespace, 'worker-a')).toBeUndefined();
+  });
+});
+
+describe('eventually consistent namespace reads', () => {
+  it('read the same namespace as strong ones (at half the cost)', async () => {
+    const { store } = await newStore();
+    const namespace = leaseNamespace('billing', 'orders');
+    await ownedLease(store, namespace, 'worker-a');
+    applied(await store.registerWorker(namespace, 'worker-a'));
+    expect(await store.readNamespace(namespace, { consistency: 'eventual' })).toEqual(await store.readNamespace(namespace));
   });
 });

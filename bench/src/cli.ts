@@ -9,6 +9,7 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   failover: () => import('./failover.js'),
   scaleout: () => import('./scaleout.js'),
   'ddb-cost': () => import('./ddb-cost.js'),
+  'fleet-cost': () => import('./fleet-cost.js'),
   reshard: () => import('./reshard.js'),
 };
 

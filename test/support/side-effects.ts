@@ -17,3 +17,11 @@ export function overlappingSideEffects(file: string): string[] {
   }
   return late;
 }
+
+/** How many side effects `workerId` made on `shardId` in the ownership period `epoch`. */
+export function sideEffectsBy(file: string, shardId: string, workerId: string, epoch: number): number {
+  const prefix = `${shardId} ${epoch} ${workerId} `;
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith(prefix)).length;
+}

@@ -29,11 +29,11 @@ export {
   type WorkerRecord,
   type WorkerStatus,
 } from './lease-table/lease.js';
-export type { LeaseStore, MalformedRow, NamespaceSnapshot } from './lease-table/lease-store.js';
+export type { LeaseStore, MalformedRow, NamespaceReadOptions, NamespaceSnapshot, OwnedLeaseRef } from './lease-table/lease-store.js';
 export { DynamoDbLeaseStore, type DynamoDbLeaseStoreOptions } from './lease-table/dynamodb-lease-store.js';
-export { ensureLeaseTable, type EnsureLeaseTableOptions } from './lease-table/ensure-lease-table.js';
+export { ensureLeaseTable, type EnsureLeaseTableOptions, type LeaseTableInfo } from './lease-table/ensure-lease-table.js';
 export { LeaseTableError, LeaseTableSchemaError } from './lease-table/lease-table-errors.js';
-export { PARTITION_KEY, SORT_KEY } from './lease-table/item-codec.js';
+export { OWNER_INDEX_NAME, PARTITION_KEY, SORT_KEY } from './lease-table/item-codec.js';
 export { LivenessTracker } from './liveness/liveness-tracker.js';
 export { OwnershipTracker } from './liveness/ownership-tracker.js';
 export { planAssignments, type AssignmentPlan, type LeaseMove, type PlanInput, type PlannerLease } from './assignment/plan-assignments.js';

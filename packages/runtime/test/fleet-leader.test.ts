@@ -82,3 +82,44 @@ describe('releaseLease after a drain', () => {
     expect({ outcome, to, transfers }).toEqual({ outcome: 'released', to: undefined, transfers: [] });
   });
 });
+
+describe('the leader and handoff requests written in the table', () => {
+  it('passes a request on to an owner that hears it, as a drain command towards the requester, once per resend interval', () => {
+    let now = 0;
+    const commands: { owner: string; command: unknown }[] = [];
+    const leader = fleetLeaderWith({
+      bus: silentBus({
+        sendCommand: async (owner, command) => {
+          commands.push({ owner, command });
+          return { accepted: true };
+        },
+      }),
+      clock: { now: () => 1_700_000_000_000 + now, monotonic: () => now, sleep: async () => {} },
+    });
+    leaders.push(leader);
+    leader.elected({ ...leadership }, undefined);
+    // `asker` plans for itself (it holds no grant of this leader) and wrote itself as pending owner.
+    const leases = [
+      testLease({ shardId: 'shardId-000000000001', leaseOwner: 'owner', leaseCounter: 7, pendingOwner: 'asker' }),
+      testLease({ shardId: 'shardId-000000000002', leaseOwner: 'owner', leaseCounter: 3 }),
+      testLease({ shardId: 'shardId-000000000003', leaseOwner: 'asker', leaseCounter: 2 }),
+      testLease({ shardId: 'shardId-000000000004', leaseOwner: 'leader', leaseCounter: 2 }),
+    ];
+    const snapshot = { leases, workers: [record('leader'), record('owner'), record('asker')], leadership };
+    leader.observe(snapshot);
+    leader.observe(snapshot);
+    expect(commands.map(({ owner, command }) => ({ owner, ...(command as object) }))).toEqual([
+      expect.objectContaining({
+        owner: 'owner',
+        type: 'drain-lease',
+        leaseKey: 'shardId-000000000001',
+        to: 'asker',
+        leaseCounter: 7,
+        term: 2,
+      }),
+    ]);
+    now = 3_000;
+    leader.observe(snapshot);
+    expect(commands).toHaveLength(2);
+  });
+});

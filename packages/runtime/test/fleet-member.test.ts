@@ -71,12 +71,15 @@ interface MemberSetup {
   readonly lease?: Lease;
   /** Workers the table lists besides this one and the leader. */
   readonly others?: readonly string[];
+  /** Whether the worker may take leases now (default: yes). */
+  readonly mayTake?: () => boolean;
 }
 
 function member({
   hosted = new Map(),
   lease = testLease({ leaseOwner: 'worker-b', leaseCounter: 4 }),
   others = ['worker-b', 'worker-c'],
+  mayTake = () => true,
 }: MemberSetup = {}) {
   const bus = new OpenBus();
   const store = new CountingStore(lease);
@@ -95,6 +98,9 @@ function member({
     sendToLease: (leaseKey, event) => void sentToLease.push(`${leaseKey}:${event.type}`),
   });
   let successions = 0;
+  const asked: string[] = [];
+  let missed = 0;
+  let now = 0;
   const fleetMember = new FleetMember({
     bus: bus as unknown as CoordinationBus,
     store: store as unknown as LeaseStore,
@@ -102,16 +108,30 @@ function member({
     workerId: ME,
     host,
     directory,
-    mayTakeLeases: () => true,
+    mayTakeLeases: mayTake,
     onFleetChange: () => {},
     onRevoked: async () => {},
     onSuccession: () => void (successions += 1),
+    onShardEnded: () => {},
+    onHandoverMissed: () => void (missed += 1),
+    onHandoffAsked: (leaseKey) => void asked.push(leaseKey),
     handoffExpectedForMs: 12_000,
-    monotonicNow: () => 0,
+    monotonicNow: () => now,
     logger: pino({ level: 'silent' }),
   });
   fleetMember.start();
-  return { bus, store, lease, sentToLease, started, fleetMember, successions: () => successions };
+  return {
+    bus,
+    store,
+    lease,
+    sentToLease,
+    started,
+    fleetMember,
+    successions: () => successions,
+    asked,
+    missed: () => missed,
+    advance: (ms: number) => void (now += ms),
+  };
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
@@ -223,5 +243,45 @@ describe('a planned handoff to this worker', () => {
     expect(fleetMember.expectsHandoff(lease.leaseKey, 5)).toBe(true);
     // The lease is here at another epoch (the plan was from another ownership period): adopt it.
     expect(fleetMember.expectsHandoff(lease.leaseKey, 8)).toBe(false);
+  });
+});
+
+describe('prompts that a lease of this worker may need its attention', () => {
+  it('a handoff request for a lease it owns makes it read that lease; one for another worker’s lease, nothing', async () => {
+    const lease = testLease({ leaseOwner: ME, leaseCounter: 4 });
+    const hosted = new Map<string, HostedLease>([
+      [
+        lease.leaseKey,
+        { state: 'owned', ownership: { namespace: 'app/stream', leaseKey: lease.leaseKey, leaseOwner: ME, leaseCounter: 4 } },
+      ],
+    ]);
+    const { bus, asked } = member({ hosted, lease });
+    bus.eventHandler!({ type: 'handoff-requested', leaseKey: lease.leaseKey, from: ME, to: 'worker-b' });
+    bus.eventHandler!({ type: 'handoff-requested', leaseKey: lease.leaseKey, from: 'worker-c', to: 'worker-b' });
+    bus.eventHandler!({ type: 'handoff-requested', leaseKey: 'shardId-999999999999', from: ME, to: 'worker-b' });
+    await settle();
+    expect(asked).toEqual([lease.leaseKey]);
+  });
+
+  it('a handover it may not act on now (draining, fenced, recovering) is left to the lease sync, which is told', async () => {
+    const lease = testLease({ leaseOwner: ME, leaseCounter: 5 });
+    const { bus, started, missed } = member({ lease, mayTake: () => false });
+    bus.eventHandler!({ type: 'lease-released', leaseKey: lease.leaseKey, from: 'worker-b', to: ME, leaseCounter: 5 });
+    await settle();
+    expect(started).toEqual([]);
+    expect(missed()).toBe(1);
+  });
+
+  it('a planned handoff that never announced itself tells the lease sync to check this worker’s leases', () => {
+    const { fleetMember, missed, advance } = member();
+    fleetMember.actOnMoves([{ leaseKey: 'shardId-000000000001', from: 'worker-b', to: ME, kind: 'handoff', leaseCounter: 4 }]);
+    expect(fleetMember.expectsHandoff('shardId-000000000001', 5)).toBe(true);
+    advance(11_000);
+    fleetMember.forgetExpiredHandoffs();
+    expect(missed()).toBe(0);
+    advance(2_000);
+    fleetMember.forgetExpiredHandoffs();
+    expect(missed()).toBe(1);
+    expect(fleetMember.expectsHandoff('shardId-000000000001', 5)).toBe(false);
   });
 });

@@ -36,7 +36,7 @@ describe('a namespace read overtaken by a newer one', () => {
         observe: (s: NamespaceSnapshot) => void seenByLeader.push(s.workers.map((w) => w.workerId)),
       },
       election: { observe: async () => {} },
-      member: { expectsHandoff: () => false },
+      member: { expectsHandoff: () => false, forgetExpiredHandoffs: () => {} },
       directory: { observe: () => {} },
     } as unknown as FleetParts);
 

@@ -1,9 +1,8 @@
 import type { ConditionalWriteResult, Lease, NamespaceSnapshot } from '@shoal/coordinator';
 import { describe, expect, it, vi } from 'vitest';
 import type { FleetParts } from '../src/fleet/fleet-parts.js';
-import type { HostedLease, LeaseHost } from '../src/leases/lease-host.js';
-import type { LeaseMachineEvent } from '../src/machines/lease-machine.js';
-import { leaseSyncOn, manualClock, workerRecord } from './fakes/fleet.js';
+import type { HostedLease } from '../src/leases/lease-host.js';
+import { leaseSyncOn, manualClock, recordingHost, workerRecord } from './fakes/fleet.js';
 import { testLease } from './fakes/records.js';
 
 /** A namespace read the test answers when it chooses, so two reads can return out of order. */
@@ -12,20 +11,6 @@ class ControlledReads {
   readNamespace(): Promise<NamespaceSnapshot> {
     return new Promise((resolve) => this.pending.push(resolve));
   }
-}
-
-function hostWith(hosted: Map<string, HostedLease>) {
-  const sent: { leaseKey: string; event: LeaseMachineEvent }[] = [];
-  const started: { leaseKey: string; mode: string }[] = [];
-  const host: LeaseHost = {
-    hostedLeases: () => hosted,
-    relinquishedEpoch: () => undefined,
-    forgetRelinquishedExcept: () => {},
-    startLease: (lease, mode) => void started.push({ leaseKey: lease.leaseKey, mode }),
-    sendToLease: (leaseKey, event) => void sent.push({ leaseKey, event }),
-    fenced: () => {},
-  };
-  return { host, sent, started };
 }
 
 function snapshotOf(lease: Lease): NamespaceSnapshot {
@@ -51,7 +36,7 @@ describe('LeaseSync', () => {
   it('never applies an older read after a newer one: a sync asked for while another runs starts after it', async () => {
     const owned = testLease({ leaseOwner: 'worker-a', leaseCounter: 7 });
     const ownership = { namespace: owned.namespace, leaseKey: owned.leaseKey, leaseOwner: 'worker-a', leaseCounter: 7 };
-    const { host, sent } = hostWith(new Map([[owned.leaseKey, { state: 'owned', ownership }]]));
+    const { host, sent } = recordingHost(new Map([[owned.leaseKey, { state: 'owned', ownership }]]));
     const reads = new ControlledReads();
     const sync = leaseSyncOn(reads, { namespace: owned.namespace, host, leaseDurationMs: 10_000 });
     const first = sync.sync();
@@ -78,7 +63,7 @@ describe('LeaseSync without the leader’s ear', () => {
   const leadership = { namespace: 'app/stream', leaderId: 'leader', term: 2, heartbeat: 5 };
 
   async function afterOwnerVanished(hearsLeader: boolean) {
-    const { host, started } = hostWith(new Map());
+    const { host, started } = recordingHost(new Map());
     const reads = new ControlledReads();
     const sync = leaseSyncOn(reads, { host, leaseDurationMs: 60_000, mayTakeLeases: () => true, hearsLeader: () => hearsLeader });
     // A worker with a bus, not leading: the leader plans unless this worker cannot hear it.
@@ -86,14 +71,15 @@ describe('LeaseSync without the leader’s ear', () => {
       bus: { isConnected: () => true },
       leader: { isLeading: () => false, observe: () => {} },
       election: { observe: async () => {} },
-      member: { expectsHandoff: () => false },
+      member: { expectsHandoff: () => false, forgetExpiredHandoffs: () => {} },
       directory: { observe: () => {} },
     } as unknown as FleetParts);
-    const first = sync.sync();
+    // Full reads whatever its place (a worker that hears the leader reads the namespace only when asked).
+    const first = sync.refresh();
     reads.pending[0]!({ leases: twoLeasesOf('dead'), workers: [record('worker-a'), record('leader'), record('dead')], leadership });
     await first;
     // The leader revoked `dead` (its record is gone); its plan did not reach this worker.
-    const second = sync.sync();
+    const second = sync.refresh();
     reads.pending[1]!({ leases: twoLeasesOf('dead'), workers: [record('worker-a'), record('leader')], leadership });
     await second;
     return started;
@@ -105,7 +91,7 @@ describe('LeaseSync without the leader’s ear', () => {
   });
 
   it('takes a vanished owner’s lease it was waiting on for a handoff, instead of waiting for the handoff', async () => {
-    const { host, sent } = hostWith(new Map());
+    const { host, sent } = recordingHost(new Map());
     const waiting = new Map<string, HostedLease>();
     host.hostedLeases = () => waiting;
     const reads = new ControlledReads();
@@ -134,7 +120,7 @@ describe('LeaseSync judging table-mode workers', () => {
   it('takes no lease from an owner whose removal as dead failed because its heartbeat moved (a read handled late)', async () => {
     const { clock, advance } = manualClock();
     const lease: Lease = testLease({ leaseOwner: 'worker-b', leaseCounter: 4 });
-    const { host, started } = hostWith(new Map());
+    const { host, started } = recordingHost(new Map());
     const snapshot = (heartbeat: number): NamespaceSnapshot => ({
       leases: [lease],
       workers: [workerRecord('worker-a', { liveness: 'table', heartbeat: 50 }), workerRecord('worker-b', { liveness: 'table', heartbeat })],
@@ -164,7 +150,7 @@ describe('LeaseSync judging table-mode workers', () => {
   it('takes the leases of an owner once its removal applied', async () => {
     const { clock, advance } = manualClock();
     const lease: Lease = testLease({ leaseOwner: 'worker-b', leaseCounter: 4 });
-    const { host, started } = hostWith(new Map());
+    const { host, started } = recordingHost(new Map());
     const snapshot: NamespaceSnapshot = {
       leases: [lease],
       workers: [
@@ -188,7 +174,7 @@ describe('LeaseSync judging table-mode workers', () => {
 describe('LeaseSync of a worker that just joined', () => {
   it('leaves handoffs to a live leader while its first grant is on its way, then asks for them itself', async () => {
     const { clock, advance } = manualClock();
-    const { host, started } = hostWith(new Map());
+    const { host, started } = recordingHost(new Map());
     const leases = [0, 1, 2].map((i) => testLease({ shardId: `shardId-00000000000${i}`, leaseOwner: 'worker-b', leaseCounter: 3 }));
     const snapshot: NamespaceSnapshot = {
       leases,
@@ -200,7 +186,7 @@ describe('LeaseSync of a worker that just joined', () => {
       bus: { isConnected: () => true },
       leader: { isLeading: () => false, observe: () => {} },
       election: { observe: async () => {}, liveLeaderId: () => 'leader' },
-      member: { expectsHandoff: () => false },
+      member: { expectsHandoff: () => false, forgetExpiredHandoffs: () => {} },
       directory: { observe: () => {} },
     } as unknown as FleetParts);
     await sync.sync();

@@ -51,6 +51,11 @@ export const fleetEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('leader-changed'), leaderId: workerId, term }),
   /** The leader stepped down and left the row vacant: `successor` may claim it at once. */
   z.object({ type: z.literal('leader-resigned'), leaderId: workerId, term, successor: workerId.optional() }),
+  /**
+   * A worker wrote itself as the lease's `pendingOwner`: a prompt for the owner (`from`) to read
+   * the lease and hand it over, sooner than its own periodic check would.
+   */
+  z.object({ type: z.literal('handoff-requested'), leaseKey, from: workerId, to: workerId }),
   /** A shard was read to its end and checkpointed at SHARD_END: its children may start. */
   z.object({ type: z.literal('shard-ended'), leaseKey, shardId: leaseKey, from: workerId }),
 ]);
@@ -106,6 +111,8 @@ export const livenessReplySchema = z.discriminatedUnion('granted', [
     validForMs: z.number().int().nonnegative(),
     /** The request answered: a grant counts only for the request it names. */
     seq: z.number().int().nonnegative(),
+    /** The leadership row's heartbeat as the leader last renewed it: the worker follows the election by it. */
+    leaderHeartbeat: z.number().int().nonnegative().optional(),
     /** Signed with the requesting worker's key, which only the table and that worker know. */
     mac,
   }),

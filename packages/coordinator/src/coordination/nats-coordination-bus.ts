@@ -154,8 +154,9 @@ export class NatsCoordinationBus implements CoordinationBus {
         if (accept(reply)) return reply;
         this.drops.drop('liveness reply', 'liveness reply not signed for this request', { subject: msg.subject });
       }
-    } catch {
-      // No responder or the connection went away: silence.
+    } catch (error) {
+      // No responder or the connection went away: silence. Too big is a defect: logged as one.
+      this.reportTooBig(error, 'liveness request', this.subjects.liveness);
     }
     return undefined;
   }
@@ -178,7 +179,8 @@ export class NatsCoordinationBus implements CoordinationBus {
     try {
       msg.respond(JSON.stringify(reply));
     } catch (error) {
-      this.logger.debug({ err: error, subject: msg.subject }, 'could not send a reply');
+      if (!this.reportTooBig(error, 'reply', msg.subject))
+        this.logger.debug({ err: error, subject: msg.subject }, 'could not send a reply');
     }
   }
 
@@ -213,10 +215,21 @@ export class NatsCoordinationBus implements CoordinationBus {
     try {
       const reply = await connection.request(subject, JSON.stringify(body), { timeout: timeoutMs });
       return this.parse(reply, schema, what);
-    } catch {
+    } catch (error) {
       // No responder or no answer in time: the caller treats both as silence.
+      this.reportTooBig(error, what.replace(/ reply$/, ''), subject);
       return undefined;
     }
+  }
+
+  /**
+   * A message larger than the server's `max_payload` was not sent. Shoal keeps every message
+   * far below any server's limit, so this is logged as the error it is; true when it was that.
+   */
+  private reportTooBig(error: unknown, what: string, subject: string): boolean {
+    if (!(error instanceof Error) || !/max_payload/i.test(error.message)) return false;
+    this.logger.error({ err: error, subject }, `could not send a ${what}: larger than the NATS server's max_payload`);
+    return true;
   }
 
   private parse<T>(msg: Msg, schema: z.ZodType<T>, what: string): T | undefined {

@@ -113,6 +113,21 @@ export class LeaderElection {
   }
 
   /**
+   * The row as a grant of its leader showed it, received `at`: the row had this value then, so
+   * it stands still from then at the latest. Only a newer row than the last seen counts (grants
+   * may come out of order); whether it is vacant or expired is judged by reading it when it would
+   * have stood still for a leadership duration, so a worker that hears the leader reads nothing
+   * until then.
+   */
+  observeLeader(record: LeadershipRecord, at: number): void {
+    if (this.held || this.controller.signal.aborted) return;
+    const seen = this.seen?.record;
+    if (seen && (record.term < seen.term || (record.term === seen.term && record.heartbeat <= seen.heartbeat))) return;
+    this.seen = { record, sinceMs: at };
+    this.checkAtExpiry(this.options.leadershipDurationMs);
+  }
+
+  /**
    * Reads the row again the moment it would have stood still for a leadership duration, so a
    * dead leader is replaced then, not at the next namespace read.
    */

@@ -42,9 +42,11 @@ export class LivenessGrants {
   /**
    * Answers a request signed with `workerKey` (the key the table holds for the worker), signing
    * the grant with the same key; nothing for a request that is not signed so, or that repeats
-   * an earlier one. `remainingTermMs` is how long the leader may still act without renewing.
+   * an earlier one. `remainingTermMs` is how long the leader may still act without renewing;
+   * `heartbeat` is the leadership row's heartbeat as the leader last renewed it, so the worker
+   * can follow the election from grants.
    */
-  grant(request: LivenessRequest, workerKey: string | undefined, remainingTermMs: number): LivenessReply | undefined {
+  grant(request: LivenessRequest, workerKey: string | undefined, remainingTermMs: number, heartbeat?: number): LivenessReply | undefined {
     const term = this.term;
     if (!term?.leaderId || remainingTermMs <= 0 || workerKey === undefined) return undefined;
     if (!verifyMessage(request, workerKey)) return undefined;
@@ -57,7 +59,17 @@ export class LivenessGrants {
     // after its term began, by when any grant given while this term was valid has run out.
     const ownGrant = request.workerId === term.leaderId;
     const validForMs = Math.floor(ownGrant ? Math.min(this.options.grantValidForMs, remainingTermMs) : this.options.grantValidForMs);
-    return signed({ granted: true as const, leaderId: term.leaderId, term: term.term, validForMs, seq: request.seq }, workerKey);
+    return signed(
+      {
+        granted: true as const,
+        leaderId: term.leaderId,
+        term: term.term,
+        validForMs,
+        seq: request.seq,
+        ...(heartbeat === undefined ? {} : { leaderHeartbeat: heartbeat }),
+      },
+      workerKey,
+    );
   }
 
   /**

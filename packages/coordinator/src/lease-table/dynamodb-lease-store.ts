@@ -5,6 +5,7 @@ import { DynamoDbTable } from './dynamodb-table.js';
 import { ensureLeaseTable } from './ensure-lease-table.js';
 import {
   LEADERSHIP_ITEM_KEY,
+  OWNER_INDEX_NAME,
   PARTITION_KEY,
   SORT_KEY,
   decodeLeadership,
@@ -30,7 +31,7 @@ import type {
   WorkerRecord,
 } from './lease.js';
 import { LeaseTableError } from './lease-table-errors.js';
-import type { LeaseStore, MalformedRow, NamespaceSnapshot } from './lease-store.js';
+import type { LeaseStore, MalformedRow, NamespaceReadOptions, NamespaceSnapshot, OwnedLeaseRef } from './lease-store.js';
 import { LeadershipWrites } from './leadership-writes.js';
 import { WorkerRecordWrites } from './worker-record-writes.js';
 
@@ -64,6 +65,8 @@ export class DynamoDbLeaseStore implements LeaseStore {
   private readonly table: DynamoDbTable;
   private readonly workers: WorkerRecordWrites;
   private readonly leadership: LeadershipWrites;
+  /** Whether the table has the owner index; unknown until `ensureTable` or the first query says. */
+  private hasOwnerIndex: boolean | undefined;
 
   constructor(options: DynamoDbLeaseStoreOptions) {
     this.table = new DynamoDbTable(options.client, options.tableName, options.requestTimeoutMs ?? 2_000, options.now ?? Date.now);
@@ -71,12 +74,13 @@ export class DynamoDbLeaseStore implements LeaseStore {
     this.leadership = new LeadershipWrites(this.table);
   }
 
-  ensureTable(): Promise<void> {
-    return ensureLeaseTable(this.table.client, this.table.tableName);
+  async ensureTable(): Promise<void> {
+    const { hasOwnerIndex } = await ensureLeaseTable(this.table.client, this.table.tableName);
+    this.hasOwnerIndex = hasOwnerIndex;
   }
 
-  /** Reads every lease and worker record of the namespace (consistent read, all pages). */
-  async readNamespace(namespace: string): Promise<NamespaceSnapshot> {
+  /** Reads every lease and worker record of the namespace (all pages). */
+  async readNamespace(namespace: string, { consistency }: NamespaceReadOptions = { consistency: 'strong' }): Promise<NamespaceSnapshot> {
     const leases: Lease[] = [];
     const malformed: MalformedRow[] = [];
     const workers: WorkerRecord[] = [];
@@ -90,7 +94,7 @@ export class DynamoDbLeaseStore implements LeaseStore {
             KeyConditionExpression: '#ns = :ns',
             ExpressionAttributeNames: { '#ns': PARTITION_KEY },
             ExpressionAttributeValues: { ':ns': namespace },
-            ConsistentRead: true,
+            ConsistentRead: consistency === 'strong',
             ExclusiveStartKey: startKey,
           }),
           options,
@@ -107,6 +111,46 @@ export class DynamoDbLeaseStore implements LeaseStore {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return { leases, workers, leadership, malformed };
+  }
+
+  async listOwnedLeases(namespace: string, owner: string): Promise<readonly OwnedLeaseRef[] | undefined> {
+    if (this.hasOwnerIndex === false) return undefined;
+    const refs: OwnedLeaseRef[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    try {
+      do {
+        const page = await this.table.call('Query', (options) =>
+          this.table.documents.send(
+            new QueryCommand({
+              TableName: this.table.tableName,
+              IndexName: OWNER_INDEX_NAME,
+              KeyConditionExpression: '#owner = :owner AND #ns = :ns',
+              ExpressionAttributeNames: { '#owner': 'leaseOwner', '#ns': PARTITION_KEY },
+              ExpressionAttributeValues: { ':owner': owner, ':ns': namespace },
+              ExclusiveStartKey: startKey,
+            }),
+            options,
+          ),
+        );
+        for (const item of page.Items ?? []) {
+          if (!isLeaseItem(item)) continue;
+          refs.push({
+            leaseKey: leaseKeyOf(String(item[SORT_KEY])),
+            leaseCounter: Number(item.leaseCounter ?? 0),
+            pendingOwner: typeof item.pendingOwner === 'string' ? item.pendingOwner : undefined,
+          });
+        }
+        startKey = page.LastEvaluatedKey;
+      } while (startKey);
+    } catch (error) {
+      if (isMissingIndex(error)) {
+        this.hasOwnerIndex = false;
+        return undefined;
+      }
+      throw error;
+    }
+    this.hasOwnerIndex = true;
+    return refs;
   }
 
   async getLease(namespace: string, leaseKey: string): Promise<Lease | undefined> {
@@ -371,4 +415,10 @@ export class DynamoDbLeaseStore implements LeaseStore {
   resignLeadership(held: LeadershipRecord): Promise<ConditionalWriteResult<void>> {
     return this.leadership.resignLeadership(held);
   }
+}
+
+/** DynamoDB's answer to a query on an index the table does not have. */
+function isMissingIndex(error: unknown): boolean {
+  const cause = error instanceof LeaseTableError ? error.cause : error;
+  return cause instanceof Error && cause.name === 'ValidationException' && /index/i.test(cause.message);
 }

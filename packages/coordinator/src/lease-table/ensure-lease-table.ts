@@ -6,7 +6,7 @@ import {
   type DynamoDBClient,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
-import { PARTITION_KEY, SORT_KEY } from './item-codec.js';
+import { OWNER_INDEX_NAME, OWNER_INDEX_PROJECTED, PARTITION_KEY, SORT_KEY } from './item-codec.js';
 import { LeaseTableSchemaError } from './lease-table-errors.js';
 
 export interface EnsureLeaseTableOptions {
@@ -15,12 +15,23 @@ export interface EnsureLeaseTableOptions {
   readonly pollIntervalMs?: number;
 }
 
+/** What `ensureLeaseTable` found. */
+export interface LeaseTableInfo {
+  /** The owner index exists and is ACTIVE (a table created before Shoal had it lacks it). */
+  readonly hasOwnerIndex: boolean;
+}
+
 /**
- * Creates the lease table (on-demand billing) when it does not exist and waits until it is
- * ACTIVE. An existing table must have Shoal's key schema; otherwise this throws
- * {@link LeaseTableSchemaError} naming what differs, before anything is written.
+ * Creates the lease table (on-demand billing, with its owner index) when it does not exist and
+ * waits until it is ACTIVE. An existing table must have Shoal's key schema; otherwise this throws
+ * {@link LeaseTableSchemaError} naming what differs, before anything is written. An existing
+ * table without the owner index is used as it is (see `LeaseStore.listOwnedLeases`).
  */
-export async function ensureLeaseTable(client: DynamoDBClient, tableName: string, options: EnsureLeaseTableOptions = {}): Promise<void> {
+export async function ensureLeaseTable(
+  client: DynamoDBClient,
+  tableName: string,
+  options: EnsureLeaseTableOptions = {},
+): Promise<LeaseTableInfo> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const pollIntervalMs = options.pollIntervalMs ?? 250;
   let table = await describe(client, tableName);
@@ -33,10 +44,21 @@ export async function ensureLeaseTable(client: DynamoDBClient, tableName: string
           AttributeDefinitions: [
             { AttributeName: PARTITION_KEY, AttributeType: 'S' },
             { AttributeName: SORT_KEY, AttributeType: 'S' },
+            { AttributeName: 'leaseOwner', AttributeType: 'S' },
           ],
           KeySchema: [
             { AttributeName: PARTITION_KEY, KeyType: 'HASH' },
             { AttributeName: SORT_KEY, KeyType: 'RANGE' },
+          ],
+          GlobalSecondaryIndexes: [
+            {
+              IndexName: OWNER_INDEX_NAME,
+              KeySchema: [
+                { AttributeName: 'leaseOwner', KeyType: 'HASH' },
+                { AttributeName: PARTITION_KEY, KeyType: 'RANGE' },
+              ],
+              Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...OWNER_INDEX_PROJECTED] },
+            },
           ],
         }),
       );
@@ -58,6 +80,8 @@ export async function ensureLeaseTable(client: DynamoDBClient, tableName: string
     await new Promise((resolve) => setTimeout(resolve, pollIntervalMs));
     table = await describe(client, tableName);
   }
+  const ownerIndex = table.GlobalSecondaryIndexes?.find((index) => index.IndexName === OWNER_INDEX_NAME);
+  return { hasOwnerIndex: ownerIndex !== undefined && (ownerIndex.IndexStatus === undefined || ownerIndex.IndexStatus === 'ACTIVE') };
 }
 
 async function describe(client: DynamoDBClient, tableName: string): Promise<TableDescription | undefined> {

@@ -11,6 +11,13 @@ export const SORT_KEY = 'itemKey';
 
 const LEASE_PREFIX = 'lease#';
 const WORKER_PREFIX = 'worker#';
+/**
+ * The global secondary index that lists a worker's leases: partition key `leaseOwner`, sort key
+ * the namespace, projecting only what shows a change (the epoch and a handoff request), so
+ * checkpoint writes never touch it. Only owned lease rows carry `leaseOwner`: the index is sparse.
+ */
+export const OWNER_INDEX_NAME = 'shoal-lease-owner';
+export const OWNER_INDEX_PROJECTED = ['leaseCounter', 'pendingOwner'] as const;
 /** One leadership row per namespace. */
 export const LEADERSHIP_ITEM_KEY = 'leader';
 

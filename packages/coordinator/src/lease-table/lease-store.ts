@@ -19,6 +19,22 @@ export interface NamespaceSnapshot {
   readonly malformed?: readonly MalformedRow[];
 }
 
+/** How a namespace read is served: `strong` sees every write that applied before it began. */
+export interface NamespaceReadOptions {
+  /** Eventually consistent reads cost half and may miss writes of the last second: for syncs that only cost time when stale. */
+  readonly consistency: 'strong' | 'eventual';
+}
+
+/**
+ * A lease as the owner index shows it (eventually consistent): enough to see that something
+ * changed, never enough to act on; a point read of the lease comes first.
+ */
+export interface OwnedLeaseRef {
+  readonly leaseKey: string;
+  readonly leaseCounter: number;
+  readonly pendingOwner: string | undefined;
+}
+
 /** A lease row Shoal cannot use: its sort key and what is wrong with it. */
 export interface MalformedRow {
   readonly itemKey: string;
@@ -35,7 +51,14 @@ export interface MalformedRow {
 export interface LeaseStore {
   /** Creates the table when missing; rejects when an existing table has another key schema. */
   ensureTable(): Promise<void>;
-  readNamespace(namespace: string): Promise<NamespaceSnapshot>;
+  /** Every lease and worker record of the namespace, and its leadership row (all pages); strongly consistent unless asked otherwise. */
+  readNamespace(namespace: string, options?: NamespaceReadOptions): Promise<NamespaceSnapshot>;
+  /**
+   * The leases `owner` holds in the namespace, from the table's owner index (eventually
+   * consistent, so a change of the last moment may be missing); `undefined` when the table has
+   * no owner index (a table created before it existed), so the caller reads the namespace instead.
+   */
+  listOwnedLeases(namespace: string, owner: string): Promise<readonly OwnedLeaseRef[] | undefined>;
   getLease(namespace: string, leaseKey: string): Promise<Lease | undefined>;
   /** The leadership row alone (consistent read), for a candidate checking it the moment it may expire. */
   getLeadership(namespace: string): Promise<LeadershipRecord | undefined>;

@@ -1,17 +1,30 @@
-import type { LeadershipRecord, LeaseStore, NamespaceSnapshot, WorkerRecord } from '@shoal/coordinator';
+import { verifyMessage, type LeadershipRecord, type LeaseStore, type NamespaceSnapshot, type WorkerRecord } from '@shoal/coordinator';
 import type { Clock } from '../clock.js';
 
 /** A newer term than the last row seen is read from the table at most this often (forged terms cost no more). */
 const LEADERSHIP_RECHECK_MS = 1_000;
+/** A worker's record read on its own is trusted this long; one whose signature fails is read again sooner. */
+const WORKER_RECORD_TTL_MS = 30_000;
+/** A signature that fails against a known key is checked against a fresh read at most this often per worker. */
+const KEY_RECHECK_MS = 1_000;
+
+/** Beyond this many remembered records, those older than their time to live are dropped. */
+const MAX_REMEMBERED_WORKERS = 1_000;
+
+interface KnownWorker {
+  readonly record: WorkerRecord | undefined;
+  readonly readAt: number;
+}
 
 /**
  * What the lease table says about the fleet, for judging what arrives over NATS: who is
  * registered (and with which signing key), and who leads in which term. Answers from the last
- * namespace read where it can, and from a consistent point read where that read is silent, so a
- * message is believed only as far as the table confirms it.
+ * namespace read, the leader's grants and point reads it made itself, reading a record or the
+ * leadership row where those are silent or old, so a message is believed only as far as the
+ * table confirms it. A worker that hears the leader reads no namespace: this is its whole view.
  */
 export class FleetDirectory {
-  private workers = new Map<string, WorkerRecord>();
+  private readonly workers = new Map<string, KnownWorker>();
   private leadership: LeadershipRecord | undefined;
   private leadershipCheckedAt = Number.NEGATIVE_INFINITY;
 
@@ -23,19 +36,34 @@ export class FleetDirectory {
 
   /** A fresh namespace read. */
   observe(snapshot: NamespaceSnapshot): void {
-    this.workers = new Map(snapshot.workers.map((worker) => [worker.workerId, worker]));
-    if (snapshot.leadership && (!this.leadership || snapshot.leadership.term >= this.leadership.term))
-      this.leadership = snapshot.leadership;
+    const now = this.clock.monotonic();
+    this.workers.clear();
+    for (const worker of snapshot.workers) this.workers.set(worker.workerId, { record: worker, readAt: now });
+    if (snapshot.leadership) this.observeLeadership(snapshot.leadership);
+  }
+
+  /** The leadership row as a read or a grant of its leader showed it. */
+  observeLeadership(row: LeadershipRecord): void {
+    if (!this.leadership || row.term >= this.leadership.term) this.leadership = row;
   }
 
   /** The worker's record as the table has it (undefined: not registered). */
   async worker(workerId: string): Promise<WorkerRecord | undefined> {
-    return this.workers.get(workerId) ?? (await this.store.getWorker(this.namespace, workerId));
+    const known = this.workers.get(workerId);
+    if (known && this.clock.monotonic() - known.readAt < WORKER_RECORD_TTL_MS) return known.record;
+    return this.read(workerId);
   }
 
-  /** The key `workerId` signs with, by its record. */
-  async keyOf(workerId: string): Promise<string | undefined> {
-    return (await this.worker(workerId))?.fleetKey;
+  /**
+   * Whether `message` carries `workerId`'s signature under the key its record holds. A worker
+   * that registered again since its record was read signs with a new key: a failed check is
+   * repeated once against a fresh read of the record.
+   */
+  async signedBy(message: { readonly mac?: string }, workerId: string): Promise<boolean> {
+    if (verifyMessage(message, (await this.worker(workerId))?.fleetKey)) return true;
+    const known = this.workers.get(workerId);
+    if (known && this.clock.monotonic() - known.readAt < KEY_RECHECK_MS) return false;
+    return verifyMessage(message, (await this.read(workerId))?.fleetKey);
   }
 
   /**
@@ -50,7 +78,21 @@ export class FleetDirectory {
     if (now - this.leadershipCheckedAt < LEADERSHIP_RECHECK_MS) return false;
     this.leadershipCheckedAt = now;
     const row = await this.store.getLeadership(this.namespace);
-    if (row && (!this.leadership || row.term >= this.leadership.term)) this.leadership = row;
+    if (row) this.observeLeadership(row);
     return row?.term === term && row.leaderId === leaderId;
+  }
+
+  private async read(workerId: string): Promise<WorkerRecord | undefined> {
+    const readAt = this.clock.monotonic();
+    const record = await this.store.getWorker(this.namespace, workerId);
+    this.workers.set(workerId, { record, readAt });
+    this.forgetOld(readAt);
+    return record;
+  }
+
+  /** Workers come and go over a fleet's life: records read long ago are dropped once there are many. */
+  private forgetOld(now: number): void {
+    if (this.workers.size <= MAX_REMEMBERED_WORKERS) return;
+    for (const [workerId, known] of this.workers) if (now - known.readAt >= WORKER_RECORD_TTL_MS) this.workers.delete(workerId);
   }
 }

@@ -13,6 +13,16 @@ export interface CoordinationOptions {
   leadershipDurationMs?: number;
   /** How often the leader renews its row (its only steady DynamoDB write). Default 1000 ms. */
   leadershipRenewIntervalMs?: number;
+  /**
+   * How often the leader reads the whole namespace, besides the reads fleet events prompt (a
+   * worker joined, left or was revoked, a lease was released, a shard ended). Default 5000 ms.
+   */
+  leaderFullSyncIntervalMs?: number;
+  /**
+   * How often a worker that hears the leader checks its own leases in the table (the owner
+   * index, then a point read of each lease that changed). Default 30000 ms.
+   */
+  ownLeaseCheckIntervalMs?: number;
 }
 
 /** The resolved options the fleet runs on (a subset of the worker's, defaults applied). */

@@ -40,6 +40,14 @@ export interface FleetHooks {
   readonly refresh: () => Promise<void>;
   /** This worker's record is gone: drop every lease and register again. */
   readonly onRevoked: () => Promise<void>;
+  /** This worker became leader: it creates the leases of new shards from now on. */
+  readonly onElected: () => void;
+  /** A worker reported a shard finished: as leader, create its children's leases. */
+  readonly onShardEnded: (shardId: string) => void;
+  /** A lease may have been handed to this worker without it starting the lease: check soon. */
+  readonly onHandoverMissed: () => void;
+  /** Another worker says it asked for this worker's lease: read the lease and act on it. */
+  readonly onHandoffAsked: (leaseKey: string) => void;
 }
 
 /** Wires the leader, member and liveness keeper of a worker that has a coordination bus. */
@@ -58,6 +66,9 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     onFleetChange: () => leader.replanSoon(),
     onRevoked: hooks.onRevoked,
     onSuccession: () => void election.recheck(),
+    onShardEnded: hooks.onShardEnded,
+    onHandoverMissed: hooks.onHandoverMissed,
+    onHandoffAsked: hooks.onHandoffAsked,
     handoffExpectedForMs: options.drainTimeoutMs + 2_000,
     monotonicNow: clock.monotonic,
     logger,
@@ -70,7 +81,10 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     renewIntervalMs: coordination.leadershipRenewIntervalMs,
     clock,
     logger,
-    onElected: (term, replaced) => leader.elected(term, replaced?.leaderId),
+    onElected: (term, replaced) => {
+      leader.elected(term, replaced?.leaderId);
+      hooks.onElected();
+    },
     onDeposed: () => leader.deposed(),
   });
   const leader: FleetLeader = new FleetLeader({
@@ -87,6 +101,7 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     grantValidForMs: coordination.livenessSelfFenceMs,
     revokeAfterMs: coordination.livenessFailoverMs,
     remainingTermMs: () => election.remainingMs(),
+    heldTerm: () => election.term(),
     refresh: hooks.refresh,
     actOnOwnMoves: (moves) => member.actOnMoves(moves),
     clock,
@@ -104,6 +119,12 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     clock,
     logger,
     onRevoked: hooks.onRevoked,
+    // The grants carry the leadership row as the leader last renewed it: a worker that hears
+    // the leader follows the election without reading the row.
+    onLeaderSeen: (row) => {
+      directory.observeLeadership(row);
+      election.observeLeader(row, clock.monotonic());
+    },
   });
   return { bus, election, leader, member, keeper, directory };
 }

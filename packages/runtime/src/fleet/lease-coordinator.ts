@@ -80,6 +80,8 @@ export class LeaseCoordinator {
         return term !== undefined && liveness.grantTerm === term && liveness.hasGrant();
       },
       joinGraceMs: options.coordination.livenessSelfFenceMs,
+      leaderFullSyncIntervalMs: options.coordination.leaderFullSyncIntervalMs,
+      ownLeaseCheckIntervalMs: options.coordination.ownLeaseCheckIntervalMs,
       clock,
       logger,
     });
@@ -89,8 +91,12 @@ export class LeaseCoordinator {
           {
             ownerships: this.leaseSync.ownerships,
             mayTakeLeases: () => this.mayTakeLeases(),
-            refresh: () => this.leaseSync.sync(),
+            refresh: () => this.leaseSync.refresh(),
             onRevoked: () => this.recoverFromRevocation(),
+            onElected: () => void this.syncShardsAsLeader(),
+            onShardEnded: (shardId) => void this.syncShardsAsLeader(shardId),
+            onHandoverMissed: () => this.leaseSync.checkOwnLeasesSoon(),
+            onHandoffAsked: (leaseKey) => void this.leaseSync.checkOwnLease(leaseKey),
           },
         )
       : undefined;
@@ -106,7 +112,9 @@ export class LeaseCoordinator {
       initialPosition: options.initialPosition,
       leaseCleanupDelayMs: options.leaseCleanupDelayMs,
       requestTimeoutMs: options.kinesisRequestTimeoutMs,
-      cleansUp: () => fleet === undefined || fleet.leader.isLeading(),
+      // With a bus the leader alone writes leases (creates and cleans up), so a fleet's start
+      // makes one write per new lease, not one per lease and worker.
+      writesLeases: () => fleet === undefined || fleet.leader.isLeading(),
       onLeaseDeleted: deps.onLeaseDeleted,
       signal: this.controller.signal,
       clock,
@@ -114,7 +122,10 @@ export class LeaseCoordinator {
     });
   }
 
-  /** Registers this worker and creates the stream's missing leases; then the loops may start. */
+  /**
+   * Registers this worker and, without a bus, creates the stream's missing leases; then the loops
+   * may start. With a bus the leader creates them once elected.
+   */
   async register(): Promise<void> {
     const startedAt = instantOf(this.deps.clock);
     const registered = await this.deps.store.registerWorker(this.deps.namespace, this.deps.workerId, process.env.HOSTNAME, this.fleetKey);
@@ -122,6 +133,7 @@ export class LeaseCoordinator {
       throw new Error(`worker id ${this.deps.workerId} is already registered in ${this.deps.namespace}; worker ids must be unique`);
     }
     this.deps.liveness.confirm(startedAt);
+    if (this.fleet) return;
     try {
       await this.shardSync.sync();
     } catch (error) {
@@ -155,9 +167,8 @@ export class LeaseCoordinator {
   async startDraining(): Promise<void> {
     this.draining = true;
     const { store, namespace, workerId, host } = this.deps;
-    // At once, from the last read: the drains have begun and must know their target before
-    // the batch in hand is done.
-    for (const move of this.leaseSync.planShutdownMoves()) {
+    // Now: the drains have begun and must know their target before the batch in hand is done.
+    for (const move of await this.leaseSync.planShutdownMoves()) {
       host.sendToLease(move.leaseKey, { type: 'DRAIN', reason: 'worker-shutdown', handoffTo: move.to });
     }
     const result = await store.markWorkerLeaving(namespace, workerId).catch((error: unknown) => {
@@ -205,6 +216,11 @@ export class LeaseCoordinator {
     await this.deregister();
   }
 
+  /** Something may have made this worker a lease's owner unseen: check its own leases at the next sync. */
+  checkOwnLeasesSoon(): void {
+    this.leaseSync.checkOwnLeasesSoon();
+  }
+
   /** Whether `workerId` is a registered, active and live worker, as far as the table shows. */
   isLiveWorker(workerId: string): Promise<boolean> {
     return this.leaseSync.isLiveWorker(workerId);
@@ -221,23 +237,45 @@ export class LeaseCoordinator {
     });
   }
 
+  /** Tells the lease's owner this worker asked for it, so it reads the lease now. */
+  announceHandoffRequest(lease: Lease): void {
+    if (lease.leaseOwner === undefined) return;
+    this.fleet?.bus.publish({ type: 'handoff-requested', leaseKey: lease.leaseKey, from: lease.leaseOwner, to: this.deps.workerId });
+  }
+
   /** Removes this worker's record. */
   async deregister(): Promise<void> {
     await this.deps.store.deregisterWorker(this.deps.namespace, this.deps.workerId);
   }
 
   /**
-   * This worker finished a shard: create its children's leases now and tell the fleet, so a
-   * child starts at once instead of at the next shard or lease sync.
+   * This worker finished a shard: its children's leases must be created now, so a child starts
+   * at once instead of at the next shard sync. The leader creates them when told (this worker,
+   * if it leads, or cannot reach the leader); without a bus this worker does, and syncs.
    */
   async shardEnded(lease: Lease): Promise<void> {
-    try {
-      await this.shardSync.sync(lease.shardId);
-    } catch (error) {
-      this.logger.warn({ err: error, shardId: lease.shardId }, 'could not sync shards after a shard end; the periodic sync will');
+    const fleet = this.fleet;
+    if (fleet?.leader.isLeading()) await this.syncShardsAsLeader(lease.shardId);
+    else if (!(fleet?.bus.isConnected() && this.leaseSync.hearsLeader())) {
+      try {
+        await this.shardSync.sync(lease.shardId, { evenIfNotLeader: true });
+      } catch (error) {
+        this.logger.warn({ err: error, shardId: lease.shardId }, 'could not sync shards after a shard end; the periodic sync will');
+      }
     }
-    this.fleet?.bus.publish({ type: 'shard-ended', leaseKey: lease.leaseKey, shardId: lease.shardId, from: this.deps.workerId });
-    if (!this.fleet) await this.leaseSync.sync().catch(() => undefined);
+    fleet?.bus.publish({ type: 'shard-ended', leaseKey: lease.leaseKey, shardId: lease.shardId, from: this.deps.workerId });
+    if (!fleet) await this.leaseSync.sync().catch(() => undefined);
+  }
+
+  /** As leader: create the leases of new shards (after `shardId`, a shard that ended), then plan. */
+  private async syncShardsAsLeader(shardId?: string): Promise<void> {
+    if (!this.fleet?.leader.isLeading()) return;
+    try {
+      await this.shardSync.sync(shardId);
+      await this.leaseSync.refresh();
+    } catch (error) {
+      this.logger.warn({ err: error, shardId }, 'leader could not sync shards; the periodic shard sync will');
+    }
   }
 
   private mayTakeLeases(): boolean {

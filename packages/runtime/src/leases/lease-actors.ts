@@ -32,6 +32,13 @@ export interface LeaseActorDependencies {
   readonly liveness: LivenessView;
   /** Whether a worker is registered, active and alive, as far as this worker knows: a handoff request of any other is dropped. */
   readonly isLiveWorker: (workerId: string) => Promise<boolean>;
+  /**
+   * A write that would make this worker a lease's owner got no answer: it may have applied, so
+   * the worker checks its own leases soon rather than leave one owned and not run.
+   */
+  readonly onOwnershipUncertain?: () => void;
+  /** This worker asked the lease's owner to hand it over (its handoff request applied). */
+  readonly onHandoffRequested?: (lease: Lease) => void;
   /** The lease left this worker: transferred to `to`, or released to anyone. */
   readonly onReleased?: (ownership: LeaseOwnership, to: string | undefined) => void;
   /** The shard was read to its end and checkpointed at SHARD_END: its children may start. */
@@ -56,8 +63,19 @@ export function createLeaseMachine(deps: LeaseActorDependencies) {
         ),
     },
     actors: {
-      acquireLease: fromPromise(({ input }) => deps.store.acquireLease(input.lease, input.workerId)),
-      requestHandoff: fromPromise(({ input }) => deps.store.requestHandoff(input.lease, input.workerId)),
+      acquireLease: fromPromise(async ({ input }) => {
+        try {
+          return await deps.store.acquireLease(input.lease, input.workerId);
+        } catch (error) {
+          deps.onOwnershipUncertain?.();
+          throw error;
+        }
+      }),
+      requestHandoff: fromPromise(async ({ input }) => {
+        const result = await deps.store.requestHandoff(input.lease, input.workerId);
+        if (result.status === 'applied') deps.onHandoffRequested?.(result.value);
+        return result;
+      }),
       releaseLease: fromPromise(async ({ input }) => {
         let attemptedTo: string | undefined;
         try {

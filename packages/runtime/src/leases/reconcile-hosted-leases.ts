@@ -1,4 +1,4 @@
-import type { NamespaceSnapshot } from '@shoal/coordinator';
+import type { Lease, NamespaceSnapshot } from '@shoal/coordinator';
 import type { LeaseHost } from './lease-host.js';
 
 export interface ReconcileContext {
@@ -16,16 +16,24 @@ export interface ReconcileContext {
  * on or deleted), asked for by another active worker, or handed over while it waited; and starts
  * a machine for a lease the table says this worker owns but nothing here runs.
  */
-export function reconcileHostedLeases(
-  snapshot: NamespaceSnapshot,
+export function reconcileHostedLeases(snapshot: NamespaceSnapshot, context: ReconcileContext): void {
+  const byKey = new Map(snapshot.leases.map((lease) => [lease.leaseKey, lease]));
+  for (const leaseKey of context.host.hostedLeases().keys()) if (!byKey.has(leaseKey)) reconcileLease(leaseKey, undefined, context);
+  for (const lease of snapshot.leases) reconcileLease(lease.leaseKey, lease, context);
+}
+
+/**
+ * The same for one lease, as a read of it shows it (`undefined`: the table has no such lease),
+ * for a worker that reads only the leases it has reason to.
+ */
+export function reconcileLease(
+  leaseKey: string,
+  lease: Lease | undefined,
   { host, workerId, mayAdopt, isActiveWorker, expectsHandoff }: ReconcileContext,
 ): void {
-  const hosted = host.hostedLeases();
-  const byKey = new Map(snapshot.leases.map((lease) => [lease.leaseKey, lease]));
-  for (const [leaseKey, machine] of hosted) {
-    const lease = byKey.get(leaseKey);
-    const ownership = machine.ownership;
-    if (!ownership || (machine.state !== 'owned' && machine.state !== 'draining')) continue;
+  const machine = host.hostedLeases().get(leaseKey);
+  const ownership = machine?.ownership;
+  if (machine && ownership && (machine.state === 'owned' || machine.state === 'draining')) {
     if (!lease) {
       host.sendToLease(leaseKey, { type: 'LEASE.LOST', reason: 'lease deleted from the lease table' });
     } else if (
@@ -45,26 +53,25 @@ export function reconcileHostedLeases(
     ) {
       host.sendToLease(leaseKey, { type: 'DRAIN', reason: 'handoff', handoffTo: lease.pendingOwner });
     }
+    return;
   }
-  for (const lease of snapshot.leases) {
-    const machine = hosted.get(lease.leaseKey);
-    if (lease.leaseOwner !== workerId) {
-      // Waiting for a handoff whose request is gone (released, taken, or another asked later).
-      if (machine?.state === 'pending' && lease.pendingOwner !== workerId) {
-        host.sendToLease(lease.leaseKey, { type: 'LEASE.HANDOFF_DECLINED', lease });
-      }
-      continue;
+  if (!lease) return;
+  if (lease.leaseOwner !== workerId) {
+    // Waiting for a handoff whose request is gone (released, taken, or another asked later).
+    if (machine?.state === 'pending' && lease.pendingOwner !== workerId) {
+      host.sendToLease(leaseKey, { type: 'LEASE.HANDOFF_DECLINED', lease });
     }
-    if (machine?.state === 'pending') {
-      // A fenced or recovering worker starts nothing; the lease stays with the machine's wait.
-      if (mayAdopt()) host.sendToLease(lease.leaseKey, { type: 'LEASE.ACQUIRED', lease });
-    } else if (!machine && mayAdopt() && lease.checkpoint.type !== 'SHARD_END') {
-      const relinquished = host.relinquishedEpoch(lease.leaseKey);
-      // A read older than our own release still shows us as the owner: only adopt newer epochs,
-      // and through a conditional write that starts a new epoch, so a stale read cannot win.
-      if ((relinquished === undefined || lease.leaseCounter > relinquished) && !expectsHandoff(lease.leaseKey, lease.leaseCounter)) {
-        host.startLease(lease, 'acquire');
-      }
+    return;
+  }
+  if (machine?.state === 'pending') {
+    // A fenced or recovering worker starts nothing; the lease stays with the machine's wait.
+    if (mayAdopt()) host.sendToLease(leaseKey, { type: 'LEASE.ACQUIRED', lease });
+  } else if (!machine && mayAdopt() && lease.checkpoint.type !== 'SHARD_END') {
+    const relinquished = host.relinquishedEpoch(leaseKey);
+    // A read older than our own release still shows us as the owner: only adopt newer epochs,
+    // and through a conditional write that starts a new epoch, so a stale read cannot win.
+    if ((relinquished === undefined || lease.leaseCounter > relinquished) && !expectsHandoff(leaseKey, lease.leaseCounter)) {
+      host.startLease(lease, 'acquire');
     }
   }
 }

@@ -221,6 +221,8 @@ const schema = z
         livenessFailoverMs: positiveMs.default(2_000),
         leadershipDurationMs: positiveMs.default(2_500),
         leadershipRenewIntervalMs: positiveMs.default(1_000),
+        leaderFullSyncIntervalMs: positiveMs.default(5_000),
+        ownLeaseCheckIntervalMs: positiveMs.default(30_000),
       })
       .strict()
       .default({
@@ -229,6 +231,8 @@ const schema = z
         livenessFailoverMs: 2_000,
         leadershipDurationMs: 2_500,
         leadershipRenewIntervalMs: 1_000,
+        leaderFullSyncIntervalMs: 5_000,
+        ownLeaseCheckIntervalMs: 30_000,
       }),
     logger: z.custom<Logger>(hasMethods('info', 'warn', 'error', 'child'), 'must be a pino logger').optional(),
     clock: z.custom<Clock>(hasMethods('now', 'monotonic', 'sleep'), 'must implement Clock').optional(),

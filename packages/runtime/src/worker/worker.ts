@@ -193,6 +193,8 @@ export class Worker implements AsyncDisposable {
       liveness,
       isLiveWorker: (workerId) => coordinator.isLiveWorker(workerId),
       onReleased: (ownership, to) => coordinator.announceRelease(ownership, to),
+      onOwnershipUncertain: () => coordinator.checkOwnLeasesSoon(),
+      onHandoffRequested: (lease) => coordinator.announceHandoffRequest(lease),
       onProcessed: (count) => loadReporter?.recordProcessed(count),
       onShardEnded: (lease) => void coordinator.shardEnded(lease),
     });

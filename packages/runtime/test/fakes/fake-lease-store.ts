@@ -39,6 +39,9 @@ export class InMemoryLeaseStore implements LeaseStore {
   readNamespace(): Promise<NamespaceSnapshot> {
     return notUsed('readNamespace');
   }
+  listOwnedLeases(): Promise<never> {
+    return notUsed('listOwnedLeases');
+  }
   getLeadership(): Promise<never> {
     return notUsed('getLeadership');
   }

@@ -3,7 +3,8 @@ import { pino } from 'pino';
 import type { Clock } from '../../src/clock.js';
 import { FleetLeader, type FleetLeaderOptions } from '../../src/fleet/leader/fleet-leader.js';
 import { LeaseSync, type LeaseSyncOptions } from '../../src/fleet/lease-sync/lease-sync.js';
-import type { LeaseHost } from '../../src/leases/lease-host.js';
+import type { HostedLease, LeaseHost } from '../../src/leases/lease-host.js';
+import type { LeaseMachineEvent } from '../../src/machines/lease-machine.js';
 import { RecordingClock } from './fake-clock.js';
 
 /** A worker record of the test namespace: `nats` mode on term 2 unless told otherwise. */
@@ -34,6 +35,21 @@ export function quietHost(overrides: Partial<LeaseHost> = {}): LeaseHost {
   };
 }
 
+/** A lease host over `hosted` that records the leases started and the events sent to lease machines. */
+export function recordingHost(hosted: ReadonlyMap<string, HostedLease>) {
+  const sent: { leaseKey: string; event: LeaseMachineEvent }[] = [];
+  const started: { leaseKey: string; mode: string }[] = [];
+  const host: LeaseHost = {
+    hostedLeases: () => hosted,
+    relinquishedEpoch: () => undefined,
+    forgetRelinquishedExcept: () => {},
+    startLease: (lease, mode) => void started.push({ leaseKey: lease.leaseKey, mode }),
+    sendToLease: (leaseKey, event) => void sent.push({ leaseKey, event }),
+    fenced: () => {},
+  };
+  return { host, sent, started };
+}
+
 /** Clocks a test moves by hand: wall time runs with the monotonic clock. */
 export function manualClock(): { clock: Clock; advance: (ms: number) => void; set: (ms: number) => void } {
   let now = 0;
@@ -57,6 +73,8 @@ export function leaseSyncOn(store: unknown, overrides: Partial<LeaseSyncOptions>
     mayTakeLeases: () => false,
     hearsLeader: () => false,
     joinGraceMs: 0,
+    leaderFullSyncIntervalMs: 0,
+    ownLeaseCheckIntervalMs: 0,
     clock: new RecordingClock(),
     logger: pino({ level: 'silent' }),
     ...overrides,
@@ -96,6 +114,7 @@ export function fleetLeaderWith(overrides: Partial<FleetLeaderOptions> & Pick<Fl
     grantValidForMs: 1_500,
     revokeAfterMs: 2_000,
     remainingTermMs: () => 2_000,
+    heldTerm: () => undefined,
     refresh: async () => {},
     actOnOwnMoves: () => {},
     logger: pino({ level: 'silent' }),

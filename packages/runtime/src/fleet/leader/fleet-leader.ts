@@ -38,6 +38,8 @@ export interface FleetLeaderOptions {
   readonly revokeAfterMs: number;
   /** How long the term may still run without another renewal. */
   readonly remainingTermMs: () => number;
+  /** The leadership row as this leader last wrote it (grants carry it). */
+  readonly heldTerm: () => LeadershipRecord | undefined;
   /** Reads the namespace afresh (the worker's lease sync, so its own view is refreshed too). */
   readonly refresh: () => Promise<void>;
   /** Acts on the plan's moves addressed to this worker. */
@@ -157,6 +159,27 @@ export class FleetLeader {
     if (!this.term || this.options.remainingTermMs() <= 0) return;
     this.refreshLoads();
     this.plan(snapshot);
+    this.forwardHandoffRequests(snapshot);
+  }
+
+  /**
+   * Handoff requests in the table, written by workers that plan for themselves (they hold no
+   * grant of this leader): an owner that hears the leader reads its own leases only now and
+   * then, so the leader passes each request on as a drain command towards the requester.
+   */
+  private forwardHandoffRequests(snapshot: NamespaceSnapshot): void {
+    const term = this.term!;
+    const now = this.options.clock.monotonic();
+    for (const lease of snapshot.leases) {
+      const { leaseOwner: owner, pendingOwner: requester } = lease;
+      if (owner === undefined || requester === undefined || owner === requester || owner === this.options.workerId) continue;
+      if (!this.isAlive(owner) || !this.isAlive(requester)) continue;
+      if (snapshot.workers.find((worker) => worker.workerId === requester)?.status !== 'active') continue;
+      const sent = this.sentDrains.get(lease.leaseKey);
+      if (sent && sent.to === requester && now - sent.atMs < RESEND_AFTER_MS) continue;
+      this.sentDrains.set(lease.leaseKey, { to: requester, atMs: now });
+      void this.sendDrain(owner, lease.leaseKey, requester, lease.leaseCounter, term.term);
+    }
   }
 
   /** Something changed in the fleet (worker joined or left, lease released): plan again soon. */
@@ -196,7 +219,7 @@ export class FleetLeader {
     const record = this.snapshot?.workers.find((worker) => worker.workerId === workerId);
     if (!record || this.revoked.has(workerId) || this.condemned.has(workerId)) return undefined;
     // Signed with the key the table holds for the worker: nobody else can keep it alive.
-    return this.grants.grant(request, record.fleetKey, this.options.remainingTermMs());
+    return this.grants.grant(request, record.fleetKey, this.options.remainingTermMs(), this.options.heldTerm()?.heartbeat);
   }
 
   private async revokeOverdue(): Promise<void> {

@@ -14,6 +14,7 @@ import { reconcileHostedLeases } from '../../leases/reconcile-hosted-leases.js';
 import type { FleetParts } from '../fleet-parts.js';
 import { planFleet } from '../fleet-plan.js';
 import { GoneWorkers } from '../gone-workers.js';
+import { OwnLeaseCheck } from './own-lease-check.js';
 
 export interface LeaseSyncOptions {
   readonly store: LeaseStore;
@@ -37,6 +38,10 @@ export interface LeaseSyncOptions {
    * them itself: the two would race for the same leases.
    */
   readonly joinGraceMs: number;
+  /** How often the leader reads the whole namespace besides the reads fleet events prompt. */
+  readonly leaderFullSyncIntervalMs: number;
+  /** How often a worker that hears the leader checks its own leases. */
+  readonly ownLeaseCheckIntervalMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -45,6 +50,17 @@ export interface LeaseSyncOptions {
  * The lease sync: reads the namespace, tells each hosted lease machine what the table says,
  * removes `table`-mode workers seen dead, feeds the election and the leader, and (where no
  * reachable leader plans for it) plans a balanced assignment and takes this worker's share.
+ *
+ * What it reads depends on the worker's place in the fleet, so that reads grow with leases, not
+ * with workers × leases:
+ * - the leader reads the whole namespace every `leaderFullSyncIntervalMs`, and whenever a fleet
+ *   event asks it to (`refresh`);
+ * - a worker that hears the leader reads only its own leases, every `ownLeaseCheckIntervalMs`
+ *   (see {@link OwnLeaseCheck}): the leader's plans, commands and grants tell it the rest;
+ * - a worker without a bus, or without a grant of the leader the table names, reads the whole
+ *   namespace every `leaseSyncIntervalMs`, as it must to coordinate through the table alone.
+ * Every namespace read is eventually consistent: a stale read costs time (a conditional write
+ * that conflicts, a move made a sync later), never correctness.
  */
 export class LeaseSync {
   /**
@@ -65,12 +81,34 @@ export class LeaseSync {
   private readonly reportedMalformed = new Set<string>();
   /** The sync running now, and the one asked for while it runs (several asks make one more sync). */
   private running: Promise<void> | undefined;
-  private queued: Promise<void> | undefined;
+  private queued: { promise: Promise<void>; full: boolean } | undefined;
   private firstSyncAt: number | undefined;
+  private lastFullSyncAt = Number.NEGATIVE_INFINITY;
+  private lastOwnCheckAt = Number.NEGATIVE_INFINITY;
+  /** Something may have made this worker a lease's owner unseen: check at the next sync. */
+  private ownCheckDue = false;
+  /** Where the last sync stood, to notice a worker that just came to hear the leader, or may take leases again. */
+  private heardLeader = false;
+  private mayTake = true;
+  private readonly ownLeaseCheck: OwnLeaseCheck;
+  private reportedNoOwnerIndex = false;
 
   constructor(private readonly options: LeaseSyncOptions) {
     this.heartbeats = new LivenessTracker(options.leaseDurationMs, options.clock.monotonic);
     this.ownerships = new OwnershipTracker(options.leaseDurationMs, options.clock.monotonic);
+    this.ownLeaseCheck = new OwnLeaseCheck({
+      store: options.store,
+      namespace: options.namespace,
+      workerId: options.workerId,
+      host: options.host,
+      isLiveWorker: (id) => this.isLiveWorker(id),
+      reconcile: {
+        host: options.host,
+        workerId: options.workerId,
+        mayAdopt: options.mayTakeLeases,
+        expectsHandoff: (leaseKey, leaseCounter) => this.fleet?.member.expectsHandoff(leaseKey, leaseCounter) ?? false,
+      },
+    });
   }
 
   /** The fleet parts, once created (they need this sync as their `refresh`). */
@@ -79,27 +117,99 @@ export class LeaseSync {
   }
 
   /**
-   * Reads the namespace and acts on it. Syncs never overlap (the loop and a leader's refresh
-   * both ask): one asked for while another runs starts when it ends, so an older read can never
-   * be applied after a newer one.
+   * The periodic sync: reads what this worker's place in the fleet calls for (see above), if
+   * anything is due. Syncs never overlap (the loop and a leader's refresh both ask): one asked
+   * for while another runs starts when it ends, so an older read is never applied after a newer one.
    */
   sync(): Promise<void> {
+    return this.serialized(false);
+  }
+
+  /** Reads the whole namespace now and acts on it (a fleet event, a revocation, a shutdown to plan). */
+  refresh(): Promise<void> {
+    return this.serialized(true);
+  }
+
+  private serialized(full: boolean): Promise<void> {
     if (!this.running) {
-      this.running = this.syncOnce().finally(() => (this.running = undefined));
+      this.running = this.syncOnce(full).finally(() => (this.running = undefined));
       return this.running;
     }
-    this.queued ??= this.running
+    if (this.queued) {
+      this.queued.full ||= full;
+      return this.queued.promise;
+    }
+    const queued = { full, promise: Promise.resolve() };
+    queued.promise = this.running
       .catch(() => undefined)
       .then(() => {
         this.queued = undefined;
-        return this.sync();
+        return this.serialized(queued.full);
       });
-    return this.queued;
+    this.queued = queued;
+    return queued.promise;
   }
 
-  private async syncOnce(): Promise<void> {
+  private async syncOnce(full: boolean): Promise<void> {
+    const read = full ? 'namespace' : this.dueRead();
+    if (read === 'nothing') return;
+    if (read === 'own-leases') {
+      this.lastOwnCheckAt = this.options.clock.monotonic();
+      this.ownCheckDue = false;
+      if (await this.ownLeaseCheck.run()) return;
+      this.reportNoOwnerIndex();
+    }
+    await this.fullSync();
+  }
+
+  /** Reads one lease this worker holds (a consistent point read) and acts on what it says. */
+  async checkOwnLease(leaseKey: string): Promise<void> {
+    try {
+      await this.ownLeaseCheck.checkOne(leaseKey);
+    } catch (error) {
+      this.options.logger.debug({ err: error, leaseKey }, 'could not read a lease another worker asked for; the periodic check will');
+    }
+  }
+
+  /** Checks this worker's own leases at the next sync (see `OwnLeaseCheck`). */
+  checkOwnLeasesSoon(): void {
+    this.ownCheckDue = true;
+  }
+
+  /** What the periodic sync reads now. */
+  private dueRead(): 'namespace' | 'own-leases' | 'nothing' {
+    const fleet = this.fleet;
+    const now = this.options.clock.monotonic();
+    const mayTake = this.options.mayTakeLeases();
+    const hears = fleet !== undefined && !fleet.leader.isLeading() && this.options.hearsLeader();
+    // A worker that just came to hear the leader, or may take leases again, may have missed a
+    // handover meanwhile (an announcement it could not act on).
+    if ((hears && !this.heardLeader) || (mayTake && !this.mayTake)) this.ownCheckDue = true;
+    this.heardLeader = hears;
+    this.mayTake = mayTake;
+    if (!fleet?.bus.isConnected()) return 'namespace';
+    if (fleet.leader.isLeading()) return now - this.lastFullSyncAt >= this.options.leaderFullSyncIntervalMs ? 'namespace' : 'nothing';
+    if (!hears) return 'namespace';
+    fleet.member.forgetExpiredHandoffs();
+    const due = this.ownCheckDue || now - this.lastOwnCheckAt >= this.options.ownLeaseCheckIntervalMs;
+    return due ? 'own-leases' : 'nothing';
+  }
+
+  private reportNoOwnerIndex(): void {
+    if (this.reportedNoOwnerIndex) return;
+    this.reportedNoOwnerIndex = true;
+    this.options.logger.warn(
+      { namespace: this.options.namespace },
+      'the lease table has no owner index (shoal-lease-owner): this worker reads the whole namespace to check its own leases; ' +
+        'add the index to cut read costs (see docs/lease-table.md)',
+    );
+  }
+
+  private async fullSync(): Promise<void> {
     const { store, namespace, workerId, host, clock } = this.options;
-    const snapshot = await store.readNamespace(namespace);
+    // This read covers a missed handover from before it starts; one reported meanwhile waits for the next.
+    this.ownCheckDue = false;
+    const snapshot = await store.readNamespace(namespace, { consistency: 'eventual' });
     // What the read saw may have been written just before it returned: count its age from then.
     const readAt = clock.monotonic();
     this.reportMalformed(snapshot);
@@ -120,6 +230,7 @@ export class LeaseSync {
     const removed = await this.removeDeadWorkers(snapshot.workers);
     const current = removed.size === 0 ? snapshot : { ...snapshot, workers: snapshot.workers.filter((w) => !removed.has(w.workerId)) };
     this.lastSnapshot = current;
+    this.lastFullSyncAt = readAt;
     const fleet = this.fleet;
     if (fleet) {
       fleet.directory.observe(current);
@@ -127,6 +238,11 @@ export class LeaseSync {
       fleet.leader.observe(current);
     }
     if (this.options.mayTakeLeases()) this.takeShare(current);
+  }
+
+  /** Whether a leader plans for this worker: it leads, or holds a grant of the leader the table names. */
+  hearsLeader(): boolean {
+    return this.fleet?.leader.isLeading() === true || this.options.hearsLeader();
   }
 
   /** How much this sync remembers, for tests and metrics: each figure is bounded by the leases or workers in the table. */
@@ -149,18 +265,27 @@ export class LeaseSync {
   }
 
   /**
-   * Whether `workerId` is a registered, active and live worker: by the last read when it lists
-   * the worker, else by a consistent read of its record (a worker that registered since).
+   * Whether `workerId` is a registered, active and live worker: by the last read when it is
+   * recent and lists the worker, else by a consistent read of its record (a worker that
+   * registered since, or a worker that reads only its own leases).
    */
   async isLiveWorker(workerId: string): Promise<boolean> {
-    const snapshot = this.lastSnapshot;
+    const snapshot = this.freshSnapshot();
     if (snapshot?.workers.some((worker) => worker.workerId === workerId)) return this.isActiveWorker(workerId, snapshot.workers);
     const record = await this.options.store.getWorker(this.options.namespace, workerId);
     return record !== undefined && record.status === 'active';
   }
 
-  /** The moves that give this worker's leases to the others, planned from the last read (none before the first). */
-  planShutdownMoves(): LeaseMove[] {
+  /**
+   * The moves that give this worker's leases to the others, planned from the last read if it is
+   * recent, else from a fresh one (a worker that hears the leader reads only its own leases).
+   */
+  async planShutdownMoves(): Promise<LeaseMove[]> {
+    if (!this.freshSnapshot()) {
+      await this.refresh().catch((error: unknown) =>
+        this.options.logger.warn({ err: error }, 'could not read the namespace to plan the shutdown handoffs'),
+      );
+    }
     const snapshot = this.lastSnapshot;
     if (!snapshot) return [];
     const { workerId } = this.options;
@@ -173,6 +298,12 @@ export class LeaseSync {
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
     });
     return plan.moves.filter((move) => move.from === workerId);
+  }
+
+  /** The last namespace read, if it is no older than two lease syncs. */
+  private freshSnapshot(): NamespaceSnapshot | undefined {
+    const ageMs = this.options.clock.monotonic() - this.lastFullSyncAt;
+    return ageMs <= 2 * this.options.leaseSyncIntervalMs ? this.lastSnapshot : undefined;
   }
 
   /** Logs each malformed lease row once, naming the row and the field, while it stays malformed. */

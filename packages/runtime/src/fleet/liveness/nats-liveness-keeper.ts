@@ -1,4 +1,4 @@
-import { signed, verifyMessage, type CoordinationBus, type LeaseStore, type Logger } from '@shoal/coordinator';
+import { signed, verifyMessage, type CoordinationBus, type LeadershipRecord, type LeaseStore, type Logger } from '@shoal/coordinator';
 import { instantOf, type Clock } from '../../clock.js';
 import type { WorkerLiveness } from './worker-liveness.js';
 
@@ -18,6 +18,8 @@ export interface NatsLivenessKeeperOptions {
   readonly logger: Logger;
   /** The worker's record is gone: the leader revoked it (or judged it dead by the table). */
   readonly onRevoked: () => Promise<void>;
+  /** A grant showed the leadership row as its leader last renewed it. */
+  readonly onLeaderSeen?: (row: LeadershipRecord) => void;
 }
 
 /**
@@ -65,7 +67,16 @@ export class NatsLivenessKeeper {
     const reply = await bus.requestLiveness(signed({ workerId, seq }, fleetKey), grantValidForMs, (answer) =>
       answer.granted ? answer.seq === seq && verifyMessage(answer, fleetKey) : false,
     );
-    if (reply?.granted) liveness.grant(requestedAt, reply.validForMs, reply.term);
+    if (!reply?.granted) return;
+    liveness.grant(requestedAt, reply.validForMs, reply.term);
+    if (reply.leaderHeartbeat !== undefined) {
+      this.options.onLeaderSeen?.({
+        namespace: this.options.namespace,
+        leaderId: reply.leaderId,
+        term: reply.term,
+        heartbeat: reply.leaderHeartbeat,
+      });
+    }
   }
 
   private async settleModes(signal: AbortSignal): Promise<void> {
@@ -170,8 +181,7 @@ export class NatsLivenessKeeper {
    */
   private async adoptRecordedMode(onTable: () => Promise<void> | void): Promise<void> {
     const { store, namespace, workerId, liveness, logger } = this.options;
-    const { workers } = await store.readNamespace(namespace);
-    const record = workers.find((worker) => worker.workerId === workerId);
+    const record = await store.getWorker(namespace, workerId);
     if (!record) {
       logger.warn('worker record is gone: the leader revoked this worker; dropping every lease');
       await this.options.onRevoked();

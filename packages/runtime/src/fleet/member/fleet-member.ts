@@ -1,5 +1,4 @@
 import {
-  verifyMessage,
   type CommandReply,
   type CoordinationBus,
   type FleetEvent,
@@ -37,6 +36,15 @@ export interface FleetMemberOptions {
   readonly onRevoked: () => Promise<void>;
   /** The leader stepped down naming this worker: check the leadership row and claim it if vacant. */
   readonly onSuccession: () => void;
+  /** Another worker finished a shard: its children's leases are due (the leader creates them). */
+  readonly onShardEnded: (shardId: string) => void;
+  /**
+   * A lease may be this worker's now without it having started it: an announcement it could
+   * not act on, or a planned handoff that never announced itself. The lease sync checks soon.
+   */
+  readonly onHandoverMissed: () => void;
+  /** Another worker says it asked for a lease this worker holds: the lease sync reads it now. */
+  readonly onHandoffAsked: (leaseKey: string) => void;
   /** How long a planned handoff to this worker is expected to land (covers the owner's drain). */
   readonly handoffExpectedForMs: number;
   readonly monotonicNow: () => number;
@@ -93,17 +101,31 @@ export class FleetMember {
     const expected = this.incoming.get(leaseKey);
     if (expected === undefined) return false;
     if (this.options.monotonicNow() >= expected.until) {
-      this.incoming.delete(leaseKey);
+      this.forgetExpiredHandoffs();
       return false;
     }
     return leaseCounter === expected.leaseCounter + 1;
   }
 
+  /**
+   * Drops planned handoffs whose time ran out. The owner may have transferred the lease with an
+   * announcement that never came: the lease sync is told to check this worker's leases.
+   */
+  forgetExpiredHandoffs(): void {
+    const now = this.options.monotonicNow();
+    let expired = false;
+    for (const [leaseKey, expected] of this.incoming) {
+      if (expected.until > now) continue;
+      this.incoming.delete(leaseKey);
+      expired = true;
+    }
+    if (expired) this.options.onHandoverMissed();
+  }
+
   /** Takes the free leases among `moves` that go to this worker, and notes the handoffs coming. */
   actOnMoves(moves: readonly FleetMove[]): void {
-    const now = this.options.monotonicNow();
-    for (const [leaseKey, expected] of this.incoming) if (expected.until <= now) this.incoming.delete(leaseKey);
-    const until = now + this.options.handoffExpectedForMs;
+    this.forgetExpiredHandoffs();
+    const until = this.options.monotonicNow() + this.options.handoffExpectedForMs;
     for (const move of moves) {
       if (move.to !== this.options.workerId) continue;
       if (move.kind === 'handoff') {
@@ -127,7 +149,11 @@ export class FleetMember {
         return;
       case 'lease-released':
         if (event.to === workerId) {
-          if (this.adopting.has(event.leaseKey) || !this.promptedReads.tryTake()) return;
+          if (this.adopting.has(event.leaseKey)) return;
+          if (!this.promptedReads.tryTake()) {
+            this.options.onHandoverMissed();
+            return;
+          }
           this.adopting.add(event.leaseKey);
           void this.adopt(event.leaseKey)
             .catch((error: unknown) => this.warn(error, 'could not start a lease handed over', event.leaseKey))
@@ -152,7 +178,20 @@ export class FleetMember {
       case 'worker-leaving':
         if (event.workerId !== workerId) this.options.onFleetChange();
         return;
+      case 'handoff-requested':
+        // Unsigned: only a prompt to read the lease, whose row alone decides.
+        if (
+          event.from === workerId &&
+          this.options.host.hostedLeases().get(event.leaseKey)?.state === 'owned' &&
+          this.promptedReads.tryTake()
+        ) {
+          this.options.onHandoffAsked(event.leaseKey);
+        }
+        return;
       case 'shard-ended':
+        if (event.from === workerId) return;
+        // Anyone on NATS can say a shard ended: the leader lists shards at most at this rate.
+        if (this.promptedReads.tryTake()) this.options.onShardEnded(event.shardId);
         this.options.onFleetChange();
         return;
       case 'leader-changed':
@@ -200,7 +239,7 @@ export class FleetMember {
   private async fromCurrentLeader(leaderId: string, term: number, message: { readonly mac?: string }): Promise<boolean> {
     const { directory } = this.options;
     if (!(await directory.confirmsLeader(leaderId, term))) return false;
-    return verifyMessage(message, await directory.keyOf(leaderId));
+    return directory.signedBy(message, leaderId);
   }
 
   /** `worker-revoked` names this worker: believed only if the table no longer has its record. */
@@ -238,8 +277,13 @@ export class FleetMember {
     const { host, store, namespace, workerId } = this.options;
     this.incoming.delete(leaseKey);
     const lease: Lease | undefined = await store.getLease(namespace, leaseKey);
-    // A fenced, draining or recovering worker starts nothing, not even a lease handed to it.
-    if (!lease || lease.leaseOwner !== workerId || !this.options.mayTakeLeases()) return;
+    if (!lease || lease.leaseOwner !== workerId) return;
+    // A fenced, draining or recovering worker starts nothing, not even a lease handed to it; once
+    // it may again, the lease sync finds the lease.
+    if (!this.options.mayTakeLeases()) {
+      this.options.onHandoverMissed();
+      return;
+    }
     const machine = host.hostedLeases().get(leaseKey);
     if (machine?.state === 'pending') {
       host.sendToLease(leaseKey, { type: 'LEASE.ACQUIRED', lease });

@@ -1,0 +1,80 @@
+/**
+ * Fleets of workers inside the benchmark's own process, each with its own NATS connection on the
+ * shared coordination bus and its own metered DynamoDB client: for benchmarks that count what a
+ * fleet asks of DynamoDB (`ddb-cost`, `fleet-cost`) rather than time records end to end.
+ */
+import { NatsCoordinationBus, connectNats, type NatsLink } from '@shoal/coordinator';
+import type { LocalStack } from '@shoal/local-stack';
+import type { ShardRecordProcessorFactory } from '@shoal/processor-sdk';
+import { Worker, type WorkerOptions } from '@shoal/runtime';
+import type { Logger } from 'pino';
+import { DynamoDbMeter, meteredClient } from './dynamodb-meter.js';
+import { NATS_URL, type FleetTarget } from './fleet-processes.js';
+
+export interface InProcessWorker {
+  readonly workerId: string;
+  readonly worker: Worker;
+  readonly meter: DynamoDbMeter;
+  /** Shuts the worker down and closes its connections. */
+  stop(): Promise<void>;
+}
+
+/** A processor that only checkpoints: the cost benchmarks produce no records. */
+const checkpointingProcessor: ShardRecordProcessorFactory = () => ({
+  async processRecords({ checkpointer }) {
+    await checkpointer.checkpoint();
+  },
+  async shardEnded({ checkpointer }) {
+    await checkpointer.checkpoint();
+  },
+  async shutdownRequested({ checkpointer }) {
+    await checkpointer.checkpoint();
+  },
+});
+
+/** Starts one worker on `target` with default timings unless `options` say otherwise. */
+export async function startInProcessWorker(
+  stack: LocalStack,
+  target: FleetTarget,
+  workerId: string,
+  logger: Logger,
+  options: Partial<WorkerOptions> = {},
+): Promise<InProcessWorker> {
+  const meter = new DynamoDbMeter();
+  const client = meteredClient(stack, meter);
+  const link: NatsLink = connectNats({ servers: NATS_URL.replace('nats://', ''), name: workerId, logger });
+  if (!(await link.ready(5_000))) throw new Error(`${workerId} could not reach NATS at ${NATS_URL}`);
+  const bus = new NatsCoordinationBus({ link, application: target.applicationName, logger });
+  const worker = await Worker.create({
+    applicationName: target.applicationName,
+    streamName: target.streamName,
+    leaseTableName: target.leaseTableName,
+    workerId,
+    initialPosition: 'TRIM_HORIZON',
+    kinesis: stack.clientConfig('kinesis'),
+    dynamoDb: client,
+    coordinationBus: bus,
+    logger: logger.child({ workerId }),
+    processorFactory: checkpointingProcessor,
+    ...options,
+  });
+  const running = worker.run();
+  return {
+    workerId,
+    worker,
+    meter,
+    async stop() {
+      await worker.shutdown();
+      await running.catch(() => undefined);
+      await worker.close();
+      await bus.close();
+      await link.close();
+      client.destroy();
+    },
+  };
+}
+
+/** Stops every worker, in parallel; failures are ignored (the benchmark is ending). */
+export async function stopAll(workers: readonly InProcessWorker[]): Promise<void> {
+  await Promise.allSettled(workers.map((worker) => worker.stop()));
+}
