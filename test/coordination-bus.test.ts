@@ -16,6 +16,7 @@ import {
 } from '@shoal/coordinator';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PrivateNatsServer } from './support/private-nats.js';
 
 // Real NATS on loopback; these tests fail (never skip) when it does not answer.
 const NATS_SERVER = '127.0.0.1:4222';
@@ -516,5 +517,36 @@ describe('NatsCoordinationBus (real NATS)', () => {
       await sleep(200);
       expect(atB, `an event of "${dotted}" reached the bus of "${accented}"`).toEqual([]);
     });
+  });
+});
+
+describe('NatsCoordinationBus and a server with a small max_payload', () => {
+  it('logs a message too big for the server as an error naming the limit, and goes on sending the ones that fit', async () => {
+    const server = await PrivateNatsServer.start({ maxPayload: 4_096 });
+    const { logger, lines } = capturingLogger();
+    const link = connectNats({ servers: server.url.replace('nats://', ''), name: 'shoal-test-small-payload', logger });
+    try {
+      expect(await link.ready(3_000)).toBe(true);
+      const bus = new NatsCoordinationBus({ link, application: 'small-payload', logger });
+      const received: FleetEvent[] = [];
+      bus.onEvent((event) => received.push(event));
+      await link.connection()!.flush();
+      const moves = Array.from({ length: 100 }, (_, i) => ({
+        leaseKey: `shardId-${String(i).padStart(12, '0')}`,
+        to: 'worker-b',
+        kind: 'take' as const,
+        leaseCounter: 0,
+      }));
+      bus.publish(signed({ type: 'plan' as const, leaderId: 'worker-a', term: 1, moves }, 'key'));
+      bus.publish({ type: 'worker-joined', workerId: 'worker-c' });
+      await waitFor(() => received.length > 0, 'the small event');
+      expect(received).toEqual([{ type: 'worker-joined', workerId: 'worker-c' }]);
+      const errors = lines.filter((line) => line.level >= 50);
+      expect(errors.map((line) => line.msg)).toEqual(["could not send a plan event: larger than the NATS server's max_payload"]);
+      await bus.close();
+    } finally {
+      await link.close();
+      await server.stop();
+    }
   });
 });

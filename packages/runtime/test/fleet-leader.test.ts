@@ -123,3 +123,30 @@ describe('the leader and handoff requests written in the table', () => {
     expect(commands).toHaveLength(2);
   });
 });
+
+describe('the leader’s messages at scale', () => {
+  it('plans a cold start of 10,000 leases over 100 workers in messages far below any server’s max_payload, every lease once', () => {
+    let now = 0;
+    const plans: FleetEvent[] = [];
+    const leader = fleetLeaderWith({
+      bus: silentBus({ publish: (event: FleetEvent) => void plans.push(event) }),
+      clock: { now: () => 1_700_000_000_000 + now, monotonic: () => now, sleep: async () => {} },
+    });
+    leaders.push(leader);
+    leader.elected({ ...leadership }, undefined);
+    // Worker ids as containers name them (a 64-character host name and a suffix), shard ids as Kinesis does.
+    const workerIds = Array.from({ length: 100 }, (_, i) => `${'ip-10-0-0-1.eu-west-1.compute.internal-'.padEnd(64, 'x')}-${i}`);
+    const leases = Array.from({ length: 10_000 }, (_, i) => testLease({ shardId: `shardId-${String(i).padStart(12, '0')}` }));
+    leader.observe({ leases, workers: [record('leader'), ...workerIds.map(record)], leadership });
+
+    const sizes = plans.map((event) => Buffer.byteLength(JSON.stringify(event)));
+    // The bus drops received events above 512 KiB; NATS's default max_payload is 1 MiB.
+    expect(Math.max(...sizes)).toBeLessThan(256 * 1024);
+    const moves = plans.flatMap((event) => (event.type === 'plan' ? event.moves : []));
+    expect(new Set(moves.map((move) => move.leaseKey)).size).toBe(10_000);
+    expect(moves).toHaveLength(10_000);
+    const perWorker = new Map<string, number>();
+    for (const move of moves) perWorker.set(move.to, (perWorker.get(move.to) ?? 0) + 1);
+    expect(Math.max(...perWorker.values()) - Math.min(...perWorker.values())).toBeLessThanOrEqual(1);
+  });
+});

@@ -85,11 +85,14 @@ export class NatsCoordinationBus implements CoordinationBus {
   publish(event: FleetEvent): void {
     const connection = this.connection();
     if (!connection) return;
+    const subject = this.subjects.event(event.type);
     try {
-      connection.publish(this.subjects.event(event.type), JSON.stringify(event));
+      connection.publish(subject, JSON.stringify(event));
     } catch (error) {
       // Too big for the server, or the connection closed under it: the fleet falls back on the table.
-      this.logger.error({ err: error, event: event.type }, 'could not publish a fleet event');
+      if (!this.reportTooBig(error, `${event.type} event`, subject)) {
+        this.logger.error({ err: error, event: event.type }, 'could not publish a fleet event');
+      }
     }
   }
 
