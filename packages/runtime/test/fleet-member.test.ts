@@ -1,9 +1,7 @@
 import {
   MessageDropLog,
   signed,
-  type CommandReply,
   type CoordinationBus,
-  type FleetEvent,
   type Lease,
   type LeaseStore,
   type WorkerCommand,
@@ -15,33 +13,12 @@ import { FleetDirectory } from '../src/fleet/fleet-directory.js';
 import { FleetMember } from '../src/fleet/member/fleet-member.js';
 import type { HostedLease } from '../src/leases/lease-host.js';
 import { RecordingClock } from './fakes/fake-clock.js';
-import { quietHost, workerRecord } from './fakes/fleet.js';
+import { OpenBus, quietHost, workerRecord } from './fakes/fleet.js';
 import { testLease } from './fakes/records.js';
 
 const ME = 'worker-a';
 const LEADER = 'worker-leader';
 const LEADER_KEY = 'leader-key';
-
-/** The bus as a worker sees it: the test delivers events and commands as anyone on NATS could. */
-class OpenBus {
-  eventHandler: ((event: FleetEvent) => void) | undefined;
-  commandHandler: ((command: WorkerCommand) => Promise<CommandReply> | CommandReply) | undefined;
-  rejected: string[] = [];
-  readonly application = 'app';
-  isConnected = () => true;
-  publish() {}
-  onEvent(handler: (event: FleetEvent) => void) {
-    this.eventHandler = handler;
-    return () => {};
-  }
-  serveCommands(_workerId: string, handler: (command: WorkerCommand) => Promise<CommandReply> | CommandReply) {
-    this.commandHandler = handler;
-    return () => {};
-  }
-  reject(_subject: string, reason: string) {
-    this.rejected.push(reason);
-  }
-}
 
 /** Counts the consistent reads a worker makes against the table. */
 class CountingStore {

@@ -11,6 +11,10 @@ class ControlledReads {
   readNamespace(): Promise<NamespaceSnapshot> {
     return new Promise((resolve) => this.pending.push(resolve));
   }
+  /** The point read that confirms a lease a namespace read lacks: deleted. */
+  async getLease(): Promise<Lease | undefined> {
+    return undefined;
+  }
 }
 
 function snapshotOf(lease: Lease): NamespaceSnapshot {

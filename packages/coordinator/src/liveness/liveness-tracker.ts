@@ -6,7 +6,7 @@ import type { WorkerRecord } from '../lease-table/lease.js';
  * duration of its own monotonic clock. No wall clocks are compared across machines.
  */
 export class LivenessTracker {
-  private readonly observed = new Map<string, { heartbeat: number; sinceMs: number }>();
+  private readonly observed = new Map<string, { heartbeat: number; incarnation: string; sinceMs: number }>();
 
   constructor(
     private readonly leaseDurationMs: number,
@@ -24,8 +24,11 @@ export class LivenessTracker {
     for (const worker of workers) {
       seen.add(worker.workerId);
       const previous = this.observed.get(worker.workerId);
-      if (!previous || previous.heartbeat !== worker.heartbeat) {
-        this.observed.set(worker.workerId, { heartbeat: worker.heartbeat, sinceMs: now });
+      // A worker that registered again (same id) or changed how it proves liveness starts over:
+      // its counter may show a value seen long ago without having stood still since.
+      const incarnation = `${worker.startedAt}/${worker.liveness}`;
+      if (!previous || previous.heartbeat !== worker.heartbeat || previous.incarnation !== incarnation) {
+        this.observed.set(worker.workerId, { heartbeat: worker.heartbeat, incarnation, sinceMs: now });
       }
     }
     for (const workerId of this.observed.keys()) if (!seen.has(workerId)) this.observed.delete(workerId);

@@ -14,6 +14,8 @@ const MAX_REMEMBERED_WORKERS = 1_000;
 interface KnownWorker {
   readonly record: WorkerRecord | undefined;
   readonly readAt: number;
+  /** The leadership term known when the record was read. */
+  readonly termWhenRead: number | undefined;
 }
 
 /**
@@ -38,19 +40,26 @@ export class FleetDirectory {
   observe(snapshot: NamespaceSnapshot): void {
     const now = this.clock.monotonic();
     this.workers.clear();
-    for (const worker of snapshot.workers) this.workers.set(worker.workerId, { record: worker, readAt: now });
+    for (const worker of snapshot.workers) this.workers.set(worker.workerId, { record: worker, readAt: now, termWhenRead: this.term() });
     if (snapshot.leadership) this.observeLeadership(snapshot.leadership);
   }
 
-  /** The leadership row as a read or a grant of its leader showed it. */
+  /**
+   * The leadership row as a read or a grant of its leader showed it. Taken as it is, even with
+   * a lower term than before: a leadership row deleted or restored from a backup starts its
+   * terms again, and the table is the truth.
+   */
   observeLeadership(row: LeadershipRecord): void {
-    if (!this.leadership || row.term >= this.leadership.term) this.leadership = row;
+    this.leadership = row;
   }
 
   /** The worker's record as the table has it (undefined: not registered). */
   async worker(workerId: string): Promise<WorkerRecord | undefined> {
     const known = this.workers.get(workerId);
-    if (known && this.clock.monotonic() - known.readAt < WORKER_RECORD_TTL_MS) return known.record;
+    // A worker not registered, or leaving, may be back under the same id any moment: only an
+    // active record is trusted for long.
+    const ttlMs = known?.record?.status === 'active' ? WORKER_RECORD_TTL_MS : KEY_RECHECK_MS;
+    if (known && this.clock.monotonic() - known.readAt < ttlMs) return known.record;
     return this.read(workerId);
   }
 
@@ -59,10 +68,12 @@ export class FleetDirectory {
    * that registered again since its record was read signs with a new key: a failed check is
    * repeated once against a fresh read of the record.
    */
-  async signedBy(message: { readonly mac?: string }, workerId: string): Promise<boolean> {
+  async signedBy(message: { readonly mac?: string }, workerId: string, term: number): Promise<boolean> {
     if (verifyMessage(message, (await this.worker(workerId))?.fleetKey)) return true;
+    // A leader that registered again has a new key and a new term: a record read during that
+    // term already has the key, so a failing signature is a forgery, not worth a read.
     const known = this.workers.get(workerId);
-    if (known && this.clock.monotonic() - known.readAt < KEY_RECHECK_MS) return false;
+    if (known && (known.termWhenRead === term || this.clock.monotonic() - known.readAt < KEY_RECHECK_MS)) return false;
     return verifyMessage(message, (await this.read(workerId))?.fleetKey);
   }
 
@@ -73,7 +84,8 @@ export class FleetDirectory {
   async confirmsLeader(leaderId: string, term: number): Promise<boolean> {
     const known = this.leadership;
     if (known && known.term === term) return known.leaderId === leaderId;
-    if (known && known.term > term) return false;
+    // Any other term is checked against the row: a newer one, or an older one after the row was
+    // deleted or restored (its terms start again).
     const now = this.clock.monotonic();
     if (now - this.leadershipCheckedAt < LEADERSHIP_RECHECK_MS) return false;
     this.leadershipCheckedAt = now;
@@ -82,10 +94,15 @@ export class FleetDirectory {
     return row?.term === term && row.leaderId === leaderId;
   }
 
+  private term(): number | undefined {
+    return this.leadership?.term;
+  }
+
   private async read(workerId: string): Promise<WorkerRecord | undefined> {
     const readAt = this.clock.monotonic();
+    const termWhenRead = this.term();
     const record = await this.store.getWorker(this.namespace, workerId);
-    this.workers.set(workerId, { record, readAt });
+    this.workers.set(workerId, { record, readAt, termWhenRead });
     this.forgetOld(readAt);
     return record;
   }

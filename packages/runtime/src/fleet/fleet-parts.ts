@@ -44,8 +44,10 @@ export interface FleetHooks {
   readonly onElected: () => void;
   /** A worker reported a shard finished: as leader, create its children's leases. */
   readonly onShardEnded: (shardId: string) => void;
-  /** A lease may have been handed to this worker without it starting the lease: check soon. */
-  readonly onHandoverMissed: () => void;
+  /** A lease (this one, if named) may have been handed to this worker without it starting it: check soon. */
+  readonly onHandoverMissed: (leaseKey?: string) => void;
+  /** Another worker is shutting down: check this worker's leases once its drains should be done. */
+  readonly onPeerLeaving: () => void;
   /** Another worker says it asked for this worker's lease: read the lease and act on it. */
   readonly onHandoffAsked: (leaseKey: string) => void;
 }
@@ -68,6 +70,7 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     onSuccession: () => void election.recheck(),
     onShardEnded: hooks.onShardEnded,
     onHandoverMissed: hooks.onHandoverMissed,
+    onPeerLeaving: hooks.onPeerLeaving,
     onHandoffAsked: hooks.onHandoffAsked,
     handoffExpectedForMs: options.drainTimeoutMs + 2_000,
     monotonicNow: clock.monotonic,

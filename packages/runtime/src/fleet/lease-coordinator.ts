@@ -10,6 +10,10 @@ import { ShardSync } from './lease-sync/shard-sync.js';
 import { EventLoopWatch } from './liveness/event-loop-watch.js';
 import { SelfFence } from './liveness/self-fence.js';
 import { TableHeartbeat } from './liveness/table-heartbeat.js';
+import { LeaderShardSyncs } from './leader/leader-shard-syncs.js';
+
+/** How long after a peer announced it is leaving this worker checks whether leases came its way. */
+const PEER_LEAVING_CHECK_MS = 2_000;
 import type { WorkerLiveness } from './liveness/worker-liveness.js';
 
 export interface LeaseCoordinatorOptions {
@@ -50,6 +54,7 @@ export class LeaseCoordinator {
   private readonly logger: Logger;
   /** Signs what this worker says on the bus; its record holds it, so receivers can check. */
   private readonly fleetKey = newFleetKey();
+  private readonly leaderShardSyncs: LeaderShardSyncs;
 
   constructor(private readonly deps: LeaseCoordinatorOptions) {
     const { store, kinesis, namespace, workerId, host, liveness, options, clock, logger } = deps;
@@ -93,9 +98,20 @@ export class LeaseCoordinator {
             mayTakeLeases: () => this.mayTakeLeases(),
             refresh: () => this.leaseSync.refresh(),
             onRevoked: () => this.recoverFromRevocation(),
-            onElected: () => void this.syncShardsAsLeader(),
-            onShardEnded: (shardId) => void this.syncShardsAsLeader(shardId),
-            onHandoverMissed: () => this.leaseSync.checkOwnLeasesSoon(),
+            // A former member's last namespace read may be old: read it now, then sync shards.
+            onElected: () => {
+              void this.leaseSync.refresh().catch(() => undefined);
+              void this.leaderShardSyncs.sync();
+            },
+            onShardEnded: (shardId) => this.leaderShardSyncs.shardEnded(shardId),
+            onHandoverMissed: (leaseKey) => this.leaseSync.checkOwnLeasesSoon(leaseKey),
+            onPeerLeaving: () => {
+              // Its drains end within drainTimeoutMs, most within a second; a transfer here
+              // whose announcement is lost is found by these checks.
+              const now = clock.monotonic();
+              this.leaseSync.checkOwnLeasesAt(now + PEER_LEAVING_CHECK_MS);
+              this.leaseSync.checkOwnLeasesAt(now + options.drainTimeoutMs + PEER_LEAVING_CHECK_MS);
+            },
             onHandoffAsked: (leaseKey) => void this.leaseSync.checkOwnLease(leaseKey),
           },
         )
@@ -116,6 +132,14 @@ export class LeaseCoordinator {
       // makes one write per new lease, not one per lease and worker.
       writesLeases: () => fleet === undefined || fleet.leader.isLeading(),
       onLeaseDeleted: deps.onLeaseDeleted,
+      signal: this.controller.signal,
+      clock,
+      logger,
+    });
+    this.leaderShardSyncs = new LeaderShardSyncs({
+      syncShards: (after) => this.shardSync.sync(after),
+      isLeading: () => fleet?.leader.isLeading() ?? false,
+      replan: () => fleet?.leader.replanSoon(),
       signal: this.controller.signal,
       clock,
       logger,
@@ -217,8 +241,8 @@ export class LeaseCoordinator {
   }
 
   /** Something may have made this worker a lease's owner unseen: check its own leases at the next sync. */
-  checkOwnLeasesSoon(): void {
-    this.leaseSync.checkOwnLeasesSoon();
+  checkOwnLeasesSoon(leaseKey?: string): void {
+    this.leaseSync.checkOwnLeasesSoon(leaseKey);
   }
 
   /** Whether `workerId` is a registered, active and live worker, as far as the table shows. */
@@ -255,7 +279,7 @@ export class LeaseCoordinator {
    */
   async shardEnded(lease: Lease): Promise<void> {
     const fleet = this.fleet;
-    if (fleet?.leader.isLeading()) await this.syncShardsAsLeader(lease.shardId);
+    if (fleet?.leader.isLeading()) await this.leaderShardSyncs.sync(lease.shardId);
     else if (!(fleet?.bus.isConnected() && this.leaseSync.hearsLeader())) {
       try {
         await this.shardSync.sync(lease.shardId, { evenIfNotLeader: true });
@@ -265,17 +289,6 @@ export class LeaseCoordinator {
     }
     fleet?.bus.publish({ type: 'shard-ended', leaseKey: lease.leaseKey, shardId: lease.shardId, from: this.deps.workerId });
     if (!fleet) await this.leaseSync.sync().catch(() => undefined);
-  }
-
-  /** As leader: create the leases of new shards (after `shardId`, a shard that ended), then plan. */
-  private async syncShardsAsLeader(shardId?: string): Promise<void> {
-    if (!this.fleet?.leader.isLeading()) return;
-    try {
-      await this.shardSync.sync(shardId);
-      await this.leaseSync.refresh();
-    } catch (error) {
-      this.logger.warn({ err: error, shardId }, 'leader could not sync shards; the periodic shard sync will');
-    }
   }
 
   private mayTakeLeases(): boolean {

@@ -36,7 +36,7 @@ export interface LeaseActorDependencies {
    * A write that would make this worker a lease's owner got no answer: it may have applied, so
    * the worker checks its own leases soon rather than leave one owned and not run.
    */
-  readonly onOwnershipUncertain?: () => void;
+  readonly onOwnershipUncertain?: (leaseKey: string) => void;
   /** This worker asked the lease's owner to hand it over (its handoff request applied). */
   readonly onHandoffRequested?: (lease: Lease) => void;
   /** The lease left this worker: transferred to `to`, or released to anyone. */
@@ -67,7 +67,7 @@ export function createLeaseMachine(deps: LeaseActorDependencies) {
         try {
           return await deps.store.acquireLease(input.lease, input.workerId);
         } catch (error) {
-          deps.onOwnershipUncertain?.();
+          deps.onOwnershipUncertain?.(input.lease.leaseKey);
           throw error;
         }
       }),
@@ -87,6 +87,8 @@ export function createLeaseMachine(deps: LeaseActorDependencies) {
           return outcome;
         } catch (error) {
           if (attemptedTo !== undefined) deps.onReleased?.(input.ownership, attemptedTo);
+          // It may still be this worker's, with nothing running it now.
+          deps.onOwnershipUncertain?.(input.ownership.leaseKey);
           throw error;
         }
       }),

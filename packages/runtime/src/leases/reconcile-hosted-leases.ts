@@ -14,11 +14,21 @@ export interface ReconcileContext {
 /**
  * Tells each lease machine this worker hosts what the table says about its lease: lost (moved
  * on or deleted), asked for by another active worker, or handed over while it waited; and starts
- * a machine for a lease the table says this worker owns but nothing here runs.
+ * a machine for a lease the table says this worker owns but nothing here runs. A lease this
+ * worker holds that the snapshot lacks goes to `confirmMissing` when given (an eventually
+ * consistent read may not show a lease acquired a moment ago), else it is taken as deleted.
  */
-export function reconcileHostedLeases(snapshot: NamespaceSnapshot, context: ReconcileContext): void {
+export function reconcileHostedLeases(
+  snapshot: NamespaceSnapshot,
+  context: ReconcileContext & { readonly confirmMissing?: (leaseKey: string) => void },
+): void {
   const byKey = new Map(snapshot.leases.map((lease) => [lease.leaseKey, lease]));
-  for (const leaseKey of context.host.hostedLeases().keys()) if (!byKey.has(leaseKey)) reconcileLease(leaseKey, undefined, context);
+  for (const [leaseKey, machine] of context.host.hostedLeases()) {
+    if (byKey.has(leaseKey)) continue;
+    const held = machine.state === 'owned' || machine.state === 'draining';
+    if (held && context.confirmMissing) context.confirmMissing(leaseKey);
+    else reconcileLease(leaseKey, undefined, context);
+  }
   for (const lease of snapshot.leases) reconcileLease(lease.leaseKey, lease, context);
 }
 

@@ -193,7 +193,7 @@ export class Worker implements AsyncDisposable {
       liveness,
       isLiveWorker: (workerId) => coordinator.isLiveWorker(workerId),
       onReleased: (ownership, to) => coordinator.announceRelease(ownership, to),
-      onOwnershipUncertain: () => coordinator.checkOwnLeasesSoon(),
+      onOwnershipUncertain: (leaseKey) => coordinator.checkOwnLeasesSoon(leaseKey),
       onHandoffRequested: (lease) => coordinator.announceHandoffRequest(lease),
       onProcessed: (count) => loadReporter?.recordProcessed(count),
       onShardEnded: (lease) => void coordinator.shardEnded(lease),

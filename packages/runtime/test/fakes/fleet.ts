@@ -1,4 +1,12 @@
-import { OwnershipTracker, type CoordinationBus, type LeaseStore, type WorkerRecord } from '@shoal/coordinator';
+import {
+  OwnershipTracker,
+  type CommandReply,
+  type CoordinationBus,
+  type FleetEvent,
+  type LeaseStore,
+  type WorkerCommand,
+  type WorkerRecord,
+} from '@shoal/coordinator';
 import { pino } from 'pino';
 import type { Clock } from '../../src/clock.js';
 import { FleetLeader, type FleetLeaderOptions } from '../../src/fleet/leader/fleet-leader.js';
@@ -120,4 +128,25 @@ export function fleetLeaderWith(overrides: Partial<FleetLeaderOptions> & Pick<Fl
     logger: pino({ level: 'silent' }),
     ...overrides,
   });
+}
+
+/** The bus as a worker sees it: the test delivers events and commands as anyone on NATS could. */
+export class OpenBus {
+  eventHandler: ((event: FleetEvent) => void) | undefined;
+  commandHandler: ((command: WorkerCommand) => Promise<CommandReply> | CommandReply) | undefined;
+  rejected: string[] = [];
+  readonly application = 'app';
+  isConnected = () => true;
+  publish() {}
+  onEvent(handler: (event: FleetEvent) => void) {
+    this.eventHandler = handler;
+    return () => {};
+  }
+  serveCommands(_workerId: string, handler: (command: WorkerCommand) => Promise<CommandReply> | CommandReply) {
+    this.commandHandler = handler;
+    return () => {};
+  }
+  reject(_subject: string, reason: string) {
+    this.rejected.push(reason);
+  }
 }

@@ -76,8 +76,12 @@ export class FleetLeader {
   private readonly sentDrains = new Map<string, { to: string; atMs: number }>();
   /** Workers whose record vanished while they own leases (see GoneWorkers): their leases are free. */
   private readonly gone = new GoneWorkers();
-  /** Workers this term revoked: their leases are free now, not after a lease duration. */
-  private readonly revoked = new Set<string>();
+  /**
+   * Workers this term revoked, with the registration (`startedAt`) revoked: their leases are free
+   * now, not after a lease duration. Only a record registered since (a new incarnation) ends it,
+   * never a read that still lists the revoked one (served before the delete reached it).
+   */
+  private readonly revoked = new Map<string, number>();
   /** Workers judged overdue whose revocation is being written: no grant may start a new chain meanwhile. */
   private readonly condemned = new Set<string>();
   private verdictTimer: ReturnType<typeof setInterval> | undefined;
@@ -149,7 +153,11 @@ export class FleetLeader {
     const owners = new Set(snapshot.leases.map((lease) => lease.leaseOwner));
     // A revoked worker that registered again is a new incarnation; one that owns nothing any
     // more needs no remembering.
-    for (const workerId of this.revoked) if (listed.has(workerId) || !owners.has(workerId)) this.revoked.delete(workerId);
+    const startedAt = new Map(snapshot.workers.map((worker) => [worker.workerId, worker.startedAt]));
+    for (const [workerId, revokedStart] of this.revoked) {
+      const listedStart = startedAt.get(workerId);
+      if ((listedStart !== undefined && listedStart !== revokedStart) || !owners.has(workerId)) this.revoked.delete(workerId);
+    }
     this.grants.keepOnly(listed);
     const leaseKeys = new Set(snapshot.leases.map((lease) => lease.leaseKey));
     const now = this.options.clock.monotonic();
@@ -231,18 +239,24 @@ export class FleetLeader {
     for (const { workerId } of overdue) this.condemned.add(workerId);
     try {
       let revokedAny = false;
+      let conflicted = false;
       for (const { workerId, grantTerm } of overdue) {
         if (this.options.remainingTermMs() <= 0) break;
         const result = await this.options.store.revokeWorker(this.options.namespace, workerId, grantTerm);
-        if (result.status !== 'applied') continue;
+        if (result.status !== 'applied') {
+          // The record moved on since the read (or the read was old: a former member's last one):
+          // read again before judging it.
+          conflicted = true;
+          continue;
+        }
+        if (workerId === this.previousLeaderId) this.previousLeaderId = undefined;
         this.grants.forget(workerId);
         revokedAny = true;
-        this.revoked.add(workerId);
+        this.revoked.set(workerId, snapshot.workers.find((worker) => worker.workerId === workerId)?.startedAt ?? 0);
         this.options.logger.warn({ revokedWorkerId: workerId }, 'revoked a worker whose liveness grants ran out; its leases are free');
         this.options.bus.publish({ type: 'worker-revoked', workerId, leaderId: this.options.workerId });
       }
-      if (overdue.some(({ workerId }) => workerId === this.previousLeaderId)) this.previousLeaderId = undefined;
-      if (revokedAny) await this.options.refresh();
+      if (revokedAny || conflicted) await this.options.refresh();
     } catch (error) {
       this.options.logger.warn({ err: error }, 'could not revoke overdue workers');
     } finally {
@@ -270,7 +284,7 @@ export class FleetLeader {
       isAlive: (workerId) => this.isAlive(workerId),
       ownerships: this.options.ownerships,
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
-      deadOwners: new Set([...this.revoked, ...this.gone.ids]),
+      deadOwners: new Set([...this.revoked.keys(), ...this.gone.ids]),
       workerLoads: this.loads,
     });
     if (plan.moves.length === 0) return;

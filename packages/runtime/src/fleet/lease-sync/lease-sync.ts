@@ -14,6 +14,7 @@ import { reconcileHostedLeases } from '../../leases/reconcile-hosted-leases.js';
 import type { FleetParts } from '../fleet-parts.js';
 import { planFleet } from '../fleet-plan.js';
 import { GoneWorkers } from '../gone-workers.js';
+import { OwnCheckSchedule } from './own-check-schedule.js';
 import { OwnLeaseCheck } from './own-lease-check.js';
 
 export interface LeaseSyncOptions {
@@ -85,8 +86,8 @@ export class LeaseSync {
   private firstSyncAt: number | undefined;
   private lastFullSyncAt = Number.NEGATIVE_INFINITY;
   private lastOwnCheckAt = Number.NEGATIVE_INFINITY;
-  /** Something may have made this worker a lease's owner unseen: check at the next sync. */
-  private ownCheckDue = false;
+  /** Own-lease checks asked for besides the periodic one. */
+  private readonly asked: OwnCheckSchedule;
   /** Where the last sync stood, to notice a worker that just came to hear the leader, or may take leases again. */
   private heardLeader = false;
   private mayTake = true;
@@ -96,6 +97,7 @@ export class LeaseSync {
   constructor(private readonly options: LeaseSyncOptions) {
     this.heartbeats = new LivenessTracker(options.leaseDurationMs, options.clock.monotonic);
     this.ownerships = new OwnershipTracker(options.leaseDurationMs, options.clock.monotonic);
+    this.asked = new OwnCheckSchedule(options.clock.monotonic);
     this.ownLeaseCheck = new OwnLeaseCheck({
       store: options.store,
       namespace: options.namespace,
@@ -125,7 +127,10 @@ export class LeaseSync {
     return this.serialized(false);
   }
 
-  /** Reads the whole namespace now and acts on it (a fleet event, a revocation, a shutdown to plan). */
+  /**
+   * Reads the whole namespace now, strongly consistent, and acts on it (a fleet event, a
+   * revocation, a shutdown to plan): what prompted it was written a moment ago.
+   */
   refresh(): Promise<void> {
     return this.serialized(true);
   }
@@ -151,15 +156,38 @@ export class LeaseSync {
   }
 
   private async syncOnce(full: boolean): Promise<void> {
-    const read = full ? 'namespace' : this.dueRead();
-    if (read === 'nothing') return;
-    if (read === 'own-leases') {
-      this.lastOwnCheckAt = this.options.clock.monotonic();
-      this.ownCheckDue = false;
-      if (await this.ownLeaseCheck.run()) return;
-      this.reportNoOwnerIndex();
+    const read = full ? 'fresh-namespace' : this.dueRead();
+    try {
+      if (read === 'own-leases') await this.checkOwnLeases();
+      else if (read !== 'nothing') await this.fullSync(read === 'fresh-namespace' ? 'strong' : 'eventual');
+    } finally {
+      await this.checkAskedLeases();
     }
-    await this.fullSync();
+  }
+
+  /** The owner index (or the namespace, for a table without one). */
+  private async checkOwnLeases(): Promise<void> {
+    this.lastOwnCheckAt = this.options.clock.monotonic();
+    try {
+      if (await this.ownLeaseCheck.run()) return;
+    } catch (error) {
+      this.asked.retryIndexCheck();
+      throw error;
+    }
+    this.reportNoOwnerIndex();
+    await this.fullSync('eventual');
+  }
+
+  /** Consistent reads of the single leases this worker was asked to look at. */
+  private async checkAskedLeases(): Promise<void> {
+    for (const leaseKey of this.asked.takeDueLeaseChecks()) {
+      try {
+        await this.ownLeaseCheck.checkOne(leaseKey);
+      } catch (error) {
+        this.asked.retryLeaseCheck(leaseKey);
+        this.options.logger.debug({ err: error, leaseKey }, 'could not read a lease to check; trying again');
+      }
+    }
   }
 
   /** Reads one lease this worker holds (a consistent point read) and acts on what it says. */
@@ -171,9 +199,18 @@ export class LeaseSync {
     }
   }
 
-  /** Checks this worker's own leases at the next sync (see `OwnLeaseCheck`). */
-  checkOwnLeasesSoon(): void {
-    this.ownCheckDue = true;
+  /**
+   * Something may have made this worker a lease's owner unseen: read that lease (or, with no
+   * lease named, check the owner index) at the next sync.
+   */
+  checkOwnLeasesSoon(leaseKey?: string): void {
+    if (leaseKey === undefined) this.asked.indexCheckAt();
+    else this.asked.leaseCheck(leaseKey);
+  }
+
+  /** Checks the owner index at `atMs` (monotonic): a peer leaving may hand leases over unannounced. */
+  checkOwnLeasesAt(atMs: number): void {
+    this.asked.indexCheckAt(atMs);
   }
 
   /** What the periodic sync reads now. */
@@ -184,15 +221,15 @@ export class LeaseSync {
     const hears = fleet !== undefined && !fleet.leader.isLeading() && this.options.hearsLeader();
     // A worker that just came to hear the leader, or may take leases again, may have missed a
     // handover meanwhile (an announcement it could not act on).
-    if ((hears && !this.heardLeader) || (mayTake && !this.mayTake)) this.ownCheckDue = true;
+    if ((hears && !this.heardLeader) || (mayTake && !this.mayTake)) this.asked.indexCheckAt(now);
     this.heardLeader = hears;
     this.mayTake = mayTake;
     if (!fleet?.bus.isConnected()) return 'namespace';
     if (fleet.leader.isLeading()) return now - this.lastFullSyncAt >= this.options.leaderFullSyncIntervalMs ? 'namespace' : 'nothing';
     if (!hears) return 'namespace';
     fleet.member.forgetExpiredHandoffs();
-    const due = this.ownCheckDue || now - this.lastOwnCheckAt >= this.options.ownLeaseCheckIntervalMs;
-    return due ? 'own-leases' : 'nothing';
+    const asked = this.asked.takeDueIndexCheck();
+    return asked || now - this.lastOwnCheckAt >= this.options.ownLeaseCheckIntervalMs ? 'own-leases' : 'nothing';
   }
 
   private reportNoOwnerIndex(): void {
@@ -205,11 +242,9 @@ export class LeaseSync {
     );
   }
 
-  private async fullSync(): Promise<void> {
+  private async fullSync(consistency: 'strong' | 'eventual'): Promise<void> {
     const { store, namespace, workerId, host, clock } = this.options;
-    // This read covers a missed handover from before it starts; one reported meanwhile waits for the next.
-    this.ownCheckDue = false;
-    const snapshot = await store.readNamespace(namespace, { consistency: 'eventual' });
+    const snapshot = await store.readNamespace(namespace, { consistency });
     // What the read saw may have been written just before it returned: count its age from then.
     const readAt = clock.monotonic();
     this.reportMalformed(snapshot);
@@ -221,6 +256,8 @@ export class LeaseSync {
       mayAdopt: this.options.mayTakeLeases,
       isActiveWorker: (id) => this.isActiveWorker(id, snapshot.workers),
       expectsHandoff: (leaseKey, leaseCounter) => this.fleet?.member.expectsHandoff(leaseKey, leaseCounter) ?? false,
+      // Confirmed by a consistent read of the lease (at the end of this sync) before it is stopped.
+      confirmMissing: (leaseKey) => this.asked.leaseCheck(leaseKey),
     });
     // A worker counts as dead only once its record was removed on the heartbeat we saw stand still
     // (the conditional delete proves no heartbeat happened since, however slow our reads were),

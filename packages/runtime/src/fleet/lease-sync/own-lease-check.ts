@@ -34,6 +34,11 @@ export class OwnLeaseCheck {
       const lease = await store.getLease(namespace, leaseKey);
       await this.reconcile(leaseKey, lease);
     }
+    // Epochs this worker gave leases up at guard against reads older than the release; those it
+    // neither owns nor runs any more are forgotten (a stale read that shows one again costs only
+    // a conditional write that conflicts), so they do not pile up over a long life.
+    const { host } = this.options;
+    host.forgetRelinquishedExcept(new Set([...refs.map((ref) => ref.leaseKey), ...host.hostedLeases().keys()]));
     return true;
   }
 

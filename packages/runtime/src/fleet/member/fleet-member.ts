@@ -42,7 +42,9 @@ export interface FleetMemberOptions {
    * A lease may be this worker's now without it having started it: an announcement it could
    * not act on, or a planned handoff that never announced itself. The lease sync checks soon.
    */
-  readonly onHandoverMissed: () => void;
+  readonly onHandoverMissed: (leaseKey?: string) => void;
+  /** Another worker is shutting down: it may hand leases here with no plan to say so. */
+  readonly onPeerLeaving?: () => void;
   /** Another worker says it asked for a lease this worker holds: the lease sync reads it now. */
   readonly onHandoffAsked: (leaseKey: string) => void;
   /** How long a planned handoff to this worker is expected to land (covers the owner's drain). */
@@ -61,7 +63,6 @@ export interface FleetMemberOptions {
  * lease and a conditional write.
  */
 export class FleetMember {
-  private highestTerm = 0;
   /**
    * Leases a plan hands to this worker: the epoch the owner holds them at, and until when the
    * transfer (to the next epoch) is expected; it is announced, not polled for.
@@ -113,13 +114,11 @@ export class FleetMember {
    */
   forgetExpiredHandoffs(): void {
     const now = this.options.monotonicNow();
-    let expired = false;
     for (const [leaseKey, expected] of this.incoming) {
       if (expected.until > now) continue;
       this.incoming.delete(leaseKey);
-      expired = true;
+      this.options.onHandoverMissed(leaseKey);
     }
-    if (expired) this.options.onHandoverMissed();
   }
 
   /** Takes the free leases among `moves` that go to this worker, and notes the handoffs coming. */
@@ -151,7 +150,10 @@ export class FleetMember {
         if (event.to === workerId) {
           if (this.adopting.has(event.leaseKey)) return;
           if (!this.promptedReads.tryTake()) {
-            this.options.onHandoverMissed();
+            // Not read now: the lease sync reads it at its next round, without waiting for this
+            // announcement any more.
+            this.incoming.delete(event.leaseKey);
+            this.options.onHandoverMissed(event.leaseKey);
             return;
           }
           this.adopting.add(event.leaseKey);
@@ -175,8 +177,12 @@ export class FleetMember {
         if (event.successor === workerId && this.promptedReads.tryTake()) this.options.onSuccession();
         return;
       case 'worker-joined':
-      case 'worker-leaving':
         if (event.workerId !== workerId) this.options.onFleetChange();
+        return;
+      case 'worker-leaving':
+        if (event.workerId === workerId) return;
+        this.options.onFleetChange();
+        this.options.onPeerLeaving?.();
         return;
       case 'handoff-requested':
         // Unsigned: only a prompt to read the lease, whose row alone decides.
@@ -189,10 +195,8 @@ export class FleetMember {
         }
         return;
       case 'shard-ended':
-        if (event.from === workerId) return;
-        // Anyone on NATS can say a shard ended: the leader lists shards at most at this rate.
-        if (this.promptedReads.tryTake()) this.options.onShardEnded(event.shardId);
-        this.options.onFleetChange();
+        // Only the leader acts on it (within a budget of its own): members spend nothing on it.
+        if (event.from !== workerId) this.options.onShardEnded(event.shardId);
         return;
       case 'leader-changed':
         return;
@@ -200,7 +204,6 @@ export class FleetMember {
   }
 
   private async onPlan(plan: Extract<FleetEvent, { type: 'plan' }>): Promise<void> {
-    if (plan.term < this.highestTerm) return;
     if (!(await this.fromCurrentLeader(plan.leaderId, plan.term, plan))) {
       this.options.bus.reject('plan', 'plan not signed by the leader the table names for its term', {
         leaderId: plan.leaderId,
@@ -208,7 +211,6 @@ export class FleetMember {
       });
       return;
     }
-    this.highestTerm = plan.term;
     this.actOnMoves(plan.moves.map((move) => ({ ...move, from: move.from })));
   }
 
@@ -239,7 +241,7 @@ export class FleetMember {
   private async fromCurrentLeader(leaderId: string, term: number, message: { readonly mac?: string }): Promise<boolean> {
     const { directory } = this.options;
     if (!(await directory.confirmsLeader(leaderId, term))) return false;
-    return directory.signedBy(message, leaderId);
+    return directory.signedBy(message, leaderId, term);
   }
 
   /** `worker-revoked` names this worker: believed only if the table no longer has its record. */
@@ -281,7 +283,7 @@ export class FleetMember {
     // A fenced, draining or recovering worker starts nothing, not even a lease handed to it; once
     // it may again, the lease sync finds the lease.
     if (!this.options.mayTakeLeases()) {
-      this.options.onHandoverMissed();
+      this.options.onHandoverMissed(leaseKey);
       return;
     }
     const machine = host.hostedLeases().get(leaseKey);
