@@ -14,12 +14,12 @@
  * Environment: FLEET_COST_LEASES (1000), FLEET_COST_WORKERS (sizes, default "10,50"),
  * FLEET_COST_SECONDS (measured window, 60), FLEET_COST_SETTLE_SECONDS (10).
  */
-import { LocalStack, uniqueName } from '@shoal/local-stack';
+import { LocalStack } from '@shoal/local-stack';
 import { pino } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { READ_OPERATIONS, WRITE_OPERATIONS, callsOf, totalOf, type MeterReading } from './dynamodb-meter.js';
-import { LeaseTableView, waitForBalance, type FleetTarget } from './fleet-processes.js';
-import { startInProcessWorker, stopAll, type InProcessWorker } from './in-process-fleet.js';
+import { waitForBalance } from './fleet-processes.js';
+import { newFleetTarget, startInProcessWorker, stopAll, type InProcessWorker } from './in-process-fleet.js';
 import { printTable, sourceState, writeResult } from './report.js';
 
 const LEASES = Number(process.env.FLEET_COST_LEASES ?? 1_000);
@@ -125,15 +125,7 @@ export async function run(): Promise<void> {
 }
 
 async function measure(stack: LocalStack, workerCount: number, logger: pino.Logger): Promise<SizeResult> {
-  const streamName = uniqueName('fleet-cost');
-  await stack.createStream(streamName, LEASES);
-  const target: FleetTarget = {
-    applicationName: uniqueName('fleet-cost'),
-    streamName,
-    leaseTableName: uniqueName('bench-fleet-cost-leases'),
-  };
-  const view = new LeaseTableView(stack, target);
-  await view.ensureTable();
+  const { target, view } = await newFleetTarget(stack, 'fleet-cost', LEASES);
   const workerIds = Array.from({ length: workerCount }, (_, index) => `cost-${String(index).padStart(3, '0')}`);
   const fleet: InProcessWorker[] = [];
   try {

@@ -4,12 +4,12 @@
  * fleet asks of DynamoDB (`ddb-cost`, `fleet-cost`) rather than time records end to end.
  */
 import { NatsCoordinationBus, connectNats, type NatsLink } from '@shoal/coordinator';
-import type { LocalStack } from '@shoal/local-stack';
+import { uniqueName, type LocalStack } from '@shoal/local-stack';
 import type { ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { Worker, type WorkerOptions } from '@shoal/runtime';
 import type { Logger } from 'pino';
 import { DynamoDbMeter, meteredClient } from './dynamodb-meter.js';
-import { NATS_URL, type FleetTarget } from './fleet-processes.js';
+import { LeaseTableView, NATS_URL, type FleetTarget } from './fleet-processes.js';
 
 export interface InProcessWorker {
   readonly workerId: string;
@@ -72,6 +72,20 @@ export async function startInProcessWorker(
       client.destroy();
     },
   };
+}
+
+/** A fresh stream of `shards` shards, application and lease table (created) for one measurement. */
+export async function newFleetTarget(
+  stack: LocalStack,
+  name: string,
+  shards: number,
+): Promise<{ target: FleetTarget; view: LeaseTableView }> {
+  const streamName = uniqueName(name);
+  await stack.createStream(streamName, shards);
+  const target: FleetTarget = { applicationName: uniqueName(name), streamName, leaseTableName: uniqueName(`bench-${name}-leases`) };
+  const view = new LeaseTableView(stack, target);
+  await view.ensureTable();
+  return { target, view };
 }
 
 /** Stops every worker, in parallel; failures are ignored (the benchmark is ending). */

@@ -7,6 +7,10 @@
  * else. Shoal runs with its defaults and a processor that counts records and checkpoints each
  * batch, so its figure includes leases, de-aggregation checks, state machines and checkpoints.
  *
+ * Each run also measures the CPU time of this process while it reads (the emulators run in
+ * child processes): on a real stream the emulator is not the bottleneck, the consumer's CPU is,
+ * and CPU microseconds per record decide how many shards a node carries.
+ *
  * Environment: BENCH_RECORDS (default 200000), BENCH_RECORD_BYTES (1024), BENCH_SHARDS (8),
  * BENCH_ROUNDS (3; each round runs both, alternating which goes first).
  */
@@ -38,33 +42,59 @@ export async function run(): Promise<void> {
 
   const bare: number[] = [];
   const shoal: number[] = [];
+  const bareCpu: number[] = [];
+  const shoalCpu: number[] = [];
   for (let round = 0; round < ROUNDS; round += 1) {
     const order = round % 2 === 0 ? (['bare', 'shoal'] as const) : (['shoal', 'bare'] as const);
     for (const contender of order) {
-      const ms = contender === 'bare' ? await bareLoop(stack.kinesis, streamName) : await shoalWorker(stack, streamName, round);
+      const { ms, cpuMicros } =
+        contender === 'bare' ? await bareLoop(stack.kinesis, streamName) : await shoalWorker(stack, streamName, round);
       (contender === 'bare' ? bare : shoal).push((RECORDS / ms) * 1000);
-      process.stdout.write(`round ${round + 1}: ${contender.padEnd(5)} ${(ms / 1000).toFixed(2)} s\n`);
+      (contender === 'bare' ? bareCpu : shoalCpu).push(cpuMicros / RECORDS);
+      process.stdout.write(
+        `round ${round + 1}: ${contender.padEnd(5)} ${(ms / 1000).toFixed(2)} s, ${(cpuMicros / RECORDS).toFixed(1)} µs CPU per record\n`,
+      );
     }
   }
 
   const bareRecordsPerSec = Math.round(median(bare));
   const shoalRecordsPerSec = Math.round(median(shoal));
   const ratio = Number((shoalRecordsPerSec / bareRecordsPerSec).toFixed(3));
+  const bareCpuMicrosPerRecord = Number(median(bareCpu).toFixed(2));
+  const shoalCpuMicrosPerRecord = Number(median(shoalCpu).toFixed(2));
+  const cpuRatio = Number((shoalCpuMicrosPerRecord / bareCpuMicrosPerRecord).toFixed(3));
   printTable(`throughput: ${RECORDS} records × ${RECORD_BYTES} B, ${SHARDS} shards, kinesalite (median of ${ROUNDS} rounds)`, [
-    ['reader', 'records/s', 'MiB/s', 'rounds (records/s)'],
-    ['bare GetRecords loop', bareRecordsPerSec, (bareRecordsPerSec * RECORD_BYTES) / 2 ** 20, bare.map(Math.round).join(' ')],
-    ['Shoal worker', shoalRecordsPerSec, (shoalRecordsPerSec * RECORD_BYTES) / 2 ** 20, shoal.map(Math.round).join(' ')],
-    ['ratio (target ≥ 0.9)', ratio, '', ''],
+    ['reader', 'records/s', 'MiB/s', 'CPU µs/record', 'rounds (records/s)'],
+    [
+      'bare GetRecords loop',
+      bareRecordsPerSec,
+      (bareRecordsPerSec * RECORD_BYTES) / 2 ** 20,
+      bareCpuMicrosPerRecord,
+      bare.map(Math.round).join(' '),
+    ],
+    [
+      'Shoal worker',
+      shoalRecordsPerSec,
+      (shoalRecordsPerSec * RECORD_BYTES) / 2 ** 20,
+      shoalCpuMicrosPerRecord,
+      shoal.map(Math.round).join(' '),
+    ],
+    ['ratio (targets ≥ 0.9, CPU ≤ 1.1)', ratio, '', cpuRatio, ''],
   ]);
   writeResult('throughput', {
     shoalRecordsPerSec,
     bareRecordsPerSec,
     ratio,
     target: 0.9,
+    cpuMicrosPerRecord: { shoal: shoalCpuMicrosPerRecord, bare: bareCpuMicrosPerRecord, ratio: cpuRatio, target: 1.1 },
     records: RECORDS,
     recordBytes: RECORD_BYTES,
     shards: SHARDS,
     rounds: { bare: bare.map(Math.round), shoal: shoal.map(Math.round) },
+    cpuMicrosPerRecordRounds: {
+      bare: bareCpu.map((value) => Number(value.toFixed(2))),
+      shoal: shoalCpu.map((value) => Number(value.toFixed(2))),
+    },
     emulator: 'kinesalite',
   });
 }
@@ -90,10 +120,22 @@ async function fill(kinesis: KinesisClient, streamName: string): Promise<number>
   return performance.now() - started;
 }
 
-/** One loop per shard, all at once, until every record was read. Returns elapsed ms. */
-async function bareLoop(kinesis: KinesisClient, streamName: string): Promise<number> {
+/** What one run took: wall time, and this process's CPU time while it read. */
+interface RunCost {
+  readonly ms: number;
+  readonly cpuMicros: number;
+}
+
+function cpuMicrosSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return used.user + used.system;
+}
+
+/** One loop per shard, all at once, until every record was read. */
+async function bareLoop(kinesis: KinesisClient, streamName: string): Promise<RunCost> {
   const { Shards = [] } = await kinesis.send(new ListShardsCommand({ StreamName: streamName }));
   let total = 0;
+  const cpu = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
     Shards.map(async (shard) => {
@@ -111,12 +153,13 @@ async function bareLoop(kinesis: KinesisClient, streamName: string): Promise<num
     }),
   );
   const elapsed = performance.now() - started;
+  const cpuMicros = cpuMicrosSince(cpu);
   if (total !== RECORDS) throw new Error(`bare loop read ${total} records, expected ${RECORDS}`);
-  return elapsed;
+  return { ms: elapsed, cpuMicros };
 }
 
 /** A fresh application (so every lease starts at TRIM_HORIZON) read by one worker with defaults. */
-async function shoalWorker(stack: LocalStack, streamName: string, round: number): Promise<number> {
+async function shoalWorker(stack: LocalStack, streamName: string, round: number): Promise<RunCost> {
   let total = 0;
   let finish: (() => void) | undefined;
   const done = new Promise<void>((resolve) => (finish = resolve));
@@ -142,13 +185,15 @@ async function shoalWorker(stack: LocalStack, streamName: string, round: number)
       },
     }),
   });
+  const cpu = process.cpuUsage();
   const started = performance.now();
   const running = worker.run();
   await done;
   const elapsed = performance.now() - started;
+  const cpuMicros = cpuMicrosSince(cpu);
   await worker.shutdown();
   await running;
   await worker.close();
   if (total !== RECORDS) throw new Error(`Shoal processed ${total} records, expected ${RECORDS}`);
-  return elapsed;
+  return { ms: elapsed, cpuMicros };
 }

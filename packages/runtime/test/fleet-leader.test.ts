@@ -1,5 +1,14 @@
-import { OwnershipTracker, type FleetEvent, type Lease, type LeaseMove, type LeaseStore, type NamespaceSnapshot } from '@shoal/coordinator';
-import { afterEach, describe, expect, it } from 'vitest';
+import {
+  OwnershipTracker,
+  signed,
+  type FleetEvent,
+  type Lease,
+  type LeaseMove,
+  type LeaseStore,
+  type LivenessRequest,
+  type NamespaceSnapshot,
+} from '@shoal/coordinator';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FleetLeader } from '../src/fleet/leader/fleet-leader.js';
 import { releaseLease } from '../src/leases/release-lease.js';
 import { fleetLeaderWith, silentBus, workerRecord } from './fakes/fleet.js';
@@ -148,5 +157,40 @@ describe('the leader’s messages at scale', () => {
     const perWorker = new Map<string, number>();
     for (const move of moves) perWorker.set(move.to, (perWorker.get(move.to) ?? 0) + 1);
     expect(Math.max(...perWorker.values()) - Math.min(...perWorker.values())).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('the leader and a worker that went silent right after its first grants', () => {
+  it('reads the table again once (its last read still shows the worker in table mode), so it can revoke it at once', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      let now = 0;
+      let refreshes = 0;
+      let answer: ((request: LivenessRequest) => unknown) | undefined;
+      const leader = fleetLeaderWith({
+        bus: silentBus({
+          serveLiveness: (handler) => {
+            answer = handler;
+            return () => {};
+          },
+        }),
+        refresh: async () => void (refreshes += 1),
+        clock: { now: () => 1_700_000_000_000 + now, monotonic: () => now, sleep: async () => {} },
+      });
+      leaders.push(leader);
+      leader.elected({ ...leadership }, undefined);
+      // The leader's last read: W registered, still in table mode.
+      leader.observe({ leases: [], workers: [record('leader'), workerRecord('W', { liveness: 'table', fleetKey: 'w-key' })], leadership });
+      expect(answer!(signed({ workerId: 'W', seq: 1 }, 'w-key'))).toMatchObject({ granted: true });
+      // W switched to nats mode (after that read) and was killed: no more requests.
+      now = 2_500;
+      await vi.advanceTimersByTimeAsync(300);
+      expect(refreshes).toBe(1);
+      now = 6_000;
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(refreshes).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -100,6 +100,12 @@ export class LivenessGrants {
     return overdue;
   }
 
+  /** True when this term granted the worker, but not within `revokeAfterMs`. */
+  wentSilent(workerId: string): boolean {
+    const granted = this.lastGrantAt.get(workerId);
+    return granted !== undefined && this.options.monotonicNow() - granted > this.options.revokeAfterMs;
+  }
+
   /** True when the worker was granted within `revokeAfterMs`, or the term is younger than that. */
   isAlive(workerId: string): boolean {
     if (!this.term) return false;

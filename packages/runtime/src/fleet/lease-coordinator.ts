@@ -191,10 +191,11 @@ export class LeaseCoordinator {
   async startDraining(): Promise<void> {
     this.draining = true;
     const { store, namespace, workerId, host } = this.deps;
-    // Now: the drains have begun and must know their target before the batch in hand is done.
-    for (const move of await this.leaseSync.planShutdownMoves()) {
-      host.sendToLease(move.leaseKey, { type: 'DRAIN', reason: 'worker-shutdown', handoffTo: move.to });
-    }
+    // At once: the drains have begun and must know their target before the batch in hand is done.
+    const moves = this.leaseSync.planShutdownMoves();
+    for (const move of moves) host.sendToLease(move.leaseKey, { type: 'DRAIN', reason: 'worker-shutdown', handoffTo: move.to });
+    // Each transfer checks its target is a live worker: read their records while the drains run.
+    for (const target of new Set(moves.map((move) => move.to))) void this.leaseSync.isLiveWorker(target).catch(() => undefined);
     const result = await store.markWorkerLeaving(namespace, workerId).catch((error: unknown) => {
       this.logger.warn({ err: error }, 'could not mark this worker as leaving');
     });

@@ -85,6 +85,11 @@ export class FleetLeader {
   /** Workers judged overdue whose revocation is being written: no grant may start a new chain meanwhile. */
   private readonly condemned = new Set<string>();
   private verdictTimer: ReturnType<typeof setInterval> | undefined;
+  /**
+   * Workers this term granted that went silent while the last read still shows them in `table`
+   * mode: they switched to `nats` after that read, most likely. One fresh read per silence.
+   */
+  private readonly silentChecked = new Set<string>();
   private revoking = false;
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
@@ -120,7 +125,13 @@ export class FleetLeader {
 
   /** How much the leader remembers, for tests and metrics: each figure is bounded by the workers or leases in the table. */
   stateSizes(): Record<string, number> {
-    return { grants: this.grants.size, revoked: this.revoked.size, sentDrains: this.sentDrains.size, condemned: this.condemned.size };
+    return {
+      grants: this.grants.size,
+      revoked: this.revoked.size,
+      sentDrains: this.sentDrains.size,
+      condemned: this.condemned.size,
+      silentChecked: this.silentChecked.size,
+    };
   }
 
   elected(term: LeadershipRecord, previousLeaderId: string | undefined): void {
@@ -129,6 +140,7 @@ export class FleetLeader {
     this.grants.startTerm(term);
     this.sentDrains.clear();
     this.revoked.clear();
+    this.silentChecked.clear();
     this.stopServing = this.options.bus.serveLiveness((request) => this.answerLiveness(request));
     this.verdictTimer = setInterval(() => void this.revokeOverdue(), VERDICT_INTERVAL_MS);
     // The previous leader's grants ended with its term: it may be overdue already.
@@ -159,6 +171,7 @@ export class FleetLeader {
       if ((listedStart !== undefined && listedStart !== revokedStart) || !owners.has(workerId)) this.revoked.delete(workerId);
     }
     this.grants.keepOnly(listed);
+    for (const workerId of this.silentChecked) if (!listed.has(workerId)) this.silentChecked.delete(workerId);
     const leaseKeys = new Set(snapshot.leases.map((lease) => lease.leaseKey));
     const now = this.options.clock.monotonic();
     for (const [leaseKey, sent] of this.sentDrains) {
@@ -226,6 +239,7 @@ export class FleetLeader {
     const { workerId } = request;
     const record = this.snapshot?.workers.find((worker) => worker.workerId === workerId);
     if (!record || this.revoked.has(workerId) || this.condemned.has(workerId)) return undefined;
+    this.silentChecked.delete(workerId);
     // Signed with the key the table holds for the worker: nobody else can keep it alive.
     return this.grants.grant(request, record.fleetKey, this.options.remainingTermMs(), this.options.heldTerm()?.heartbeat);
   }
@@ -234,7 +248,10 @@ export class FleetLeader {
     const snapshot = this.snapshot;
     if (!this.term || !snapshot || this.revoking || this.options.remainingTermMs() <= 0) return;
     const overdue = this.grants.overdue(snapshot.workers, this.previousLeaderId);
-    if (overdue.length === 0) return;
+    if (overdue.length === 0) {
+      this.readModesOfSilentWorkers(snapshot);
+      return;
+    }
     this.revoking = true;
     for (const { workerId } of overdue) this.condemned.add(workerId);
     try {
@@ -263,6 +280,20 @@ export class FleetLeader {
       this.condemned.clear();
       this.revoking = false;
     }
+  }
+
+  /**
+   * A worker granted by this term that went silent, listed in `table` mode by the last read:
+   * the read is older than its switch to `nats` (a worker switches right after its first
+   * grants), so it cannot be judged overdue yet. Read again now, not at the next periodic read.
+   */
+  private readModesOfSilentWorkers(snapshot: NamespaceSnapshot): void {
+    const silent = snapshot.workers.filter(
+      (worker) => worker.liveness === 'table' && !this.silentChecked.has(worker.workerId) && this.grants.wentSilent(worker.workerId),
+    );
+    if (silent.length === 0) return;
+    for (const worker of silent) this.silentChecked.add(worker.workerId);
+    this.replanSoon();
   }
 
   /** Reads the reported loads in the background; plans use the latest read (empty: by counts). */

@@ -9,7 +9,7 @@ import {
   type WorkerRecord,
 } from '@shoal/coordinator';
 import type { Clock } from '../../clock.js';
-import type { LeaseHost } from '../../leases/lease-host.js';
+import type { HostedLease, LeaseHost } from '../../leases/lease-host.js';
 import { reconcileHostedLeases } from '../../leases/reconcile-hosted-leases.js';
 import type { FleetParts } from '../fleet-parts.js';
 import { planFleet } from '../fleet-plan.js';
@@ -92,6 +92,8 @@ export class LeaseSync {
   private heardLeader = false;
   private mayTake = true;
   private readonly ownLeaseCheck: OwnLeaseCheck;
+  /** Worker records read one by one (see `isLiveWorker`), each for as long as a fresh namespace read counts. */
+  private readonly recentRecords = new Map<string, { live: Promise<boolean>; at: number }>();
   private reportedNoOwnerIndex = false;
 
   constructor(private readonly options: LeaseSyncOptions) {
@@ -306,26 +308,34 @@ export class LeaseSync {
    * recent and lists the worker, else by a consistent read of its record (a worker that
    * registered since, or a worker that reads only its own leases).
    */
-  async isLiveWorker(workerId: string): Promise<boolean> {
+  isLiveWorker(workerId: string): Promise<boolean> {
     const snapshot = this.freshSnapshot();
-    if (snapshot?.workers.some((worker) => worker.workerId === workerId)) return this.isActiveWorker(workerId, snapshot.workers);
-    const record = await this.options.store.getWorker(this.options.namespace, workerId);
-    return record !== undefined && record.status === 'active';
+    if (snapshot?.workers.some((worker) => worker.workerId === workerId))
+      return Promise.resolve(this.isActiveWorker(workerId, snapshot.workers));
+    // A record read within as long as a fresh namespace read may be old answers, so a shutdown
+    // can read its targets' records while its drains run and not again at each transfer.
+    const now = this.options.clock.monotonic();
+    const recent = this.recentRecords.get(workerId);
+    if (recent && now - recent.at <= 2 * this.options.leaseSyncIntervalMs) return recent.live;
+    const live = this.options.store.getWorker(this.options.namespace, workerId).then((record) => record?.status === 'active');
+    for (const [id, entry] of this.recentRecords) if (now - entry.at > 2 * this.options.leaseSyncIntervalMs) this.recentRecords.delete(id);
+    this.recentRecords.set(workerId, { live, at: now });
+    live.catch(() => this.recentRecords.delete(workerId));
+    return live;
   }
 
   /**
-   * The moves that give this worker's leases to the others, planned from the last read if it is
-   * recent, else from a fresh one (a worker that hears the leader reads only its own leases).
+   * The moves that give this worker's leases to the others, planned at once (the drains have
+   * begun and must know their target before the batch in hand is done): from the last namespace
+   * read, with this worker's own leases as it holds them now (a worker that hears the leader
+   * read the namespace long ago). Other workers' counts may be old; each transfer checks its
+   * target is still a live worker, and the leader evens the rest out.
    */
-  async planShutdownMoves(): Promise<LeaseMove[]> {
-    if (!this.freshSnapshot()) {
-      await this.refresh().catch((error: unknown) =>
-        this.options.logger.warn({ err: error }, 'could not read the namespace to plan the shutdown handoffs'),
-      );
-    }
-    const snapshot = this.lastSnapshot;
-    if (!snapshot) return [];
-    const { workerId } = this.options;
+  planShutdownMoves(): LeaseMove[] {
+    const last = this.lastSnapshot;
+    if (!last) return [];
+    const { workerId, host } = this.options;
+    const snapshot = this.freshSnapshot() ?? withOwnLeasesAsHeld(last, workerId, host.hostedLeases());
     const plan = planFleet({
       snapshot,
       isAlive: (id) => this.isWorkerAlive(id, snapshot.workers),
@@ -451,4 +461,18 @@ export class LeaseSync {
     }
     return removed;
   }
+}
+
+/**
+ * `snapshot` with this worker's leases as its machines hold them: those it owns now at their
+ * epoch, and none it no longer runs (whoever holds those now, the read cannot say).
+ */
+function withOwnLeasesAsHeld(snapshot: NamespaceSnapshot, workerId: string, hosted: ReadonlyMap<string, HostedLease>): NamespaceSnapshot {
+  const leases = snapshot.leases.map((lease) => {
+    const ownership = hosted.get(lease.leaseKey)?.ownership;
+    const held = ownership !== undefined && ownership.leaseOwner === workerId;
+    if (held) return { ...lease, leaseOwner: workerId, leaseCounter: ownership.leaseCounter, pendingOwner: undefined };
+    return lease.leaseOwner === workerId ? { ...lease, leaseOwner: undefined } : lease;
+  });
+  return { ...snapshot, leases };
 }
