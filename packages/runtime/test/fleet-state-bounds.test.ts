@@ -73,7 +73,7 @@ describe('bounded fleet state', () => {
     }
     table.snapshot = { leases: leasesOwnedBy('survivor'), workers: [worker('survivor', 'table')], leadership: undefined };
     await sync.sync();
-    expect(sync.stateSizes()).toEqual({ removedWorkers: 0, unownedSince: 0, reportedMalformed: 0 });
+    expect(sync.stateSizes()).toEqual({ removedWorkers: 0, unownedSince: 0, reportedMalformed: 0, askedChecks: 0, recentRecords: 0 });
   });
 
   it('the leader forgets grants, revocations and drains of workers and leases that are gone', async () => {
@@ -108,6 +108,6 @@ describe('bounded fleet state', () => {
     advance(3_000);
     table.snapshot = { leases: leasesOwnedBy('leader'), workers: [worker('leader', 'nats', 3)], leadership: undefined };
     leader.observe(table.snapshot);
-    expect(leader.stateSizes()).toEqual({ grants: 0, revoked: 0, sentDrains: 0, condemned: 0, silentChecked: 0 });
+    expect(leader.stateSizes()).toEqual({ grants: 0, revoked: 0, sentDrains: 0, condemned: 0, silentChecked: 0, conflictedOn: 0 });
   });
 });

@@ -41,16 +41,17 @@ export class FleetDirectory {
     const now = this.clock.monotonic();
     this.workers.clear();
     for (const worker of snapshot.workers) this.workers.set(worker.workerId, { record: worker, readAt: now, termWhenRead: this.term() });
-    if (snapshot.leadership) this.observeLeadership(snapshot.leadership);
+    if (snapshot.leadership) this.observeLeadership(snapshot.leadership, { fromTable: true });
   }
 
   /**
-   * The leadership row as a read or a grant of its leader showed it. Taken as it is, even with
-   * a lower term than before: a leadership row deleted or restored from a backup starts its
-   * terms again, and the table is the truth.
+   * The leadership row as a read (`fromTable`) or a grant of its leader showed it. A read is
+   * taken as it is, even with a lower term than before: a leadership row deleted or restored
+   * from a backup starts its terms again, and the table is the truth. A grant only moves the
+   * term on: an old leader's grant may arrive after the new one's.
    */
-  observeLeadership(row: LeadershipRecord): void {
-    this.leadership = row;
+  observeLeadership(row: LeadershipRecord, { fromTable = false }: { readonly fromTable?: boolean } = {}): void {
+    if (fromTable || !this.leadership || row.term >= this.leadership.term) this.leadership = row;
   }
 
   /** The worker's record as the table has it (undefined: not registered). */
@@ -90,7 +91,7 @@ export class FleetDirectory {
     if (now - this.leadershipCheckedAt < LEADERSHIP_RECHECK_MS) return false;
     this.leadershipCheckedAt = now;
     const row = await this.store.getLeadership(this.namespace);
-    if (row) this.observeLeadership(row);
+    if (row) this.observeLeadership(row, { fromTable: true });
     return row?.term === term && row.leaderId === leaderId;
   }
 

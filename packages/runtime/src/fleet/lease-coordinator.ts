@@ -12,8 +12,6 @@ import { SelfFence } from './liveness/self-fence.js';
 import { TableHeartbeat } from './liveness/table-heartbeat.js';
 import { LeaderShardSyncs } from './leader/leader-shard-syncs.js';
 
-/** How long after a peer announced it is leaving this worker checks whether leases came its way. */
-const PEER_LEAVING_CHECK_MS = 2_000;
 import type { WorkerLiveness } from './liveness/worker-liveness.js';
 
 export interface LeaseCoordinatorOptions {
@@ -105,13 +103,7 @@ export class LeaseCoordinator {
             },
             onShardEnded: (shardId) => this.leaderShardSyncs.shardEnded(shardId),
             onHandoverMissed: (leaseKey) => this.leaseSync.checkOwnLeasesSoon(leaseKey),
-            onPeerLeaving: () => {
-              // Its drains end within drainTimeoutMs, most within a second; a transfer here
-              // whose announcement is lost is found by these checks.
-              const now = clock.monotonic();
-              this.leaseSync.checkOwnLeasesAt(now + PEER_LEAVING_CHECK_MS);
-              this.leaseSync.checkOwnLeasesAt(now + options.drainTimeoutMs + PEER_LEAVING_CHECK_MS);
-            },
+            onPeerLeaving: () => this.leaseSync.checkOwnLeasesAfterPeerLeaving(options.drainTimeoutMs),
             onHandoffAsked: (leaseKey) => void this.leaseSync.checkOwnLease(leaseKey),
           },
         )

@@ -90,6 +90,9 @@ export class FleetLeader {
    * mode: they switched to `nats` after that read, most likely. One fresh read per silence.
    */
   private readonly silentChecked = new Set<string>();
+  /** Snapshots observed so far, and the snapshot on which each worker's revocation last conflicted: not tried again before a newer read. */
+  private snapshotCount = 0;
+  private readonly conflictedOn = new Map<string, number>();
   private revoking = false;
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
@@ -131,6 +134,7 @@ export class FleetLeader {
       sentDrains: this.sentDrains.size,
       condemned: this.condemned.size,
       silentChecked: this.silentChecked.size,
+      conflictedOn: this.conflictedOn.size,
     };
   }
 
@@ -141,6 +145,7 @@ export class FleetLeader {
     this.sentDrains.clear();
     this.revoked.clear();
     this.silentChecked.clear();
+    this.conflictedOn.clear();
     this.stopServing = this.options.bus.serveLiveness((request) => this.answerLiveness(request));
     this.verdictTimer = setInterval(() => void this.revokeOverdue(), VERDICT_INTERVAL_MS);
     // The previous leader's grants ended with its term: it may be overdue already.
@@ -160,6 +165,7 @@ export class FleetLeader {
   /** A fresh snapshot from the worker's lease sync: plan from it. */
   observe(snapshot: NamespaceSnapshot): void {
     this.snapshot = snapshot;
+    this.snapshotCount += 1;
     this.gone.observe(snapshot);
     const listed = new Set(snapshot.workers.map((worker) => worker.workerId));
     const owners = new Set(snapshot.leases.map((lease) => lease.leaseOwner));
@@ -172,6 +178,7 @@ export class FleetLeader {
     }
     this.grants.keepOnly(listed);
     for (const workerId of this.silentChecked) if (!listed.has(workerId)) this.silentChecked.delete(workerId);
+    for (const workerId of this.conflictedOn.keys()) if (!listed.has(workerId)) this.conflictedOn.delete(workerId);
     const leaseKeys = new Set(snapshot.leases.map((lease) => lease.leaseKey));
     const now = this.options.clock.monotonic();
     for (const [leaseKey, sent] of this.sentDrains) {
@@ -247,7 +254,9 @@ export class FleetLeader {
   private async revokeOverdue(): Promise<void> {
     const snapshot = this.snapshot;
     if (!this.term || !snapshot || this.revoking || this.options.remainingTermMs() <= 0) return;
-    const overdue = this.grants.overdue(snapshot.workers, this.previousLeaderId);
+    const overdue = this.grants
+      .overdue(snapshot.workers, this.previousLeaderId)
+      .filter(({ workerId }) => this.conflictedOn.get(workerId) !== this.snapshotCount);
     if (overdue.length === 0) {
       this.readModesOfSilentWorkers(snapshot);
       return;
@@ -262,10 +271,12 @@ export class FleetLeader {
         const result = await this.options.store.revokeWorker(this.options.namespace, workerId, grantTerm);
         if (result.status !== 'applied') {
           // The record moved on since the read (or the read was old: a former member's last one):
-          // read again before judging it.
+          // judged again only on a newer read.
+          this.conflictedOn.set(workerId, this.snapshotCount);
           conflicted = true;
           continue;
         }
+        this.conflictedOn.delete(workerId);
         if (workerId === this.previousLeaderId) this.previousLeaderId = undefined;
         this.grants.forget(workerId);
         revokedAny = true;
@@ -273,7 +284,8 @@ export class FleetLeader {
         this.options.logger.warn({ revokedWorkerId: workerId }, 'revoked a worker whose liveness grants ran out; its leases are free');
         this.options.bus.publish({ type: 'worker-revoked', workerId, leaderId: this.options.workerId });
       }
-      if (revokedAny || conflicted) await this.options.refresh();
+      if (revokedAny) await this.options.refresh();
+      else if (conflicted) this.replanSoon();
     } catch (error) {
       this.options.logger.warn({ err: error }, 'could not revoke overdue workers');
     } finally {

@@ -17,6 +17,13 @@ import { GoneWorkers } from '../gone-workers.js';
 import { OwnCheckSchedule } from './own-check-schedule.js';
 import { OwnLeaseCheck } from './own-lease-check.js';
 
+/** How long after a peer announced it is leaving this worker first checks whether leases came its way. */
+const PEER_LEAVING_CHECK_MS = 2_000;
+/** An owner-index check asked for is repeated this much later: the index lags its table a little. */
+const INDEX_RECHECK_MS = 5_000;
+/** How long a worker record read on its own tells whether that worker may receive a lease. */
+const RECORD_READ_VALID_MS = 500;
+
 export interface LeaseSyncOptions {
   readonly store: LeaseStore;
   readonly namespace: string;
@@ -88,6 +95,7 @@ export class LeaseSync {
   private lastOwnCheckAt = Number.NEGATIVE_INFINITY;
   /** Own-lease checks asked for besides the periodic one. */
   private readonly asked: OwnCheckSchedule;
+  private peerLeavingCheckedAt = Number.NEGATIVE_INFINITY;
   /** Where the last sync stood, to notice a worker that just came to hear the leader, or may take leases again. */
   private heardLeader = false;
   private mayTake = true;
@@ -185,8 +193,9 @@ export class LeaseSync {
     for (const leaseKey of this.asked.takeDueLeaseChecks()) {
       try {
         await this.ownLeaseCheck.checkOne(leaseKey);
+        this.asked.leaseCheckDone(leaseKey, true);
       } catch (error) {
-        this.asked.retryLeaseCheck(leaseKey);
+        this.asked.leaseCheckDone(leaseKey, false);
         this.options.logger.debug({ err: error, leaseKey }, 'could not read a lease to check; trying again');
       }
     }
@@ -206,13 +215,33 @@ export class LeaseSync {
    * lease named, check the owner index) at the next sync.
    */
   checkOwnLeasesSoon(leaseKey?: string): void {
-    if (leaseKey === undefined) this.asked.indexCheckAt();
-    else this.asked.leaseCheck(leaseKey);
+    if (leaseKey !== undefined) {
+      this.asked.leaseCheck(leaseKey);
+      return;
+    }
+    // The index may not show a change of the last moment yet: look again a little later.
+    const now = this.options.clock.monotonic();
+    this.asked.indexCheckAt(now);
+    this.asked.indexCheckAt(now + INDEX_RECHECK_MS);
   }
 
-  /** Checks the owner index at `atMs` (monotonic): a peer leaving may hand leases over unannounced. */
+  /** Checks the owner index at `atMs` (monotonic). */
   checkOwnLeasesAt(atMs: number): void {
     this.asked.indexCheckAt(atMs);
+  }
+
+  /**
+   * A peer is shutting down and may hand leases here whose announcement could be lost: check
+   * the owner index when its drains should be done (2 s, and `drainTimeoutMs` + 2 s, later).
+   * Peers leaving together (a scale-down) share one pair of checks: the later one falls after
+   * all their drains.
+   */
+  checkOwnLeasesAfterPeerLeaving(drainTimeoutMs: number): void {
+    const now = this.options.clock.monotonic();
+    if (now - this.peerLeavingCheckedAt < drainTimeoutMs) return;
+    this.peerLeavingCheckedAt = now;
+    this.asked.indexCheckAt(now + PEER_LEAVING_CHECK_MS);
+    this.asked.indexCheckAt(now + drainTimeoutMs + PEER_LEAVING_CHECK_MS);
   }
 
   /** What the periodic sync reads now. */
@@ -290,6 +319,8 @@ export class LeaseSync {
       removedWorkers: this.removedWorkers.size,
       unownedSince: this.unownedSince.size,
       reportedMalformed: this.reportedMalformed.size,
+      askedChecks: this.asked.size,
+      recentRecords: this.recentRecords.size,
     };
   }
 
@@ -312,15 +343,20 @@ export class LeaseSync {
     const snapshot = this.freshSnapshot();
     if (snapshot?.workers.some((worker) => worker.workerId === workerId))
       return Promise.resolve(this.isActiveWorker(workerId, snapshot.workers));
-    // A record read within as long as a fresh namespace read may be old answers, so a shutdown
-    // can read its targets' records while its drains run and not again at each transfer.
+    // A record read a moment ago answers, so a shutdown can read its targets' records while its
+    // drains run and not again at each transfer; not for long, since a target may start leaving
+    // (several workers shut down together) and must then not be handed leases.
     const now = this.options.clock.monotonic();
     const recent = this.recentRecords.get(workerId);
-    if (recent && now - recent.at <= 2 * this.options.leaseSyncIntervalMs) return recent.live;
+    const maxAgeMs = RECORD_READ_VALID_MS;
+    if (recent && now - recent.at <= maxAgeMs) return recent.live;
     const live = this.options.store.getWorker(this.options.namespace, workerId).then((record) => record?.status === 'active');
-    for (const [id, entry] of this.recentRecords) if (now - entry.at > 2 * this.options.leaseSyncIntervalMs) this.recentRecords.delete(id);
-    this.recentRecords.set(workerId, { live, at: now });
-    live.catch(() => this.recentRecords.delete(workerId));
+    for (const [id, entry] of this.recentRecords) if (now - entry.at > maxAgeMs) this.recentRecords.delete(id);
+    const entry = { live, at: now };
+    this.recentRecords.set(workerId, entry);
+    live.catch(() => {
+      if (this.recentRecords.get(workerId) === entry) this.recentRecords.delete(workerId);
+    });
     return live;
   }
 

@@ -150,10 +150,10 @@ export class FleetMember {
         if (event.to === workerId) {
           if (this.adopting.has(event.leaseKey)) return;
           if (!this.promptedReads.tryTake()) {
-            // Not read now: the lease sync reads it at its next round, without waiting for this
-            // announcement any more.
+            // Not read now (anyone can send these): the lease sync checks the owner index soon,
+            // which finds it if it is real, without waiting for this announcement any more.
             this.incoming.delete(event.leaseKey);
-            this.options.onHandoverMissed(event.leaseKey);
+            this.options.onHandoverMissed();
             return;
           }
           this.adopting.add(event.leaseKey);
@@ -182,7 +182,8 @@ export class FleetMember {
       case 'worker-leaving':
         if (event.workerId === workerId) return;
         this.options.onFleetChange();
-        this.options.onPeerLeaving?.();
+        // Unsigned: the checks it schedules share the budget of prompted reads.
+        if (this.promptedReads.tryTake()) this.options.onPeerLeaving?.();
         return;
       case 'handoff-requested':
         // Unsigned: only a prompt to read the lease, whose row alone decides.
