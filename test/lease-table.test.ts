@@ -663,3 +663,40 @@ describe('eventually consistent namespace reads', () => {
     expect(await store.readNamespace(namespace, { consistency: 'eventual' })).toEqual(await store.readNamespace(namespace));
   });
 });
+
+describe('an index named like the owner index but shaped otherwise', () => {
+  it('is not used: the store reads the namespace instead', async () => {
+    const tableName = uniqueName('odd-index');
+    await stack.dynamodb.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: PARTITION_KEY, AttributeType: 'S' },
+          { AttributeName: SORT_KEY, AttributeType: 'S' },
+          { AttributeName: 'leaseOwner', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: PARTITION_KEY, KeyType: 'HASH' },
+          { AttributeName: SORT_KEY, KeyType: 'RANGE' },
+        ],
+        // Same name, keys only: it would list leases without their epoch.
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: OWNER_INDEX_NAME,
+            KeySchema: [
+              { AttributeName: 'leaseOwner', KeyType: 'HASH' },
+              { AttributeName: PARTITION_KEY, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
+          },
+        ],
+      }),
+    );
+    const store = new DynamoDbLeaseStore({ client: stack.dynamodb, tableName });
+    await store.ensureTable();
+    const namespace = leaseNamespace('billing', 'orders');
+    await ownedLease(store, namespace, 'worker-a');
+    expect(await store.listOwnedLeases(namespace, 'worker-a')).toBeUndefined();
+  });
+});

@@ -4,6 +4,7 @@ import {
   ResourceInUseException,
   ResourceNotFoundException,
   type DynamoDBClient,
+  type GlobalSecondaryIndexDescription,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
 import { OWNER_INDEX_NAME, OWNER_INDEX_PROJECTED, PARTITION_KEY, SORT_KEY } from './item-codec.js';
@@ -81,7 +82,23 @@ export async function ensureLeaseTable(
     table = await describe(client, tableName);
   }
   const ownerIndex = table.GlobalSecondaryIndexes?.find((index) => index.IndexName === OWNER_INDEX_NAME);
-  return { hasOwnerIndex: ownerIndex !== undefined && (ownerIndex.IndexStatus === undefined || ownerIndex.IndexStatus === 'ACTIVE') };
+  const active = ownerIndex !== undefined && (ownerIndex.IndexStatus === undefined || ownerIndex.IndexStatus === 'ACTIVE');
+  return { hasOwnerIndex: active && isOwnerIndex(ownerIndex) };
+}
+
+/**
+ * An index of that name made by hand with other keys or a narrower projection would answer the
+ * owner query wrongly (or not at all): only Shoal's own shape counts as the owner index.
+ */
+function isOwnerIndex(index: GlobalSecondaryIndexDescription): boolean {
+  const keys = index.KeySchema ?? [];
+  const hash = keys.find((key) => key.KeyType === 'HASH')?.AttributeName;
+  const range = keys.find((key) => key.KeyType === 'RANGE')?.AttributeName;
+  const projection = index.Projection;
+  const projects =
+    projection?.ProjectionType === 'ALL' ||
+    (projection?.ProjectionType === 'INCLUDE' && OWNER_INDEX_PROJECTED.every((name) => projection.NonKeyAttributes?.includes(name)));
+  return hash === 'leaseOwner' && range === PARTITION_KEY && projects;
 }
 
 async function describe(client: DynamoDBClient, tableName: string): Promise<TableDescription | undefined> {
