@@ -163,7 +163,7 @@ export class LeaseCoordinator {
     this.loops.push(
       this.heartbeat.run(this.controller.signal),
       this.every(leaseSyncIntervalMs, () => this.leaseSync.sync(), 'lease sync', true),
-      this.every(shardSyncIntervalMs, () => this.shardSync.sync(), 'shard sync'),
+      this.every(shardSyncIntervalMs, async () => void (await this.shardSync.sync()), 'shard sync'),
     );
     const fleet = this.fleet;
     if (fleet) {

@@ -8,8 +8,8 @@ const PROMPTED_PER_SECOND = 2;
 const ATTEMPTS = 3;
 
 export interface LeaderShardSyncsOptions {
-  /** The shard sync (`after`: a shard that ended; only newer shards are listed). */
-  readonly syncShards: (after?: string) => Promise<void>;
+  /** The shard sync (`after`: a shard that ended; only newer shards are listed); resolves to the leases created. */
+  readonly syncShards: (after?: string) => Promise<number>;
   readonly isLeading: () => boolean;
   /** Plans again once new leases exist (the leader's own, budgeted refresh). */
   readonly replan: () => void;
@@ -36,14 +36,18 @@ export class LeaderShardSyncs {
     if (this.options.isLeading() && this.prompted.tryTake()) void this.sync(shardId);
   }
 
-  /** Syncs now (after `shardId`, if given), then plans; retried on failure. */
+  /**
+   * Syncs now (after `shardId`, if given), then plans if leases may be new: it created some, or a
+   * shard ended (a worker that cannot reach the leader creates its children itself). Retried on
+   * failure.
+   */
   async sync(shardId?: string): Promise<void> {
     const { isLeading, signal, clock, logger } = this.options;
     for (let attempt = 1; attempt <= ATTEMPTS; attempt += 1) {
       if (!isLeading() || signal.aborted) return;
       try {
-        await this.options.syncShards(shardId);
-        this.options.replan();
+        const created = await this.options.syncShards(shardId);
+        if (created > 0 || shardId !== undefined) this.options.replan();
         return;
       } catch (error) {
         const last = attempt === ATTEMPTS;

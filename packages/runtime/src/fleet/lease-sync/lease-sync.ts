@@ -225,11 +225,6 @@ export class LeaseSync {
     this.asked.indexCheckAt(now + INDEX_RECHECK_MS);
   }
 
-  /** Checks the owner index at `atMs` (monotonic). */
-  checkOwnLeasesAt(atMs: number): void {
-    this.asked.indexCheckAt(atMs);
-  }
-
   /**
    * A peer is shutting down and may hand leases here whose announcement could be lost: check
    * the owner index when its drains should be done (2 s, and `drainTimeoutMs` + 2 s, later).
@@ -348,10 +343,9 @@ export class LeaseSync {
     // (several workers shut down together) and must then not be handed leases.
     const now = this.options.clock.monotonic();
     const recent = this.recentRecords.get(workerId);
-    const maxAgeMs = RECORD_READ_VALID_MS;
-    if (recent && now - recent.at <= maxAgeMs) return recent.live;
+    if (recent && now - recent.at <= RECORD_READ_VALID_MS) return recent.live;
     const live = this.options.store.getWorker(this.options.namespace, workerId).then((record) => record?.status === 'active');
-    for (const [id, entry] of this.recentRecords) if (now - entry.at > maxAgeMs) this.recentRecords.delete(id);
+    for (const [id, entry] of this.recentRecords) if (now - entry.at > RECORD_READ_VALID_MS) this.recentRecords.delete(id);
     const entry = { live, at: now };
     this.recentRecords.set(workerId, entry);
     live.catch(() => {
@@ -423,7 +417,7 @@ export class LeaseSync {
     });
     if (!plan.workers.includes(workerId)) return;
     const fleet = this.fleet;
-    const leaderPlans = fleet !== undefined && fleet.bus.isConnected() && (fleet.leader.isLeading() || this.options.hearsLeader());
+    const leaderPlans = fleet !== undefined && fleet.bus.isConnected() && this.hearsLeader();
     const now = clock.monotonic();
     this.firstSyncAt ??= now;
     const joining = now - this.firstSyncAt < this.options.joinGraceMs && fleet?.election.liveLeaderId() !== undefined;

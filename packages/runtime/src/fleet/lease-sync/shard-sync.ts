@@ -37,14 +37,17 @@ export interface ShardSyncRequest {
  */
 export class ShardSync {
   private readonly finishedSince = new Map<string, number>();
-  private running: Promise<void> | undefined;
-  private queued: Promise<void> | undefined;
+  private running: Promise<number> | undefined;
+  private queued: Promise<number> | undefined;
 
   constructor(private readonly options: ShardSyncOptions) {}
 
-  /** `after`: a shard that just ended; only shards newer than it are listed (its children are among them). */
-  sync(after?: string, request: ShardSyncRequest = {}): Promise<void> {
-    if (!request.evenIfNotLeader && !this.options.writesLeases()) return Promise.resolve();
+  /**
+   * `after`: a shard that just ended; only shards newer than it are listed (its children are
+   * among them). Resolves to how many leases it created.
+   */
+  sync(after?: string, request: ShardSyncRequest = {}): Promise<number> {
+    if (!request.evenIfNotLeader && !this.options.writesLeases()) return Promise.resolve(0);
     if (!this.running) {
       this.running = this.syncOnce(after).finally(() => (this.running = undefined));
       return this.running;
@@ -58,7 +61,7 @@ export class ShardSync {
     return this.queued;
   }
 
-  private async syncOnce(after: string | undefined): Promise<void> {
+  private async syncOnce(after: string | undefined): Promise<number> {
     const { store, kinesis, namespace, streamName, initialPosition, signal, clock } = this.options;
     const shardFilter = after === undefined ? undefined : { Type: 'AFTER_SHARD_ID' as const, ShardId: after };
     const [shards, snapshot] = await Promise.all([
@@ -66,9 +69,9 @@ export class ShardSync {
       // Eventually consistent: a lease created a moment ago and missed here only costs a conflict.
       store.readNamespace(namespace, { consistency: 'eventual' }),
     ]);
-    await this.createLeases(newLeasesForShards(shards, snapshot.leases, initialPosition));
+    const created = await this.createLeases(newLeasesForShards(shards, snapshot.leases, initialPosition));
     // Only from a full listing, which names every child of a finished parent.
-    if (after !== undefined || !this.options.writesLeases()) return;
+    if (after !== undefined || !this.options.writesLeases()) return created;
     this.trackFinished(snapshot.leases);
     const now = clock.monotonic();
     for (const lease of finishedLeasesToDelete(shards, snapshot.leases, this.finishedSince, now, this.options.leaseCleanupDelayMs)) {
@@ -77,36 +80,43 @@ export class ShardSync {
       this.options.logger.info({ shardId: lease.shardId }, 'deleted the finished lease of a parent shard');
       this.options.onLeaseDeleted?.(lease);
     }
+    return created;
   }
 
   /**
    * Creates the leases a few at a time, in waves: a child's lease only once its parents' leases
    * of this batch exist, since a child whose parent has no lease counts that parent as done.
    */
-  private async createLeases(leases: readonly NewLease[]): Promise<void> {
+  private async createLeases(leases: readonly NewLease[]): Promise<number> {
+    let created = 0;
     let remaining = leases;
     while (remaining.length > 0 && !this.options.signal.aborted) {
       const pending = new Set(remaining.map((lease) => lease.shardId));
       const wave = remaining.filter((lease) => !(lease.parentShardIds ?? []).some((parent) => pending.has(parent)));
       // Lineage has no cycles; should a listing ever show one, create the rest in order.
       const batch = wave.length > 0 ? wave : remaining.slice(0, 1);
-      await this.createAll(batch);
-      const created = new Set(batch);
-      remaining = remaining.filter((lease) => !created.has(lease));
+      created += await this.createAll(batch);
+      const done = new Set(batch);
+      remaining = remaining.filter((lease) => !done.has(lease));
     }
+    return created;
   }
 
-  private async createAll(leases: readonly NewLease[]): Promise<void> {
+  private async createAll(leases: readonly NewLease[]): Promise<number> {
     const { store, namespace, logger, signal } = this.options;
     let next = 0;
+    let created = 0;
     const createNext = async (): Promise<void> => {
       while (next < leases.length && !signal.aborted) {
         const lease = leases[next++]!;
-        const created = await store.createLease(namespace, lease);
-        if (created.status === 'applied') logger.info({ shardId: lease.shardId, parentShardIds: lease.parentShardIds }, 'created lease');
+        const result = await store.createLease(namespace, lease);
+        if (result.status !== 'applied') continue;
+        created += 1;
+        logger.info({ shardId: lease.shardId, parentShardIds: lease.parentShardIds }, 'created lease');
       }
     };
     await Promise.all(Array.from({ length: Math.min(CREATE_CONCURRENCY, leases.length) }, createNext));
+    return created;
   }
 
   /** When each lease was first seen at SHARD_END, for the cleanup delay. */
