@@ -84,12 +84,12 @@ describe('NatsCoordinationBus (real NATS)', () => {
   }
 
   /** A bus on its own connection, as in its own worker process. */
-  async function newBus(app = application): Promise<TestBus> {
+  async function newBus(app = application, streamName?: string): Promise<TestBus> {
     const { logger, lines } = capturingLogger();
     const link = connectNats({ servers: NATS_SERVER, name: `shoal-test-${app}`, logger, reconnectTimeWaitMs: 200 });
     cleanups.push(() => link.close());
     expect(await link.ready(3_000), `NATS at ${NATS_SERVER} must answer`).toBe(true);
-    const bus = new NatsCoordinationBus({ link, application: app, logger });
+    const bus = new NatsCoordinationBus({ link, application: app, ...(streamName === undefined ? {} : { streamName }), logger });
     cleanups.push(() => bus.close());
     return {
       bus,
@@ -146,8 +146,8 @@ describe('NatsCoordinationBus (real NATS)', () => {
       expect(plan.moves.map((move) => move.kind)).toEqual(['handoff', 'take']);
       // Published on one subject per event type.
       const subjects = coordinationSubjects(application);
-      expect(subjects.event('plan')).toBe(`shoal.${application}.events.plan`);
-      expect(subjects.events).toBe(`shoal.${application}.events.>`);
+      expect(subjects.event('plan')).toBe(`shoal.${application}.fleet.~all.events.plan`);
+      expect(subjects.events).toBe(`shoal.${application}.fleet.~all.events.>`);
     });
 
     it('logs and ignores malformed events, and goes on delivering the next valid one', async () => {
@@ -159,7 +159,10 @@ describe('NatsCoordinationBus (real NATS)', () => {
       raw.publish(subjects.event('worker-joined'), 'this is { not JSON');
       raw.publish(subjects.event('worker-joined'), JSON.stringify({ type: 'worker-joined' }));
       raw.publish(subjects.event('plan'), JSON.stringify({ type: 'plan', leaderId: 'worker-a', term: 0, moves: [] }));
-      raw.publish(`shoal.${subjectToken(application)}.events.mystery`, JSON.stringify({ type: 'mystery', workerId: 'worker-a' }));
+      raw.publish(
+        `shoal.${subjectToken(application)}.fleet.~all.events.mystery`,
+        JSON.stringify({ type: 'mystery', workerId: 'worker-a' }),
+      );
       raw.publish(subjects.event('worker-joined'), JSON.stringify({ type: 'worker-joined', workerId: 'after-the-junk' }));
       await raw.flush();
 
@@ -484,7 +487,7 @@ describe('NatsCoordinationBus (real NATS)', () => {
       for (const name of names) {
         const token = subjectToken(name);
         expect(token).toMatch(/^[A-Za-z0-9_~-]+$/);
-        expect(coordinationSubjects(name).events).toBe(`shoal.${token}.events.>`);
+        expect(coordinationSubjects(name).events).toBe(`shoal.${token}.fleet.~all.events.>`);
       }
       expect(new Set(names.map(subjectToken)).size).toBe(names.length);
 
@@ -499,6 +502,35 @@ describe('NatsCoordinationBus (real NATS)', () => {
         expect(await bus.bus.requestLiveness(ask(`worker-of-${i}`), 2_000)).toMatchObject({ leaderId: `leader-of-${i}` });
       }
       served.forEach((requests, i) => expect(requests, names[i]).toEqual([`worker-of-${i}`]));
+    });
+
+    it('keeps apart the fleets of one application on different streams, and its fleet of several streams', async () => {
+      const scopes = [undefined, 'orders', 'refunds', 'orders.eu', '~all'];
+      const buses = await Promise.all(scopes.map((streamName) => newBus(application, streamName)));
+      const received = buses.map((bus) => collect(bus.bus));
+      buses.forEach((bus, i) =>
+        cleanups.push(
+          bus.bus.serveLiveness((request) => ({
+            granted: true,
+            leaderId: `leader-of-${i}`,
+            term: 1,
+            validForMs: 1_000,
+            seq: request.seq,
+            mac: 'm',
+          })),
+        ),
+      );
+      await Promise.all(buses.map((bus) => bus.flush()));
+      expect(new Set(scopes.map((streamName) => coordinationSubjects(application, streamName).liveness)).size).toBe(scopes.length);
+
+      buses.forEach((bus, i) => bus.bus.publish({ type: 'worker-joined', workerId: `worker-of-${i}` }));
+      await waitFor(() => received.every((events) => events.length >= 1), 'each fleet gets its own event');
+      await Promise.all(buses.map((bus) => bus.flush()));
+      await sleep(100);
+      received.forEach((events, i) => expect(events, String(scopes[i])).toEqual([{ type: 'worker-joined', workerId: `worker-of-${i}` }]));
+      for (const [i, bus] of buses.entries()) {
+        expect(await bus.bus.requestLiveness(ask(`worker-of-${i}`), 2_000)).toMatchObject({ leaderId: `leader-of-${i}` });
+      }
     });
 
     // Escapes have a fixed width, so '.' then a hex digit and a code point that starts alike stay apart.

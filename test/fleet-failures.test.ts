@@ -155,7 +155,7 @@ describe('messages forged on the same NATS', () => {
     const term = before.leadership!.term;
     const leaderId = before.leadership!.leaderId!;
     const lease = before.leases.find((candidate) => candidate.leaseOwner === 'forged-a')!;
-    const subjects = coordinationSubjects(stream.applicationName);
+    const subjects = coordinationSubjects(stream.applicationName, stream.streamName);
     const request = async (subject: string, body: object) =>
       JSON.parse((await raw.request(subject, JSON.stringify(body), { timeout: 2_000 })).string()) as { accepted: boolean };
 

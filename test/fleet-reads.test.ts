@@ -31,7 +31,12 @@ async function countedWorker(stream: TestStream, workerId: string): Promise<Coun
   expect(await link.ready(3_000)).toBe(true);
   const { client, calls } = countingDynamoDb(local.stack());
   clients.push(client);
-  const coordinationBus = new NatsCoordinationBus({ link, application: stream.applicationName, logger: silentLogger });
+  const coordinationBus = new NatsCoordinationBus({
+    link,
+    application: stream.applicationName,
+    streamName: stream.streamName,
+    logger: silentLogger,
+  });
   const worker = await stream.createWorker({ workerId, coordinationBus, dynamoDb: client });
   void worker.run();
   return { workerId, worker, calls };
@@ -48,6 +53,12 @@ describe('a fleet on the coordination bus, counted call by call', () => {
     try {
       await eventually(() => view.ownedEvenlyBy(['reads-a', 'reads-b', 'reads-c'], [4]), 'three workers holding 4 leases each');
       await eventually(() => fleet.every(({ worker }) => ownedLeaseCount(worker) === 4), 'every lease running');
+      // A fleet can balance through the table before the members' first grants arrive; the
+      // steady state begins once every worker lives on the leader's grants.
+      await eventually(
+        async () => (await view.read()).workers.every((record) => record.liveness === 'nats'),
+        'every worker on leader grants',
+      );
       const leaderId = await view.leaderId();
       const leader = fleet.find(({ workerId }) => workerId === leaderId)!;
       const members = fleet.filter((member) => member !== leader);

@@ -35,7 +35,7 @@ describe('a signed plan replayed by someone on NATS', () => {
     const view = await fleetView(stream);
     const raw: NatsConnection = await connect({ servers: NATS_URL, name: 'shoal-test-recorder' });
     cleanup(() => raw.close());
-    const subjects = coordinationSubjects(stream.applicationName);
+    const subjects = coordinationSubjects(stream.applicationName, stream.streamName);
     const captured: CapturedPlan[] = [];
     raw.subscribe(subjects.event('plan'), {
       callback: (error, msg) => {

@@ -31,7 +31,12 @@ async function fleetWorker(stream: TestStream, workerId: string): Promise<Worker
   const link = connectNats({ servers: '127.0.0.1:4222', name: workerId, logger: silentLogger });
   links.push(link);
   expect(await link.ready(3_000)).toBe(true);
-  const coordinationBus = new NatsCoordinationBus({ link, application: stream.applicationName, logger: silentLogger });
+  const coordinationBus = new NatsCoordinationBus({
+    link,
+    application: stream.applicationName,
+    streamName: stream.streamName,
+    logger: silentLogger,
+  });
   const leaseStatePublisher = NatsLeaseStatePublisher.create({ link, application: stream.applicationName, logger: silentLogger });
   const worker = await stream.createWorker({
     workerId,

@@ -44,7 +44,7 @@ export async function startInProcessWorker(
   const client = meteredClient(stack, meter);
   const link: NatsLink = connectNats({ servers: NATS_URL.replace('nats://', ''), name: workerId, logger });
   if (!(await link.ready(5_000))) throw new Error(`${workerId} could not reach NATS at ${NATS_URL}`);
-  const bus = new NatsCoordinationBus({ link, application: target.applicationName, logger });
+  const bus = new NatsCoordinationBus({ link, application: target.applicationName, streamName: target.streamName, logger });
   const worker = await Worker.create({
     applicationName: target.applicationName,
     streamName: target.streamName,

@@ -50,7 +50,7 @@ export async function run(): Promise<void> {
       initialPosition: 'TRIM_HORIZON',
       kinesis: stack.clientConfig('kinesis'),
       dynamoDb: stack.clientConfig('dynamodb'),
-      coordinationBus: new NatsCoordinationBus({ link, application: applicationName, logger }),
+      coordinationBus: new NatsCoordinationBus({ link, application: applicationName, streamName, logger }),
       logger: logger.child({ workerId }),
       processorFactory: ({ shardId }) => ({
         async processRecords({ records, checkpointer }) {

@@ -53,7 +53,7 @@ const dynamoDb = new DynamoDBClient(emulatorClientConfig('dynamodb', endpoints))
 injectDynamoDbFaults(dynamoDb, faults, DYNAMODB_DELAY_MS);
 
 const link = connectNats({ servers: config.natsUrl, name: workerId, logger, reconnectTimeWaitMs: 250 });
-const coordinationBus = new NatsCoordinationBus({ link, application: applicationName, logger });
+const coordinationBus = new NatsCoordinationBus({ link, application: applicationName, streamName: config.streamName, logger });
 await link.ready(2_000);
 const readBudget = await RedisShardReadBudget.create({ redis: config.redisUrl, logger });
 const workerLoadStore = await RedisWorkerLoadStore.create({ redis: config.redisUrl, logger });

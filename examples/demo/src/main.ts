@@ -65,7 +65,7 @@ async function main(): Promise<number> {
       leaseSyncIntervalMs: 500,
       logger,
       ...(live.publisher ? { leaseStatePublisher: live.publisher } : {}),
-      coordinationBus: live.createBus(),
+      coordinationBus: live.createBus(streamName),
     });
 
   const workerA = await createWorker('worker-a');
@@ -115,7 +115,7 @@ async function main(): Promise<number> {
 interface LiveState extends AsyncDisposable {
   readonly publisher: LeaseStatePublisher | undefined;
   /** A coordination bus for one worker, when NATS is there. */
-  createBus(): CoordinationBus | undefined;
+  createBus(streamName: string): CoordinationBus | undefined;
 }
 
 /** Coordination and lease states over NATS when a local server answers; nothing otherwise. */
@@ -131,8 +131,8 @@ async function connectLiveState(): Promise<LiveState> {
   say(`coordinating over NATS; every lease transition is published on shoal.${APPLICATION}.lease.*`);
   return {
     publisher,
-    createBus: () => {
-      const bus = new NatsCoordinationBus({ link, application: APPLICATION, logger });
+    createBus: (streamName) => {
+      const bus = new NatsCoordinationBus({ link, application: APPLICATION, streamName, logger });
       buses.push(bus);
       return bus;
     },

@@ -22,6 +22,8 @@
 export type { Logger } from './logger.js';
 export {
   leaseNamespace,
+  newLeaseKey,
+  parentLeaseKeys,
   type ConditionalWriteResult,
   type Lease,
   type LeaseOwnership,
@@ -39,6 +41,7 @@ export { OwnershipTracker } from './liveness/ownership-tracker.js';
 export { planAssignments, type AssignmentPlan, type LeaseMove, type PlanInput, type PlannerLease } from './assignment/plan-assignments.js';
 export { RequestTimeoutError, withRequestTimeout } from './aws/request-timeout.js';
 export { listShards, toShardInfo, type ListShardsOptions, type ShardInfo } from './shards/list-shards.js';
+export { listStreams, type ListStreamsOptions } from './shards/list-streams.js';
 export { UnlimitedShardReadBudget, type ShardReadBudget } from './read-budget/shard-read-budget.js';
 export { NoopLeaseStatePublisher, type LeaseStatePublisher, type LeaseStateSnapshot } from './live-state/lease-state.js';
 export { RedisShardReadBudget, type ReadBudgetClock, type RedisShardReadBudgetOptions } from './read-budget/redis-shard-read-budget.js';

@@ -31,6 +31,7 @@ function lease(leaseKey: string, leaseOwner: string | undefined, leaseCounter: n
     namespace: NAMESPACE,
     leaseKey,
     shardId: leaseKey,
+    streamName: undefined,
     leaseOwner,
     leaseCounter,
     checkpoint: { type: 'TRIM_HORIZON' },

@@ -68,8 +68,11 @@ export interface ShardEndedInput extends ShardContext, LeaseScoped {
   readonly childShardIds: readonly string[];
 }
 
-/** Why the lease is being given up while this worker still owns it. */
-export type ShutdownRequestReason = 'handoff' | 'worker-shutdown';
+/**
+ * Why the lease is being given up while this worker still owns it: handed to another worker,
+ * this worker is shutting down, or the application no longer consumes the lease's stream.
+ */
+export type ShutdownRequestReason = 'handoff' | 'worker-shutdown' | 'stream-removed';
 
 export interface ShutdownRequestedInput extends ShardContext, LeaseScoped {
   /** Checkpoint what was processed so the next owner resumes right after it. */

@@ -8,7 +8,7 @@ import { ShardSync } from '../src/fleet/lease-sync/shard-sync.js';
 import { LeaderShardSyncs } from '../src/fleet/leader/leader-shard-syncs.js';
 import { FleetMember } from '../src/fleet/member/fleet-member.js';
 import type { LeaseHost } from '../src/leases/lease-host.js';
-import { OpenBus, fleetLeaderWith, silentBus, workerRecord } from './fakes/fleet.js';
+import { OpenBus, fleetLeaderWith, silentBus, singleStream, workerRecord } from './fakes/fleet.js';
 import { testLease } from './fakes/records.js';
 import { LaggingTable, fleetSync, handClock, settle, trackingHost, type SyncPlace } from './fakes/lagging-table.js';
 
@@ -21,7 +21,7 @@ const silent = pino({ level: 'silent' });
 
 interface MemberOptions {
   readonly workerId?: string;
-  readonly onShardEnded?: (shardId: string) => void;
+  readonly onShardEnded?: (leaseKey: string, shardId: string) => void;
   readonly onHandoverMissed?: () => void;
 }
 
@@ -114,7 +114,7 @@ describe('forged shard-ended prompts', () => {
       store: table as unknown as LeaseStore,
       kinesis,
       namespace: NS,
-      streamName: 'stream',
+      streams: singleStream(),
       initialPosition: { type: 'TRIM_HORIZON' },
       leaseCleanupDelayMs: 60_000,
       requestTimeoutMs: 5_000,
@@ -134,7 +134,10 @@ describe('forged shard-ended prompts', () => {
       clock,
       logger: silent,
     });
-    const { bus } = fleetMember(table, host, clock.monotonic, { workerId: 'leader', onShardEnded: (id) => shardSyncs.shardEnded(id) });
+    const { bus } = fleetMember(table, host, clock.monotonic, {
+      workerId: 'leader',
+      onShardEnded: (_key, shardId) => shardSyncs.shardEnded({ streamName: 'stream', shardId }),
+    });
 
     // Anyone on NATS: 100 forged shard-ended a second for 5 s.
     for (let step = 0; step < 50; step += 1) {

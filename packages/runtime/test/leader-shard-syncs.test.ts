@@ -6,7 +6,7 @@ import type { FleetOptions } from '../src/fleet/fleet-options.js';
 import type { FleetParts } from '../src/fleet/fleet-parts.js';
 import { LeaseCoordinator } from '../src/fleet/lease-coordinator.js';
 import { WorkerLiveness } from '../src/fleet/liveness/worker-liveness.js';
-import { quietHost, silentBus } from './fakes/fleet.js';
+import { quietHost, silentBus, singleStream } from './fakes/fleet.js';
 import { resolveWorkerOptions } from '../src/worker/worker-options.js';
 import { testLease } from './fakes/records.js';
 import { LaggingTable, handClock, settle } from './fakes/lagging-table.js';
@@ -21,7 +21,7 @@ const CHILDREN = ['shardId-000000000001', 'shardId-000000000002'];
 
 const options: FleetOptions = {
   applicationName: 'app',
-  streamName: 'stream',
+  streamRefreshIntervalMs: 60_000,
   initialPosition: { type: 'TRIM_HORIZON' },
   leaseDurationMs: 15_000,
   heartbeatIntervalMs: 5_000,
@@ -61,6 +61,7 @@ function leaderCoordinator(listShards: () => Promise<unknown>) {
     store: table as unknown as LeaseStore,
     kinesis: { send: listShards } as unknown as KinesisClient,
     namespace: NS,
+    streams: singleStream(),
     workerId: 'leader',
     host: quietHost(),
     liveness: new WorkerLiveness(10_000, clock),

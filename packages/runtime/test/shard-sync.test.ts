@@ -18,6 +18,7 @@ function lease(shardId: string, checkpoint: Checkpoint, parents: string[] = []):
     namespace: 'app/stream',
     leaseKey: shardId,
     shardId,
+    streamName: undefined,
     leaseOwner: undefined,
     leaseCounter: 0,
     checkpoint,

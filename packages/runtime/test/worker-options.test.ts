@@ -211,3 +211,50 @@ describe('resolveWorkerOptions: invalid options name the field', () => {
     expect(rejectionOf(undefined).issues).toEqual(['options: must be an object']);
   });
 });
+
+describe('resolveWorkerOptions: streams', () => {
+  const { streamName: _single, ...noStream } = required;
+
+  it('takes one stream, a list or a pattern, and says which', () => {
+    expect(resolveWorkerOptions(required).streamSelection).toEqual({ kind: 'single', streamName: 'orders' });
+    expect(resolveWorkerOptions({ ...noStream, streams: ['orders', 'refunds'] })).toMatchObject({
+      streamName: undefined,
+      streamSelection: { kind: 'list', streamNames: ['orders', 'refunds'] },
+      streamRefreshIntervalMs: 60_000,
+    });
+    const fromSource = resolveWorkerOptions({ ...noStream, streamPattern: 'orders-.*' }).streamSelection;
+    expect(fromSource).toMatchObject({ kind: 'pattern' });
+    expect(fromSource.kind === 'pattern' && fromSource.pattern.source).toBe('orders-.*');
+  });
+
+  it('asks for a stream when none is given, and for one choice when several are', () => {
+    expect(rejectionOf(noStream).issues).toEqual([
+      'streamName: is required: give the stream to consume (or `streams`, a list, or `streamPattern`)',
+    ]);
+    expect(rejectionOf({ ...required, streams: ['refunds'] }).issues).toEqual([
+      'streams: give only one of streamName, streams and streamPattern; got streamName and streams',
+    ]);
+  });
+
+  it('names a bad stream list or pattern', () => {
+    expect(rejectionOf({ ...noStream, streams: [] }).issues).toEqual(['streams: must name at least one stream']);
+    expect(rejectionOf({ ...noStream, streams: ['a', 'a'] }).issues).toEqual(['streams: must not name a stream twice']);
+    expect(rejectionOf({ ...noStream, streams: ['ok', 'not ok'] }).issues).toEqual([
+      'streams.1: may contain only letters, digits, "_", "." and "-"',
+    ]);
+    expect(rejectionOf({ ...noStream, streamPattern: '(' }).issues[0]).toMatch(/^streamPattern: is not a valid regular expression: /);
+    expect(rejectionOf({ ...noStream, streamPattern: 42 }).issues).toEqual([
+      'streamPattern: must be a RegExp or a regular expression source; got 42',
+    ]);
+  });
+
+  it('refuses a coordination bus of another fleet', () => {
+    const bus = { application: 'billing', streamName: 'refunds', publish() {}, onEvent() {}, requestLiveness() {}, serveLiveness() {} };
+    expect(rejectionOf({ ...required, coordinationBus: bus }).issues).toEqual([
+      'coordinationBus: serves application billing, stream refunds, but this worker is application billing, stream orders: give the bus the same application and streamName (none when the worker consumes several streams)',
+    ]);
+    expect(rejectionOf({ ...noStream, streams: ['orders'], coordinationBus: { ...bus, streamName: 'orders' } }).issues[0]).toMatch(
+      /^coordinationBus: serves application billing, stream orders, but this worker is application billing, several streams/,
+    );
+  });
+});

@@ -4,12 +4,15 @@ import type { CommandReply, FleetEvent, LivenessReply, LivenessRequest, WorkerCo
 export type Unsubscribe = () => void;
 
 /**
- * The fleet's event and command channel for one application. Every method copes with the
+ * The event and command channel of one fleet: an application on one stream, or an application
+ * consuming several streams. Every method copes with the
  * transport being down: publishing drops the message, requests resolve `undefined`, and
  * subscriptions resume when the transport comes back.
  */
 export interface CoordinationBus {
   readonly application: string;
+  /** The fleet's stream; undefined for a fleet consuming several streams. */
+  readonly streamName: string | undefined;
   /** True while messages can flow. */
   isConnected(): boolean;
   /** Fire and forget. */

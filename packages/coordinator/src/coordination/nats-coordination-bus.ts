@@ -20,12 +20,22 @@ import {
 export interface NatsCoordinationBusOptions {
   readonly link: NatsLink;
   readonly application: string;
+  /** The stream of a fleet that consumes one stream; omitted for a fleet that consumes several. */
+  readonly streamName?: string;
   readonly logger: Logger;
 }
 
-/** Subjects of one application; ids are escaped so a dot or wildcard in a name stays one token. */
-export function coordinationSubjects(application: string) {
-  const root = `shoal.${subjectToken(application)}`;
+/** The subject token of a fleet that consumes several streams; `subjectToken` never yields it. */
+const ALL_STREAMS_TOKEN = '~all';
+
+/**
+ * Subjects of one fleet: `shoal.<application>.fleet.<stream>` (`~all` for a fleet consuming
+ * several streams), so two fleets of one application on different streams never hear each
+ * other. Names are escaped so a dot or wildcard in a name stays one token.
+ */
+export function coordinationSubjects(application: string, streamName?: string) {
+  const scope = streamName === undefined ? ALL_STREAMS_TOKEN : subjectToken(streamName);
+  const root = `shoal.${subjectToken(application)}.fleet.${scope}`;
   return {
     events: `${root}.events.>`,
     event: (type: FleetEvent['type']) => `${root}.events.${type}`,
@@ -52,13 +62,14 @@ interface WantedSubscription {
 }
 
 /**
- * {@link CoordinationBus} on NATS core: events on `shoal.<app>.events.<type>`, commands by
- * request/reply on `shoal.<app>.cmd.<worker>`, liveness requests on `shoal.<app>.liveness`
- * (only the leader listens). Messages are JSON checked with zod; a malformed one is logged and
+ * {@link CoordinationBus} on NATS core, under the fleet's subject root (see
+ * {@link coordinationSubjects}): events on `<root>.events.<type>`, commands by request/reply on
+ * `<root>.cmd.<worker>`, liveness requests on `<root>.liveness` (only the leader listens). Messages are JSON checked with zod; a malformed one is logged and
  * ignored. Subscriptions are made again on every fresh connection of the link.
  */
 export class NatsCoordinationBus implements CoordinationBus {
   readonly application: string;
+  readonly streamName: string | undefined;
   private readonly link: NatsLink;
   private readonly logger: Logger;
   private readonly subjects: ReturnType<typeof coordinationSubjects>;
@@ -69,10 +80,11 @@ export class NatsCoordinationBus implements CoordinationBus {
 
   constructor(options: NatsCoordinationBusOptions) {
     this.application = options.application;
+    this.streamName = options.streamName;
     this.link = options.link;
     this.logger = options.logger.child({ component: 'coordination-bus' });
     this.drops = new MessageDropLog(this.logger);
-    this.subjects = coordinationSubjects(options.application);
+    this.subjects = coordinationSubjects(options.application, options.streamName);
     this.stopListening = this.link.onConnection((connection) => {
       for (const subscription of this.wanted) this.attach(connection, subscription);
     });

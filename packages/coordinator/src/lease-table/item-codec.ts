@@ -1,10 +1,19 @@
 import type { Checkpoint } from '@shoal/processor-sdk';
-import type { Lease, LeadershipRecord, NewLease, WorkerLivenessMode, WorkerRecord, WorkerStatus } from './lease.js';
+import {
+  newLeaseKey,
+  type Lease,
+  type LeadershipRecord,
+  type NewLease,
+  type WorkerLivenessMode,
+  type WorkerRecord,
+  type WorkerStatus,
+} from './lease.js';
 
 /**
  * How leases and worker records map onto DynamoDB items. See docs/lease-table.md for the schema.
  * One table can hold many applications: the partition key is the namespace
- * (`<application>/<stream>`), the sort key says what the item is.
+ * (`<application>/<stream>`, or `<application>` when it consumes several streams), the sort key
+ * says what the item is.
  */
 export const PARTITION_KEY = 'namespace';
 export const SORT_KEY = 'itemKey';
@@ -68,9 +77,10 @@ export function decodeCheckpoint(item: Item): Checkpoint {
 export function newLeaseItem(namespace: string, lease: NewLease, now: number): Item {
   return {
     [PARTITION_KEY]: namespace,
-    [SORT_KEY]: leaseItemKey(lease.shardId),
+    [SORT_KEY]: leaseItemKey(newLeaseKey(lease)),
     kind: 'lease',
     shardId: lease.shardId,
+    ...(lease.streamName === undefined ? {} : { streamName: lease.streamName }),
     leaseCounter: 0,
     ...encodeCheckpoint(lease.checkpoint),
     parentShardIds: [...(lease.parentShardIds ?? [])],
@@ -88,6 +98,7 @@ export function decodeLease(item: Item): Lease {
     namespace: String(item[PARTITION_KEY]),
     leaseKey: leaseKeyOf(itemKey),
     shardId: String(item.shardId),
+    streamName: typeof item.streamName === 'string' ? item.streamName : undefined,
     leaseOwner: typeof item.leaseOwner === 'string' ? item.leaseOwner : undefined,
     leaseCounter: Number(item.leaseCounter ?? 0),
     checkpoint: decodeCheckpoint(item),
@@ -121,6 +132,11 @@ export function leaseItemProblem(item: Item): string | undefined {
   const isWholeNumber = (value: unknown) => typeof value === 'number' && Number.isInteger(value) && value >= 0;
   const got = (field: string) => `got ${JSON.stringify(item[field]) ?? 'nothing'}`;
   if (typeof item.shardId !== 'string' || item.shardId === '') return `shardId: expected a shard id, ${got('shardId')}`;
+  if (!optionalString('streamName')) return `streamName: expected a stream name, ${got('streamName')}`;
+  const expectedKey = newLeaseKey({ shardId: item.shardId, streamName: item.streamName as string | undefined });
+  if (typeof item[SORT_KEY] === 'string' && leaseKeyOf(item[SORT_KEY]) !== expectedKey) {
+    return `itemKey: expected ${leaseItemKey(expectedKey)} for shard ${item.shardId}${item.streamName === undefined ? '' : ` of stream ${String(item.streamName)}`}, ${got(SORT_KEY)}`;
+  }
   if (!isWholeNumber(item.leaseCounter)) return `leaseCounter: expected a whole number, ${got('leaseCounter')}`;
   const checkpoint = item.checkpoint;
   if (typeof checkpoint !== 'string' || !(CHECKPOINT_WORDS.has(checkpoint) || /^\d{1,128}$/.test(checkpoint))) {

@@ -10,6 +10,12 @@ export interface Lease {
   readonly namespace: string;
   readonly leaseKey: string;
   readonly shardId: string;
+  /**
+   * The stream of the shard, on leases of an application that consumes several streams (their
+   * keys are `<stream>:<shardId>`); absent on a single-stream namespace's leases, whose stream the
+   * namespace names.
+   */
+  readonly streamName: string | undefined;
   /** Absent when nobody owns the lease. */
   readonly leaseOwner: string | undefined;
   readonly leaseCounter: number;
@@ -34,6 +40,8 @@ export interface LeaseOwnership {
 /** What a new lease starts with. */
 export interface NewLease {
   readonly shardId: string;
+  /** Set for an application consuming several streams: the lease key becomes `<stream>:<shardId>`. */
+  readonly streamName?: string;
   readonly checkpoint: Checkpoint;
   readonly parentShardIds?: readonly string[];
   readonly hashKeyRange?: { readonly startingHashKey: string; readonly endingHashKey: string };
@@ -93,7 +101,21 @@ export interface LeadershipRecord {
  */
 export type ConditionalWriteResult<T> = { readonly status: 'applied'; readonly value: T } | { readonly status: 'conflict' };
 
-/** Namespace of one application's leases on one stream. */
-export function leaseNamespace(applicationName: string, streamName: string): string {
-  return `${applicationName}/${streamName}`;
+/**
+ * The namespace of an application's leases: `<application>/<stream>` for an application that
+ * consumes one stream, `<application>` for one that consumes several (its lease keys name the
+ * stream). Application and stream names cannot contain `/`, so no two namespaces meet.
+ */
+export function leaseNamespace(applicationName: string, streamName?: string): string {
+  return streamName === undefined ? applicationName : `${applicationName}/${streamName}`;
+}
+
+/** The key of a new lease: the shard id, qualified by its stream when the lease names one. */
+export function newLeaseKey(lease: Pick<NewLease, 'shardId' | 'streamName'>): string {
+  return lease.streamName === undefined ? lease.shardId : `${lease.streamName}:${lease.shardId}`;
+}
+
+/** The keys of a lease's parents' leases (in the same stream). */
+export function parentLeaseKeys(lease: Pick<Lease, 'parentShardIds' | 'streamName'>): string[] {
+  return lease.parentShardIds.map((shardId) => newLeaseKey({ shardId, streamName: lease.streamName }));
 }

@@ -68,7 +68,11 @@ export function toShardInfo(shard: Shard): ShardInfo {
   };
 }
 
-async function withThrottleRetry<T>(call: () => Promise<T>, options: ListShardsOptions): Promise<T> {
+/** Retries `call` while Kinesis answers LimitExceededException, waiting a little longer each time. */
+export async function withThrottleRetry<T>(
+  call: () => Promise<T>,
+  options: Pick<ListShardsOptions, 'retryDelayMs' | 'maxAttempts'>,
+): Promise<T> {
   const maxAttempts = options.maxAttempts ?? 10;
   for (let attempt = 1; ; attempt += 1) {
     try {

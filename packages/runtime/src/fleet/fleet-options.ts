@@ -28,7 +28,7 @@ export interface CoordinationOptions {
 /** The resolved options the fleet runs on (a subset of the worker's, defaults applied). */
 export interface FleetOptions {
   readonly applicationName: string;
-  readonly streamName: string;
+  readonly streamRefreshIntervalMs: number;
   readonly initialPosition: InitialPosition;
   readonly leaseDurationMs: number;
   readonly heartbeatIntervalMs: number;

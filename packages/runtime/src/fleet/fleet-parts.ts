@@ -1,4 +1,4 @@
-import { LeaderElection, type CoordinationBus, type LeaseStore, type Logger, type OwnershipTracker } from '@shoal/coordinator';
+import { LeaderElection, type CoordinationBus, type Lease, type LeaseStore, type Logger, type OwnershipTracker } from '@shoal/coordinator';
 import type { Clock } from '../clock.js';
 import type { LeaseHost } from '../leases/lease-host.js';
 import type { FleetOptions } from './fleet-options.js';
@@ -36,14 +36,16 @@ export interface FleetPartsDependencies {
 export interface FleetHooks {
   readonly ownerships: OwnershipTracker;
   readonly mayTakeLeases: () => boolean;
+  /** Whether the application consumes the lease's stream now. */
+  readonly consumes: (lease: Lease) => boolean;
   /** Reads the namespace afresh (a lease sync). */
   readonly refresh: () => Promise<void>;
   /** This worker's record is gone: drop every lease and register again. */
   readonly onRevoked: () => Promise<void>;
   /** This worker became leader: it creates the leases of new shards from now on. */
   readonly onElected: () => void;
-  /** A worker reported a shard finished: as leader, create its children's leases. */
-  readonly onShardEnded: (shardId: string) => void;
+  /** A worker reported a lease's shard finished: as leader, create its children's leases. */
+  readonly onShardEnded: (leaseKey: string, shardId: string) => void;
   /** A lease (this one, if named) may have been handed to this worker without it starting it: check soon. */
   readonly onHandoverMissed: (leaseKey?: string) => void;
   /** Another worker is shutting down: check this worker's leases once its drains should be done. */
@@ -98,6 +100,7 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     fleetKey,
     ownerships: hooks.ownerships,
     maxLeasesPerWorker: options.maxLeasesPerWorker,
+    consumes: hooks.consumes,
     loadStore: options.workerLoadStore,
     application: options.applicationName,
     loadRefreshMs: options.loadReportIntervalMs,

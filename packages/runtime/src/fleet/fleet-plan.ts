@@ -1,4 +1,5 @@
 import {
+  parentLeaseKeys,
   planAssignments,
   type AssignmentPlan,
   type Lease,
@@ -20,6 +21,8 @@ export interface FleetPlanInput {
   readonly deadOwners?: ReadonlySet<string>;
   /** Reported loads; the planner balances by load when every live worker has a fresh one. */
   readonly workerLoads?: ReadonlyMap<string, WorkerLoad>;
+  /** Whether the application consumes the lease's stream now; leases of other streams are left alone. Default: all. */
+  readonly consumes?: (lease: Lease) => boolean;
 }
 
 /** A move of the plan, with the epoch of the lease as planned: it applies to that ownership period only. */
@@ -47,7 +50,7 @@ export function planFleet(input: FleetPlanInput): FleetPlan {
   const workers = snapshot.workers
     .filter((worker) => worker.status === 'active' && !exclude?.has(worker.workerId) && isAlive(worker.workerId))
     .map((worker) => worker.workerId);
-  const eligible = eligibleLeases(snapshot.leases, new Set(snapshot.malformed?.map((row) => row.leaseKey)));
+  const eligible = eligibleLeases(snapshot.leases, new Set(snapshot.malformed?.map((row) => row.leaseKey)), input.consumes);
   const liveOwner = (lease: Lease): string | undefined => {
     const owner = lease.leaseOwner;
     if (owner === undefined || input.deadOwners?.has(owner)) return undefined;
@@ -71,13 +74,19 @@ export function planFleet(input: FleetPlanInput): FleetPlan {
 }
 
 /**
- * Leases that may be processed now: not finished, and every parent finished (or gone). A parent
- * whose row is unreadable (`unreadable` lease keys) counts as unfinished, so its children wait.
+ * Leases that may be processed now: of a consumed stream, not finished, and every parent (in the
+ * same stream) finished or gone. A parent whose row is unreadable (`unreadable` lease keys)
+ * counts as unfinished, so its children wait.
  */
-export function eligibleLeases(leases: readonly Lease[], unreadable: ReadonlySet<string> = new Set()): Lease[] {
-  const finished = new Map(leases.map((lease) => [lease.shardId, lease.checkpoint.type === 'SHARD_END']));
-  for (const shardId of unreadable) finished.set(shardId, false);
+export function eligibleLeases(
+  leases: readonly Lease[],
+  unreadable: ReadonlySet<string> = new Set(),
+  consumes: (lease: Lease) => boolean = () => true,
+): Lease[] {
+  const finished = new Map(leases.map((lease) => [lease.leaseKey, lease.checkpoint.type === 'SHARD_END']));
+  for (const leaseKey of unreadable) finished.set(leaseKey, false);
   return leases.filter(
-    (lease) => lease.checkpoint.type !== 'SHARD_END' && lease.parentShardIds.every((parent) => finished.get(parent) ?? true),
+    (lease) =>
+      lease.checkpoint.type !== 'SHARD_END' && consumes(lease) && parentLeaseKeys(lease).every((parent) => finished.get(parent) ?? true),
   );
 }

@@ -1,6 +1,7 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { newFleetKey, type CoordinationBus, type Lease, type LeaseOwnership, type LeaseStore, type Logger } from '@shoal/coordinator';
 import { instantOf, type Clock } from '../clock.js';
+import type { ConsumedStreams } from '../streams/consumed-streams.js';
 import type { LeaseHost } from '../leases/lease-host.js';
 import { releaseLease } from '../leases/release-lease.js';
 import type { FleetOptions } from './fleet-options.js';
@@ -18,6 +19,8 @@ export interface LeaseCoordinatorOptions {
   readonly store: LeaseStore;
   readonly kinesis: KinesisClient;
   readonly namespace: string;
+  /** The streams the application consumes, and which stream each lease belongs to. */
+  readonly streams: ConsumedStreams;
   readonly workerId: string;
   readonly host: LeaseHost;
   readonly liveness: WorkerLiveness;
@@ -55,7 +58,8 @@ export class LeaseCoordinator {
   private readonly leaderShardSyncs: LeaderShardSyncs;
 
   constructor(private readonly deps: LeaseCoordinatorOptions) {
-    const { store, kinesis, namespace, workerId, host, liveness, options, clock, logger } = deps;
+    const { store, kinesis, namespace, streams, workerId, host, liveness, options, clock, logger } = deps;
+    const consumes = (lease: Lease) => streams.consumes(lease);
     this.logger = logger;
     this.fence = new SelfFence(() => host.fenced(), logger);
     this.heartbeat = new TableHeartbeat({
@@ -78,6 +82,7 @@ export class LeaseCoordinator {
       leaseSyncIntervalMs: options.leaseSyncIntervalMs,
       maxLeasesPerWorker: options.maxLeasesPerWorker,
       mayTakeLeases: () => this.mayTakeLeases(),
+      consumes,
       hearsLeader: () => {
         const term = this.fleet?.election.liveTerm();
         return term !== undefined && liveness.grantTerm === term && liveness.hasGrant();
@@ -94,6 +99,7 @@ export class LeaseCoordinator {
           {
             ownerships: this.leaseSync.ownerships,
             mayTakeLeases: () => this.mayTakeLeases(),
+            consumes,
             refresh: () => this.leaseSync.refresh(),
             onRevoked: () => this.recoverFromRevocation(),
             // A former member's last namespace read may be old: read it now, then sync shards.
@@ -101,7 +107,11 @@ export class LeaseCoordinator {
               void this.leaseSync.refresh().catch(() => undefined);
               void this.leaderShardSyncs.sync();
             },
-            onShardEnded: (shardId) => this.leaderShardSyncs.shardEnded(shardId),
+            onShardEnded: (leaseKey, shardId) => {
+              // Only a shard of a consumed stream: a bus message cannot make the leader list others.
+              const shard = streams.shardOfLeaseKey(leaseKey, shardId);
+              if (shard) this.leaderShardSyncs.shardEnded(shard);
+            },
             onHandoverMissed: (leaseKey) => this.leaseSync.checkOwnLeasesSoon(leaseKey),
             onPeerLeaving: () => this.leaseSync.checkOwnLeasesAfterPeerLeaving(options.drainTimeoutMs),
             onHandoffAsked: (leaseKey) => void this.leaseSync.checkOwnLease(leaseKey),
@@ -116,7 +126,7 @@ export class LeaseCoordinator {
       store,
       kinesis,
       namespace,
-      streamName: options.streamName,
+      streams,
       initialPosition: options.initialPosition,
       leaseCleanupDelayMs: options.leaseCleanupDelayMs,
       requestTimeoutMs: options.kinesisRequestTimeoutMs,
@@ -139,10 +149,12 @@ export class LeaseCoordinator {
   }
 
   /**
-   * Registers this worker and, without a bus, creates the stream's missing leases; then the loops
-   * may start. With a bus the leader creates them once elected.
+   * Finds the streams to consume (a pattern lists them), registers this worker and, without a
+   * bus, creates the streams' missing leases; then the loops may start. With a bus the leader
+   * creates them once elected.
    */
   async register(): Promise<void> {
+    await this.deps.streams.refresh(this.controller.signal);
     const startedAt = instantOf(this.deps.clock);
     const registered = await this.deps.store.registerWorker(this.deps.namespace, this.deps.workerId, process.env.HOSTNAME, this.fleetKey);
     if (registered.status === 'conflict') {
@@ -165,6 +177,9 @@ export class LeaseCoordinator {
       this.every(leaseSyncIntervalMs, () => this.leaseSync.sync(), 'lease sync', true),
       this.every(shardSyncIntervalMs, async () => void (await this.shardSync.sync()), 'shard sync'),
     );
+    if (this.deps.streams.refreshes) {
+      this.loops.push(this.every(this.deps.options.streamRefreshIntervalMs, () => this.refreshStreams(), 'stream refresh'));
+    }
     const fleet = this.fleet;
     if (fleet) {
       fleet.member.start();
@@ -272,16 +287,40 @@ export class LeaseCoordinator {
    */
   async shardEnded(lease: Lease): Promise<void> {
     const fleet = this.fleet;
-    if (fleet?.leader.isLeading()) await this.leaderShardSyncs.sync(lease.shardId);
-    else if (!(fleet?.bus.isConnected() && this.leaseSync.hearsLeader())) {
+    const streamName = this.deps.streams.streamOf(lease);
+    const shard = streamName === undefined ? undefined : { streamName, shardId: lease.shardId };
+    if (fleet?.leader.isLeading()) await this.leaderShardSyncs.sync(shard);
+    else if (shard && !(fleet?.bus.isConnected() && this.leaseSync.hearsLeader())) {
       try {
-        await this.shardSync.sync(lease.shardId, { evenIfNotLeader: true });
+        await this.shardSync.sync(shard, { evenIfNotLeader: true });
       } catch (error) {
         this.logger.warn({ err: error, shardId: lease.shardId }, 'could not sync shards after a shard end; the periodic sync will');
       }
     }
     fleet?.bus.publish({ type: 'shard-ended', leaseKey: lease.leaseKey, shardId: lease.shardId, from: this.deps.workerId });
     if (!fleet) await this.leaseSync.sync().catch(() => undefined);
+  }
+
+  /**
+   * Matches the stream pattern again. A new stream gets its leases (from the leader, or from this
+   * worker without a bus); this worker drains and releases the leases it holds of a stream it no
+   * longer consumes, with a final checkpoint, and nobody takes them again while the stream stays
+   * out. Their rows stay, so a stream that comes back resumes where it left off.
+   */
+  private async refreshStreams(): Promise<void> {
+    const { added, removed } = await this.deps.streams.refresh(this.controller.signal);
+    if (removed.length > 0) {
+      for (const [leaseKey, machine] of this.deps.host.hostedLeases()) {
+        if (machine.state === 'owned' && !this.deps.streams.consumes({ streamName: machine.streamName })) {
+          this.deps.host.sendToLease(leaseKey, { type: 'DRAIN', reason: 'stream-removed' });
+        }
+      }
+      this.fleet?.leader.replanSoon();
+    }
+    if (added.length > 0) {
+      if (this.fleet?.leader.isLeading()) await this.leaderShardSyncs.sync();
+      else if (!this.fleet) await this.shardSync.sync();
+    }
   }
 
   private mayTakeLeases(): boolean {

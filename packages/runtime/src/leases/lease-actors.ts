@@ -16,7 +16,8 @@ export interface LeaseActorDependencies {
   readonly store: LeaseStore;
   readonly kinesis: KinesisClient;
   readonly processorFactory: ShardRecordProcessorFactory;
-  readonly streamName: string;
+  /** The stream a lease's shard belongs to. */
+  readonly streamOf: (lease: Lease) => string;
   readonly workerId: string;
   readonly options: {
     readonly retrieval: Required<RetrievalOptions>;
@@ -105,8 +106,13 @@ function runShardConsumer(
   report: (report: ConsumerReport) => void,
   receive: (listener: (command: ConsumerCommand) => void) => void,
 ): () => void {
-  const context = { streamName: deps.streamName, shardId: lease.shardId, leaseKey: lease.leaseKey, workerId: deps.workerId };
-  const logger = deps.logger.child({ shardId: lease.shardId, leaseKey: lease.leaseKey });
+  const streamName = deps.streamOf(lease);
+  const context = { streamName, shardId: lease.shardId, leaseKey: lease.leaseKey, workerId: deps.workerId };
+  const logger = deps.logger.child({
+    ...(lease.streamName === undefined ? {} : { streamName }),
+    shardId: lease.shardId,
+    leaseKey: lease.leaseKey,
+  });
   const hold = new LeaseHold(ownership, deps.liveness);
   const checkpointer = new ShardCheckpointer({
     store: deps.store,
@@ -132,7 +138,7 @@ function runShardConsumer(
     createSource: (start) =>
       new GetRecordsFetcher({
         kinesis: deps.kinesis,
-        streamName: deps.streamName,
+        streamName,
         shardId: lease.shardId,
         parentShardIds: lease.parentShardIds,
         start,

@@ -6,6 +6,8 @@ export interface HostedLease {
   /** Top-level machine state: `pending`, `owned`, `draining`, ... */
   readonly state: string;
   readonly ownership: LeaseOwnership | undefined;
+  /** The lease's stream, when the lease names one (an application consuming several streams). */
+  readonly streamName?: string;
 }
 
 /** The worker as the fleet sees it: its lease machines and how to reach them. */

@@ -9,6 +9,8 @@ export interface ReconcileContext {
   readonly isActiveWorker: (workerId: string) => boolean;
   /** A planned handoff to this worker is on its way: its announcement will start the lease. */
   readonly expectsHandoff: (leaseKey: string, leaseCounter: number) => boolean;
+  /** Whether the application consumes the lease's stream now: a lease of another is released, never started. */
+  readonly consumes: (lease: Lease) => boolean;
 }
 
 /**
@@ -39,7 +41,7 @@ export function reconcileHostedLeases(
 export function reconcileLease(
   leaseKey: string,
   lease: Lease | undefined,
-  { host, workerId, mayAdopt, isActiveWorker, expectsHandoff }: ReconcileContext,
+  { host, workerId, mayAdopt, isActiveWorker, expectsHandoff, consumes }: ReconcileContext,
 ): void {
   const machine = host.hostedLeases().get(leaseKey);
   const ownership = machine?.ownership;
@@ -62,6 +64,8 @@ export function reconcileLease(
       isActiveWorker(lease.pendingOwner)
     ) {
       host.sendToLease(leaseKey, { type: 'DRAIN', reason: 'handoff', handoffTo: lease.pendingOwner });
+    } else if (machine.state === 'owned' && !consumes(lease)) {
+      host.sendToLease(leaseKey, { type: 'DRAIN', reason: 'stream-removed' });
     }
     return;
   }
@@ -76,7 +80,7 @@ export function reconcileLease(
   if (machine?.state === 'pending') {
     // A fenced or recovering worker starts nothing; the lease stays with the machine's wait.
     if (mayAdopt()) host.sendToLease(leaseKey, { type: 'LEASE.ACQUIRED', lease });
-  } else if (!machine && mayAdopt() && lease.checkpoint.type !== 'SHARD_END') {
+  } else if (!machine && mayAdopt() && lease.checkpoint.type !== 'SHARD_END' && consumes(lease)) {
     const relinquished = host.relinquishedEpoch(leaseKey);
     // A read older than our own release still shows us as the owner: only adopt newer epochs,
     // and through a conditional write that starts a new epoch, so a stale read cannot win.

@@ -9,6 +9,7 @@ import type { Clock } from '../clock.js';
 import type { RetrievalOptions } from '../consumer/retrieval-options.js';
 import type { CoordinationOptions } from '../fleet/fleet-options.js';
 import { InvalidOptionsError } from '../errors.js';
+import type { StreamSelection } from '../streams/consumed-streams.js';
 import { crossFieldIssues, describe } from './option-rules.js';
 
 export type { CoordinationOptions, RetrievalOptions };
@@ -16,8 +17,22 @@ export type { CoordinationOptions, RetrievalOptions };
 export interface WorkerOptions {
   /** Names the consumer application; leases and checkpoints are kept per application. Required. */
   applicationName: string;
-  /** The Kinesis stream to consume. Required. */
-  streamName: string;
+  /** The Kinesis stream to consume. Give exactly one of `streamName`, `streams` and `streamPattern`. */
+  streamName?: string;
+  /**
+   * Several streams consumed by one fleet (KCL's multi-stream mode): one lease namespace for the
+   * application, lease keys `<stream>:<shardId>`. Streams may be added or removed between
+   * deployments; a removed stream's leases keep their checkpoints in the table.
+   */
+  streams?: readonly string[];
+  /**
+   * Every stream whose whole name matches, found with ListStreams at start and every
+   * `streamRefreshIntervalMs`: a new matching stream is consumed from `initialPosition`, the
+   * leases of one that stops matching (or is deleted) are drained and released.
+   */
+  streamPattern?: RegExp | string;
+  /** How often a `streamPattern` is matched against the account's streams again. Default 60000 ms. */
+  streamRefreshIntervalMs?: number;
   /** Creates the record processor for each lease this worker starts to own. Required. */
   processorFactory: ShardRecordProcessorFactory;
   /** A Kinesis client, or the config to build one (region, endpoint, credentials, requestHandler). Default: `{}` (the AWS default chain). */
@@ -96,6 +111,9 @@ export interface WorkerOptions {
 export interface ResolvedWorkerOptions extends Required<
   Omit<
     WorkerOptions,
+    | 'streamName'
+    | 'streams'
+    | 'streamPattern'
     | 'kinesis'
     | 'dynamoDb'
     | 'maxLeasesPerWorker'
@@ -110,6 +128,9 @@ export interface ResolvedWorkerOptions extends Required<
     | 'workerLoadStore'
   >
 > {
+  /** The single stream; undefined when the application consumes several. */
+  streamName: string | undefined;
+  streamSelection: StreamSelection;
   workerLoadStore: WorkerLoadStore | undefined;
   coordinationBus: CoordinationBus | undefined;
   coordination: Required<CoordinationOptions>;
@@ -130,10 +151,36 @@ const positiveMs = z.number({ error: positiveError }).int({ error: positiveError
 const nonNegativeError = (issue: { input?: unknown }) => `must be a whole number of milliseconds, 0 or more; got ${describe(issue.input)}`;
 const nonNegativeMs = z.number({ error: nonNegativeError }).int({ error: nonNegativeError }).min(0, { error: nonNegativeError });
 
+const streamNameSchema = z
+  .string({ error: (issue) => `must be a stream name; got ${describe(issue.input)}` })
+  .min(1)
+  .max(128)
+  .regex(NAME, 'may contain only letters, digits, "_", "." and "-"');
+
 const schema = z
   .object({
     applicationName: z.string().min(1).max(128).regex(NAME, 'may contain only letters, digits, "_", "." and "-"'),
-    streamName: z.string().min(1).max(128).regex(NAME, 'may contain only letters, digits, "_", "." and "-"'),
+    streamName: streamNameSchema.optional(),
+    streams: z
+      .array(streamNameSchema, { error: (issue) => `must be a list of stream names; got ${describe(issue.input)}` })
+      .min(1, { error: 'must name at least one stream' })
+      .refine((names) => new Set(names).size === names.length, { error: 'must not name a stream twice' })
+      .optional(),
+    streamPattern: z
+      .union([z.instanceof(RegExp), z.string().min(1)], {
+        error: (issue) => `must be a RegExp or a regular expression source; got ${describe(issue.input)}`,
+      })
+      .transform((pattern, context) => {
+        if (pattern instanceof RegExp) return pattern;
+        try {
+          return new RegExp(pattern, 'u');
+        } catch (error) {
+          context.addIssue({ code: 'custom', message: `is not a valid regular expression: ${(error as Error).message}` });
+          return z.NEVER;
+        }
+      })
+      .optional(),
+    streamRefreshIntervalMs: positiveMs.default(60_000),
     processorFactory: z.custom<ShardRecordProcessorFactory>(
       (value) => typeof value === 'function',
       'must be a function (shard) => ShardRecordProcessor',
@@ -240,7 +287,39 @@ const schema = z
   .strict()
   .superRefine((options, context) => {
     for (const issue of crossFieldIssues(options)) context.addIssue({ code: 'custom', ...issue });
-  });
+    const given = (['streamName', 'streams', 'streamPattern'] as const).filter((key) => options[key] !== undefined);
+    if (given.length !== 1) {
+      context.addIssue({
+        code: 'custom',
+        path: given.length === 0 ? ['streamName'] : [given[1]!],
+        message:
+          given.length === 0
+            ? 'is required: give the stream to consume (or `streams`, a list, or `streamPattern`)'
+            : `give only one of streamName, streams and streamPattern; got ${given.join(' and ')}`,
+      });
+    }
+    const bus = options.coordinationBus;
+    if (bus && (bus.application !== options.applicationName || bus.streamName !== options.streamName)) {
+      const fleet = (application: string, stream: string | undefined) =>
+        `application ${application}, ${stream === undefined ? 'several streams' : `stream ${stream}`}`;
+      context.addIssue({
+        code: 'custom',
+        path: ['coordinationBus'],
+        message: `serves ${fleet(bus.application, bus.streamName)}, but this worker is ${fleet(options.applicationName, options.streamName)}: give the bus the same application and streamName (none when the worker consumes several streams)`,
+      });
+    }
+  })
+  .transform(({ streams, streamPattern, ...rest }) => ({
+    ...rest,
+    streamName: rest.streamName,
+    streamSelection: selectionOf(rest.streamName, streams, streamPattern),
+  }));
+
+function selectionOf(streamName: string | undefined, streams: readonly string[] | undefined, pattern: RegExp | undefined): StreamSelection {
+  if (streams) return { kind: 'list', streamNames: streams };
+  if (pattern) return { kind: 'pattern', pattern };
+  return { kind: 'single', streamName: streamName! };
+}
 
 /**
  * Applies defaults and checks every field once, at construction. Throws

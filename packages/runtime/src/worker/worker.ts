@@ -4,6 +4,7 @@ import {
   DynamoDbLeaseStore,
   UnlimitedShardReadBudget,
   leaseNamespace,
+  type Lease,
   type LeaseStatePublisher,
   type LeaseStore,
   type Logger,
@@ -18,6 +19,7 @@ import { LeaseCoordinator } from '../fleet/lease-coordinator.js';
 import { WorkerLiveness } from '../fleet/liveness/worker-liveness.js';
 import { createLeaseMachine } from '../leases/lease-actors.js';
 import type { HostedLease, LeaseHost } from '../leases/lease-host.js';
+import { ConsumedStreams } from '../streams/consumed-streams.js';
 import { LoadReporter } from './load-reporter.js';
 import { resolveWorkerOptions, selfFenceAfterMs, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
 
@@ -26,6 +28,7 @@ export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'sto
 /** One lease this worker hosts, as shown to operators. */
 export interface WorkerLeaseView {
   readonly leaseKey: string;
+  readonly streamName: string;
   readonly shardId: string;
   /** Dotted machine state: `owned.processing`, `draining`, `pending.awaitingHandoff`... */
   readonly state: string;
@@ -47,7 +50,9 @@ export interface WorkerLeaseView {
 export class Worker implements AsyncDisposable {
   readonly workerId: string;
   readonly applicationName: string;
-  readonly streamName: string;
+  /** The stream, for a worker of one stream; undefined when it consumes several (see `streamNames()`). */
+  readonly streamName: string | undefined;
+  private readonly streams: ConsumedStreams;
   private readonly options: ResolvedWorkerOptions;
   private readonly logger: Logger;
   private readonly clock: Clock;
@@ -79,6 +84,12 @@ export class Worker implements AsyncDisposable {
       requestTimeoutMs: options.dynamoDbRequestTimeoutMs,
     });
     this.publisher = options.leaseStatePublisher;
+    this.streams = new ConsumedStreams({
+      selection: options.streamSelection,
+      kinesis: this.kinesis,
+      requestTimeoutMs: options.kinesisRequestTimeoutMs,
+      logger: this.logger,
+    });
   }
 
   /**
@@ -105,6 +116,11 @@ export class Worker implements AsyncDisposable {
     return snapshot.matches('failed') ? 'failed' : 'stopped';
   }
 
+  /** The streams this worker consumes now (a pattern's matches as last listed). */
+  streamNames(): readonly string[] {
+    return this.streams.names();
+  }
+
   /** The leases this worker hosts now, in any machine state. */
   leases(): WorkerLeaseView[] {
     const leases = this.actor?.getSnapshot().context.leases ?? {};
@@ -112,6 +128,7 @@ export class Worker implements AsyncDisposable {
       const snapshot = ref.getSnapshot();
       return {
         leaseKey,
+        streamName: this.streamOf(snapshot.context.lease),
         shardId: snapshot.context.lease.shardId,
         state: leaseStateName(snapshot),
         checkpoint: formatCheckpoint(snapshot.context.checkpoint),
@@ -155,7 +172,7 @@ export class Worker implements AsyncDisposable {
 
   private async startActor(): Promise<void> {
     const liveness = new WorkerLiveness(selfFenceAfterMs(this.options), this.clock);
-    const namespace = leaseNamespace(this.applicationName, this.streamName);
+    const namespace = leaseNamespace(this.applicationName, this.streams.singleStream);
     const loadStore = this.options.workerLoadStore;
     const loadReporter = loadStore
       ? new LoadReporter({
@@ -171,12 +188,13 @@ export class Worker implements AsyncDisposable {
       store: this.store,
       kinesis: this.kinesis,
       namespace,
+      streams: this.streams,
       workerId: this.workerId,
       host,
       liveness,
       bus: this.options.coordinationBus,
       options: this.options,
-      onLeaseDeleted: (lease) => this.publisher?.forget?.(this.streamName, lease.leaseKey),
+      onLeaseDeleted: (lease) => this.publisher?.forget?.(this.streamOf(lease), lease.leaseKey),
       clock: this.clock,
       logger: this.logger,
     });
@@ -184,7 +202,7 @@ export class Worker implements AsyncDisposable {
       store: this.store,
       kinesis: this.kinesis,
       processorFactory: this.options.processorFactory,
-      streamName: this.streamName,
+      streamOf: (lease) => this.streamOf(lease),
       workerId: this.workerId,
       options: this.options,
       readBudget: this.options.readBudget ?? new UnlimitedShardReadBudget(),
@@ -231,7 +249,10 @@ export class Worker implements AsyncDisposable {
     });
     this.actor = actor;
     actor.start();
-    this.logger.info({ applicationName: this.applicationName, streamName: this.streamName }, 'worker starting');
+    this.logger.info(
+      { applicationName: this.applicationName, streamName: this.streamName, streams: this.options.streamSelection },
+      'worker starting',
+    );
     await toPromise(actor);
     const snapshot = actor.getSnapshot();
     if (snapshot.matches('failed')) {
@@ -241,6 +262,11 @@ export class Worker implements AsyncDisposable {
     this.logger.info('worker stopped');
   }
 
+  /** A lease's stream (a lease this worker hosts always has one: it was eligible when taken). */
+  private streamOf(lease: Lease): string {
+    return this.streams.streamOf(lease) ?? lease.streamName ?? '';
+  }
+
   private createLeaseHost(): LeaseHost {
     const context = () => this.actor?.getSnapshot().context;
     return {
@@ -248,7 +274,8 @@ export class Worker implements AsyncDisposable {
         const hosted = new Map<string, HostedLease>();
         for (const [leaseKey, ref] of Object.entries(context()?.leases ?? {})) {
           const snapshot = ref.getSnapshot();
-          hosted.set(leaseKey, { state: leaseStateName(snapshot).split('.')[0]!, ownership: snapshot.context.ownership });
+          const { ownership, lease } = snapshot.context;
+          hosted.set(leaseKey, { state: leaseStateName(snapshot).split('.')[0]!, ownership, streamName: lease.streamName });
         }
         return hosted;
       },
@@ -277,7 +304,7 @@ export class Worker implements AsyncDisposable {
     this.logger.debug({ shardId: lease.shardId, leaseKey: lease.leaseKey, state, reason, checkpoint: formatted }, 'lease state');
     this.publisher?.publish({
       application: this.applicationName,
-      streamName: this.streamName,
+      streamName: this.streamOf(lease),
       leaseKey: lease.leaseKey,
       shardId: lease.shardId,
       workerId: this.workerId,

@@ -7,10 +7,12 @@ import {
   type WorkerCommand,
   type WorkerRecord,
 } from '@shoal/coordinator';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { pino } from 'pino';
 import type { Clock } from '../../src/clock.js';
 import { FleetLeader, type FleetLeaderOptions } from '../../src/fleet/leader/fleet-leader.js';
 import { LeaseSync, type LeaseSyncOptions } from '../../src/fleet/lease-sync/lease-sync.js';
+import { ConsumedStreams } from '../../src/streams/consumed-streams.js';
 import type { HostedLease, LeaseHost } from '../../src/leases/lease-host.js';
 import type { LeaseMachineEvent } from '../../src/machines/lease-machine.js';
 import { RecordingClock } from './fake-clock.js';
@@ -79,6 +81,7 @@ export function leaseSyncOn(store: unknown, overrides: Partial<LeaseSyncOptions>
     leaseSyncIntervalMs: 1_000,
     maxLeasesPerWorker: undefined,
     mayTakeLeases: () => false,
+    consumes: () => true,
     hearsLeader: () => false,
     joinGraceMs: 0,
     leaderFullSyncIntervalMs: 0,
@@ -93,6 +96,7 @@ export function leaseSyncOn(store: unknown, overrides: Partial<LeaseSyncOptions>
 export function silentBus(overrides: Partial<CoordinationBus> = {}): CoordinationBus {
   return {
     application: 'app',
+    streamName: 'stream',
     isConnected: () => true,
     publish: () => {},
     onEvent: () => () => {},
@@ -116,6 +120,7 @@ export function fleetLeaderWith(overrides: Partial<FleetLeaderOptions> & Pick<Fl
     fleetKey: 'leader-key',
     ownerships: new OwnershipTracker(15_000, overrides.clock.monotonic),
     maxLeasesPerWorker: undefined,
+    consumes: () => true,
     loadStore: undefined,
     application: 'app',
     loadRefreshMs: 5_000,
@@ -149,4 +154,14 @@ export class OpenBus {
   reject(_subject: string, reason: string) {
     this.rejected.push(reason);
   }
+}
+
+/** The streams of an application consuming `streamName` alone. */
+export function singleStream(streamName = 'stream'): ConsumedStreams {
+  return new ConsumedStreams({
+    selection: { kind: 'single', streamName },
+    kinesis: {} as KinesisClient,
+    requestTimeoutMs: 5_000,
+    logger: pino({ level: 'silent' }),
+  });
 }

@@ -84,6 +84,7 @@ export class LaggingTable {
       namespace,
       leaseKey: lease.shardId,
       shardId: lease.shardId,
+      streamName: undefined,
       leaseOwner: undefined,
       leaseCounter: 0,
       checkpoint: lease.checkpoint,

@@ -50,6 +50,7 @@ export function testLease(overrides: Partial<Lease> = {}): Lease {
     namespace: 'unit-app/unit-stream',
     leaseKey: shardId,
     shardId,
+    streamName: undefined,
     leaseOwner: undefined,
     leaseCounter: 1,
     checkpoint: { type: 'TRIM_HORIZON' },

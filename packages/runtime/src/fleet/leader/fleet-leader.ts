@@ -3,6 +3,7 @@ import {
   signed,
   type CoordinationBus,
   type LeadershipRecord,
+  type Lease,
   type LeaseStore,
   type Logger,
   type NamespaceSnapshot,
@@ -27,6 +28,8 @@ export interface FleetLeaderOptions {
   readonly fleetKey: string;
   readonly ownerships: OwnershipTracker;
   readonly maxLeasesPerWorker: number | undefined;
+  /** Whether the application consumes the lease's stream now: only those leases are planned. */
+  readonly consumes: (lease: Lease) => boolean;
   /** Where workers report their load, for load-aware plans. */
   readonly loadStore: WorkerLoadStore | undefined;
   readonly application: string;
@@ -329,6 +332,7 @@ export class FleetLeader {
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
       deadOwners: new Set([...this.revoked.keys(), ...this.gone.ids]),
       workerLoads: this.loads,
+      consumes: this.options.consumes,
     });
     if (plan.moves.length === 0) return;
     const now = this.options.clock.monotonic();

@@ -1,5 +1,6 @@
 import type { Logger } from '@shoal/coordinator';
 import type { Clock } from '../../clock.js';
+import type { ShardRef } from '../../streams/consumed-streams.js';
 import { TokenBucket } from '../token-bucket.js';
 
 /** Shard syncs that `shard-ended` events may cause: a burst of 10, then 2 a second (anyone on NATS can send them). */
@@ -8,8 +9,8 @@ const PROMPTED_PER_SECOND = 2;
 const ATTEMPTS = 3;
 
 export interface LeaderShardSyncsOptions {
-  /** The shard sync (`after`: a shard that ended; only newer shards are listed); resolves to the leases created. */
-  readonly syncShards: (after?: string) => Promise<number>;
+  /** The shard sync (`after`: a shard that ended; only newer shards of its stream are listed); resolves to the leases created. */
+  readonly syncShards: (after?: ShardRef) => Promise<number>;
   readonly isLeading: () => boolean;
   /** Plans again once new leases exist (the leader's own, budgeted refresh). */
   readonly replan: () => void;
@@ -31,28 +32,28 @@ export class LeaderShardSyncs {
     this.prompted = new TokenBucket(PROMPTED_BURST, PROMPTED_PER_SECOND, options.clock.monotonic);
   }
 
-  /** Another worker says `shardId` ended. */
-  shardEnded(shardId: string): void {
-    if (this.options.isLeading() && this.prompted.tryTake()) void this.sync(shardId);
+  /** Another worker says `shard` ended. */
+  shardEnded(shard: ShardRef): void {
+    if (this.options.isLeading() && this.prompted.tryTake()) void this.sync(shard);
   }
 
   /**
-   * Syncs now (after `shardId`, if given), then plans if leases may be new: it created some, or a
+   * Syncs now (after `shard`, if given), then plans if leases may be new: it created some, or a
    * shard ended (a worker that cannot reach the leader creates its children itself). Retried on
    * failure.
    */
-  async sync(shardId?: string): Promise<void> {
+  async sync(shard?: ShardRef): Promise<void> {
     const { isLeading, signal, clock, logger } = this.options;
     for (let attempt = 1; attempt <= ATTEMPTS; attempt += 1) {
       if (!isLeading() || signal.aborted) return;
       try {
-        const created = await this.options.syncShards(shardId);
-        if (created > 0 || shardId !== undefined) this.options.replan();
+        const created = await this.options.syncShards(shard);
+        if (created > 0 || shard !== undefined) this.options.replan();
         return;
       } catch (error) {
         const last = attempt === ATTEMPTS;
         logger.warn(
-          { err: error, shardId },
+          { err: error, ...shard },
           last ? 'leader could not sync shards; the periodic shard sync will' : 'leader could not sync shards; trying again',
         );
         if (!last) await clock.sleep(1_000 * attempt, signal).catch(() => undefined);

@@ -34,6 +34,8 @@ export interface LeaseSyncOptions {
   readonly maxLeasesPerWorker: number | undefined;
   /** False while the worker drains, is fenced or recovers: it takes no leases then. */
   readonly mayTakeLeases: () => boolean;
+  /** Whether the application consumes the lease's stream now: leases of other streams are released, never taken. */
+  readonly consumes: (lease: Lease) => boolean;
   /**
    * True while this worker holds a grant from the leader the table names: the leader's plans
    * reach it, so it leaves balancing to them. Without one (the leader is cut off from it on
@@ -118,6 +120,7 @@ export class LeaseSync {
         host: options.host,
         workerId: options.workerId,
         mayAdopt: options.mayTakeLeases,
+        consumes: options.consumes,
         expectsHandoff: (leaseKey, leaseCounter) => this.fleet?.member.expectsHandoff(leaseKey, leaseCounter) ?? false,
       },
     });
@@ -280,6 +283,7 @@ export class LeaseSync {
       host,
       workerId,
       mayAdopt: this.options.mayTakeLeases,
+      consumes: this.options.consumes,
       isActiveWorker: (id) => this.isActiveWorker(id, snapshot.workers),
       expectsHandoff: (leaseKey, leaseCounter) => this.fleet?.member.expectsHandoff(leaseKey, leaseCounter) ?? false,
       // Confirmed by a consistent read of the lease (at the end of this sync) before it is stopped.
@@ -373,6 +377,7 @@ export class LeaseSync {
       ownerships: this.ownerships,
       deadOwners: this.removedWorkers.ids,
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
+      consumes: this.options.consumes,
     });
     return plan.moves.filter((move) => move.from === workerId);
   }
@@ -414,6 +419,7 @@ export class LeaseSync {
       ownerships: this.ownerships,
       deadOwners: this.removedWorkers.ids,
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
+      consumes: this.options.consumes,
     });
     if (!plan.workers.includes(workerId)) return;
     const fleet = this.fleet;

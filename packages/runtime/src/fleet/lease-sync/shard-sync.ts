@@ -1,17 +1,20 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { listShards, type Lease, type LeaseStore, type Logger, type NewLease } from '@shoal/coordinator';
+import { listShards, newLeaseKey, type Lease, type LeaseStore, type Logger, type NewLease, type ShardInfo } from '@shoal/coordinator';
 import type { InitialPosition } from '@shoal/processor-sdk';
 import type { Clock } from '../../clock.js';
+import type { ConsumedStreams, ShardRef } from '../../streams/consumed-streams.js';
 import { finishedLeasesToDelete, newLeasesForShards } from './shard-lineage.js';
 
 /** Lease creations in flight at once: a cold start of a large stream creates every lease. */
 const CREATE_CONCURRENCY = 16;
+/** Streams listed at once (ListShards allows 1,000 calls a second per account; be a modest user of it). */
+const LIST_CONCURRENCY = 4;
 
 export interface ShardSyncOptions {
   readonly store: LeaseStore;
   readonly kinesis: KinesisClient;
   readonly namespace: string;
-  readonly streamName: string;
+  readonly streams: ConsumedStreams;
   readonly initialPosition: InitialPosition;
   readonly leaseCleanupDelayMs: number;
   readonly requestTimeoutMs: number;
@@ -30,10 +33,12 @@ export interface ShardSyncRequest {
 }
 
 /**
- * The shard sync: lists the stream's shards, creates leases for shards that have none (following
- * lineage, see `newLeasesForShards`), and deletes finished parents whose children all started,
- * once `leaseCleanupDelayMs` passed. Syncs never overlap: one asked for while another runs is
- * folded into a single full sync after it.
+ * The shard sync: lists the shards of each consumed stream, creates leases for shards that have
+ * none (following lineage, see `newLeasesForShards`), and deletes finished parents whose children
+ * all started, once `leaseCleanupDelayMs` passed. A stream that cannot be listed (deleted, being
+ * created, throttled) is logged and left for the next sync; the sync fails only when no stream
+ * could be listed. Syncs never overlap: one asked for while another runs is folded into a
+ * single full sync after it.
  */
 export class ShardSync {
   private readonly finishedSince = new Map<string, number>();
@@ -43,10 +48,10 @@ export class ShardSync {
   constructor(private readonly options: ShardSyncOptions) {}
 
   /**
-   * `after`: a shard that just ended; only shards newer than it are listed (its children are
-   * among them). Resolves to how many leases it created.
+   * `after`: a shard that just ended; only its stream is listed, and only shards newer than it
+   * (its children are among them). Resolves to how many leases it created.
    */
-  sync(after?: string, request: ShardSyncRequest = {}): Promise<number> {
+  sync(after?: ShardRef, request: ShardSyncRequest = {}): Promise<number> {
     if (!request.evenIfNotLeader && !this.options.writesLeases()) return Promise.resolve(0);
     if (!this.running) {
       this.running = this.syncOnce(after).finally(() => (this.running = undefined));
@@ -61,26 +66,69 @@ export class ShardSync {
     return this.queued;
   }
 
-  private async syncOnce(after: string | undefined): Promise<number> {
-    const { store, kinesis, namespace, streamName, initialPosition, signal, clock } = this.options;
-    const shardFilter = after === undefined ? undefined : { Type: 'AFTER_SHARD_ID' as const, ShardId: after };
-    const [shards, snapshot] = await Promise.all([
-      listShards(kinesis, streamName, { signal, shardFilter, requestTimeoutMs: this.options.requestTimeoutMs }),
+  private async syncOnce(after: ShardRef | undefined): Promise<number> {
+    const { store, namespace, streams, clock, logger } = this.options;
+    const streamNames = after === undefined ? streams.names() : streams.has(after.streamName) ? [after.streamName] : [];
+    const [listings, snapshot] = await Promise.all([
+      this.listAll(streamNames, after),
       // Eventually consistent: a lease created a moment ago and missed here only costs a conflict.
       store.readNamespace(namespace, { consistency: 'eventual' }),
     ]);
-    const created = await this.createLeases(newLeasesForShards(shards, snapshot.leases, initialPosition));
+    const byStream = new Map<string | undefined, Lease[]>();
+    for (const lease of snapshot.leases) {
+      const streamName = streams.streamOf(lease);
+      const group = byStream.get(streamName);
+      if (group) group.push(lease);
+      else byStream.set(streamName, [lease]);
+    }
+    const fresh = listings.flatMap(({ streamName, shards }) =>
+      newLeasesForShards(shards, byStream.get(streamName) ?? [], this.options.initialPosition).map((lease) => ({
+        ...lease,
+        ...streams.leaseScope(streamName),
+      })),
+    );
+    const created = await this.createLeases(fresh);
     // Only from a full listing, which names every child of a finished parent.
     if (after !== undefined || !this.options.writesLeases()) return created;
     this.trackFinished(snapshot.leases);
     const now = clock.monotonic();
-    for (const lease of finishedLeasesToDelete(shards, snapshot.leases, this.finishedSince, now, this.options.leaseCleanupDelayMs)) {
-      const deleted = await store.deleteFinishedLease(namespace, lease.leaseKey);
-      if (deleted.status !== 'applied') continue;
-      this.options.logger.info({ shardId: lease.shardId }, 'deleted the finished lease of a parent shard');
-      this.options.onLeaseDeleted?.(lease);
+    for (const { streamName, shards } of listings) {
+      const leases = byStream.get(streamName) ?? [];
+      for (const lease of finishedLeasesToDelete(shards, leases, this.finishedSince, now, this.options.leaseCleanupDelayMs)) {
+        const deleted = await store.deleteFinishedLease(namespace, lease.leaseKey);
+        if (deleted.status !== 'applied') continue;
+        logger.info({ streamName, shardId: lease.shardId }, 'deleted the finished lease of a parent shard');
+        this.options.onLeaseDeleted?.(lease);
+      }
     }
     return created;
+  }
+
+  /** Lists each stream's shards, a few streams at a time; throws only when every listing failed. */
+  private async listAll(
+    streamNames: readonly string[],
+    after: ShardRef | undefined,
+  ): Promise<{ streamName: string; shards: ShardInfo[] }[]> {
+    const { kinesis, signal, logger, requestTimeoutMs } = this.options;
+    const shardFilter = after === undefined ? undefined : { Type: 'AFTER_SHARD_ID' as const, ShardId: after.shardId };
+    const listings: { streamName: string; shards: ShardInfo[] }[] = [];
+    const failures: unknown[] = [];
+    let next = 0;
+    const listNext = async (): Promise<void> => {
+      while (next < streamNames.length && !signal.aborted) {
+        const streamName = streamNames[next++]!;
+        try {
+          listings.push({ streamName, shards: await listShards(kinesis, streamName, { signal, shardFilter, requestTimeoutMs }) });
+        } catch (error) {
+          failures.push(error);
+          if (streamNames.length > 1)
+            logger.warn({ err: error, streamName }, 'could not list the shards of a stream; the next shard sync tries again');
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LIST_CONCURRENCY, streamNames.length) }, listNext));
+    if (failures.length > 0 && listings.length === 0) throw failures[0];
+    return listings;
   }
 
   /**
@@ -91,8 +139,10 @@ export class ShardSync {
     let created = 0;
     let remaining = leases;
     while (remaining.length > 0 && !this.options.signal.aborted) {
-      const pending = new Set(remaining.map((lease) => lease.shardId));
-      const wave = remaining.filter((lease) => !(lease.parentShardIds ?? []).some((parent) => pending.has(parent)));
+      const pending = new Set(remaining.map(newLeaseKey));
+      const parentsPending = (lease: NewLease) =>
+        (lease.parentShardIds ?? []).some((shardId) => pending.has(newLeaseKey({ shardId, streamName: lease.streamName })));
+      const wave = remaining.filter((lease) => !parentsPending(lease));
       // Lineage has no cycles; should a listing ever show one, create the rest in order.
       const batch = wave.length > 0 ? wave : remaining.slice(0, 1);
       created += await this.createAll(batch);
@@ -112,7 +162,7 @@ export class ShardSync {
         const result = await store.createLease(namespace, lease);
         if (result.status !== 'applied') continue;
         created += 1;
-        logger.info({ shardId: lease.shardId, parentShardIds: lease.parentShardIds }, 'created lease');
+        logger.info({ streamName: lease.streamName, shardId: lease.shardId, parentShardIds: lease.parentShardIds }, 'created lease');
       }
     };
     await Promise.all(Array.from({ length: Math.min(CREATE_CONCURRENCY, leases.length) }, createNext));

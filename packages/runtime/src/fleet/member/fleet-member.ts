@@ -37,7 +37,7 @@ export interface FleetMemberOptions {
   /** The leader stepped down naming this worker: check the leadership row and claim it if vacant. */
   readonly onSuccession: () => void;
   /** Another worker finished a shard: its children's leases are due (the leader creates them). */
-  readonly onShardEnded: (shardId: string) => void;
+  readonly onShardEnded: (leaseKey: string, shardId: string) => void;
   /**
    * A lease may be this worker's now without it having started it: an announcement it could
    * not act on, or a planned handoff that never announced itself. The lease sync checks soon.
@@ -197,7 +197,7 @@ export class FleetMember {
         return;
       case 'shard-ended':
         // Only the leader acts on it (within a budget of its own): members spend nothing on it.
-        if (event.from !== workerId) this.options.onShardEnded(event.shardId);
+        if (event.from !== workerId) this.options.onShardEnded(event.leaseKey, event.shardId);
         return;
       case 'leader-changed':
         return;
