@@ -1,4 +1,5 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, PutItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { KinesisClient, LimitExceededException } from '@aws-sdk/client-kinesis';
 import {
   DynamoDbLeaseStore,
   NatsCoordinationBus,
@@ -12,6 +13,7 @@ import { RecordLedger, produceRecords, uniqueName } from '@shoal/local-stack';
 import type { ShardRecordProcessorFactory, ShutdownRequestReason } from '@shoal/processor-sdk';
 import { Worker, type WorkerOptions } from '@shoal/runtime';
 import { afterEach, describe, expect, it } from 'vitest';
+import { injectFaults } from './support/fault-injection.js';
 import {
   FAST_TIMINGS,
   eventually,
@@ -251,5 +253,167 @@ describe('one application, several streams', () => {
       expect(await ledger.waitForAllProcessed(20_000), streamName).toBe(true);
       expect(ledger.summary()).toMatchObject({ lost: 0, outOfOrder: 0 });
     }
+  });
+
+  it('runs no lease of a stream it does not consume, even when a leader with another list plans one for it (a rolling deploy)', async () => {
+    const stack = local.stack();
+    const [kept, dropped] = [uniqueName('kept'), uniqueName('dropped')];
+    await Promise.all([stack.createStream(kept, 2), stack.createStream(dropped, 2)]);
+    const ledgers = new Map([kept, dropped].map((name) => [name, new RecordLedger()]));
+    const applicationName = uniqueName('app');
+    const leaseTableName = uniqueName('leases');
+    const started: { workerId: string; leaseKey: string }[] = [];
+    const counting =
+      (workerId: string): ShardRecordProcessorFactory =>
+      (shard) => {
+        started.push({ workerId, leaseKey: shard.leaseKey });
+        return routedProcessor(ledgers)(shard);
+      };
+    // The old version consumes both streams and leads; the new one dropped a stream from its list.
+    const old = await startWorker({
+      applicationName,
+      streams: [kept, dropped],
+      leaseTableName,
+      workerId: 'old-leader',
+      processorFactory: counting('old-leader'),
+      coordinationBus: await busFor(applicationName, 'old-leader'),
+    });
+    await eventually(() => ownedLeaseCount(old) === 4, 'the old worker holds all 4 leases');
+    const fresh = await startWorker({
+      applicationName,
+      streams: [kept],
+      leaseTableName,
+      workerId: 'new-member',
+      processorFactory: counting('new-member'),
+      coordinationBus: await busFor(applicationName, 'new-member'),
+    });
+    await eventually(
+      () => ownedLeaseCount(fresh) >= 1 && ownedLeaseCount(old) + ownedLeaseCount(fresh) === 4,
+      'the new worker holds leases of its stream, and every lease runs somewhere',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(started.filter(({ workerId, leaseKey }) => workerId === 'new-member' && leaseKey.startsWith(`${dropped}:`))).toEqual([]);
+    expect(fresh.leases().every((lease) => lease.streamName === kept)).toBe(true);
+    expect(old.leases().filter((lease) => lease.streamName === dropped && lease.state.startsWith('owned'))).toHaveLength(2);
+  });
+
+  it('gives up for good the leases of a deleted stream, although a leader that has not listed the streams since plans them back', async () => {
+    const stack = local.stack();
+    const prefix = uniqueName('stale');
+    const [stays, goes] = [`${prefix}-stays`, `${prefix}-goes`];
+    await Promise.all([stack.createStream(stays, 2), stack.createStream(goes, 2)]);
+    const ledgers = new Map([stays, goes].map((name) => [name, new RecordLedger()]));
+    const applicationName = uniqueName('app');
+    const leaseTableName = uniqueName('leases');
+    const pattern = new RegExp(`${prefix}-.+`);
+    // The leader lists streams every 8 s, the member every 300 ms: the leader's view lags.
+    const leader = await startWorker({
+      applicationName,
+      streamPattern: pattern,
+      streamRefreshIntervalMs: 8_000,
+      leaseTableName,
+      workerId: 'slow-lister',
+      processorFactory: routedProcessor(ledgers),
+      coordinationBus: await busFor(applicationName, 'slow-lister'),
+    });
+    await eventually(() => ownedLeaseCount(leader) === 4, 'the leader holds all 4 leases');
+    const member = await startWorker({
+      applicationName,
+      streamPattern: pattern,
+      streamRefreshIntervalMs: 300,
+      leaseTableName,
+      workerId: 'fast-lister',
+      processorFactory: routedProcessor(ledgers),
+      coordinationBus: await busFor(applicationName, 'fast-lister'),
+    });
+    await eventually(() => ownedLeaseCount(member) === 2 && ownedLeaseCount(leader) === 2, 'balanced 2 and 2');
+    await stack.deleteStream(goes);
+    await eventually(() => member.leases().every((lease) => lease.streamName === stays), 'the member gives up the deleted stream’s leases');
+    // Past the leader's next listing, nobody runs them and the rows are free.
+    await eventually(() => !leader.streamNames().includes(goes), 'the leader lists the streams again', 20_000);
+    await eventually(async () => {
+      const { leases } = await leaseStore(leaseTableName).readNamespace(leaseNamespace(applicationName));
+      return leases.filter((lease) => lease.streamName === goes).every((lease) => lease.leaseOwner === undefined);
+    }, 'the deleted stream’s leases are free');
+    for (const worker of [leader, member]) expect(worker.leases().filter((lease) => lease.streamName === goes)).toEqual([]);
+    await eventually(() => ownedLeaseCount(member) + ownedLeaseCount(leader) === 2, 'the remaining stream’s 2 leases run');
+  });
+
+  it('starts although ListStreams is throttled at first (5 calls a second per account, shared)', async () => {
+    const stack = local.stack();
+    const prefix = uniqueName('throttled');
+    await stack.createStream(`${prefix}-a`, 1);
+    const kinesis = new KinesisClient(stack.clientConfig('kinesis'));
+    const { calls } = injectFaults(kinesis, (command, index) =>
+      command === 'ListStreamsCommand' && index < 14
+        ? new LimitExceededException({ message: 'Rate exceeded for account (injected)', $metadata: { httpStatusCode: 400 } })
+        : undefined,
+    );
+    try {
+      const ledgers = new Map([[`${prefix}-a`, new RecordLedger()]]);
+      const worker = await startWorker({
+        applicationName: uniqueName('app'),
+        streamPattern: `${prefix}-.+`,
+        leaseTableName: uniqueName('leases'),
+        workerId: 'throttled',
+        kinesis,
+        processorFactory: routedProcessor(ledgers),
+      });
+      await eventually(() => ownedLeaseCount(worker) === 1, 'the worker starts and takes the stream’s lease', 40_000);
+      expect(calls.get('ListStreamsCommand')).toBeGreaterThan(14);
+    } finally {
+      kinesis.destroy();
+    }
+  });
+
+  it('leaves alone rows that do not fit the namespace: a qualified row in a single-stream one, a squatting one in a multi-stream one', async () => {
+    const stack = local.stack();
+    const marshal = (value: unknown): AttributeValue =>
+      typeof value === 'number' ? { N: String(value) } : Array.isArray(value) ? { L: value.map(marshal) } : { S: String(value) };
+    const put = (tableName: string, item: Record<string, unknown>) =>
+      stack.dynamodb.send(
+        new PutItemCommand({
+          TableName: tableName,
+          Item: Object.fromEntries(Object.entries(item).map(([key, value]) => [key, marshal(value)])),
+        }),
+      );
+    const row = {
+      kind: 'lease',
+      leaseCounter: 0,
+      checkpoint: 'TRIM_HORIZON',
+      checkpointSubSequence: 0,
+      parentShardIds: [],
+      childShardIds: [],
+    };
+
+    // One stream: a row keyed `<stream>:<shard>` would be a second lease of a shard already leased.
+    const single = await local.createTestStream(1);
+    const worker = await single.createWorker({ workerId: 'single' });
+    void worker.run();
+    await eventually(() => ownedLeaseCount(worker) === 1, 'the shard’s lease runs');
+    await put(single.leaseTableName, {
+      ...row,
+      namespace: leaseNamespace(single.applicationName, single.streamName),
+      itemKey: `lease#${single.streamName}:shardId-000000000000`,
+      shardId: 'shardId-000000000000',
+      streamName: single.streamName,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(worker.leases().map((lease) => lease.leaseKey)).toEqual(['shardId-000000000000']);
+
+    // Several streams: a row whose shard id holds a `:` is malformed, named in the read.
+    const squatted = uniqueName('squat');
+    const applicationName = uniqueName('app');
+    const leaseTableName = single.leaseTableName;
+    await put(leaseTableName, {
+      ...row,
+      namespace: leaseNamespace(applicationName),
+      itemKey: `lease#${squatted}:shardId-000000000000`,
+      shardId: `${squatted}:shardId-000000000000`,
+    });
+    const { malformed } = await leaseStore(leaseTableName).readNamespace(leaseNamespace(applicationName));
+    expect(malformed).toEqual([
+      expect.objectContaining({ itemKey: `lease#${squatted}:shardId-000000000000`, problem: expect.stringMatching(/^shardId: /) }),
+    ]);
   });
 });

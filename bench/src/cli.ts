@@ -10,6 +10,7 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   scaleout: () => import('./scaleout.js'),
   'ddb-cost': () => import('./ddb-cost.js'),
   'fleet-cost': () => import('./fleet-cost.js'),
+  'fleet-scale': () => import('./fleet-scale.js'),
   'node-capacity': () => import('./node-capacity.js'),
   reshard: () => import('./reshard.js'),
 };

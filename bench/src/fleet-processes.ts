@@ -21,10 +21,12 @@ export const NATS_URL = 'nats://127.0.0.1:4222';
 
 const WORKER_FIXTURE = fileURLToPath(new URL('../../test/fixtures/worker-process.mjs', import.meta.url));
 
-/** Which application, stream and lease table a fleet works on. */
+/** Which application, stream (or streams) and lease table a fleet works on. */
 export interface FleetTarget {
   readonly applicationName: string;
   readonly streamName: string;
+  /** Several streams consumed by one fleet; `streamName` is then ignored. */
+  readonly streamNames?: readonly string[];
   readonly leaseTableName: string;
 }
 
@@ -86,7 +88,7 @@ export class WorkerProcess {
         ...process.env,
         ...stack.env(),
         SHOAL_APPLICATION: target.applicationName,
-        SHOAL_STREAM: target.streamName,
+        ...(target.streamNames ? { SHOAL_STREAMS: target.streamNames.join(',') } : { SHOAL_STREAM: target.streamName }),
         SHOAL_LEASE_TABLE: target.leaseTableName,
         SHOAL_WORKER_ID: workerId,
         SHOAL_NATS_URL: NATS_URL,
@@ -185,7 +187,7 @@ export class LeaseTableView {
 
   constructor(stack: LocalStack, target: FleetTarget) {
     this.store = new DynamoDbLeaseStore({ client: stack.dynamodb, tableName: target.leaseTableName });
-    this.namespace = leaseNamespace(target.applicationName, target.streamName);
+    this.namespace = leaseNamespace(target.applicationName, target.streamNames ? undefined : target.streamName);
   }
 
   /** Creates the lease table if no worker has yet, so polling can start before the workers. */
@@ -195,6 +197,13 @@ export class LeaseTableView {
 
   read(): Promise<NamespaceSnapshot> {
     return this.store.readNamespace(this.namespace);
+  }
+
+  /** How many leases the table names `workerId` the owner of, from the owner index (one cheap query). */
+  async ownedCount(workerId: string): Promise<number> {
+    const owned = await this.store.listOwnedLeases(this.namespace, workerId);
+    if (!owned) throw new Error('the lease table has no owner index');
+    return owned.length;
   }
 }
 

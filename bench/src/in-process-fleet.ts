@@ -40,14 +40,28 @@ export async function startInProcessWorker(
   logger: Logger,
   options: Partial<WorkerOptions> = {},
 ): Promise<InProcessWorker> {
+  const created = await createInProcessWorker(stack, target, workerId, logger, options);
+  created.start();
+  return created;
+}
+
+/** Creates one worker on `target` (connected, lease table checked) without starting it: `start()` does. */
+export async function createInProcessWorker(
+  stack: LocalStack,
+  target: FleetTarget,
+  workerId: string,
+  logger: Logger,
+  options: Partial<WorkerOptions> = {},
+): Promise<InProcessWorker & { start(): void }> {
   const meter = new DynamoDbMeter();
   const client = meteredClient(stack, meter);
   const link: NatsLink = connectNats({ servers: NATS_URL.replace('nats://', ''), name: workerId, logger });
   if (!(await link.ready(5_000))) throw new Error(`${workerId} could not reach NATS at ${NATS_URL}`);
-  const bus = new NatsCoordinationBus({ link, application: target.applicationName, streamName: target.streamName, logger });
+  const streamName = target.streamNames ? undefined : target.streamName;
+  const bus = new NatsCoordinationBus({ link, application: target.applicationName, ...(streamName ? { streamName } : {}), logger });
   const worker = await Worker.create({
     applicationName: target.applicationName,
-    streamName: target.streamName,
+    ...(target.streamNames ? { streams: target.streamNames } : { streamName }),
     leaseTableName: target.leaseTableName,
     workerId,
     initialPosition: 'TRIM_HORIZON',
@@ -58,14 +72,17 @@ export async function startInProcessWorker(
     processorFactory: checkpointingProcessor,
     ...options,
   });
-  const running = worker.run();
+  let running: Promise<void> | undefined;
   return {
     workerId,
     worker,
     meter,
+    start() {
+      running ??= worker.run();
+    },
     async stop() {
       await worker.shutdown();
-      await running.catch(() => undefined);
+      await running?.catch(() => undefined);
       await worker.close();
       await bus.close();
       await link.close();

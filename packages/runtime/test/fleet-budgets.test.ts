@@ -29,6 +29,9 @@ function wiredMember(table: LaggingTable, host: ReturnType<typeof trackingHost>[
     onRevoked: async () => {},
     onSuccession: () => {},
     onShardEnded: () => {},
+    consumes: () => true,
+    onUnknownStream: () => {},
+    releaseUnconsumed: () => {},
     // As lease-coordinator.ts wires them.
     onHandoverMissed: (leaseKey) => hooks.missed(leaseKey),
     onPeerLeaving: () => hooks.peerLeaving(),

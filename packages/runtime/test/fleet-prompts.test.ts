@@ -42,6 +42,9 @@ function fleetMember(table: LaggingTable, host: LeaseHost, monotonicNow: () => n
     onRevoked: async () => {},
     onSuccession: () => {},
     onShardEnded: options.onShardEnded ?? (() => {}),
+    consumes: () => true,
+    onUnknownStream: () => {},
+    releaseUnconsumed: () => {},
     onHandoverMissed: () => {
       missed += 1;
       options.onHandoverMissed?.();

@@ -124,6 +124,7 @@ export class MalformedItemError extends Error {
   }
 }
 
+const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,128}$/u;
 const CHECKPOINT_WORDS = new Set(['TRIM_HORIZON', 'LATEST', 'SHARD_END', 'AT_TIMESTAMP']);
 
 /** The first field of a lease row that Shoal could not trust, described; undefined when the row is sound. */
@@ -132,7 +133,11 @@ export function leaseItemProblem(item: Item): string | undefined {
   const isWholeNumber = (value: unknown) => typeof value === 'number' && Number.isInteger(value) && value >= 0;
   const got = (field: string) => `got ${JSON.stringify(item[field]) ?? 'nothing'}`;
   if (typeof item.shardId !== 'string' || item.shardId === '') return `shardId: expected a shard id, ${got('shardId')}`;
-  if (!optionalString('streamName')) return `streamName: expected a stream name, ${got('streamName')}`;
+  // Shard ids and stream names never hold a `:`, so a qualified key names one stream and shard only.
+  if (item.shardId.includes(':')) return `shardId: expected a shard id, ${got('shardId')}`;
+  if (item.streamName !== undefined && !(typeof item.streamName === 'string' && STREAM_NAME.test(item.streamName))) {
+    return `streamName: expected a stream name, ${got('streamName')}`;
+  }
   const expectedKey = newLeaseKey({ shardId: item.shardId, streamName: item.streamName as string | undefined });
   if (typeof item[SORT_KEY] === 'string' && leaseKeyOf(item[SORT_KEY]) !== expectedKey) {
     return `itemKey: expected ${leaseItemKey(expectedKey)} for shard ${item.shardId}${item.streamName === undefined ? '' : ` of stream ${String(item.streamName)}`}, ${got(SORT_KEY)}`;

@@ -38,6 +38,10 @@ export interface FleetHooks {
   readonly mayTakeLeases: () => boolean;
   /** Whether the application consumes the lease's stream now. */
   readonly consumes: (lease: Lease) => boolean;
+  /** A plan named a lease of a stream this worker does not know (yet). */
+  readonly onUnknownStream: () => void;
+  /** Gives up a lease of a stream not consumed that was handed to this worker. */
+  readonly releaseUnconsumed: (lease: Lease) => void;
   /** Reads the namespace afresh (a lease sync). */
   readonly refresh: () => Promise<void>;
   /** This worker's record is gone: drop every lease and register again. */
@@ -74,6 +78,9 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     onHandoverMissed: hooks.onHandoverMissed,
     onPeerLeaving: hooks.onPeerLeaving,
     onHandoffAsked: hooks.onHandoffAsked,
+    consumes: hooks.consumes,
+    onUnknownStream: hooks.onUnknownStream,
+    releaseUnconsumed: hooks.releaseUnconsumed,
     handoffExpectedForMs: options.drainTimeoutMs + 2_000,
     monotonicNow: clock.monotonic,
     logger,

@@ -13,6 +13,11 @@ import { SelfFence } from './liveness/self-fence.js';
 import { TableHeartbeat } from './liveness/table-heartbeat.js';
 import { LeaderShardSyncs } from './leader/leader-shard-syncs.js';
 
+/** A plan naming a stream this worker does not know lists the streams again, at most this often. */
+const PROMPTED_STREAM_REFRESH_SPACING_MS = 5_000;
+/** Stream listings are spread by up to this share of the interval, so a fleet started together does not list in step. */
+const STREAM_REFRESH_JITTER = 0.2;
+
 import type { WorkerLiveness } from './liveness/worker-liveness.js';
 
 export interface LeaseCoordinatorOptions {
@@ -56,6 +61,9 @@ export class LeaseCoordinator {
   /** Signs what this worker says on the bus; its record holds it, so receivers can check. */
   private readonly fleetKey = newFleetKey();
   private readonly leaderShardSyncs: LeaderShardSyncs;
+  private lastStreamRefreshAt = Number.NEGATIVE_INFINITY;
+  /** Leases of streams not consumed whose release is under way, so a repeat does not write twice. */
+  private readonly releasing = new Set<string>();
 
   constructor(private readonly deps: LeaseCoordinatorOptions) {
     const { store, kinesis, namespace, streams, workerId, host, liveness, options, clock, logger } = deps;
@@ -83,6 +91,7 @@ export class LeaseCoordinator {
       maxLeasesPerWorker: options.maxLeasesPerWorker,
       mayTakeLeases: () => this.mayTakeLeases(),
       consumes,
+      releaseUnconsumed: (lease) => this.releaseUnconsumed(lease),
       hearsLeader: () => {
         const term = this.fleet?.election.liveTerm();
         return term !== undefined && liveness.grantTerm === term && liveness.hasGrant();
@@ -100,6 +109,8 @@ export class LeaseCoordinator {
             ownerships: this.leaseSync.ownerships,
             mayTakeLeases: () => this.mayTakeLeases(),
             consumes,
+            onUnknownStream: () => this.refreshStreamsSoon(),
+            releaseUnconsumed: (lease) => this.releaseUnconsumed(lease),
             refresh: () => this.leaseSync.refresh(),
             onRevoked: () => this.recoverFromRevocation(),
             // A former member's last namespace read may be old: read it now, then sync shards.
@@ -154,7 +165,7 @@ export class LeaseCoordinator {
    * creates them once elected.
    */
   async register(): Promise<void> {
-    await this.deps.streams.refresh(this.controller.signal);
+    await this.deps.streams.start(this.controller.signal);
     const startedAt = instantOf(this.deps.clock);
     const registered = await this.deps.store.registerWorker(this.deps.namespace, this.deps.workerId, process.env.HOSTNAME, this.fleetKey);
     if (registered.status === 'conflict') {
@@ -174,11 +185,21 @@ export class LeaseCoordinator {
     const { leaseSyncIntervalMs, shardSyncIntervalMs } = this.deps.options;
     this.loops.push(
       this.heartbeat.run(this.controller.signal),
-      this.every(leaseSyncIntervalMs, () => this.leaseSync.sync(), 'lease sync', true),
+      this.every(
+        leaseSyncIntervalMs,
+        async () => {
+          this.drainUnconsumed();
+          await this.leaseSync.sync();
+        },
+        'lease sync',
+        true,
+      ),
       this.every(shardSyncIntervalMs, async () => void (await this.shardSync.sync()), 'shard sync'),
     );
     if (this.deps.streams.refreshes) {
-      this.loops.push(this.every(this.deps.options.streamRefreshIntervalMs, () => this.refreshStreams(), 'stream refresh'));
+      const intervalMs = this.deps.options.streamRefreshIntervalMs;
+      const jittered = () => intervalMs * (1 - STREAM_REFRESH_JITTER + 2 * STREAM_REFRESH_JITTER * Math.random());
+      this.loops.push(this.every(jittered, () => this.refreshStreams(), 'stream refresh'));
     }
     const fleet = this.fleet;
     if (fleet) {
@@ -308,19 +329,56 @@ export class LeaseCoordinator {
    * out. Their rows stay, so a stream that comes back resumes where it left off.
    */
   private async refreshStreams(): Promise<void> {
+    this.lastStreamRefreshAt = this.deps.clock.monotonic();
     const { added, removed } = await this.deps.streams.refresh(this.controller.signal);
     if (removed.length > 0) {
-      for (const [leaseKey, machine] of this.deps.host.hostedLeases()) {
-        if (machine.state === 'owned' && !this.deps.streams.consumes({ streamName: machine.streamName })) {
-          this.deps.host.sendToLease(leaseKey, { type: 'DRAIN', reason: 'stream-removed' });
-        }
-      }
+      this.drainUnconsumed();
       this.fleet?.leader.replanSoon();
     }
     if (added.length > 0) {
       if (this.fleet?.leader.isLeading()) await this.leaderShardSyncs.sync();
       else if (!this.fleet) await this.shardSync.sync();
     }
+  }
+
+  /** The leader planned a lease of a stream this worker does not know: its list may be behind (a pattern only). */
+  private refreshStreamsSoon(): void {
+    if (!this.deps.streams.refreshes) return;
+    if (this.deps.clock.monotonic() - this.lastStreamRefreshAt < PROMPTED_STREAM_REFRESH_SPACING_MS) return;
+    void this.refreshStreams().catch((error: unknown) => this.logger.warn({ err: error }, 'stream refresh failed'));
+  }
+
+  /** Drains each lease this worker runs whose stream it no longer consumes; the drain checkpoints and releases it. */
+  private drainUnconsumed(): void {
+    for (const [leaseKey, machine] of this.deps.host.hostedLeases()) {
+      if (machine.state === 'owned' && !this.deps.streams.consumes({ streamName: machine.streamName })) {
+        this.deps.host.sendToLease(leaseKey, { type: 'DRAIN', reason: 'stream-removed' });
+      }
+    }
+  }
+
+  /**
+   * Gives up, unprocessed, a lease of a stream this worker does not consume that the table says it
+   * owns (handed over by a leader with another stream list): a conditional release of the epoch
+   * seen, so a lease that moved on meanwhile is left alone.
+   */
+  private releaseUnconsumed(lease: Lease): void {
+    const { store, namespace, workerId } = this.deps;
+    if (lease.leaseOwner !== workerId || this.releasing.has(lease.leaseKey)) return;
+    this.releasing.add(lease.leaseKey);
+    const ownership = { namespace, leaseKey: lease.leaseKey, leaseOwner: workerId, leaseCounter: lease.leaseCounter };
+    void releaseLease(store, { ownership, handoffTo: undefined }, (id) => this.isLiveWorker(id))
+      .then(({ outcome, to }) => {
+        this.logger.info(
+          { leaseKey: lease.leaseKey, streamName: lease.streamName, outcome },
+          'gave up a lease of a stream this worker does not consume',
+        );
+        if (outcome !== 'lost') this.announceRelease(ownership, to);
+      })
+      .catch((error: unknown) =>
+        this.logger.warn({ err: error, leaseKey: lease.leaseKey }, 'could not give up a lease of a stream this worker does not consume'),
+      )
+      .finally(() => this.releasing.delete(lease.leaseKey));
   }
 
   private mayTakeLeases(): boolean {
@@ -343,9 +401,10 @@ export class LeaseCoordinator {
   }
 
   /** Runs `task` every `intervalMs` until stopped; a failure is logged and the loop goes on. */
-  private async every(intervalMs: number, task: () => Promise<void>, name: string, immediately = false): Promise<void> {
+  private async every(interval: number | (() => number), task: () => Promise<void>, name: string, immediately = false): Promise<void> {
     const signal = this.controller.signal;
-    if (!immediately) await this.deps.clock.sleep(intervalMs, signal).catch(() => undefined);
+    const intervalMs = () => (typeof interval === 'number' ? interval : interval());
+    if (!immediately) await this.deps.clock.sleep(intervalMs(), signal).catch(() => undefined);
     while (!signal.aborted) {
       try {
         await task();
@@ -353,7 +412,7 @@ export class LeaseCoordinator {
         if (signal.aborted) return;
         this.logger.warn({ err: error }, `${name} failed`);
       }
-      await this.deps.clock.sleep(intervalMs, signal).catch(() => undefined);
+      await this.deps.clock.sleep(intervalMs(), signal).catch(() => undefined);
     }
   }
 }

@@ -11,6 +11,8 @@ export interface ReconcileContext {
   readonly expectsHandoff: (leaseKey: string, leaseCounter: number) => boolean;
   /** Whether the application consumes the lease's stream now: a lease of another is released, never started. */
   readonly consumes: (lease: Lease) => boolean;
+  /** The table says this worker owns a lease of a stream it does not consume, and nothing here runs it: give it up. */
+  readonly releaseUnconsumed: (lease: Lease) => void;
 }
 
 /**
@@ -41,7 +43,7 @@ export function reconcileHostedLeases(
 export function reconcileLease(
   leaseKey: string,
   lease: Lease | undefined,
-  { host, workerId, mayAdopt, isActiveWorker, expectsHandoff, consumes }: ReconcileContext,
+  { host, workerId, mayAdopt, isActiveWorker, expectsHandoff, consumes, releaseUnconsumed }: ReconcileContext,
 ): void {
   const machine = host.hostedLeases().get(leaseKey);
   const ownership = machine?.ownership;
@@ -80,7 +82,11 @@ export function reconcileLease(
   if (machine?.state === 'pending') {
     // A fenced or recovering worker starts nothing; the lease stays with the machine's wait.
     if (mayAdopt()) host.sendToLease(leaseKey, { type: 'LEASE.ACQUIRED', lease });
-  } else if (!machine && mayAdopt() && lease.checkpoint.type !== 'SHARD_END' && consumes(lease)) {
+  } else if (!machine && lease.checkpoint.type !== 'SHARD_END' && !consumes(lease)) {
+    // Handed here by a leader whose stream list differs (a rolling deploy), or left from before
+    // the stream was dropped: nobody else may take it while this worker holds it.
+    releaseUnconsumed(lease);
+  } else if (!machine && mayAdopt() && lease.checkpoint.type !== 'SHARD_END') {
     const relinquished = host.relinquishedEpoch(leaseKey);
     // A read older than our own release still shows us as the owner: only adopt newer epochs,
     // and through a conditional write that starts a new epoch, so a stale read cannot win.

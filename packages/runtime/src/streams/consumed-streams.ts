@@ -1,5 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { listStreams, newLeaseKey, type Lease, type Logger } from '@shoal/coordinator';
+import { RequestTimeoutError, listStreams, newLeaseKey, type Lease, type Logger } from '@shoal/coordinator';
+
+/** How long a worker keeps trying to list the account's streams at start before it gives up. */
+const START_LISTING_BUDGET_MS = 60_000;
+const START_RETRY_BASE_MS = 500;
+const START_RETRY_MAX_MS = 5_000;
 
 /** Which streams an application consumes: one, a fixed list, or every stream whose name matches. */
 export type StreamSelection =
@@ -61,9 +67,13 @@ export class ConsumedStreams {
     return this.current.has(streamName);
   }
 
-  /** The stream a lease belongs to; undefined for a row that names none where one is needed. */
+  /**
+   * The stream a lease belongs to. Undefined for a row that does not fit the namespace: one
+   * naming no stream where keys are qualified, or one naming a stream where they are not (it
+   * would be a second lease of a shard the unqualified row already covers).
+   */
   streamOf(lease: Pick<Lease, 'streamName'>): string | undefined {
-    return this.qualified ? lease.streamName : (lease.streamName ?? this.singleStream);
+    return this.qualified ? lease.streamName : lease.streamName === undefined ? this.singleStream : undefined;
   }
 
   /** Whether this worker processes the lease: its stream is one it consumes now. */
@@ -83,6 +93,30 @@ export class ConsumedStreams {
       if (newLeaseKey({ shardId, ...this.leaseScope(streamName) }) === leaseKey) return { streamName, shardId };
     }
     return undefined;
+  }
+
+  /**
+   * The first listing, at start (a pattern only). ListStreams allows 5 calls a second per
+   * account, shared with everything else in it, so a fleet starting at once may be throttled:
+   * throttling, timeouts and server errors are retried with jittered backoff for up to a minute;
+   * anything else (no permission, say) fails the start at once.
+   */
+  async start(signal?: AbortSignal): Promise<void> {
+    const startedAt = Date.now();
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.refresh(signal);
+        return;
+      } catch (error) {
+        if (!isTransient(error) || Date.now() - startedAt > START_LISTING_BUDGET_MS || signal?.aborted) throw error;
+        const delayMs = Math.min(START_RETRY_MAX_MS, START_RETRY_BASE_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+        this.options.logger.warn(
+          { err: error, attempt, delayMs: Math.round(delayMs) },
+          'could not list the streams to consume yet; trying again',
+        );
+        await sleep(delayMs, undefined, { signal }).catch(() => undefined);
+      }
+    }
   }
 
   /**
@@ -107,4 +141,13 @@ export class ConsumedStreams {
 /** Whether the whole name matches (a pattern `orders-.*` does not take `old-orders-eu`). */
 function fullMatch(pattern: RegExp, name: string): boolean {
   return new RegExp(`^(?:${pattern.source})$`, pattern.flags.replace(/[gy]/gu, '')).test(name);
+}
+
+const TRANSIENT = new Set(['LimitExceededException', 'ThrottlingException', 'ServiceUnavailable', 'InternalFailure']);
+
+/** Whether waiting may cure a failed call: throttling, a timeout, a server error. */
+function isTransient(error: unknown): boolean {
+  if (error instanceof RequestTimeoutError) return true;
+  const details = error as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } } | undefined;
+  return TRANSIENT.has(details?.name ?? '') || details?.$retryable !== undefined || (details?.$metadata?.httpStatusCode ?? 0) >= 500;
 }

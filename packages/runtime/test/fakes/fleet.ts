@@ -82,6 +82,7 @@ export function leaseSyncOn(store: unknown, overrides: Partial<LeaseSyncOptions>
     maxLeasesPerWorker: undefined,
     mayTakeLeases: () => false,
     consumes: () => true,
+    releaseUnconsumed: () => {},
     hearsLeader: () => false,
     joinGraceMs: 0,
     leaderFullSyncIntervalMs: 0,

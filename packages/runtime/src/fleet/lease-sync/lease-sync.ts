@@ -36,6 +36,8 @@ export interface LeaseSyncOptions {
   readonly mayTakeLeases: () => boolean;
   /** Whether the application consumes the lease's stream now: leases of other streams are released, never taken. */
   readonly consumes: (lease: Lease) => boolean;
+  /** Gives up a lease of a stream not consumed that the table says this worker owns (nothing here runs it). */
+  readonly releaseUnconsumed: (lease: Lease) => void;
   /**
    * True while this worker holds a grant from the leader the table names: the leader's plans
    * reach it, so it leaves balancing to them. Without one (the leader is cut off from it on
@@ -121,6 +123,7 @@ export class LeaseSync {
         workerId: options.workerId,
         mayAdopt: options.mayTakeLeases,
         consumes: options.consumes,
+        releaseUnconsumed: options.releaseUnconsumed,
         expectsHandoff: (leaseKey, leaseCounter) => this.fleet?.member.expectsHandoff(leaseKey, leaseCounter) ?? false,
       },
     });
@@ -284,6 +287,7 @@ export class LeaseSync {
       workerId,
       mayAdopt: this.options.mayTakeLeases,
       consumes: this.options.consumes,
+      releaseUnconsumed: this.options.releaseUnconsumed,
       isActiveWorker: (id) => this.isActiveWorker(id, snapshot.workers),
       expectsHandoff: (leaseKey, leaseCounter) => this.fleet?.member.expectsHandoff(leaseKey, leaseCounter) ?? false,
       // Confirmed by a consistent read of the lease (at the end of this sync) before it is stopped.

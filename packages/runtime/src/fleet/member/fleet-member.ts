@@ -47,6 +47,16 @@ export interface FleetMemberOptions {
   readonly onPeerLeaving?: () => void;
   /** Another worker says it asked for a lease this worker holds: the lease sync reads it now. */
   readonly onHandoffAsked: (leaseKey: string) => void;
+  /**
+   * Whether this worker consumes the lease's stream now. The leader plans from its own stream
+   * list, which may differ for a while (a pattern listed at another moment, a rolling deploy):
+   * a free lease of another stream is not taken, one handed over is given up again.
+   */
+  readonly consumes: (lease: Lease) => boolean;
+  /** A plan named a lease of a stream this worker does not know (yet): its list may be behind. */
+  readonly onUnknownStream: () => void;
+  /** A lease of a stream this worker does not consume was handed here: give it up. */
+  readonly releaseUnconsumed: (lease: Lease) => void;
   /** How long a planned handoff to this worker is expected to land (covers the owner's drain). */
   readonly handoffExpectedForMs: number;
   readonly monotonicNow: () => number;
@@ -264,6 +274,10 @@ export class FleetMember {
     // back to the same worker, at a later epoch), takes nothing.
     if (!lease || lease.checkpoint.type === 'SHARD_END') return;
     if (lease.leaseOwner !== move.from || lease.leaseCounter !== move.leaseCounter) return;
+    if (!this.options.consumes(lease)) {
+      this.options.onUnknownStream();
+      return;
+    }
     if (!this.options.mayTakeLeases() || this.hostsPastPending(move.leaseKey)) return;
     // A machine waiting for this lease to be handed over waits on an owner that is gone: it takes it instead.
     if (host.hostedLeases().get(move.leaseKey)?.state === 'pending') host.sendToLease(move.leaseKey, { type: 'LEASE.TAKE', lease });
@@ -293,6 +307,10 @@ export class FleetMember {
       return;
     }
     if (machine || lease.checkpoint.type === 'SHARD_END') return;
+    if (!this.options.consumes(lease)) {
+      this.options.releaseUnconsumed(lease);
+      return;
+    }
     const relinquished = host.relinquishedEpoch(leaseKey);
     if (relinquished !== undefined && lease.leaseCounter <= relinquished) return;
     host.startLease(lease, 'adopt');
