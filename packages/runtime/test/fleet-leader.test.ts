@@ -194,3 +194,47 @@ describe('the leader and a worker that went silent right after its first grants'
     }
   });
 });
+
+describe('the leader and workers that ask for grants before its namespace read lists them', () => {
+  function leaderServing(lookUpWorker: (workerId: string) => Promise<ReturnType<typeof workerRecord> | undefined>) {
+    let answer: ((request: LivenessRequest) => unknown) | undefined;
+    const leader = fleetLeaderWith({
+      bus: silentBus({
+        serveLiveness: (handler) => {
+          answer = handler;
+          return () => {};
+        },
+      }),
+      lookUpWorker,
+      clock: { now: () => 1_700_000_000_000, monotonic: () => 0, sleep: async () => {} },
+    });
+    leaders.push(leader);
+    leader.elected({ ...leadership }, undefined);
+    leader.observe({ leases: [], workers: [record('leader')], leadership });
+    return { leader, ask: (workerId: string, key: string) => answer!(signed({ workerId, seq: 1 }, key)) };
+  }
+
+  it('reads a joiner’s record on its own and grants its next request, without waiting for the next namespace read', async () => {
+    const reads: string[] = [];
+    const { ask } = leaderServing(async (workerId) => {
+      reads.push(workerId);
+      return workerRecord(workerId, { liveness: 'table', fleetKey: `${workerId}-key` });
+    });
+    expect(ask('late', 'late-key')).toBeUndefined();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ask('late', 'late-key')).toMatchObject({ granted: true });
+    expect(reads).toEqual(['late']);
+  });
+
+  it('grants nobody the table does not list, and reads records for forged names within its budget only', async () => {
+    const reads: string[] = [];
+    const { ask } = leaderServing(async (workerId) => {
+      reads.push(workerId);
+      return undefined;
+    });
+    for (let n = 0; n < 500; n += 1) expect(ask(`forged-${n}`, 'any-key')).toBeUndefined();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ask('forged-1', 'any-key')).toBeUndefined();
+    expect(reads.length).toBe(50);
+  });
+});

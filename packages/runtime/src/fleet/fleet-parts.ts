@@ -116,6 +116,7 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     remainingTermMs: () => election.remainingMs(),
     heldTerm: () => election.term(),
     refresh: hooks.refresh,
+    lookUpWorker: (workerId) => directory.worker(workerId),
     actOnOwnMoves: (moves) => member.actOnMoves(moves),
     clock,
     logger,

@@ -122,6 +122,7 @@ export function fleetLeaderWith(overrides: Partial<FleetLeaderOptions> & Pick<Fl
     ownerships: new OwnershipTracker(15_000, overrides.clock.monotonic),
     maxLeasesPerWorker: undefined,
     consumes: () => true,
+    lookUpWorker: async () => undefined,
     loadStore: undefined,
     application: 'app',
     loadRefreshMs: 5_000,

@@ -13,6 +13,7 @@ import {
   type Unsubscribe,
   type WorkerLoad,
   type WorkerLoadStore,
+  type WorkerRecord,
 } from '@shoal/coordinator';
 import type { Clock } from '../../clock.js';
 import { planFleet, type FleetMove } from '../fleet-plan.js';
@@ -45,6 +46,8 @@ export interface FleetLeaderOptions {
   readonly heldTerm: () => LeadershipRecord | undefined;
   /** Reads the namespace afresh (the worker's lease sync, so its own view is refreshed too). */
   readonly refresh: () => Promise<void>;
+  /** A worker's record, read on its own (cached a little): for grants to workers that joined after the last read. */
+  readonly lookUpWorker: (workerId: string) => Promise<WorkerRecord | undefined>;
   /** Acts on the plan's moves addressed to this worker. */
   readonly actOnOwnMoves: (moves: readonly FleetMove[], snapshot: NamespaceSnapshot) => void;
   readonly clock: Clock;
@@ -62,6 +65,11 @@ const PROMPTED_REFRESH_BURST = 10;
 const PROMPTED_REFRESHES_PER_SECOND = 2;
 /** A drain command for the same lease and target is not repeated sooner than this. */
 const RESEND_AFTER_MS = 3_000;
+/** Record reads for liveness requests of workers the last namespace read did not list: a burst of 50, then 20 a second (anyone on NATS can ask). */
+const JOINER_READS_BURST = 50;
+const JOINER_READS_PER_SECOND = 20;
+/** A joiner's record read on its own is used for grants this long, or until a namespace read lists the worker. */
+const JOINER_RECORD_MS = 10_000;
 
 /**
  * What the elected leader does: grants liveness over NATS, revokes `nats`-mode workers whose
@@ -103,9 +111,17 @@ export class FleetLeader {
   private readonly promptedRefreshes: TokenBucket;
   private loads: ReadonlyMap<string, WorkerLoad> = new Map();
   private loadsReadAt = Number.NEGATIVE_INFINITY;
+  /**
+   * Records of workers that asked for grants before a namespace read listed them, each read on
+   * its own: a fleet starting together is granted within a request or two, not at the next read.
+   */
+  private readonly joiners = new Map<string, { readonly record: WorkerRecord; readonly readAt: number }>();
+  private readonly lookingUp = new Set<string>();
+  private readonly joinerReads: TokenBucket;
 
   constructor(private readonly options: FleetLeaderOptions) {
     this.promptedRefreshes = new TokenBucket(PROMPTED_REFRESH_BURST, PROMPTED_REFRESHES_PER_SECOND, options.clock.monotonic);
+    this.joinerReads = new TokenBucket(JOINER_READS_BURST, JOINER_READS_PER_SECOND, options.clock.monotonic);
     this.grants = new LivenessGrants({
       grantValidForMs: options.grantValidForMs,
       revokeAfterMs: options.revokeAfterMs,
@@ -149,6 +165,7 @@ export class FleetLeader {
     this.revoked.clear();
     this.silentChecked.clear();
     this.conflictedOn.clear();
+    this.joiners.clear();
     this.stopServing = this.options.bus.serveLiveness((request) => this.answerLiveness(request));
     this.verdictTimer = setInterval(() => void this.revokeOverdue(), VERDICT_INTERVAL_MS);
     // The previous leader's grants ended with its term: it may be overdue already.
@@ -179,11 +196,14 @@ export class FleetLeader {
       const listedStart = startedAt.get(workerId);
       if ((listedStart !== undefined && listedStart !== revokedStart) || !owners.has(workerId)) this.revoked.delete(workerId);
     }
-    this.grants.keepOnly(listed);
+    const now = this.options.clock.monotonic();
+    for (const [workerId, joiner] of this.joiners) {
+      if (listed.has(workerId) || now - joiner.readAt >= JOINER_RECORD_MS) this.joiners.delete(workerId);
+    }
+    this.grants.keepOnly(new Set([...listed, ...this.joiners.keys()]));
     for (const workerId of this.silentChecked) if (!listed.has(workerId)) this.silentChecked.delete(workerId);
     for (const workerId of this.conflictedOn.keys()) if (!listed.has(workerId)) this.conflictedOn.delete(workerId);
     const leaseKeys = new Set(snapshot.leases.map((lease) => lease.leaseKey));
-    const now = this.options.clock.monotonic();
     for (const [leaseKey, sent] of this.sentDrains) {
       if (!leaseKeys.has(leaseKey) || now - sent.atMs >= RESEND_AFTER_MS) this.sentDrains.delete(leaseKey);
     }
@@ -247,11 +267,36 @@ export class FleetLeader {
    */
   private answerLiveness(request: LivenessRequest): LivenessReply | undefined {
     const { workerId } = request;
-    const record = this.snapshot?.workers.find((worker) => worker.workerId === workerId);
-    if (!record || this.revoked.has(workerId) || this.condemned.has(workerId)) return undefined;
+    if (this.revoked.has(workerId) || this.condemned.has(workerId)) return undefined;
+    const record = this.snapshot?.workers.find((worker) => worker.workerId === workerId) ?? this.joinerRecord(workerId);
+    if (!record) {
+      this.lookUpJoiner(workerId);
+      return undefined;
+    }
     this.silentChecked.delete(workerId);
     // Signed with the key the table holds for the worker: nobody else can keep it alive.
     return this.grants.grant(request, record.fleetKey, this.options.remainingTermMs(), this.options.heldTerm()?.heartbeat);
+  }
+
+  /** The record read on its own for a worker the last namespace read did not list, while it is fresh. */
+  private joinerRecord(workerId: string): WorkerRecord | undefined {
+    const joiner = this.joiners.get(workerId);
+    if (!joiner || this.options.clock.monotonic() - joiner.readAt >= JOINER_RECORD_MS) return undefined;
+    return joiner.record.status === 'active' ? joiner.record : undefined;
+  }
+
+  /** Reads the record of a worker that asks for grants unlisted (within a budget: the name may be forged). */
+  private lookUpJoiner(workerId: string): void {
+    if (!this.term || this.lookingUp.has(workerId) || !this.joinerReads.tryTake()) return;
+    this.lookingUp.add(workerId);
+    const readAt = this.options.clock.monotonic();
+    this.options
+      .lookUpWorker(workerId)
+      .then((record) => {
+        if (record?.status === 'active' && this.term) this.joiners.set(workerId, { record, readAt });
+      })
+      .catch((error: unknown) => this.options.logger.debug({ err: error, workerId }, 'could not read the record of a joining worker'))
+      .finally(() => this.lookingUp.delete(workerId));
   }
 
   private async revokeOverdue(): Promise<void> {

@@ -102,6 +102,8 @@ export class LeaseSync {
   private peerLeavingCheckedAt = Number.NEGATIVE_INFINITY;
   /** Where the last sync stood, to notice a worker that just came to hear the leader, or may take leases again. */
   private heardLeader = false;
+  /** Whether this worker has heard the leader since it started (its first grant came). */
+  private everHeardLeader = false;
   private mayTake = true;
   private readonly ownLeaseCheck: OwnLeaseCheck;
   /** Worker records read one by one (see `isLiveWorker`), each for as long as a fresh namespace read counts. */
@@ -255,9 +257,17 @@ export class LeaseSync {
     // handover meanwhile (an announcement it could not act on).
     if ((hears && !this.heardLeader) || (mayTake && !this.mayTake)) this.asked.indexCheckAt(now);
     this.heardLeader = hears;
+    this.everHeardLeader ||= hears;
     this.mayTake = mayTake;
     if (!fleet?.bus.isConnected()) return 'namespace';
-    if (fleet.leader.isLeading()) return now - this.lastFullSyncAt >= this.options.leaderFullSyncIntervalMs ? 'namespace' : 'nothing';
+    const sinceFullSync = now - this.lastFullSyncAt;
+    if (fleet.leader.isLeading()) return sinceFullSync >= this.options.leaderFullSyncIntervalMs ? 'namespace' : 'nothing';
+    // A worker that joined a fleet with a live leader gets its first grant as soon as the leader
+    // reads its record; until then it reads the namespace no more often than the leader does,
+    // so a fleet starting together does not read the whole table once a second per worker.
+    if (!hears && !this.everHeardLeader && fleet.election.liveLeaderId() !== undefined) {
+      return sinceFullSync >= this.options.leaderFullSyncIntervalMs ? 'namespace' : 'nothing';
+    }
     if (!hears) return 'namespace';
     fleet.member.forgetExpiredHandoffs();
     const asked = this.asked.takeDueIndexCheck();
