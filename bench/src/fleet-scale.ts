@@ -80,10 +80,15 @@ function runningOwners(fleet: readonly InProcessWorker[]): Map<string, string> {
   return owners;
 }
 
-async function until(condition: () => boolean | Promise<boolean>, what: string, intervalMs = 100): Promise<number> {
+async function until(condition: () => boolean | Promise<boolean>, what: string, intervalMs = 100, progress?: () => string): Promise<number> {
   const startedAt = Date.now();
+  let reportedAt = startedAt;
   while (!(await condition())) {
     if (Date.now() - startedAt > PHASE_TIMEOUT_MS) throw new Error(`fleet-scale: timed out waiting for ${what}`);
+    if (progress && Date.now() - reportedAt >= 5_000) {
+      reportedAt = Date.now();
+      process.stdout.write(`  ${((reportedAt - startedAt) / 1000).toFixed(0)} s: ${progress()}\n`);
+    }
     await sleep(intervalMs);
   }
   return Date.now();
@@ -124,7 +129,12 @@ export async function run(): Promise<void> {
     // Cold start: every worker at once on an empty table.
     const coldStartAt = Date.now();
     for (const worker of created) worker.start();
-    const coldStartEnd = await until(() => runningOwners(fleet).size === LEASES, `all ${LEASES} leases running`, 250);
+    const coldStartEnd = await until(
+      () => runningOwners(fleet).size === LEASES,
+      `all ${LEASES} leases running`,
+      250,
+      () => `${runningOwners(fleet).size} leases running`,
+    );
     const coldStartMs = coldStartEnd - coldStartAt;
     process.stdout.write(`cold start: ${coldStartMs} ms\n`);
     await sleep(10_000);

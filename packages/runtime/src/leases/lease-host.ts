@@ -12,7 +12,10 @@ export interface HostedLease {
 
 /** The worker as the fleet sees it: its lease machines and how to reach them. */
 export interface LeaseHost {
+  /** Every lease machine this worker hosts (built on each call: for a pass over all of them). */
   hostedLeases(): ReadonlyMap<string, HostedLease>;
+  /** One hosted lease machine, if any. */
+  hostedLease(leaseKey: string): HostedLease | undefined;
   /** The epoch at which this worker last gave the lease up itself (released, handed off, finished). */
   relinquishedEpoch(leaseKey: string): number | undefined;
   /** Forgets the relinquished epochs of leases the table no longer has (finished and deleted). */

@@ -45,7 +45,7 @@ export function reconcileLease(
   lease: Lease | undefined,
   { host, workerId, mayAdopt, isActiveWorker, expectsHandoff, consumes, releaseUnconsumed }: ReconcileContext,
 ): void {
-  const machine = host.hostedLeases().get(leaseKey);
+  const machine = host.hostedLease(leaseKey);
   const ownership = machine?.ownership;
   if (machine && ownership && (machine.state === 'owned' || machine.state === 'draining')) {
     if (!lease) {

@@ -272,12 +272,12 @@ export class Worker implements AsyncDisposable {
     return {
       hostedLeases: () => {
         const hosted = new Map<string, HostedLease>();
-        for (const [leaseKey, ref] of Object.entries(context()?.leases ?? {})) {
-          const snapshot = ref.getSnapshot();
-          const { ownership, lease } = snapshot.context;
-          hosted.set(leaseKey, { state: leaseStateName(snapshot).split('.')[0]!, ownership, streamName: lease.streamName });
-        }
+        for (const [leaseKey, ref] of Object.entries(context()?.leases ?? {})) hosted.set(leaseKey, hostedLeaseOf(ref));
         return hosted;
+      },
+      hostedLease: (leaseKey) => {
+        const ref = context()?.leases[leaseKey];
+        return ref ? hostedLeaseOf(ref) : undefined;
       },
       relinquishedEpoch: (leaseKey) => context()?.relinquished[leaseKey],
       forgetRelinquishedExcept: (keep) => this.actor?.send({ type: 'LEASES.FORGET_RELINQUISHED', keep }),
@@ -315,4 +315,10 @@ export class Worker implements AsyncDisposable {
       at: this.clock.now(),
     });
   }
+}
+
+function hostedLeaseOf(ref: { getSnapshot(): LeaseMachineSnapshot }): HostedLease {
+  const snapshot = ref.getSnapshot();
+  const { ownership, lease } = snapshot.context;
+  return { state: leaseStateName(snapshot).split('.')[0]!, ownership, streamName: lease.streamName };
 }

@@ -34,8 +34,9 @@ export function workerRecord(workerId: string, overrides: Partial<WorkerRecord> 
 
 /** A lease host that hosts nothing and records nothing: for tests that watch something else. */
 export function quietHost(overrides: Partial<LeaseHost> = {}): LeaseHost {
-  return {
+  const host: LeaseHost = {
     hostedLeases: () => new Map(),
+    hostedLease: (leaseKey) => host.hostedLeases().get(leaseKey),
     relinquishedEpoch: () => undefined,
     forgetRelinquishedExcept: () => {},
     startLease: () => {},
@@ -43,6 +44,7 @@ export function quietHost(overrides: Partial<LeaseHost> = {}): LeaseHost {
     fenced: () => {},
     ...overrides,
   };
+  return host;
 }
 
 /** A lease host over `hosted` that records the leases started and the events sent to lease machines. */
@@ -51,6 +53,7 @@ export function recordingHost(hosted: ReadonlyMap<string, HostedLease>) {
   const started: { leaseKey: string; mode: string }[] = [];
   const host: LeaseHost = {
     hostedLeases: () => hosted,
+    hostedLease: (leaseKey) => hosted.get(leaseKey),
     relinquishedEpoch: () => undefined,
     forgetRelinquishedExcept: () => {},
     startLease: (lease, mode) => void started.push({ leaseKey: lease.leaseKey, mode }),

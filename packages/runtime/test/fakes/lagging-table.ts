@@ -121,6 +121,7 @@ export function trackingHost(table: LaggingTable, workerId = 'worker-a') {
   let forgetCalls = 0;
   const host: LeaseHost = {
     hostedLeases: () => hosted,
+    hostedLease: (leaseKey) => hosted.get(leaseKey),
     relinquishedEpoch: (leaseKey) => relinquished.get(leaseKey),
     forgetRelinquishedExcept: (keep) => {
       forgetCalls += 1;

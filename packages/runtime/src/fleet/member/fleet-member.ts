@@ -199,7 +199,7 @@ export class FleetMember {
         // Unsigned: only a prompt to read the lease, whose row alone decides.
         if (
           event.from === workerId &&
-          this.options.host.hostedLeases().get(event.leaseKey)?.state === 'owned' &&
+          this.options.host.hostedLease(event.leaseKey)?.state === 'owned' &&
           this.promptedReads.tryTake()
         ) {
           this.options.onHandoffAsked(event.leaseKey);
@@ -235,7 +235,7 @@ export class FleetMember {
       });
       return { accepted: false, reason };
     };
-    const machine = host.hostedLeases().get(command.leaseKey);
+    const machine = host.hostedLease(command.leaseKey);
     if (!machine || machine.state !== 'owned') return { accepted: false, reason: `lease is ${machine?.state ?? 'not held'} here` };
     // Bound to one ownership period: a replay after the lease moved on, or came back, is refused.
     if (machine.ownership?.leaseCounter !== command.leaseCounter) return refuse('for another ownership period of the lease');
@@ -280,13 +280,13 @@ export class FleetMember {
     }
     if (!this.options.mayTakeLeases() || this.hostsPastPending(move.leaseKey)) return;
     // A machine waiting for this lease to be handed over waits on an owner that is gone: it takes it instead.
-    if (host.hostedLeases().get(move.leaseKey)?.state === 'pending') host.sendToLease(move.leaseKey, { type: 'LEASE.TAKE', lease });
+    if (host.hostedLease(move.leaseKey)?.state === 'pending') host.sendToLease(move.leaseKey, { type: 'LEASE.TAKE', lease });
     else host.startLease(lease, 'acquire');
   }
 
   /** This worker hosts the lease in a state beyond waiting for it (owned, draining, ...). */
   private hostsPastPending(leaseKey: string): boolean {
-    const state = this.options.host.hostedLeases().get(leaseKey)?.state;
+    const state = this.options.host.hostedLease(leaseKey)?.state;
     return state !== undefined && state !== 'pending';
   }
 
@@ -301,7 +301,7 @@ export class FleetMember {
       this.options.onHandoverMissed(leaseKey);
       return;
     }
-    const machine = host.hostedLeases().get(leaseKey);
+    const machine = host.hostedLease(leaseKey);
     if (machine?.state === 'pending') {
       host.sendToLease(leaseKey, { type: 'LEASE.ACQUIRED', lease });
       return;
