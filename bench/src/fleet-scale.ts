@@ -80,7 +80,12 @@ function runningOwners(fleet: readonly InProcessWorker[]): Map<string, string> {
   return owners;
 }
 
-async function until(condition: () => boolean | Promise<boolean>, what: string, intervalMs = 100, progress?: () => string): Promise<number> {
+async function until(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  intervalMs = 100,
+  progress?: () => string,
+): Promise<number> {
   const startedAt = Date.now();
   let reportedAt = startedAt;
   while (!(await condition())) {

@@ -12,11 +12,14 @@ import type { LeaseHost } from '../../leases/lease-host.js';
 import type { FleetDirectory } from '../fleet-directory.js';
 import type { FleetMove } from '../fleet-plan.js';
 import { TokenBucket } from '../token-bucket.js';
+import { TakeQueue } from './take-queue.js';
 
 /**
  * Reads of the table that unsigned prompts may cause: a burst of 20, then 10 a second. A prompt
  * beyond that is dropped; the periodic syncs find what it pointed at anyway.
  */
+/** Planned takes in flight at once per worker (see TakeQueue). */
+const TAKE_CONCURRENCY = 8;
 const PROMPTED_READS_BURST = 20;
 const PROMPTED_READS_PER_SECOND = 10;
 
@@ -85,9 +88,15 @@ export class FleetMember {
   /** Leases whose handover announcement is being checked: a repeat waits for that read. */
   private readonly adopting = new Set<string>();
   private checkingRevocation = false;
+  private readonly takes: TakeQueue;
 
   constructor(private readonly options: FleetMemberOptions) {
     this.promptedReads = new TokenBucket(PROMPTED_READS_BURST, PROMPTED_READS_PER_SECOND, options.monotonicNow);
+    this.takes = new TakeQueue(
+      TAKE_CONCURRENCY,
+      (move) => this.take(move),
+      (error, move) => options.logger.warn({ err: error, leaseKey: move.leaseKey }, 'could not take a planned lease'),
+    );
   }
 
   start(): void {
@@ -100,6 +109,7 @@ export class FleetMember {
 
   stop(): void {
     for (const unsubscribe of this.subscriptions.splice(0)) unsubscribe();
+    this.takes.clear();
   }
 
   /**
@@ -141,9 +151,7 @@ export class FleetMember {
         this.incoming.set(move.leaseKey, { leaseCounter: move.leaseCounter, until });
         continue;
       }
-      void this.take(move).catch((error: unknown) =>
-        this.options.logger.warn({ err: error, leaseKey: move.leaseKey }, 'could not take a planned lease'),
-      );
+      this.takes.add(move);
     }
   }
 
@@ -197,11 +205,7 @@ export class FleetMember {
         return;
       case 'handoff-requested':
         // Unsigned: only a prompt to read the lease, whose row alone decides.
-        if (
-          event.from === workerId &&
-          this.options.host.hostedLease(event.leaseKey)?.state === 'owned' &&
-          this.promptedReads.tryTake()
-        ) {
+        if (event.from === workerId && this.options.host.hostedLease(event.leaseKey)?.state === 'owned' && this.promptedReads.tryTake()) {
           this.options.onHandoffAsked(event.leaseKey);
         }
         return;
