@@ -235,6 +235,6 @@ describe('the leader and workers that ask for grants before its namespace read l
     for (let n = 0; n < 500; n += 1) expect(ask(`forged-${n}`, 'any-key')).toBeUndefined();
     await new Promise((resolve) => setImmediate(resolve));
     expect(ask('forged-1', 'any-key')).toBeUndefined();
-    expect(reads.length).toBe(50);
+    expect(reads.length).toBe(100);
   });
 });

@@ -65,8 +65,8 @@ const PROMPTED_REFRESH_BURST = 10;
 const PROMPTED_REFRESHES_PER_SECOND = 2;
 /** A drain command for the same lease and target is not repeated sooner than this. */
 const RESEND_AFTER_MS = 3_000;
-/** Record reads for liveness requests of workers the last namespace read did not list: a burst of 50, then 20 a second (anyone on NATS can ask). */
-const JOINER_READS_BURST = 50;
+/** Record reads for liveness requests of workers the last namespace read did not list: a burst of 100, then 20 a second (anyone on NATS can ask). */
+const JOINER_READS_BURST = 100;
 const JOINER_READS_PER_SECOND = 20;
 /** A joiner's record read on its own is used for grants this long, or until a namespace read lists the worker. */
 const JOINER_RECORD_MS = 10_000;

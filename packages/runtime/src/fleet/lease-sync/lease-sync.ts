@@ -21,6 +21,11 @@ import { OwnLeaseCheck } from './own-lease-check.js';
 const PEER_LEAVING_CHECK_MS = 2_000;
 /** An owner-index check asked for is repeated this much later: the index lags its table a little. */
 const INDEX_RECHECK_MS = 5_000;
+/**
+ * How long a worker that joined a fleet with a live leader waits for its first grant before it
+ * reads the namespace and acts on its own (the leader may be unable to reach it).
+ */
+const FIRST_GRANT_WAIT_MS = 10_000;
 /** How long a worker record read on its own tells whether that worker may receive a lease. */
 const RECORD_READ_VALID_MS = 500;
 
@@ -104,6 +109,8 @@ export class LeaseSync {
   private heardLeader = false;
   /** Whether this worker has heard the leader since it started (its first grant came). */
   private everHeardLeader = false;
+  /** Since when this worker, never granted yet, has known a live leader. */
+  private awaitingFirstGrantSince: number | undefined;
   private mayTake = true;
   private readonly ownLeaseCheck: OwnLeaseCheck;
   /** Worker records read one by one (see `isLiveWorker`), each for as long as a fresh namespace read counts. */
@@ -251,6 +258,7 @@ export class LeaseSync {
   private dueRead(): 'namespace' | 'own-leases' | 'nothing' {
     const fleet = this.fleet;
     const now = this.options.clock.monotonic();
+    this.firstSyncAt ??= now;
     const mayTake = this.options.mayTakeLeases();
     const hears = fleet !== undefined && !fleet.leader.isLeading() && this.options.hearsLeader();
     // A worker that just came to hear the leader, or may take leases again, may have missed a
@@ -260,13 +268,13 @@ export class LeaseSync {
     this.everHeardLeader ||= hears;
     this.mayTake = mayTake;
     if (!fleet?.bus.isConnected()) return 'namespace';
-    const sinceFullSync = now - this.lastFullSyncAt;
-    if (fleet.leader.isLeading()) return sinceFullSync >= this.options.leaderFullSyncIntervalMs ? 'namespace' : 'nothing';
-    // A worker that joined a fleet with a live leader gets its first grant as soon as the leader
-    // reads its record; until then it reads the namespace no more often than the leader does,
-    // so a fleet starting together does not read the whole table once a second per worker.
+    if (fleet.leader.isLeading()) return now - this.lastFullSyncAt >= this.options.leaderFullSyncIntervalMs ? 'namespace' : 'nothing';
+    // A worker that joined a fleet with a live leader holds nothing yet, and gets its first grant
+    // as soon as the leader reads its record: it reads nothing meanwhile, so a fleet starting
+    // together (or a table already large) is not read whole by every worker once a second.
     if (!hears && !this.everHeardLeader && fleet.election.liveLeaderId() !== undefined) {
-      return sinceFullSync >= this.options.leaderFullSyncIntervalMs ? 'namespace' : 'nothing';
+      this.awaitingFirstGrantSince ??= now;
+      if (now - this.awaitingFirstGrantSince < FIRST_GRANT_WAIT_MS) return 'nothing';
     }
     if (!hears) return 'namespace';
     fleet.member.forgetExpiredHandoffs();
