@@ -272,9 +272,11 @@ export class LeaseSync {
     // A worker that joined a fleet with a live leader holds nothing yet, and gets its first grant
     // as soon as the leader reads its record: it reads nothing meanwhile, so a fleet starting
     // together (or a table already large) is not read whole by every worker once a second.
-    if (!hears && !this.everHeardLeader && fleet.election.liveLeaderId() !== undefined) {
-      this.awaitingFirstGrantSince ??= now;
-      if (now - this.awaitingFirstGrantSince < FIRST_GRANT_WAIT_MS) return 'nothing';
+    // (Once it saw one: the election's view of the row lapses between its checks, and a slow
+    // check must not send every joining worker back to whole-namespace reads.)
+    if (!hears && !this.everHeardLeader) {
+      if (fleet.election.liveLeaderId() !== undefined) this.awaitingFirstGrantSince ??= now;
+      if (this.awaitingFirstGrantSince !== undefined && now - this.awaitingFirstGrantSince < FIRST_GRANT_WAIT_MS) return 'nothing';
     }
     if (!hears) return 'namespace';
     fleet.member.forgetExpiredHandoffs();
