@@ -138,7 +138,14 @@ export async function run(): Promise<void> {
       () => runningOwners(fleet).size === LEASES,
       `all ${LEASES} leases running`,
       250,
-      () => `${runningOwners(fleet).size} leases running`,
+      () => {
+        const calls = new Map<string, number>();
+        for (const { meter: workerMeter } of fleet) {
+          for (const [operation, count] of workerMeter.calls) calls.set(operation, (calls.get(operation) ?? 0) + count);
+        }
+        const tally = [...calls].map(([operation, count]) => `${operation} ${count}`).join(', ');
+        return `${runningOwners(fleet).size} leases running; DynamoDB calls so far: ${tally}`;
+      },
     );
     const coldStartMs = coldStartEnd - coldStartAt;
     process.stdout.write(`cold start: ${coldStartMs} ms\n`);
