@@ -26,6 +26,13 @@ const INDEX_RECHECK_MS = 5_000;
  * reads the namespace and acts on its own (the leader may be unable to reach it).
  */
 const FIRST_GRANT_WAIT_MS = 10_000;
+/**
+ * After a periodic namespace read failed (a timeout, throttling), the next waits this long,
+ * doubling with each failure in a row: a table that cannot answer is not helped by every
+ * worker asking again each second.
+ */
+const FAILED_READ_BACKOFF_BASE_MS = 1_000;
+const FAILED_READ_BACKOFF_MAX_MS = 30_000;
 /** How long a worker record read on its own tells whether that worker may receive a lease. */
 const RECORD_READ_VALID_MS = 500;
 
@@ -111,6 +118,9 @@ export class LeaseSync {
   private everHeardLeader = false;
   /** Since when this worker, never granted yet, has known a live leader. */
   private awaitingFirstGrantSince: number | undefined;
+  /** Periodic namespace reads that failed in a row, and when the next may go. */
+  private failedReads = 0;
+  private nextReadAt = Number.NEGATIVE_INFINITY;
   private mayTake = true;
   private readonly ownLeaseCheck: OwnLeaseCheck;
   /** Worker records read one by one (see `isLiveWorker`), each for as long as a fresh namespace read counts. */
@@ -184,9 +194,23 @@ export class LeaseSync {
     const read = full ? 'fresh-namespace' : this.dueRead();
     try {
       if (read === 'own-leases') await this.checkOwnLeases();
-      else if (read !== 'nothing') await this.fullSync(read === 'fresh-namespace' ? 'strong' : 'eventual');
+      else if (read === 'fresh-namespace') await this.fullSync('strong');
+      else if (read === 'namespace' && this.options.clock.monotonic() >= this.nextReadAt) await this.periodicFullSync();
     } finally {
       await this.checkAskedLeases();
+    }
+  }
+
+  /** A periodic namespace read, backing off after failures. */
+  private async periodicFullSync(): Promise<void> {
+    try {
+      await this.fullSync('eventual');
+      this.failedReads = 0;
+    } catch (error) {
+      this.failedReads += 1;
+      const backoffMs = Math.min(FAILED_READ_BACKOFF_MAX_MS, FAILED_READ_BACKOFF_BASE_MS * 2 ** (this.failedReads - 1));
+      this.nextReadAt = this.options.clock.monotonic() + backoffMs * (0.5 + Math.random() / 2);
+      throw error;
     }
   }
 
