@@ -108,6 +108,15 @@ describe('bounded fleet state', () => {
     advance(3_000);
     table.snapshot = { leases: leasesOwnedBy('leader'), workers: [worker('leader', 'nats', 3)], leadership: undefined };
     leader.observe(table.snapshot);
-    expect(leader.stateSizes()).toEqual({ grants: 0, revoked: 0, sentDrains: 0, condemned: 0, silentChecked: 0, conflictedOn: 0 });
+    expect(leader.stateSizes()).toEqual({
+      grants: 0,
+      revoked: 0,
+      sentDrains: 0,
+      condemned: 0,
+      silentChecked: 0,
+      conflictedOn: 0,
+      joiners: 0,
+      lookingUp: 0,
+    });
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FleetMove } from '../src/fleet/fleet-plan.js';
 import { TakeQueue } from '../src/fleet/member/take-queue.js';
+import { hostedRef } from '../src/machines/worker-machine.js';
 
 const move = (leaseKey: string, leaseCounter = 1): FleetMove => ({ kind: 'take', leaseKey, from: undefined, to: 'me', leaseCounter });
 
@@ -48,5 +49,16 @@ describe('TakeQueue', () => {
     while (taken.length < 2) await new Promise((resolve) => setTimeout(resolve, 1));
     expect(taken.map((t) => `${t.leaseKey}@${t.leaseCounter}`)).toEqual(['blocker@1', 'a@2']);
     expect(failed).toEqual(['broken']);
+  });
+});
+
+describe('hostedRef', () => {
+  it('finds only leases hosted under the key, never a member of the object prototype', () => {
+    const ref = {} as never;
+    const context = { leases: { 'shardId-000000000000': ref } };
+    expect(hostedRef(context, 'shardId-000000000000')).toBe(ref);
+    for (const key of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'shardId-000000000001']) {
+      expect(hostedRef(context, key)).toBeUndefined();
+    }
   });
 });

@@ -21,6 +21,8 @@ export interface LeaseHost {
   /** Forgets the relinquished epochs of leases the table no longer has (finished and deleted). */
   forgetRelinquishedExcept(leaseKeys: ReadonlySet<string>): void;
   startLease(lease: Lease, mode: LeaseMachineMode): void;
+  /** Resolves once the lease's machine is no longer `pending` (acquired, or gave up), or after `timeoutMs`. */
+  untilSettled?(leaseKey: string, timeoutMs: number): Promise<void>;
   sendToLease(leaseKey: string, event: LeaseMachineEvent): void;
   /** The worker could not prove it is alive in time: every lease must stop now. */
   fenced(): void;

@@ -80,7 +80,7 @@ export const workerMachine = setup({
     }),
     forgetFinishedLease: enqueueActions(({ context, event, enqueue }) => {
       const leaseKey = finishedLeaseKey((event as { type: string }).type);
-      const ref = leaseKey === undefined ? undefined : context.leases[leaseKey];
+      const ref = leaseKey === undefined ? undefined : hostedRef(context, leaseKey);
       if (leaseKey === undefined || !ref) return;
       // A finished child stays in the actor's children until stopped.
       enqueue.stopChild(ref);
@@ -99,7 +99,7 @@ export const workerMachine = setup({
   on: {
     'LEASE.FORWARD': {
       actions: enqueueActions(({ context, event, enqueue }) => {
-        const ref = context.leases[event.leaseKey];
+        const ref = hostedRef(context, event.leaseKey);
         if (ref) enqueue.sendTo(ref, event.event);
       }),
     },
@@ -133,7 +133,7 @@ export const workerMachine = setup({
         running: {
           on: {
             'LEASE.START': {
-              guard: ({ context, event }) => context.leases[event.lease.leaseKey] === undefined,
+              guard: ({ context, event }) => hostedRef(context, event.lease.leaseKey) === undefined,
               actions: assign({
                 leases: ({ context, event, spawn }) => ({
                   ...context.leases,
@@ -189,3 +189,8 @@ function forgetFinishedLease(context: WorkerMachineContext, leaseKey: string, re
   return { leases, relinquished };
 }
 export type WorkerActorRef = ActorRefFrom<WorkerMachine>;
+
+/** The lease machine hosted under `leaseKey`; a key from a message (`constructor`, say) never finds the prototype's members. */
+export function hostedRef(context: Pick<WorkerMachineContext, 'leases'>, leaseKey: string): LeaseActorRef | undefined {
+  return Object.hasOwn(context.leases, leaseKey) ? context.leases[leaseKey] : undefined;
+}

@@ -14,7 +14,7 @@ import { pino } from 'pino';
 import { createActor, fromCallback, fromPromise, toPromise, type InspectionEvent } from 'xstate';
 import { systemClock, type Clock } from '../clock.js';
 import { leaseStateName, type LeaseMachineSnapshot } from '../machines/lease-machine.js';
-import { LEASE_ACTOR_PREFIX, workerMachine, type CoordinatorCommand, type WorkerActorRef } from '../machines/worker-machine.js';
+import { LEASE_ACTOR_PREFIX, hostedRef, workerMachine, type CoordinatorCommand, type WorkerActorRef } from '../machines/worker-machine.js';
 import { LeaseCoordinator } from '../fleet/lease-coordinator.js';
 import { WorkerLiveness } from '../fleet/liveness/worker-liveness.js';
 import { createLeaseMachine } from '../leases/lease-actors.js';
@@ -66,6 +66,8 @@ export class Worker implements AsyncDisposable {
   private runPromise: Promise<void> | undefined;
   private closed = false;
   private readonly published = new Map<string, string>();
+  /** Who waits for a lease machine to leave `pending` (see LeaseHost.untilSettled). */
+  private readonly settleWaiters = new Map<string, Set<() => void>>();
 
   private constructor(options: ResolvedWorkerOptions) {
     this.options = options;
@@ -262,6 +264,27 @@ export class Worker implements AsyncDisposable {
     this.logger.info('worker stopped');
   }
 
+  private untilSettled(leaseKey: string, timeoutMs: number): Promise<void> {
+    const ref = this.actor ? hostedRef(this.actor.getSnapshot().context, leaseKey) : undefined;
+    if (!ref || !leaseStateName(ref.getSnapshot()).startsWith('pending')) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiters = this.settleWaiters.get(leaseKey) ?? new Set();
+      this.settleWaiters.set(leaseKey, waiters);
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.settleWaiters.get(leaseKey) === waiters) this.settleWaiters.delete(leaseKey);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      waiters.add(done);
+    });
+  }
+
+  private settled(leaseKey: string): void {
+    for (const done of [...(this.settleWaiters.get(leaseKey) ?? [])]) done();
+  }
+
   /** A lease's stream (a lease this worker hosts always has one: it was eligible when taken). */
   private streamOf(lease: Lease): string {
     return this.streams.streamOf(lease) ?? lease.streamName ?? '';
@@ -276,12 +299,17 @@ export class Worker implements AsyncDisposable {
         return hosted;
       },
       hostedLease: (leaseKey) => {
-        const ref = context()?.leases[leaseKey];
+        const current = context();
+        const ref = current ? hostedRef(current, leaseKey) : undefined;
         return ref ? hostedLeaseOf(ref) : undefined;
       },
-      relinquishedEpoch: (leaseKey) => context()?.relinquished[leaseKey],
+      relinquishedEpoch: (leaseKey) => {
+        const relinquished = context()?.relinquished;
+        return relinquished && Object.hasOwn(relinquished, leaseKey) ? relinquished[leaseKey] : undefined;
+      },
       forgetRelinquishedExcept: (keep) => this.actor?.send({ type: 'LEASES.FORGET_RELINQUISHED', keep }),
       startLease: (lease, mode) => this.actor?.send({ type: 'LEASE.START', lease, mode }),
+      untilSettled: (leaseKey, timeoutMs) => this.untilSettled(leaseKey, timeoutMs),
       sendToLease: (leaseKey, event) => this.actor?.send({ type: 'LEASE.FORWARD', leaseKey, event }),
       fenced: () => this.actor?.send({ type: 'WORKER.FENCED' }),
     };
@@ -295,6 +323,7 @@ export class Worker implements AsyncDisposable {
     const snapshot = event.snapshot as LeaseMachineSnapshot;
     const { lease, endReason, lostReason, ownership, checkpoint } = snapshot.context;
     const state = leaseStateName(snapshot);
+    if (!state.startsWith('pending') || snapshot.status === 'done') this.settled(lease.leaseKey);
     const formatted = formatCheckpoint(checkpoint);
     const reason = state === 'stolen' || state === 'losing' ? lostReason : endReason;
     const fingerprint = `${state}|${reason ?? ''}|${formatted}`;

@@ -154,6 +154,8 @@ export class FleetLeader {
       condemned: this.condemned.size,
       silentChecked: this.silentChecked.size,
       conflictedOn: this.conflictedOn.size,
+      joiners: this.joiners.size,
+      lookingUp: this.lookingUp.size,
     };
   }
 
@@ -290,10 +292,13 @@ export class FleetLeader {
     if (!this.term || this.lookingUp.has(workerId) || !this.joinerReads.tryTake()) return;
     this.lookingUp.add(workerId);
     const readAt = this.options.clock.monotonic();
+    const snapshotCount = this.snapshotCount;
     this.options
       .lookUpWorker(workerId)
       .then((record) => {
-        if (record?.status === 'active' && this.term) this.joiners.set(workerId, { record, readAt });
+        // A namespace read since, or a revocation, knows better than this read.
+        if (record?.status !== 'active' || !this.term || this.snapshotCount !== snapshotCount || this.revoked.has(workerId)) return;
+        this.joiners.set(workerId, { record, readAt });
       })
       .catch((error: unknown) => this.options.logger.debug({ err: error, workerId }, 'could not read the record of a joining worker'))
       .finally(() => this.lookingUp.delete(workerId));
@@ -325,6 +330,7 @@ export class FleetLeader {
           continue;
         }
         this.conflictedOn.delete(workerId);
+        this.joiners.delete(workerId);
         if (workerId === this.previousLeaderId) this.previousLeaderId = undefined;
         this.grants.forget(workerId);
         revokedAny = true;

@@ -27,12 +27,12 @@ const INDEX_RECHECK_MS = 5_000;
  */
 const FIRST_GRANT_WAIT_MS = 10_000;
 /**
- * After a periodic namespace read failed (a timeout, throttling), the next waits this long,
- * doubling with each failure in a row: a table that cannot answer is not helped by every
- * worker asking again each second.
+ * After a periodic namespace read failed (a timeout, throttling), the next waits one lease sync
+ * interval, doubling with each failure in a row up to this many: a table that cannot answer is
+ * not helped by every worker asking again each second, and one that answers again is read
+ * within a few intervals.
  */
-const FAILED_READ_BACKOFF_BASE_MS = 1_000;
-const FAILED_READ_BACKOFF_MAX_MS = 30_000;
+const FAILED_READ_BACKOFF_MAX_INTERVALS = 4;
 /** How long a worker record read on its own tells whether that worker may receive a lease. */
 const RECORD_READ_VALID_MS = 500;
 
@@ -205,11 +205,10 @@ export class LeaseSync {
   private async periodicFullSync(): Promise<void> {
     try {
       await this.fullSync('eventual');
-      this.failedReads = 0;
     } catch (error) {
       this.failedReads += 1;
-      const backoffMs = Math.min(FAILED_READ_BACKOFF_MAX_MS, FAILED_READ_BACKOFF_BASE_MS * 2 ** (this.failedReads - 1));
-      this.nextReadAt = this.options.clock.monotonic() + backoffMs * (0.5 + Math.random() / 2);
+      const intervals = Math.min(FAILED_READ_BACKOFF_MAX_INTERVALS, 2 ** (this.failedReads - 1));
+      this.nextReadAt = this.options.clock.monotonic() + intervals * this.options.leaseSyncIntervalMs * (0.5 + Math.random() / 2);
       throw error;
     }
   }
@@ -289,7 +288,8 @@ export class LeaseSync {
     // handover meanwhile (an announcement it could not act on).
     if ((hears && !this.heardLeader) || (mayTake && !this.mayTake)) this.asked.indexCheckAt(now);
     this.heardLeader = hears;
-    this.everHeardLeader ||= hears;
+    // Having led counts: such a worker knows the table, and may hold leases handed to it.
+    this.everHeardLeader ||= hears || fleet?.leader.isLeading() === true;
     this.mayTake = mayTake;
     if (!fleet?.bus.isConnected()) return 'namespace';
     if (fleet.leader.isLeading()) return now - this.lastFullSyncAt >= this.options.leaderFullSyncIntervalMs ? 'namespace' : 'nothing';
@@ -298,9 +298,11 @@ export class LeaseSync {
     // together (or a table already large) is not read whole by every worker once a second.
     // (Once it saw one: the election's view of the row lapses between its checks, and a slow
     // check must not send every joining worker back to whole-namespace reads.)
-    if (!hears && !this.everHeardLeader) {
+    if (!hears && !this.everHeardLeader && this.options.host.hostedLeases().size === 0) {
       if (fleet.election.liveLeaderId() !== undefined) this.awaitingFirstGrantSince ??= now;
-      if (this.awaitingFirstGrantSince !== undefined && now - this.awaitingFirstGrantSince < FIRST_GRANT_WAIT_MS) return 'nothing';
+      if (this.awaitingFirstGrantSince !== undefined && now - this.awaitingFirstGrantSince < FIRST_GRANT_WAIT_MS) {
+        return this.asked.takeDueIndexCheck() ? 'own-leases' : 'nothing';
+      }
     }
     if (!hears) return 'namespace';
     fleet.member.forgetExpiredHandoffs();
@@ -321,6 +323,8 @@ export class LeaseSync {
   private async fullSync(consistency: 'strong' | 'eventual'): Promise<void> {
     const { store, namespace, workerId, host, clock } = this.options;
     const snapshot = await store.readNamespace(namespace, { consistency });
+    this.failedReads = 0;
+    this.nextReadAt = Number.NEGATIVE_INFINITY;
     // What the read saw may have been written just before it returned: count its age from then.
     const readAt = clock.monotonic();
     this.reportMalformed(snapshot);

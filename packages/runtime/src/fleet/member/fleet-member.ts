@@ -14,12 +14,14 @@ import type { FleetMove } from '../fleet-plan.js';
 import { TokenBucket } from '../token-bucket.js';
 import { TakeQueue } from './take-queue.js';
 
+/** Planned takes in flight at once per worker (see TakeQueue), each from its read to its acquire's answer. */
+const TAKE_CONCURRENCY = 8;
+/** A take's slot is given back after this long even if its acquire has no answer yet (the write has its own timeout). */
+const TAKE_SETTLE_TIMEOUT_MS = 5_000;
 /**
  * Reads of the table that unsigned prompts may cause: a burst of 20, then 10 a second. A prompt
  * beyond that is dropped; the periodic syncs find what it pointed at anyway.
  */
-/** Planned takes in flight at once per worker (see TakeQueue). */
-const TAKE_CONCURRENCY = 8;
 const PROMPTED_READS_BURST = 20;
 const PROMPTED_READS_PER_SECOND = 10;
 
@@ -146,7 +148,11 @@ export class FleetMember {
     this.forgetExpiredHandoffs();
     const until = this.options.monotonicNow() + this.options.handoffExpectedForMs;
     for (const move of moves) {
-      if (move.to !== this.options.workerId) continue;
+      if (move.to !== this.options.workerId) {
+        // A newer plan sends the lease elsewhere: a take still waiting here would race for it.
+        this.takes.drop(move.leaseKey);
+        continue;
+      }
       if (move.kind === 'handoff') {
         this.incoming.set(move.leaseKey, { leaseCounter: move.leaseCounter, until });
         continue;
@@ -286,6 +292,8 @@ export class FleetMember {
     // A machine waiting for this lease to be handed over waits on an owner that is gone: it takes it instead.
     if (host.hostedLease(move.leaseKey)?.state === 'pending') host.sendToLease(move.leaseKey, { type: 'LEASE.TAKE', lease });
     else host.startLease(lease, 'acquire');
+    // The acquire is the lease machine's own write: the take's slot is held until it is done.
+    await host.untilSettled?.(move.leaseKey, TAKE_SETTLE_TIMEOUT_MS);
   }
 
   /** This worker hosts the lease in a state beyond waiting for it (owned, draining, ...). */

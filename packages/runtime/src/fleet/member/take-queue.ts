@@ -23,6 +23,11 @@ export class TakeQueue {
     this.pump();
   }
 
+  /** Forgets the lease's take if it has not started yet. */
+  drop(leaseKey: string): void {
+    this.waiting.delete(leaseKey);
+  }
+
   /** Forgets the takes not started yet. */
   clear(): void {
     this.waiting.clear();
