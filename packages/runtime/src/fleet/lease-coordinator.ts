@@ -12,13 +12,12 @@ import { EventLoopWatch } from './liveness/event-loop-watch.js';
 import { SelfFence } from './liveness/self-fence.js';
 import { TableHeartbeat } from './liveness/table-heartbeat.js';
 import { LeaderShardSyncs } from './leader/leader-shard-syncs.js';
+import type { WorkerLiveness } from './liveness/worker-liveness.js';
 
 /** A plan naming a stream this worker does not know lists the streams again, at most this often. */
 const PROMPTED_STREAM_REFRESH_SPACING_MS = 5_000;
 /** Stream listings are spread by up to this share of the interval, so a fleet started together does not list in step. */
 const STREAM_REFRESH_JITTER = 0.2;
-
-import type { WorkerLiveness } from './liveness/worker-liveness.js';
 
 export interface LeaseCoordinatorOptions {
   readonly store: LeaseStore;
@@ -188,7 +187,8 @@ export class LeaseCoordinator {
       this.every(
         leaseSyncIntervalMs,
         async () => {
-          this.drainUnconsumed();
+          // Only a pattern's streams change while the worker runs; a list's never do.
+          if (this.deps.streams.refreshes) this.drainUnconsumed();
           await this.leaseSync.sync();
         },
         'lease sync',

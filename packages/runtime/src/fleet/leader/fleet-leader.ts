@@ -283,8 +283,8 @@ export class FleetLeader {
   /** The record read on its own for a worker the last namespace read did not list, while it is fresh. */
   private joinerRecord(workerId: string): WorkerRecord | undefined {
     const joiner = this.joiners.get(workerId);
-    if (!joiner || this.options.clock.monotonic() - joiner.readAt >= JOINER_RECORD_MS) return undefined;
-    return joiner.record.status === 'active' ? joiner.record : undefined;
+    // Only active records are kept (see lookUpJoiner).
+    return joiner && this.options.clock.monotonic() - joiner.readAt < JOINER_RECORD_MS ? joiner.record : undefined;
   }
 
   /** Reads the record of a worker that asks for grants unlisted (within a budget: the name may be forged). */

@@ -191,6 +191,7 @@ export class LeaseSync {
   }
 
   private async syncOnce(full: boolean): Promise<void> {
+    this.firstSyncAt ??= this.options.clock.monotonic();
     const read = full ? 'fresh-namespace' : this.dueRead();
     try {
       if (read === 'own-leases') await this.checkOwnLeases();
@@ -281,7 +282,6 @@ export class LeaseSync {
   private dueRead(): 'namespace' | 'own-leases' | 'nothing' {
     const fleet = this.fleet;
     const now = this.options.clock.monotonic();
-    this.firstSyncAt ??= now;
     const mayTake = this.options.mayTakeLeases();
     const hears = fleet !== undefined && !fleet.leader.isLeading() && this.options.hearsLeader();
     // A worker that just came to hear the leader, or may take leases again, may have missed a
@@ -477,8 +477,7 @@ export class LeaseSync {
     const fleet = this.fleet;
     const leaderPlans = fleet !== undefined && fleet.bus.isConnected() && this.hearsLeader();
     const now = clock.monotonic();
-    this.firstSyncAt ??= now;
-    const joining = now - this.firstSyncAt < this.options.joinGraceMs && fleet?.election.liveLeaderId() !== undefined;
+    const joining = now - (this.firstSyncAt ?? now) < this.options.joinGraceMs && fleet?.election.liveLeaderId() !== undefined;
     this.trackUnowned(snapshot, now);
     for (const move of plan.moves) {
       if (move.to !== workerId) continue;
