@@ -138,7 +138,7 @@ describe('worker liveness modes', () => {
 
   it('a switch to nats stores the grant term; a switch to table removes it and counts as a heartbeat', async () => {
     const { store } = await newStore();
-    const registered = applied(await store.registerWorker(namespace, 'worker-a', 'host-1'));
+    const registered = applied(await store.registerWorker(namespace, 'worker-a', { host: 'host-1' }));
     expect(registered).toMatchObject({ liveness: 'table', grantTerm: undefined, heartbeat: 0 });
 
     const nats = applied(await store.switchWorkerLiveness(namespace, 'worker-a', 'nats', 7));

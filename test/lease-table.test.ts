@@ -477,11 +477,24 @@ describe('worker records', () => {
 
   it('registers once; a duplicate id conflicts', async () => {
     const { store } = await newStore();
-    const record = applied(await store.registerWorker(namespace, 'worker-a', 'host-1'));
+    const record = applied(await store.registerWorker(namespace, 'worker-a', { host: 'host-1' }));
     expect(record).toMatchObject({ namespace, workerId: 'worker-a', heartbeat: 0, status: 'active', host: 'host-1' });
-    expect(await store.registerWorker(namespace, 'worker-a', 'host-2')).toEqual({ status: 'conflict' });
+    expect(await store.registerWorker(namespace, 'worker-a', { host: 'host-2' })).toEqual({ status: 'conflict' });
     expect((await store.readNamespace(namespace)).workers).toEqual([record]);
     expect(applied(await store.registerWorker(namespace, 'worker-b')).host).toBeUndefined();
+  });
+
+  it('keeps the streams a worker consumes, as a list or a pattern', async () => {
+    const { store } = await newStore();
+    const app = leaseNamespace('billing');
+    applied(await store.registerWorker(app, 'by-list', { consumes: { streams: ['orders', 'refunds'] } }));
+    applied(await store.registerWorker(app, 'by-pattern', { consumes: { pattern: 'orders-.+', flags: 'i' } }));
+    applied(await store.registerWorker(app, 'unstated'));
+    const records = new Map((await store.readNamespace(app)).workers.map((worker) => [worker.workerId, worker]));
+    expect(records.get('by-list')?.consumes).toEqual({ streams: ['orders', 'refunds'] });
+    expect(records.get('by-pattern')?.consumes).toEqual({ pattern: 'orders-.+', flags: 'i' });
+    expect(records.get('unstated')?.consumes).toBeUndefined();
+    expect((await store.getWorker(app, 'by-list'))?.consumes).toEqual({ streams: ['orders', 'refunds'] });
   });
 
   it('heartbeats, marks leaving, and is removed only with the heartbeat observed', async () => {

@@ -63,6 +63,18 @@ function routedProcessor(
   return factory;
 }
 
+/** A routed processor factory per worker that notes which worker started which lease. */
+function noteStarts(ledgers: ReadonlyMap<string, RecordLedger>) {
+  const started: { workerId: string; leaseKey: string }[] = [];
+  const counting =
+    (workerId: string): ShardRecordProcessorFactory =>
+    (shard) => {
+      started.push({ workerId, leaseKey: shard.leaseKey });
+      return routedProcessor(ledgers)(shard);
+    };
+  return { started, counting };
+}
+
 async function busFor(applicationName: string, workerId: string, streamName?: string): Promise<NatsCoordinationBus> {
   const link = connectNats({ servers: '127.0.0.1:4222', name: workerId, logger: silentLogger });
   links.push(link);
@@ -262,13 +274,7 @@ describe('one application, several streams', () => {
     const ledgers = new Map([kept, dropped].map((name) => [name, new RecordLedger()]));
     const applicationName = uniqueName('app');
     const leaseTableName = uniqueName('leases');
-    const started: { workerId: string; leaseKey: string }[] = [];
-    const counting =
-      (workerId: string): ShardRecordProcessorFactory =>
-      (shard) => {
-        started.push({ workerId, leaseKey: shard.leaseKey });
-        return routedProcessor(ledgers)(shard);
-      };
+    const { started, counting } = noteStarts(ledgers);
     // The old version consumes both streams and leads; the new one dropped a stream from its list.
     const old = await startWorker({
       applicationName,
@@ -287,14 +293,61 @@ describe('one application, several streams', () => {
       processorFactory: counting('new-member'),
       coordinationBus: await busFor(applicationName, 'new-member'),
     });
+    // The leader plans only the leases of its stream for the new worker: 2 and 2, and it stays so.
     await eventually(
-      () => ownedLeaseCount(fresh) >= 1 && ownedLeaseCount(old) + ownedLeaseCount(fresh) === 4,
-      'the new worker holds leases of its stream, and every lease runs somewhere',
+      () => ownedLeaseCount(fresh) === 2 && ownedLeaseCount(old) === 2,
+      'the new worker holds both leases of its stream, and every lease runs',
     );
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(started.filter(({ workerId, leaseKey }) => workerId === 'new-member' && leaseKey.startsWith(`${dropped}:`))).toEqual([]);
     expect(fresh.leases().every((lease) => lease.streamName === kept)).toBe(true);
     expect(old.leases().filter((lease) => lease.streamName === dropped && lease.state.startsWith('owned'))).toHaveLength(2);
+  });
+
+  it('consumes a stream that only newer workers list while an older worker leads (a rolling deploy adding a stream)', async () => {
+    const stack = local.stack();
+    const [existing, added] = [uniqueName('existing'), uniqueName('added')];
+    await Promise.all([stack.createStream(existing, 2), stack.createStream(added, 2)]);
+    const ledgers = new Map([existing, added].map((name) => [name, new RecordLedger()]));
+    const applicationName = uniqueName('app');
+    const leaseTableName = uniqueName('leases');
+    const { started, counting } = noteStarts(ledgers);
+    const old = await startWorker({
+      applicationName,
+      streams: [existing],
+      leaseTableName,
+      workerId: 'old-leader',
+      processorFactory: counting('old-leader'),
+      coordinationBus: await busFor(applicationName, 'old-leader'),
+    });
+    await eventually(() => ownedLeaseCount(old) === 2, 'the old worker holds both leases of its stream');
+    const fresh = await startWorker({
+      applicationName,
+      streams: [existing, added],
+      leaseTableName,
+      workerId: 'new-member',
+      processorFactory: counting('new-member'),
+      coordinationBus: await busFor(applicationName, 'new-member'),
+    });
+    // The leader does not list the new stream: the new worker creates its leases, and the
+    // leader plans them to it alone.
+    await eventually(
+      () => fresh.leases().filter((lease) => lease.streamName === added && lease.state.startsWith('owned')).length === 2,
+      'the new worker runs both leases of the added stream',
+      20_000,
+    );
+    await Promise.all(
+      [existing, added].map((streamName) =>
+        produceRecords({ kinesis: stack.kinesis, streamName, count: 400, batchSize: 50, keyCount: 20, ledger: ledgers.get(streamName) }),
+      ),
+    );
+    for (const [streamName, ledger] of ledgers) {
+      expect(await ledger.waitForAllProcessed(30_000), `every record of ${streamName} processed`).toBe(true);
+      expect(ledger.summary(), streamName).toMatchObject({ lost: 0, outOfOrder: 0 });
+    }
+    expect(ownedLeaseCount(old) + ownedLeaseCount(fresh)).toBe(4);
+    expect(started.filter(({ workerId, leaseKey }) => workerId === 'old-leader' && leaseKey.startsWith(`${added}:`))).toEqual([]);
+    expect((await leaseStore(leaseTableName).getLeadership(leaseNamespace(applicationName)))?.leaderId).toBe('old-leader');
   });
 
   it('gives up for good the leases of a deleted stream, although a leader that has not listed the streams since plans them back', async () => {

@@ -29,6 +29,7 @@ import type {
   NewLease,
   WorkerLivenessMode,
   WorkerRecord,
+  WorkerRegistration,
 } from './lease.js';
 import { LeaseTableError } from './lease-table-errors.js';
 import type { LeaseStore, MalformedRow, NamespaceReadOptions, NamespaceSnapshot, OwnedLeaseRef } from './lease-store.js';
@@ -358,8 +359,8 @@ export class DynamoDbLeaseStore implements LeaseStore {
     return { ':owner': ownership.leaseOwner, ':counter': ownership.leaseCounter };
   }
 
-  registerWorker(namespace: string, workerId: string, host?: string, fleetKey?: string): Promise<ConditionalWriteResult<WorkerRecord>> {
-    return this.workers.registerWorker(namespace, workerId, host, fleetKey);
+  registerWorker(namespace: string, workerId: string, registration?: WorkerRegistration): Promise<ConditionalWriteResult<WorkerRecord>> {
+    return this.workers.registerWorker(namespace, workerId, registration);
   }
 
   heartbeatWorker(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>> {

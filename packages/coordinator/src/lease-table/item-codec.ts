@@ -7,6 +7,7 @@ import {
   type WorkerLivenessMode,
   type WorkerRecord,
   type WorkerStatus,
+  type WorkerStreamSelection,
 } from './lease.js';
 
 /**
@@ -176,7 +177,24 @@ export function decodeWorker(item: Item): WorkerRecord {
     startedAt: Number(item.startedAt ?? 0),
     host: typeof item.host === 'string' ? item.host : undefined,
     ...(typeof item.fleetKey === 'string' ? { fleetKey: item.fleetKey } : {}),
+    ...decodeStreamSelection(item.consumes),
   };
+}
+
+/**
+ * A record's stream selection. One that does not fit either form is read as an empty list: a
+ * planner then hands that worker nothing rather than leases it may not run.
+ */
+function decodeStreamSelection(value: unknown): { readonly consumes?: WorkerStreamSelection } {
+  if (value === undefined || value === null) return {};
+  const selection = value as Record<string, unknown>;
+  if (Array.isArray(selection.streams) && selection.streams.every((name) => typeof name === 'string')) {
+    return { consumes: { streams: selection.streams as string[] } };
+  }
+  if (typeof selection.pattern === 'string' && typeof selection.flags === 'string') {
+    return { consumes: { pattern: selection.pattern, flags: selection.flags } };
+  }
+  return { consumes: { streams: [] } };
 }
 
 export function decodeLeadership(item: Item): LeadershipRecord {

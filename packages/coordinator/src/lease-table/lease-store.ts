@@ -7,6 +7,7 @@ import type {
   NewLease,
   WorkerLivenessMode,
   WorkerRecord,
+  WorkerRegistration,
 } from './lease.js';
 
 /** Everything stored under one namespace, read in one consistent pass. */
@@ -78,8 +79,7 @@ export interface LeaseStore {
   /** Removes a lease whose shard was finished (checkpoint SHARD_END). */
   deleteFinishedLease(namespace: string, leaseKey: string): Promise<ConditionalWriteResult<void>>;
 
-  /** `fleetKey`: the worker's secret for signing bus messages (see `WorkerRecord.fleetKey`). */
-  registerWorker(namespace: string, workerId: string, host?: string, fleetKey?: string): Promise<ConditionalWriteResult<WorkerRecord>>;
+  registerWorker(namespace: string, workerId: string, registration?: WorkerRegistration): Promise<ConditionalWriteResult<WorkerRecord>>;
   /** One worker's record (consistent read); undefined when it is not registered. */
   getWorker(namespace: string, workerId: string): Promise<WorkerRecord | undefined>;
   /** Proves the worker is alive; `conflict` when its record is gone (others judged it dead). */

@@ -80,6 +80,23 @@ export interface WorkerRecord {
    * message against the key of the worker it names. Absent on records of workers without a bus.
    */
   readonly fleetKey?: string;
+  /**
+   * Which streams the worker consumes, in a namespace of several streams: so a planner whose own
+   * list differs (a rolling deploy that changes it) hands each worker only leases it will run.
+   * Absent in a single-stream namespace, where every worker consumes the one stream.
+   */
+  readonly consumes?: WorkerStreamSelection;
+}
+
+/** A worker's choice of streams as its record states it: a fixed list, or a whole-name pattern. */
+export type WorkerStreamSelection = { readonly streams: readonly string[] } | { readonly pattern: string; readonly flags: string };
+
+/** What a worker's record states besides its id. */
+export interface WorkerRegistration {
+  readonly host?: string;
+  /** The worker's secret for signing bus messages (see `WorkerRecord.fleetKey`). */
+  readonly fleetKey?: string;
+  readonly consumes?: WorkerStreamSelection;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDbTable } from './dynamodb-table.js';
 import { SORT_KEY, decodeWorker, workerItemKey, type Item } from './item-codec.js';
-import type { ConditionalWriteResult, WorkerLivenessMode, WorkerRecord } from './lease.js';
+import type { ConditionalWriteResult, WorkerLivenessMode, WorkerRecord, WorkerRegistration } from './lease.js';
 
 /** The conditional writes on worker records (`worker#<workerId>`); each header gives key, condition, updates and outcomes. */
 export class WorkerRecordWrites {
@@ -17,8 +17,7 @@ export class WorkerRecordWrites {
   async registerWorker(
     namespace: string,
     workerId: string,
-    host?: string,
-    fleetKey?: string,
+    { host, fleetKey, consumes }: WorkerRegistration = {},
   ): Promise<ConditionalWriteResult<WorkerRecord>> {
     const item: Item = {
       ...this.table.key(namespace, workerItemKey(workerId)),
@@ -30,6 +29,7 @@ export class WorkerRecordWrites {
       startedAt: this.table.now(),
       ...(host === undefined ? {} : { host }),
       ...(fleetKey === undefined ? {} : { fleetKey }),
+      ...(consumes === undefined ? {} : { consumes }),
     };
     return this.table.putNew(item, decodeWorker);
   }

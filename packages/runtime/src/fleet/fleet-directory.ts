@@ -1,5 +1,6 @@
 import { verifyMessage, type LeadershipRecord, type LeaseStore, type NamespaceSnapshot, type WorkerRecord } from '@shoal/coordinator';
 import type { Clock } from '../clock.js';
+import { wholeNamePattern } from '../streams/whole-name-pattern.js';
 
 /** A newer term than the last row seen is read from the table at most this often (forged terms cost no more). */
 const LEADERSHIP_RECHECK_MS = 1_000;
@@ -52,6 +53,18 @@ export class FleetDirectory {
    */
   observeLeadership(row: LeadershipRecord, { fromTable = false }: { readonly fromTable?: boolean } = {}): void {
     if (fromTable || !this.leadership || row.term >= this.leadership.term) this.leadership = row;
+  }
+
+  /**
+   * Whether the leader, as last seen, states a choice of streams that leaves `streamName` out.
+   * False while the leader or its record is unknown: the leader is then trusted with the stream.
+   */
+  leaderLeavesOut(streamName: string): boolean {
+    const leaderId = this.leadership?.leaderId;
+    const consumes = leaderId === undefined ? undefined : this.workers.get(leaderId)?.record?.consumes;
+    if (consumes === undefined) return false;
+    if ('streams' in consumes) return !consumes.streams.includes(streamName);
+    return !(wholeNamePattern(consumes.pattern, consumes.flags)?.test(streamName) ?? false);
   }
 
   /** The worker's record as the table has it (undefined: not registered). */

@@ -7,6 +7,7 @@ import { FleetLeader } from './leader/fleet-leader.js';
 import { NatsLivenessKeeper } from './liveness/nats-liveness-keeper.js';
 import type { WorkerLiveness } from './liveness/worker-liveness.js';
 import { FleetMember } from './member/fleet-member.js';
+import type { PlannerStreams } from './stream-eligibility.js';
 
 /** Parts of the worker that exist only with a coordination bus. */
 export interface FleetParts {
@@ -36,8 +37,8 @@ export interface FleetPartsDependencies {
 export interface FleetHooks {
   readonly ownerships: OwnershipTracker;
   readonly mayTakeLeases: () => boolean;
-  /** Whether the application consumes the lease's stream now. */
-  readonly consumes: (lease: Lease) => boolean;
+  /** This worker's streams (which it consumes now, which its choice names). */
+  readonly streams: PlannerStreams;
   /** A plan named a lease of a stream this worker does not know (yet). */
   readonly onUnknownStream: () => void;
   /** Gives up a lease of a stream not consumed that was handed to this worker. */
@@ -78,7 +79,7 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     onHandoverMissed: hooks.onHandoverMissed,
     onPeerLeaving: hooks.onPeerLeaving,
     onHandoffAsked: hooks.onHandoffAsked,
-    consumes: hooks.consumes,
+    consumes: (lease) => hooks.streams.consumes(lease),
     onUnknownStream: hooks.onUnknownStream,
     releaseUnconsumed: hooks.releaseUnconsumed,
     handoffExpectedForMs: options.drainTimeoutMs + 2_000,
@@ -107,7 +108,7 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     fleetKey,
     ownerships: hooks.ownerships,
     maxLeasesPerWorker: options.maxLeasesPerWorker,
-    consumes: hooks.consumes,
+    streams: hooks.streams,
     loadStore: options.workerLoadStore,
     application: options.applicationName,
     loadRefreshMs: options.loadReportIntervalMs,

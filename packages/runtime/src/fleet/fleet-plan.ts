@@ -8,6 +8,11 @@ import {
   type OwnershipTracker,
   type WorkerLoad,
 } from '@shoal/coordinator';
+import { keepToEligibleWorkers } from './eligible-plan.js';
+import { StreamEligibility, type PlannerStreams } from './stream-eligibility.js';
+
+/** A planner of a single-stream namespace: every lease is of its stream. */
+const EVERY_STREAM: PlannerStreams = { consumes: () => true, selects: () => true };
 
 export interface FleetPlanInput {
   readonly snapshot: NamespaceSnapshot;
@@ -21,8 +26,12 @@ export interface FleetPlanInput {
   readonly deadOwners?: ReadonlySet<string>;
   /** Reported loads; the planner balances by load when every live worker has a fresh one. */
   readonly workerLoads?: ReadonlyMap<string, WorkerLoad>;
-  /** Whether the application consumes the lease's stream now; leases of other streams are left alone. Default: all. */
-  readonly consumes?: (lease: Lease) => boolean;
+  /**
+   * The planner's streams. A lease is planned when some live worker consumes its stream, by the
+   * stream choice its record states (see `StreamEligibility`), and only to such a worker; leases
+   * nobody consumes are left alone. Default: every worker consumes every lease.
+   */
+  readonly streams?: PlannerStreams;
 }
 
 /** A move of the plan, with the epoch of the lease as planned: it applies to that ownership period only. */
@@ -47,23 +56,33 @@ export interface FleetPlan extends AssignmentPlan {
 export function planFleet(input: FleetPlanInput): FleetPlan {
   const { snapshot, isAlive, exclude, ownerships } = input;
   const listed = new Set(snapshot.workers.map((worker) => worker.workerId));
-  const workers = snapshot.workers
-    .filter((worker) => worker.status === 'active' && !exclude?.has(worker.workerId) && isAlive(worker.workerId))
-    .map((worker) => worker.workerId);
-  const eligible = eligibleLeases(snapshot.leases, new Set(snapshot.malformed?.map((row) => row.leaseKey)), input.consumes);
+  const records = snapshot.workers.filter(
+    (worker) => worker.status === 'active' && !exclude?.has(worker.workerId) && isAlive(worker.workerId),
+  );
+  const workers = records.map((worker) => worker.workerId);
+  const streams = new StreamEligibility(records, input.streams ?? EVERY_STREAM);
+  const eligible = eligibleLeases(snapshot.leases, new Set(snapshot.malformed?.map((row) => row.leaseKey)), (lease) =>
+    streams.anyone(lease),
+  );
   const liveOwner = (lease: Lease): string | undefined => {
     const owner = lease.leaseOwner;
     if (owner === undefined || input.deadOwners?.has(owner)) return undefined;
     if (listed.has(owner)) return isAlive(owner) ? owner : undefined;
     return ownerships.isUnchangedForLeaseDuration(lease) ? undefined : owner;
   };
-  const plan = planAssignments({
-    leases: eligible.map((lease) => ({ leaseKey: lease.leaseKey, owner: liveOwner(lease) })),
-    workers,
-    maxLeasesPerWorker: input.maxLeasesPerWorker,
-    ...(input.workerLoads && input.workerLoads.size > 0 ? { workerLoads: input.workerLoads } : {}),
-  });
+  const planned = eligible.map((lease) => ({ leaseKey: lease.leaseKey, owner: liveOwner(lease) }));
   const leases = new Map(eligible.map((lease) => [lease.leaseKey, lease]));
+  const plan = keepToEligibleWorkers(
+    planAssignments({
+      leases: planned,
+      workers,
+      maxLeasesPerWorker: input.maxLeasesPerWorker,
+      ...(input.workerLoads && input.workerLoads.size > 0 ? { workerLoads: input.workerLoads } : {}),
+    }),
+    planned,
+    (leaseKey) => streams.eligible(leases.get(leaseKey)!),
+    input.maxLeasesPerWorker,
+  );
   // A `take` names the owner it takes from (a dead one, or none), so whoever acts on it can
   // check that the lease is still as planned.
   const moves = plan.moves.map((move) => {

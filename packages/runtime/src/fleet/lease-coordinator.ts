@@ -1,5 +1,13 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { newFleetKey, type CoordinationBus, type Lease, type LeaseOwnership, type LeaseStore, type Logger } from '@shoal/coordinator';
+import {
+  newFleetKey,
+  type CoordinationBus,
+  type Lease,
+  type LeaseOwnership,
+  type LeaseStore,
+  type Logger,
+  type WorkerRegistration,
+} from '@shoal/coordinator';
 import { instantOf, type Clock } from '../clock.js';
 import type { ConsumedStreams } from '../streams/consumed-streams.js';
 import type { LeaseHost } from '../leases/lease-host.js';
@@ -66,7 +74,6 @@ export class LeaseCoordinator {
 
   constructor(private readonly deps: LeaseCoordinatorOptions) {
     const { store, kinesis, namespace, streams, workerId, host, liveness, options, clock, logger } = deps;
-    const consumes = (lease: Lease) => streams.consumes(lease);
     this.logger = logger;
     this.fence = new SelfFence(() => host.fenced(), logger);
     this.heartbeat = new TableHeartbeat({
@@ -89,7 +96,7 @@ export class LeaseCoordinator {
       leaseSyncIntervalMs: options.leaseSyncIntervalMs,
       maxLeasesPerWorker: options.maxLeasesPerWorker,
       mayTakeLeases: () => this.mayTakeLeases(),
-      consumes,
+      streams,
       releaseUnconsumed: (lease) => this.releaseUnconsumed(lease),
       hearsLeader: () => {
         const term = this.fleet?.election.liveTerm();
@@ -107,7 +114,7 @@ export class LeaseCoordinator {
           {
             ownerships: this.leaseSync.ownerships,
             mayTakeLeases: () => this.mayTakeLeases(),
-            consumes,
+            streams,
             onUnknownStream: () => this.refreshStreamsSoon(),
             releaseUnconsumed: (lease) => this.releaseUnconsumed(lease),
             refresh: () => this.leaseSync.refresh(),
@@ -141,8 +148,9 @@ export class LeaseCoordinator {
       leaseCleanupDelayMs: options.leaseCleanupDelayMs,
       requestTimeoutMs: options.kinesisRequestTimeoutMs,
       // With a bus the leader alone writes leases (creates and cleans up), so a fleet's start
-      // makes one write per new lease, not one per lease and worker.
-      writesLeases: () => fleet === undefined || fleet.leader.isLeading(),
+      // makes one write per new lease, not one per lease and worker; a stream the leader does
+      // not consume (a deploy adding it is under way) has its leases written by its consumers.
+      writesLeases: (streamName) => fleet === undefined || fleet.leader.isLeading() || fleet.directory.leaderLeavesOut(streamName),
       onLeaseDeleted: deps.onLeaseDeleted,
       signal: this.controller.signal,
       clock,
@@ -166,7 +174,7 @@ export class LeaseCoordinator {
   async register(): Promise<void> {
     await this.deps.streams.start(this.controller.signal);
     const startedAt = instantOf(this.deps.clock);
-    const registered = await this.deps.store.registerWorker(this.deps.namespace, this.deps.workerId, process.env.HOSTNAME, this.fleetKey);
+    const registered = await this.deps.store.registerWorker(this.deps.namespace, this.deps.workerId, this.registration());
     if (registered.status === 'conflict') {
       throw new Error(`worker id ${this.deps.workerId} is already registered in ${this.deps.namespace}; worker ids must be unique`);
     }
@@ -297,6 +305,12 @@ export class LeaseCoordinator {
   }
 
   /** Removes this worker's record. */
+  /** What this worker's record states: its host, signing key and (several streams) its choice of streams. */
+  private registration(): WorkerRegistration {
+    const consumes = this.deps.streams.recordForm;
+    return { host: process.env.HOSTNAME, fleetKey: this.fleetKey, ...(consumes ? { consumes } : {}) };
+  }
+
   async deregister(): Promise<void> {
     await this.deps.store.deregisterWorker(this.deps.namespace, this.deps.workerId);
   }
@@ -311,7 +325,7 @@ export class LeaseCoordinator {
     const streamName = this.deps.streams.streamOf(lease);
     const shard = streamName === undefined ? undefined : { streamName, shardId: lease.shardId };
     if (fleet?.leader.isLeading()) await this.leaderShardSyncs.sync(shard);
-    else if (shard && !(fleet?.bus.isConnected() && this.leaseSync.hearsLeader())) {
+    else if (shard && !(fleet?.bus.isConnected() && this.leaseSync.hearsLeader() && !fleet.directory.leaderLeavesOut(shard.streamName))) {
       try {
         await this.shardSync.sync(shard, { evenIfNotLeader: true });
       } catch (error) {
@@ -392,7 +406,7 @@ export class LeaseCoordinator {
       this.fence.reset();
       this.fence.report();
       const startedAt = instantOf(clock);
-      const again = await store.registerWorker(namespace, workerId, process.env.HOSTNAME, this.fleetKey);
+      const again = await store.registerWorker(namespace, workerId, this.registration());
       if (again.status === 'applied') liveness.enterTable(startedAt);
     })().finally(() => {
       this.recovering = undefined;

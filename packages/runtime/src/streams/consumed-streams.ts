@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { RequestTimeoutError, listStreams, newLeaseKey, type Lease, type Logger } from '@shoal/coordinator';
+import { RequestTimeoutError, listStreams, newLeaseKey, type Lease, type Logger, type WorkerStreamSelection } from '@shoal/coordinator';
+import { wholeNamePattern } from './whole-name-pattern.js';
 
 /** How long a worker keeps trying to list the account's streams at start before it gives up. */
 const START_LISTING_BUDGET_MS = 60_000;
@@ -41,11 +42,29 @@ export class ConsumedStreams {
   /** Whether lease keys name their stream (the application consumes several streams). */
   readonly qualified: boolean;
   private current: ReadonlySet<string>;
+  /** A pattern's whole-name matcher (the options validated that it compiles). */
+  private readonly matcher: RegExp | undefined;
 
   constructor(private readonly options: ConsumedStreamsOptions) {
     const { selection } = options;
     this.qualified = selection.kind !== 'single';
     this.current = new Set(selection.kind === 'single' ? [selection.streamName] : selection.kind === 'list' ? selection.streamNames : []);
+    this.matcher = selection.kind === 'pattern' ? wholeNamePattern(selection.pattern.source, selection.pattern.flags) : undefined;
+  }
+
+  /** The streams this worker's record states it consumes, so planners hand it only those; none for a single stream. */
+  get recordForm(): WorkerStreamSelection | undefined {
+    const { selection } = this.options;
+    if (selection.kind === 'single') return undefined;
+    if (selection.kind === 'list') return { streams: [...selection.streamNames] };
+    return { pattern: selection.pattern.source, flags: selection.pattern.flags };
+  }
+
+  /** Whether this worker's choice names the stream (in its list, or matching its pattern), whether it exists or not. */
+  selects(streamName: string): boolean {
+    const { selection } = this.options;
+    if (selection.kind === 'pattern') return this.matcher?.test(streamName) ?? false;
+    return selection.kind === 'list' ? selection.streamNames.includes(streamName) : selection.streamName === streamName;
   }
 
   /** Whether `refresh()` may change the set (a pattern). */
@@ -127,7 +146,7 @@ export class ConsumedStreams {
     const { selection, kinesis, requestTimeoutMs, logger } = this.options;
     if (selection.kind !== 'pattern') return { added: [], removed: [] };
     const names = await listStreams(kinesis, { signal, requestTimeoutMs });
-    const matching = new Set(names.filter((name) => fullMatch(selection.pattern, name)));
+    const matching = new Set(names.filter((name) => this.selects(name)));
     const added = [...matching].filter((name) => !this.current.has(name));
     const removed = [...this.current].filter((name) => !matching.has(name));
     this.current = matching;
@@ -136,11 +155,6 @@ export class ConsumedStreams {
     }
     return { added, removed };
   }
-}
-
-/** Whether the whole name matches (a pattern `orders-.*` does not take `old-orders-eu`). */
-function fullMatch(pattern: RegExp, name: string): boolean {
-  return new RegExp(`^(?:${pattern.source})$`, pattern.flags.replace(/[gy]/gu, '')).test(name);
 }
 
 const TRANSIENT = new Set(['LimitExceededException', 'ThrottlingException', 'ServiceUnavailable', 'InternalFailure']);

@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import type { Clock } from '../../src/clock.js';
 import { FleetLeader, type FleetLeaderOptions } from '../../src/fleet/leader/fleet-leader.js';
 import { LeaseSync, type LeaseSyncOptions } from '../../src/fleet/lease-sync/lease-sync.js';
+import type { PlannerStreams } from '../../src/fleet/stream-eligibility.js';
 import { ConsumedStreams } from '../../src/streams/consumed-streams.js';
 import type { HostedLease, LeaseHost } from '../../src/leases/lease-host.js';
 import type { LeaseMachineEvent } from '../../src/machines/lease-machine.js';
@@ -63,6 +64,9 @@ export function recordingHost(hosted: ReadonlyMap<string, HostedLease>) {
   return { host, sent, started };
 }
 
+/** A single-stream worker's streams: it consumes every lease. */
+export const everyStream: PlannerStreams = { consumes: () => true, selects: () => true };
+
 /** Clocks a test moves by hand: wall time runs with the monotonic clock. */
 export function manualClock(): { clock: Clock; advance: (ms: number) => void; set: (ms: number) => void } {
   let now = 0;
@@ -84,7 +88,7 @@ export function leaseSyncOn(store: unknown, overrides: Partial<LeaseSyncOptions>
     leaseSyncIntervalMs: 1_000,
     maxLeasesPerWorker: undefined,
     mayTakeLeases: () => false,
-    consumes: () => true,
+    streams: everyStream,
     releaseUnconsumed: () => {},
     hearsLeader: () => false,
     joinGraceMs: 0,
@@ -124,7 +128,7 @@ export function fleetLeaderWith(overrides: Partial<FleetLeaderOptions> & Pick<Fl
     fleetKey: 'leader-key',
     ownerships: new OwnershipTracker(15_000, overrides.clock.monotonic),
     maxLeasesPerWorker: undefined,
-    consumes: () => true,
+    streams: everyStream,
     lookUpWorker: async () => undefined,
     loadStore: undefined,
     application: 'app',

@@ -3,7 +3,6 @@ import {
   signed,
   type CoordinationBus,
   type LeadershipRecord,
-  type Lease,
   type LeaseStore,
   type Logger,
   type NamespaceSnapshot,
@@ -17,6 +16,7 @@ import {
 } from '@shoal/coordinator';
 import type { Clock } from '../../clock.js';
 import { planFleet, type FleetMove } from '../fleet-plan.js';
+import type { PlannerStreams } from '../stream-eligibility.js';
 import { GoneWorkers } from '../gone-workers.js';
 import { TokenBucket } from '../token-bucket.js';
 
@@ -29,8 +29,8 @@ export interface FleetLeaderOptions {
   readonly fleetKey: string;
   readonly ownerships: OwnershipTracker;
   readonly maxLeasesPerWorker: number | undefined;
-  /** Whether the application consumes the lease's stream now: only those leases are planned. */
-  readonly consumes: (lease: Lease) => boolean;
+  /** This worker's streams: a lease is planned when a live worker consumes its stream, and only to such a worker. */
+  readonly streams: PlannerStreams;
   /** Where workers report their load, for load-aware plans. */
   readonly loadStore: WorkerLoadStore | undefined;
   readonly application: string;
@@ -383,7 +383,7 @@ export class FleetLeader {
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
       deadOwners: new Set([...this.revoked.keys(), ...this.gone.ids]),
       workerLoads: this.loads,
-      consumes: this.options.consumes,
+      streams: this.options.streams,
     });
     if (plan.moves.length === 0) return;
     const now = this.options.clock.monotonic();

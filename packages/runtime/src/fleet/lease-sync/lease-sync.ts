@@ -13,6 +13,7 @@ import type { HostedLease, LeaseHost } from '../../leases/lease-host.js';
 import { reconcileHostedLeases } from '../../leases/reconcile-hosted-leases.js';
 import type { FleetParts } from '../fleet-parts.js';
 import { planFleet } from '../fleet-plan.js';
+import type { PlannerStreams } from '../stream-eligibility.js';
 import { GoneWorkers } from '../gone-workers.js';
 import { OwnCheckSchedule } from './own-check-schedule.js';
 import { OwnLeaseCheck } from './own-lease-check.js';
@@ -46,8 +47,8 @@ export interface LeaseSyncOptions {
   readonly maxLeasesPerWorker: number | undefined;
   /** False while the worker drains, is fenced or recovers: it takes no leases then. */
   readonly mayTakeLeases: () => boolean;
-  /** Whether the application consumes the lease's stream now: leases of other streams are released, never taken. */
-  readonly consumes: (lease: Lease) => boolean;
+  /** This worker's streams: leases of streams it does not consume are released, never taken. */
+  readonly streams: PlannerStreams;
   /** Gives up a lease of a stream not consumed that the table says this worker owns (nothing here runs it). */
   readonly releaseUnconsumed: (lease: Lease) => void;
   /**
@@ -141,7 +142,7 @@ export class LeaseSync {
         host: options.host,
         workerId: options.workerId,
         mayAdopt: options.mayTakeLeases,
-        consumes: options.consumes,
+        consumes: (lease) => options.streams.consumes(lease),
         releaseUnconsumed: options.releaseUnconsumed,
         expectsHandoff: (leaseKey, leaseCounter) => this.fleet?.member.expectsHandoff(leaseKey, leaseCounter) ?? false,
       },
@@ -334,7 +335,7 @@ export class LeaseSync {
       host,
       workerId,
       mayAdopt: this.options.mayTakeLeases,
-      consumes: this.options.consumes,
+      consumes: (lease) => this.options.streams.consumes(lease),
       releaseUnconsumed: this.options.releaseUnconsumed,
       isActiveWorker: (id) => this.isActiveWorker(id, snapshot.workers),
       expectsHandoff: (leaseKey, leaseCounter) => this.fleet?.member.expectsHandoff(leaseKey, leaseCounter) ?? false,
@@ -429,7 +430,7 @@ export class LeaseSync {
       ownerships: this.ownerships,
       deadOwners: this.removedWorkers.ids,
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
-      consumes: this.options.consumes,
+      streams: this.options.streams,
     });
     return plan.moves.filter((move) => move.from === workerId);
   }
@@ -471,7 +472,7 @@ export class LeaseSync {
       ownerships: this.ownerships,
       deadOwners: this.removedWorkers.ids,
       maxLeasesPerWorker: this.options.maxLeasesPerWorker,
-      consumes: this.options.consumes,
+      streams: this.options.streams,
     });
     if (!plan.workers.includes(workerId)) return;
     const fleet = this.fleet;

@@ -18,8 +18,12 @@ export interface ShardSyncOptions {
   readonly initialPosition: InitialPosition;
   readonly leaseCleanupDelayMs: number;
   readonly requestTimeoutMs: number;
-  /** Whether this worker writes leases (the leader, or every worker without a bus). */
-  readonly writesLeases: () => boolean;
+  /**
+   * Whether this worker writes a stream's leases: without a bus every worker does; with one the
+   * leader does, and a member does for a stream the leader does not consume (a deploy that
+   * changes the streams may start new workers beside an older leader).
+   */
+  readonly writesLeases: (streamName: string) => boolean;
   /** A finished lease was deleted from the table. */
   readonly onLeaseDeleted?: (lease: Lease) => void;
   readonly signal: AbortSignal;
@@ -52,9 +56,8 @@ export class ShardSync {
    * (its children are among them). Resolves to how many leases it created.
    */
   sync(after?: ShardRef, request: ShardSyncRequest = {}): Promise<number> {
-    if (!request.evenIfNotLeader && !this.options.writesLeases()) return Promise.resolve(0);
     if (!this.running) {
-      this.running = this.syncOnce(after).finally(() => (this.running = undefined));
+      this.running = this.syncOnce(after, request).finally(() => (this.running = undefined));
       return this.running;
     }
     this.queued ??= this.running
@@ -66,9 +69,11 @@ export class ShardSync {
     return this.queued;
   }
 
-  private async syncOnce(after: ShardRef | undefined): Promise<number> {
-    const { store, namespace, streams, clock, logger } = this.options;
-    const streamNames = after === undefined ? streams.names() : streams.has(after.streamName) ? [after.streamName] : [];
+  private async syncOnce(after: ShardRef | undefined, { evenIfNotLeader = false }: ShardSyncRequest): Promise<number> {
+    const { store, namespace, streams, clock, logger, writesLeases } = this.options;
+    const consumed = after === undefined ? streams.names() : streams.has(after.streamName) ? [after.streamName] : [];
+    const streamNames = evenIfNotLeader ? consumed : consumed.filter((streamName) => writesLeases(streamName));
+    if (streamNames.length === 0) return 0;
     const [listings, snapshot] = await Promise.all([
       this.listAll(streamNames, after),
       // Eventually consistent: a lease created a moment ago and missed here only costs a conflict.
@@ -89,10 +94,11 @@ export class ShardSync {
     );
     const created = await this.createLeases(fresh);
     // Only from a full listing, which names every child of a finished parent.
-    if (after !== undefined || !this.options.writesLeases()) return created;
+    if (after !== undefined) return created;
     this.trackFinished(snapshot.leases);
     const now = clock.monotonic();
     for (const { streamName, shards } of listings) {
+      if (!writesLeases(streamName)) continue;
       const leases = byStream.get(streamName) ?? [];
       for (const lease of finishedLeasesToDelete(shards, leases, this.finishedSince, now, this.options.leaseCleanupDelayMs)) {
         const deleted = await store.deleteFinishedLease(namespace, lease.leaseKey);

@@ -1,0 +1,73 @@
+import type { Lease, WorkerRecord, WorkerStreamSelection } from '@shoal/coordinator';
+import { wholeNamePattern } from '../streams/whole-name-pattern.js';
+
+/** What the planning worker knows of streams: its own listing, and its own choice of streams. */
+export interface PlannerStreams {
+  /** Whether the planner consumes the lease's stream now (its choice, as last listed). */
+  readonly consumes: (lease: Pick<Lease, 'streamName'>) => boolean;
+  /** Whether the planner's own choice names the stream (in its list, or matching its pattern), listed or not. */
+  readonly selects: (streamName: string) => boolean;
+}
+
+/** Every worker planned over may run the lease. */
+const EVERYONE = 'everyone';
+
+/**
+ * Which of the planned-over workers may be handed which lease, from the streams each worker's
+ * record says it consumes. Workers of one fleet agree on their streams except while a deploy
+ * changes the list or pattern: a lease must then go only to a worker that will run it, or the
+ * same plan hands it to the same refusing worker for ever.
+ *
+ * A worker may run a lease when its record selects the lease's stream and, where the planner's
+ * own choice covers that stream too, the planner's last listing has it (a deleted stream is
+ * nobody's). A record that states nothing (a single-stream namespace) takes what the planner
+ * consumes. Answers are per stream, so a plan of 10,000 leases asks once per stream.
+ */
+export class StreamEligibility {
+  private readonly byStream = new Map<string | undefined, ReadonlySet<string> | typeof EVERYONE>();
+  private readonly patterns = new Map<string, RegExp | undefined>();
+
+  constructor(
+    private readonly workers: readonly WorkerRecord[],
+    private readonly planner: PlannerStreams,
+  ) {}
+
+  /** Whether any worker planned over may run the lease. */
+  anyone(lease: Pick<Lease, 'streamName'>): boolean {
+    const eligible = this.eligible(lease);
+    return eligible === EVERYONE ? this.workers.length > 0 : eligible.size > 0;
+  }
+
+  /** The workers that may run the lease, or `everyone`. */
+  eligible(lease: Pick<Lease, 'streamName'>): ReadonlySet<string> | typeof EVERYONE {
+    const known = this.byStream.get(lease.streamName);
+    if (known !== undefined) return known;
+    const allowed = new Set(this.workers.filter((worker) => this.mayRun(worker, lease)).map((worker) => worker.workerId));
+    const answer = allowed.size === this.workers.length ? EVERYONE : allowed;
+    this.byStream.set(lease.streamName, answer);
+    return answer;
+  }
+
+  private mayRun(worker: WorkerRecord, lease: Pick<Lease, 'streamName'>): boolean {
+    const { consumes } = worker;
+    const { planner } = this;
+    if (consumes === undefined) return planner.consumes(lease);
+    const streamName = lease.streamName;
+    if (streamName === undefined || !this.selects(consumes, streamName)) return false;
+    return planner.consumes(lease) || !planner.selects(streamName);
+  }
+
+  private selects(selection: WorkerStreamSelection, streamName: string): boolean {
+    if ('streams' in selection) return selection.streams.includes(streamName);
+    return this.pattern(selection)?.test(streamName) ?? false;
+  }
+
+  /** A record's pattern, compiled once; one that does not compile matches nothing. */
+  private pattern({ pattern, flags }: { readonly pattern: string; readonly flags: string }): RegExp | undefined {
+    const key = `${flags}/${pattern}`;
+    if (!this.patterns.has(key)) this.patterns.set(key, wholeNamePattern(pattern, flags));
+    return this.patterns.get(key);
+  }
+}
+
+export { EVERYONE };
