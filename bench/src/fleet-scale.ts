@@ -21,11 +21,11 @@
  * Environment: FLEET_SCALE_STREAMS (100), FLEET_SCALE_SHARDS (per stream, 100), FLEET_SCALE_WORKERS (100).
  */
 import { connectNats, coordinationSubjects, type NatsLink } from '@shoal/coordinator';
-import { LocalStack, uniqueName } from '@shoal/local-stack';
+import { LocalStack } from '@shoal/local-stack';
 import { pino } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LeaseTableView, NATS_URL, WorkerProcess, leasesPerOwner, type FleetTarget } from './fleet-processes.js';
-import { createInProcessWorker, stopAll, type InProcessWorker } from './in-process-fleet.js';
+import { NATS_URL, WorkerProcess, leasesPerOwner } from './fleet-processes.js';
+import { createInProcessWorker, newMultiStreamTarget, stopAll, type InProcessWorker } from './in-process-fleet.js';
 import { printTable, sourceState, writeResult } from './report.js';
 
 const STREAMS = Number(process.env.FLEET_SCALE_STREAMS ?? 100);
@@ -102,19 +102,7 @@ async function until(
 export async function run(): Promise<void> {
   await using stack = await LocalStack.start({ shardLimit: LEASES + 100 });
   const logger = pino({ level: process.env.BENCH_WORKER_LOG_LEVEL ?? 'error' });
-  const prefix = uniqueName('scale');
-  const streamNames = Array.from({ length: STREAMS }, (_, index) => `${prefix}-${String(index).padStart(3, '0')}`);
-  for (let next = 0; next < streamNames.length; next += 10) {
-    await Promise.all(streamNames.slice(next, next + 10).map((name) => stack.createStream(name, SHARDS_PER_STREAM)));
-  }
-  const target: FleetTarget = {
-    applicationName: uniqueName('scale'),
-    streamName: streamNames[0]!,
-    streamNames,
-    leaseTableName: uniqueName('bench-scale-leases'),
-  };
-  const view = new LeaseTableView(stack, target);
-  await view.ensureTable();
+  const { target, view } = await newMultiStreamTarget(stack, 'scale', STREAMS, SHARDS_PER_STREAM);
   const meterLink = connectNats({ servers: NATS_URL.replace('nats://', ''), name: 'fleet-scale-meter', logger });
   if (!(await meterLink.ready(5_000))) throw new Error(`fleet-scale: NATS at ${NATS_URL} does not answer`);
   const meter = new BusMeter(meterLink, target.applicationName);

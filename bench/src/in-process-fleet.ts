@@ -105,6 +105,33 @@ export async function newFleetTarget(
   return { target, view };
 }
 
+/**
+ * `streams` fresh streams of `shardsPerStream` shards each (created ten at a time), consumed by
+ * one application, with its lease table: kinesalite reads a stream's whole description on every
+ * call, so many leases are spread over streams of a size it serves quickly.
+ */
+export async function newMultiStreamTarget(
+  stack: LocalStack,
+  name: string,
+  streams: number,
+  shardsPerStream: number,
+): Promise<{ target: FleetTarget; view: LeaseTableView }> {
+  const prefix = uniqueName(name);
+  const streamNames = Array.from({ length: streams }, (_, index) => `${prefix}-${String(index).padStart(3, '0')}`);
+  for (let next = 0; next < streamNames.length; next += 10) {
+    await Promise.all(streamNames.slice(next, next + 10).map((streamName) => stack.createStream(streamName, shardsPerStream)));
+  }
+  const target: FleetTarget = {
+    applicationName: uniqueName(name),
+    streamName: streamNames[0]!,
+    streamNames,
+    leaseTableName: uniqueName(`bench-${name}-leases`),
+  };
+  const view = new LeaseTableView(stack, target);
+  await view.ensureTable();
+  return { target, view };
+}
+
 /** Stops every worker, in parallel; failures are ignored (the benchmark is ending). */
 export async function stopAll(workers: readonly InProcessWorker[]): Promise<void> {
   await Promise.allSettled(workers.map((worker) => worker.stop()));

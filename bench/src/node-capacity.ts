@@ -1,7 +1,7 @@
 /**
  * What one node spends to hold many idle leases: one worker in this process (on the
- * coordination bus, default options) holding every lease of a 2,000-shard stream on kinesalite
- * to which nothing is written. Once every lease is processing and the fleet settled, it measures
+ * coordination bus, default options) holding every lease of streams of 100 shards (one
+ * application, 2,000 leases) on kinesalite to which nothing is written. Once every lease is processing and the fleet settled, it measures
  * over a fixed window: the heap the leases take (after a full GC, against the heap before the
  * worker started), the process's RSS, its CPU time as a share of one core, and GetRecords calls
  * per shard per second (counted by an SDK middleware on the worker's Kinesis client).
@@ -17,10 +17,12 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from './fleet-processes.js';
-import { newFleetTarget, startInProcessWorker, type InProcessWorker } from './in-process-fleet.js';
+import { newFleetTarget, newMultiStreamTarget, startInProcessWorker, type InProcessWorker } from './in-process-fleet.js';
 import { printTable, sourceState, writeResult } from './report.js';
 
 const LEASES = Number(process.env.NODE_CAPACITY_LEASES ?? 2_000);
+/** Streams of at most this many shards (kinesalite reads a stream's whole description on every call). */
+const SHARDS_PER_STREAM = 100;
 const MEASURE_SECONDS = Number(process.env.NODE_CAPACITY_SECONDS ?? 30);
 const SETTLE_SECONDS = Number(process.env.NODE_CAPACITY_SETTLE_SECONDS ?? 15);
 const TARGET_HEAP_BYTES_PER_LEASE = 64 * 1024;
@@ -36,7 +38,12 @@ function collectGarbage(): void {
 export async function run(): Promise<void> {
   await using stack = await LocalStack.start({ shardLimit: LEASES + 100 });
   const logger = pino({ level: process.env.BENCH_WORKER_LOG_LEVEL ?? 'error' });
-  const { target } = await newFleetTarget(stack, 'node-capacity', LEASES);
+  const streams = Math.ceil(LEASES / SHARDS_PER_STREAM);
+  const { target } =
+    streams === 1
+      ? await newFleetTarget(stack, 'node-capacity', LEASES)
+      : await newMultiStreamTarget(stack, 'node-capacity', streams, SHARDS_PER_STREAM);
+  if (streams > 1 && LEASES % SHARDS_PER_STREAM !== 0) throw new Error(`NODE_CAPACITY_LEASES must be a multiple of ${SHARDS_PER_STREAM}`);
 
   let getRecordsCalls = 0;
   const kinesis = new KinesisClient(stack.clientConfig('kinesis'));
