@@ -14,6 +14,7 @@ import type { ShardReadBudget } from '@shoal/coordinator';
 import type { KinesisRecord } from '@shoal/processor-sdk';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { IdleReadPacer } from '../src/consumer/idle-read-pacer.js';
 import { GetRecordsFetcher, type FetchResult, type StartingPosition } from '../src/consumer/get-records-fetcher.js';
 import type { RetrievalOptions } from '../src/consumer/retrieval-options.js';
 import { RecordingClock } from './fakes/fake-clock.js';
@@ -138,6 +139,7 @@ const RETRIEVAL: Required<RetrievalOptions> = {
   maxRecordsPerCall: 100,
   idleTimeBetweenReadsMs: 0,
   maxIdleTimeBetweenReadsMs: 0,
+  idleReadsPerSecond: Number.POSITIVE_INFINITY,
   maxBufferedRecords: 1_000,
   maxBufferedBytes: 1024 * 1024,
   retryBaseMs: 200,
@@ -158,6 +160,7 @@ function startFetcher(
   retrieval: Partial<RetrievalOptions> = {},
   iteratorErrors: Error[] = [],
   kinesis = new FakeKinesis(),
+  idlePacer?: IdleReadPacer,
 ) {
   kinesis.iteratorErrors.push(...iteratorErrors);
   const clock = new RecordingClock();
@@ -169,6 +172,7 @@ function startFetcher(
     start,
     retrieval: { ...RETRIEVAL, ...retrieval },
     budget,
+    ...(idlePacer ? { idlePacer } : {}),
     requestTimeoutMs: 5_000,
     clock,
     logger: pino({ level: 'silent' }),
@@ -241,6 +245,30 @@ describe('GetRecordsFetcher: reading', () => {
     expect(ids(await fetcher.next())).toBe('r1');
     await vi.waitFor(() => expect(clock.sleeps).toHaveLength(7), EVENTUALLY);
     expect(clock.sleeps).toEqual([250, 500, 1_000, 1_000, 1_000, 250, 250]);
+  });
+
+  it('takes its turn among the worker’s idle shards after an empty call only, never after one with records', async () => {
+    const turns: number[] = [];
+    const kinesis = new FakeKinesis();
+    const pacer = { turn: async () => void turns.push(kinesis.getRecordsRequests.length) } as unknown as IdleReadPacer;
+    const { fetcher } = startFetcher(
+      { type: 'LATEST' },
+      { idleTimeBetweenReadsMs: 250, maxIdleTimeBetweenReadsMs: 1_000 },
+      [],
+      kinesis,
+      pacer,
+    );
+    const empty = { Records: [], NextShardIterator: 'still-empty' };
+    kinesis.reply(
+      empty,
+      empty,
+      { Records: [kinesisRecord(1)], NextShardIterator: 'next' },
+      { Records: [kinesisRecord(2)], NextShardIterator: 'more' },
+    );
+    expect(ids(await fetcher.next())).toBe('r1');
+    expect(ids(await fetcher.next())).toBe('r2');
+    // The first two GetRecords came back empty, the next two with records.
+    expect(turns).toEqual([1, 2]);
   });
 
   it('waits after a short call that is caught up, but reads on at once while behind the tip or given a full batch', async () => {

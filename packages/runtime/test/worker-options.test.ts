@@ -67,6 +67,7 @@ describe('resolveWorkerOptions: defaults', () => {
       maxRecordsPerCall: 500,
       idleTimeBetweenReadsMs: 250,
       maxIdleTimeBetweenReadsMs: 1_000,
+      idleReadsPerSecond: 100,
       maxBufferedRecords: 20_000,
       maxBufferedBytes: 32 * 1024 * 1024,
       retryBaseMs: 200,

@@ -9,6 +9,7 @@ import { listShards, withRequestTimeout, type Logger, type ShardInfo, type Shard
 import { compareExtendedSequenceNumbers, deaggregateRecords, type ExtendedSequenceNumber, type KinesisRecord } from '@shoal/processor-sdk';
 import { Backoff } from '../backoff.js';
 import type { Clock } from '../clock.js';
+import type { IdleReadPacer } from './idle-read-pacer.js';
 import type { RetrievalOptions } from './retrieval-options.js';
 
 /** Where reading a shard starts. `AFTER_CHECKPOINT` resumes right after a stored checkpoint. */
@@ -41,6 +42,8 @@ export interface GetRecordsFetcherOptions {
   readonly start: StartingPosition;
   readonly retrieval: Required<RetrievalOptions>;
   readonly budget: ShardReadBudget;
+  /** The worker's idle polls, taken in turn (see `RetrievalOptions.idleReadsPerSecond`); none: no pacing. */
+  readonly idlePacer?: IdleReadPacer;
   /** A call without an answer after this long fails (and is retried) as a timeout. */
   readonly requestTimeoutMs: number;
   readonly clock: Clock;
@@ -60,7 +63,8 @@ const THROTTLING = new Set([
  * (records and bytes) that the shard consumer drains batch by batch, so fetching and
  * processing overlap. A shard that is caught up is polled every `idleTimeBetweenReadsMs` (a shard
  * that stays empty less and less often, doubling the wait up to `maxIdleTimeBetweenReadsMs`, so
- * idle shards cost little and the first record after a quiet spell waits at most that long), one
+ * idle shards cost little and the first record after a quiet spell waits at most that long, or
+ * its turn among the worker's idle shards when an `idlePacer` spreads them over a rate), one
  * behind its tip (a full batch, or MillisBehindLatest > 0) at once; throttling and
  * errors back off exponentially; an expired iterator is renewed right after the last record
  * fetched. Reaching the end of a closed shard is reported once, after its last records.
@@ -197,6 +201,7 @@ export class GetRecordsFetcher {
       if (caughtUp && retrieval.idleTimeBetweenReadsMs > 0) {
         await clock.sleep(idleWait(retrieval, emptyReadsInARow), signal).catch(() => undefined);
       }
+      if (emptyReadsInARow > 0) await this.options.idlePacer?.turn(signal);
     }
   }
 

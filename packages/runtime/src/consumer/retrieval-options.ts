@@ -10,6 +10,14 @@ export interface RetrievalOptions {
    * be read, and an idle shard costs at most one GetRecords per this long. Default 1000 ms.
    */
   maxIdleTimeBetweenReadsMs?: number;
+  /**
+   * GetRecords calls a second the whole worker spends on idle shards (those whose last call came
+   * back empty), taken in turn: with N idle shards each is polled every max(the idle wait, N ÷ this
+   * many seconds). Shards with records never wait for it. Default 100, so 2,000 quiet shards cost
+   * a tenth of a core and a record arriving at one of them waits at most 20 s; raise it for a
+   * shorter wait on a node of many quiet shards, or set `Infinity` to poll each at its idle wait.
+   */
+  idleReadsPerSecond?: number;
   /** Stop prefetching while this many records wait to be processed. Default 20000. */
   maxBufferedRecords?: number;
   /** Stop prefetching while this many bytes wait to be processed. Default 32 MiB. */

@@ -4,6 +4,7 @@ import type { ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { fromCallback, fromPromise } from 'xstate';
 import type { Clock } from '../clock.js';
 import { GetRecordsFetcher } from '../consumer/get-records-fetcher.js';
+import type { IdleReadPacer } from '../consumer/idle-read-pacer.js';
 import { LeaseHold } from '../consumer/lease-hold.js';
 import type { LivenessView } from '../consumer/liveness-view.js';
 import { ShardCheckpointer } from '../consumer/shard-checkpointer.js';
@@ -27,6 +28,8 @@ export interface LeaseActorDependencies {
     readonly kinesisRequestTimeoutMs: number;
   };
   readonly readBudget: ShardReadBudget;
+  /** Paces the polls of the worker's idle shards. */
+  readonly idlePacer: IdleReadPacer;
   readonly clock: Clock;
   readonly logger: Logger;
   /** The worker's liveness: every lease it holds is valid only while it is confirmed. */
@@ -144,6 +147,7 @@ function runShardConsumer(
         start,
         retrieval: deps.options.retrieval,
         budget: deps.readBudget,
+        idlePacer: deps.idlePacer,
         requestTimeoutMs: deps.options.kinesisRequestTimeoutMs,
         clock: deps.clock,
         logger,

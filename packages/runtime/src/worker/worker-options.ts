@@ -235,6 +235,7 @@ const schema = z
         maxRecordsPerCall: z.number().int().min(1).max(10_000).default(10_000),
         idleTimeBetweenReadsMs: nonNegativeMs.default(250),
         maxIdleTimeBetweenReadsMs: nonNegativeMs.default(1_000),
+        idleReadsPerSecond: z.number().positive().default(100),
         maxBufferedRecords: z.number().int().positive().default(20_000),
         maxBufferedBytes: z
           .number()
@@ -249,6 +250,7 @@ const schema = z
         maxRecordsPerCall: 10_000,
         idleTimeBetweenReadsMs: 250,
         maxIdleTimeBetweenReadsMs: 1_000,
+        idleReadsPerSecond: 100,
         maxBufferedRecords: 20_000,
         maxBufferedBytes: 32 * 1024 * 1024,
         retryBaseMs: 200,

@@ -13,6 +13,7 @@ import { ShutdownError, formatCheckpoint } from '@shoal/processor-sdk';
 import { pino } from 'pino';
 import { createActor, fromCallback, fromPromise, toPromise, type InspectionEvent } from 'xstate';
 import { systemClock, type Clock } from '../clock.js';
+import { IdleReadPacer } from '../consumer/idle-read-pacer.js';
 import { leaseStateName, type LeaseMachineSnapshot } from '../machines/lease-machine.js';
 import { LEASE_ACTOR_PREFIX, hostedRef, workerMachine, type CoordinatorCommand, type WorkerActorRef } from '../machines/worker-machine.js';
 import { LeaseCoordinator } from '../fleet/lease-coordinator.js';
@@ -62,6 +63,7 @@ export class Worker implements AsyncDisposable {
   private readonly ownsDynamoDb: boolean;
   private readonly store: LeaseStore;
   private readonly publisher: LeaseStatePublisher | undefined;
+  private readonly idlePacer: IdleReadPacer;
   private actor: WorkerActorRef | undefined;
   private runPromise: Promise<void> | undefined;
   private closed = false;
@@ -86,6 +88,7 @@ export class Worker implements AsyncDisposable {
       requestTimeoutMs: options.dynamoDbRequestTimeoutMs,
     });
     this.publisher = options.leaseStatePublisher;
+    this.idlePacer = new IdleReadPacer(options.retrieval.idleReadsPerSecond);
     this.streams = new ConsumedStreams({
       selection: options.streamSelection,
       kinesis: this.kinesis,
@@ -164,6 +167,7 @@ export class Worker implements AsyncDisposable {
     if (this.closed) return;
     await this.shutdown();
     this.closed = true;
+    this.idlePacer.close();
     if (this.ownsKinesis) this.kinesis.destroy();
     if (this.ownsDynamoDb) this.dynamoDb.destroy();
   }
@@ -208,6 +212,7 @@ export class Worker implements AsyncDisposable {
       workerId: this.workerId,
       options: this.options,
       readBudget: this.options.readBudget ?? new UnlimitedShardReadBudget(),
+      idlePacer: this.idlePacer,
       clock: this.clock,
       logger: this.logger,
       liveness,
