@@ -90,13 +90,7 @@ const { AggregatedRecord } = createRequire(import.meta.url)('aws-kinesis-agg/lib
  */
 export function deaggregateRecord(record: GetRecordsRecord, options: DeaggregateOptions = {}): KinesisRecord[] {
   const plain = toPlainRecord(record);
-  if (!hasKplMagic(plain.data)) return [plain];
-  try {
-    return decodeAggregate(plain);
-  } catch (error) {
-    options.onCorruptAggregate?.(error, record);
-    return [plain];
-  }
+  return hasKplMagic(plain.data) ? userRecordsOf(plain, record, options) : [plain];
 }
 
 /**
@@ -105,7 +99,24 @@ export function deaggregateRecord(record: GetRecordsRecord, options: Deaggregate
  * @throws {@link InvalidArgumentError} as {@link deaggregateRecord} does.
  */
 export function deaggregateRecords(records: readonly GetRecordsRecord[], options: DeaggregateOptions = {}): KinesisRecord[] {
-  return records.flatMap((record) => deaggregateRecord(record, options));
+  // On the path of every record read: no array per plain record.
+  const result: KinesisRecord[] = [];
+  for (const record of records) {
+    const plain = toPlainRecord(record);
+    if (hasKplMagic(plain.data)) result.push(...userRecordsOf(plain, record, options));
+    else result.push(plain);
+  }
+  return result;
+}
+
+/** The user records of a record with the KPL magic prefix: itself, whole, when it is not a valid aggregate. */
+function userRecordsOf(plain: KinesisRecord, record: GetRecordsRecord, options: DeaggregateOptions): KinesisRecord[] {
+  try {
+    return decodeAggregate(plain);
+  } catch (error) {
+    options.onCorruptAggregate?.(error, record);
+    return [plain];
+  }
 }
 
 function toPlainRecord(record: GetRecordsRecord): KinesisRecord {
@@ -117,19 +128,19 @@ function toPlainRecord(record: GetRecordsRecord): KinesisRecord {
   if (!(record.Data instanceof Uint8Array)) {
     throw new InvalidArgumentError(`record ${sequenceNumber} has no Data (got ${String(record.Data)})`);
   }
-  return {
+  const plain = {
     data: record.Data,
     partitionKey: record.PartitionKey ?? '',
     sequenceNumber,
     subSequenceNumber: 0,
     approximateArrivalTimestamp: record.ApproximateArrivalTimestamp ?? new Date(0),
     aggregated: false,
-    ...(record.EncryptionType === undefined ? {} : { encryptionType: record.EncryptionType }),
   };
+  return record.EncryptionType === undefined ? plain : { ...plain, encryptionType: record.EncryptionType };
 }
 
 function hasKplMagic(data: Uint8Array): boolean {
-  return data.length >= KPL_MAGIC.length && KPL_MAGIC.every((byte, i) => data[i] === byte);
+  return data.length >= 4 && data[0] === KPL_MAGIC[0] && data[1] === KPL_MAGIC[1] && data[2] === KPL_MAGIC[2] && data[3] === KPL_MAGIC[3];
 }
 
 function decodeAggregate(enclosing: KinesisRecord): KinesisRecord[] {
