@@ -484,17 +484,18 @@ describe('worker records', () => {
     expect(applied(await store.registerWorker(namespace, 'worker-b')).host).toBeUndefined();
   });
 
-  it('keeps the streams a worker consumes, as a list or a pattern', async () => {
+  it('keeps the streams a worker consumes, and changes them while the record exists', async () => {
     const { store } = await newStore();
     const app = leaseNamespace('billing');
-    applied(await store.registerWorker(app, 'by-list', { consumes: { streams: ['orders', 'refunds'] } }));
-    applied(await store.registerWorker(app, 'by-pattern', { consumes: { pattern: 'orders-.+', flags: 'i' } }));
+    applied(await store.registerWorker(app, 'by-list', { streams: ['orders', 'refunds'] }));
     applied(await store.registerWorker(app, 'unstated'));
     const records = new Map((await store.readNamespace(app)).workers.map((worker) => [worker.workerId, worker]));
-    expect(records.get('by-list')?.consumes).toEqual({ streams: ['orders', 'refunds'] });
-    expect(records.get('by-pattern')?.consumes).toEqual({ pattern: 'orders-.+', flags: 'i' });
-    expect(records.get('unstated')?.consumes).toBeUndefined();
-    expect((await store.getWorker(app, 'by-list'))?.consumes).toEqual({ streams: ['orders', 'refunds'] });
+    expect(records.get('by-list')?.streams).toEqual(['orders', 'refunds']);
+    expect(records.get('unstated')?.streams).toBeUndefined();
+    expect(applied(await store.setWorkerStreams(app, 'by-list', ['orders', 'returns'])).streams).toEqual(['orders', 'returns']);
+    expect((await store.getWorker(app, 'by-list'))?.streams).toEqual(['orders', 'returns']);
+    expect(applied(await store.setWorkerStreams(app, 'by-list', [])).streams).toEqual([]);
+    expect(await store.setWorkerStreams(app, 'never-registered', ['orders'])).toEqual({ status: 'conflict' });
   });
 
   it('heartbeats, marks leaving, and is removed only with the heartbeat observed', async () => {

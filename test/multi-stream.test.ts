@@ -195,6 +195,7 @@ describe('one application, several streams', () => {
     });
     await eventually(() => ownedLeaseCount(worker) === 2, 'the first stream’s 2 leases are held');
     expect(worker.streamNames()).toEqual([first]);
+    expect((await leaseStore(leaseTableName).getWorker(leaseNamespace(applicationName), 'pattern-a'))?.streams).toEqual([first]);
 
     await stack.createStream(second, 1);
     await eventually(() => ownedLeaseCount(worker) === 3, 'a new matching stream is consumed');
@@ -221,6 +222,12 @@ describe('one application, several streams', () => {
     expect(ofFirst).toHaveLength(2);
     for (const lease of ofFirst) expect(lease.leaseOwner).toBeUndefined();
     expect(worker.leases().map((lease) => lease.streamName)).toEqual([second]);
+    // The worker's record lists what the pattern matches now, so planners hand it only those.
+    const store = leaseStore(leaseTableName);
+    await eventually(
+      async () => (await store.getWorker(leaseNamespace(applicationName), 'pattern-a'))?.streams?.join() === second,
+      'the worker record lists the streams the pattern matches now',
+    );
   });
 
   it('keeps two fleets of one application on two streams apart: each elects its own leader and balances its own leases', async () => {
@@ -348,6 +355,37 @@ describe('one application, several streams', () => {
     expect(ownedLeaseCount(old) + ownedLeaseCount(fresh)).toBe(4);
     expect(started.filter(({ workerId, leaseKey }) => workerId === 'old-leader' && leaseKey.startsWith(`${added}:`))).toEqual([]);
     expect((await leaseStore(leaseTableName).getLeadership(leaseNamespace(applicationName)))?.leaderId).toBe('old-leader');
+  });
+
+  it('runs every lease when the per-worker cap leaves exactly enough room and the workers list different streams', async () => {
+    const stack = local.stack();
+    const prefix = uniqueName('capped');
+    // Names sort so that the shared stream's lease comes first.
+    const [shared, onlyA] = [`${prefix}-1shared`, `${prefix}-2only-a`];
+    await Promise.all([stack.createStream(shared, 1), stack.createStream(onlyA, 1)]);
+    const ledgers = new Map([shared, onlyA].map((name) => [name, new RecordLedger()]));
+    const applicationName = uniqueName('app');
+    const leaseTableName = uniqueName('leases');
+    const start = async (workerId: string, streams: string[]) =>
+      startWorker({
+        applicationName,
+        workerId,
+        streams,
+        leaseTableName,
+        maxLeasesPerWorker: 1,
+        processorFactory: routedProcessor(ledgers),
+        coordinationBus: await busFor(applicationName, workerId),
+      });
+    const both = await start('capped-both', [shared, onlyA]);
+    await eventually(() => ownedLeaseCount(both) === 1, 'the first worker holds one lease, its cap');
+    const sharedOnly = await start('capped-shared', [shared]);
+    // Two leases, room for one each: the shared stream's goes to the worker that lists only it.
+    await eventually(
+      () =>
+        ownedLeaseCount(both) === 1 && sharedOnly.leases().some((lease) => lease.streamName === shared && lease.state.startsWith('owned')),
+      'both leases run, each where it may',
+    );
+    expect(both.leases().map((lease) => lease.streamName)).toEqual([onlyA]);
   });
 
   it('gives up for good the leases of a deleted stream, although a leader that has not listed the streams since plans them back', async () => {

@@ -31,7 +31,6 @@ export {
   type WorkerRecord,
   type WorkerRegistration,
   type WorkerStatus,
-  type WorkerStreamSelection,
 } from './lease-table/lease.js';
 export type { LeaseStore, MalformedRow, NamespaceReadOptions, NamespaceSnapshot, OwnedLeaseRef } from './lease-table/lease-store.js';
 export { DynamoDbLeaseStore, type DynamoDbLeaseStoreOptions } from './lease-table/dynamodb-lease-store.js';

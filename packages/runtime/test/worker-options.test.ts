@@ -184,6 +184,13 @@ describe('resolveWorkerOptions: invalid options name the field', () => {
     expect(error.issues[0]).toContain('maxRecords');
   });
 
+  it('takes Infinity for retrieval.idleReadsPerSecond (no pacing), and rejects a rate of 0', () => {
+    const unpaced = resolveWorkerOptions({ ...required, retrieval: { idleReadsPerSecond: Number.POSITIVE_INFINITY } });
+    expect(unpaced.retrieval.idleReadsPerSecond).toBe(Number.POSITIVE_INFINITY);
+    const error = rejectionOf({ ...required, retrieval: { idleReadsPerSecond: 0 } });
+    expect(error.issues).toEqual([expect.stringMatching(/^retrieval\.idleReadsPerSecond: /)]);
+  });
+
   it('rejects retrieval.maxRecordsPerCall above the Kinesis limit of 10000', () => {
     const error = rejectionOf({ ...required, retrieval: { maxRecordsPerCall: 10_001 } });
     expect(error.issues).toEqual([expect.stringMatching(/^retrieval\.maxRecordsPerCall: /)]);

@@ -371,6 +371,10 @@ export class DynamoDbLeaseStore implements LeaseStore {
     return this.workers.markWorkerLeaving(namespace, workerId);
   }
 
+  setWorkerStreams(namespace: string, workerId: string, streams: readonly string[]): Promise<ConditionalWriteResult<WorkerRecord>> {
+    return this.workers.setWorkerStreams(namespace, workerId, streams);
+  }
+
   deregisterWorker(namespace: string, workerId: string): Promise<void> {
     return this.workers.deregisterWorker(namespace, workerId);
   }

@@ -7,7 +7,6 @@ import {
   type WorkerLivenessMode,
   type WorkerRecord,
   type WorkerStatus,
-  type WorkerStreamSelection,
 } from './lease.js';
 
 /**
@@ -177,24 +176,17 @@ export function decodeWorker(item: Item): WorkerRecord {
     startedAt: Number(item.startedAt ?? 0),
     host: typeof item.host === 'string' ? item.host : undefined,
     ...(typeof item.fleetKey === 'string' ? { fleetKey: item.fleetKey } : {}),
-    ...decodeStreamSelection(item.consumes),
+    ...decodeWorkerStreams(item.streams),
   };
 }
 
 /**
- * A record's stream selection. One that does not fit either form is read as an empty list: a
- * planner then hands that worker nothing rather than leases it may not run.
+ * A record's streams. A value that is not a list of names reads as an empty list: a planner then
+ * hands that worker nothing rather than leases it may not run.
  */
-function decodeStreamSelection(value: unknown): { readonly consumes?: WorkerStreamSelection } {
+function decodeWorkerStreams(value: unknown): { readonly streams?: readonly string[] } {
   if (value === undefined || value === null) return {};
-  const selection = value as Record<string, unknown>;
-  if (Array.isArray(selection.streams) && selection.streams.every((name) => typeof name === 'string')) {
-    return { consumes: { streams: selection.streams as string[] } };
-  }
-  if (typeof selection.pattern === 'string' && typeof selection.flags === 'string') {
-    return { consumes: { pattern: selection.pattern, flags: selection.flags } };
-  }
-  return { consumes: { streams: [] } };
+  return { streams: Array.isArray(value) && value.every((name) => typeof name === 'string') ? (value as string[]) : [] };
 }
 
 export function decodeLeadership(item: Item): LeadershipRecord {

@@ -85,6 +85,8 @@ export interface LeaseStore {
   /** Proves the worker is alive; `conflict` when its record is gone (others judged it dead). */
   heartbeatWorker(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>>;
   markWorkerLeaving(namespace: string, workerId: string): Promise<ConditionalWriteResult<WorkerRecord>>;
+  /** Records the streams the worker consumes now (a pattern matched others); `conflict` when its record is gone. */
+  setWorkerStreams(namespace: string, workerId: string, streams: readonly string[]): Promise<ConditionalWriteResult<WorkerRecord>>;
   deregisterWorker(namespace: string, workerId: string): Promise<void>;
   /** Deletes a dead `table`-mode worker's record, only if its heartbeat is still the one observed. */
   removeDeadWorker(namespace: string, workerId: string, observedHeartbeat: number): Promise<ConditionalWriteResult<void>>;

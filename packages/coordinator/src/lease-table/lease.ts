@@ -81,22 +81,20 @@ export interface WorkerRecord {
    */
   readonly fleetKey?: string;
   /**
-   * Which streams the worker consumes, in a namespace of several streams: so a planner whose own
-   * list differs (a rolling deploy that changes it) hands each worker only leases it will run.
-   * Absent in a single-stream namespace, where every worker consumes the one stream.
+   * The streams the worker consumes now, in a namespace of several streams (a pattern's matches
+   * as it last listed them): a planner hands each worker only leases of its streams, so workers
+   * whose lists differ (a deploy that changes them) neither refuse the same lease for ever nor
+   * leave a stream unplanned. Absent in a single-stream namespace.
    */
-  readonly consumes?: WorkerStreamSelection;
+  readonly streams?: readonly string[];
 }
-
-/** A worker's choice of streams as its record states it: a fixed list, or a whole-name pattern. */
-export type WorkerStreamSelection = { readonly streams: readonly string[] } | { readonly pattern: string; readonly flags: string };
 
 /** What a worker's record states besides its id. */
 export interface WorkerRegistration {
   readonly host?: string;
   /** The worker's secret for signing bus messages (see `WorkerRecord.fleetKey`). */
   readonly fleetKey?: string;
-  readonly consumes?: WorkerStreamSelection;
+  readonly streams?: readonly string[];
 }
 
 /**

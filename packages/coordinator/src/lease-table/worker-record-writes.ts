@@ -17,7 +17,7 @@ export class WorkerRecordWrites {
   async registerWorker(
     namespace: string,
     workerId: string,
-    { host, fleetKey, consumes }: WorkerRegistration = {},
+    { host, fleetKey, streams }: WorkerRegistration = {},
   ): Promise<ConditionalWriteResult<WorkerRecord>> {
     const item: Item = {
       ...this.table.key(namespace, workerItemKey(workerId)),
@@ -29,7 +29,7 @@ export class WorkerRecordWrites {
       startedAt: this.table.now(),
       ...(host === undefined ? {} : { host }),
       ...(fleetKey === undefined ? {} : { fleetKey }),
-      ...(consumes === undefined ? {} : { consumes }),
+      ...(streams === undefined ? {} : { streams: [...streams] }),
     };
     return this.table.putNew(item, decodeWorker);
   }
@@ -46,6 +46,17 @@ export class WorkerRecordWrites {
       ':one': 1,
       ':now': this.table.now(),
     });
+  }
+
+  /**
+   * setWorkerStreams
+   * - key: the worker record
+   * - condition: the item exists
+   * - updates: streams (the streams the worker consumes now)
+   * - outcomes: `applied` | `conflict` (the record is gone)
+   */
+  setWorkerStreams(namespace: string, workerId: string, streams: readonly string[]): Promise<ConditionalWriteResult<WorkerRecord>> {
+    return this.updateWorker(namespace, workerId, 'SET #streams = :streams', { ':streams': [...streams] }, { '#streams': 'streams' });
   }
 
   /**

@@ -5,117 +5,157 @@ import { EVERYONE } from './stream-eligibility.js';
 export type EligibleWorkers = (leaseKey: string) => ReadonlySet<string> | typeof EVERYONE;
 
 /**
- * Corrects a count-balanced plan so that every lease ends with a worker that may run it. A lease
- * planned for (or left with) a worker that may not goes to the worker, among those that may, with
- * the fewest leases once the plan is carried out (below `cap`), or stays where it is when none is
- * left; the worker that lost it gets in exchange a lease it may run from the one that gained,
- * preferring one that was moving anyway. While every worker may run every lease (always, outside
- * a deploy that changes which streams workers consume) the plan is returned as it is.
+ * Count-balancing assignment when not every worker may run every lease (workers of one fleet
+ * consume different streams while a deploy changes them). Every lease ends with a worker that
+ * may run it, as evenly as the restrictions allow, within `cap`, moving as little as possible:
  *
- * The plan is stable: a lease the planner would move to a worker that may not run it is kept
- * where it may run, not handed around.
+ * 1. A lease stays with its owner when the owner may run it (up to `cap`).
+ * 2. Every other lease, those with the fewest candidates first, goes to the candidate with the
+ *    fewest leases; when every candidate is full, one of them first passes a lease of its own
+ *    to a worker with room that may run it.
+ * 3. While a worker holds two leases more than another that may run one of them, one moves,
+ *    preferring a lease that moves anyway.
+ *
+ * A balanced assignment plans no move, so the plan is stable. Deterministic: workers and leases
+ * are taken in order of their ids. Load reports are not used here; the fleet plans by load again
+ * once every worker consumes the same streams.
  */
-export function keepToEligibleWorkers(
-  plan: AssignmentPlan,
+export function planWithinStreams(
   leases: readonly PlannerLease[],
+  workers: readonly string[],
   eligible: EligibleWorkers,
   cap: number = Number.POSITIVE_INFINITY,
 ): AssignmentPlan {
-  const restricted = leases.filter((lease) => eligible(lease.leaseKey) !== EVERYONE).sort((a, b) => compare(a.leaseKey, b.leaseKey));
-  if (restricted.length === 0) return plan;
-  const assignment = new Assignment(plan, leases);
-  for (const lease of restricted) {
-    const allowed = eligible(lease.leaseKey) as ReadonlySet<string>;
-    const assignee = assignment.assigneeOf(lease.leaseKey);
-    if (assignee !== undefined && allowed.has(assignee)) continue;
-    const best = leastLoaded(allowed, assignment.counts, cap);
-    // Nobody may take it: it stays with its owner (who gives it back if it may not run it).
-    if (best === undefined) assignment.assign(lease.leaseKey, lease.owner);
-    else {
-      assignment.assign(lease.leaseKey, best);
-      if (assignee !== undefined) assignment.evenOut(assignee, best, lease.leaseKey, eligible);
-    }
-  }
+  const assignment = new Assignment(leases, [...new Set(workers)].sort(compare), eligible, cap);
+  assignment.keepOwners();
+  assignment.placeTheRest();
+  assignment.evenOut();
   return { moves: assignment.moves(), targets: assignment.counts };
 }
 
-/** Where each lease goes once a plan is carried out, and the moves that take it there. */
 class Assignment {
   readonly counts: Map<string, number>;
-  private readonly owners: Map<string, string | undefined>;
-  private readonly planned: Map<string, LeaseMove>;
-  private readonly byWorker = new Map<string, Set<string>>();
+  private readonly assignee = new Map<string, string>();
+  private readonly held: Map<string, Set<string>>;
+  private readonly sorted: readonly PlannerLease[];
+  private readonly owners: ReadonlyMap<string, string | undefined>;
 
-  constructor(plan: AssignmentPlan, leases: readonly PlannerLease[]) {
-    this.counts = new Map(plan.targets);
+  constructor(
+    private readonly leases: readonly PlannerLease[],
+    private readonly workers: readonly string[],
+    private readonly eligible: EligibleWorkers,
+    private readonly cap: number,
+  ) {
+    this.counts = new Map(workers.map((worker) => [worker, 0]));
+    this.held = new Map(workers.map((worker) => [worker, new Set()]));
+    this.sorted = [...leases].sort((a, b) => compare(a.leaseKey, b.leaseKey));
     this.owners = new Map(leases.map((lease) => [lease.leaseKey, lease.owner]));
-    this.planned = new Map(plan.moves.map((move) => [move.leaseKey, move]));
-    for (const lease of leases) {
-      const assignee = this.assigneeOf(lease.leaseKey);
-      if (assignee !== undefined) this.held(assignee).add(lease.leaseKey);
+  }
+
+  keepOwners(): void {
+    for (const lease of this.sorted) {
+      if (lease.owner !== undefined && this.mayRun(lease.leaseKey, lease.owner) && this.hasRoom(lease.owner)) {
+        this.assign(lease.leaseKey, lease.owner);
+      }
     }
   }
 
-  assigneeOf(leaseKey: string): string | undefined {
-    return this.planned.get(leaseKey)?.to ?? this.owners.get(leaseKey);
+  placeTheRest(): void {
+    const unplaced = this.sorted
+      .filter((lease) => !this.assignee.has(lease.leaseKey))
+      .map((lease) => ({ lease, candidates: this.candidates(lease.leaseKey) }))
+      .sort((a, b) => a.candidates.length - b.candidates.length || compare(a.lease.leaseKey, b.lease.leaseKey));
+    for (const { lease, candidates } of unplaced) {
+      const withRoom = candidates.filter((worker) => this.hasRoom(worker));
+      const target = withRoom.length > 0 ? this.leastLoaded(withRoom) : this.makeRoom(candidates);
+      if (target !== undefined) this.assign(lease.leaseKey, target);
+    }
   }
 
-  /** Plans the lease for `to` (its owner, or undefined: no move at all). */
-  assign(leaseKey: string, to: string | undefined): void {
-    const from = this.assigneeOf(leaseKey);
-    if (from === to) return;
-    if (from !== undefined) {
-      this.held(from).delete(leaseKey);
-      if (this.counts.has(from)) this.counts.set(from, Math.max(0, this.counts.get(from)! - 1));
+  evenOut(): void {
+    // Each step narrows the spread of counts, so this ends; the bound only guards the unexpected.
+    for (let step = 0; step < this.leases.length; step += 1) {
+      if (!this.moveOneTowardsBalance()) return;
     }
-    if (to !== undefined) {
-      this.held(to).add(leaseKey);
-      if (this.counts.has(to)) this.counts.set(to, this.counts.get(to)! + 1);
-    }
-    const owner = this.owners.get(leaseKey);
-    const previous = this.planned.get(leaseKey);
-    if (to === undefined || to === owner) this.planned.delete(leaseKey);
-    else if (owner !== undefined) this.planned.set(leaseKey, { leaseKey, from: owner, to, kind: 'handoff' });
-    else this.planned.set(leaseKey, { leaseKey, from: previous?.from, to, kind: 'take' });
-  }
-
-  /**
-   * `gainer` took a lease `loser` may not run: `loser` gets one of `gainer`'s leases it may run
-   * instead, one planned to move to `gainer` if any (no extra move), otherwise one `gainer` owns,
-   * if that evens the counts out.
-   */
-  evenOut(loser: string, gainer: string, taken: string, eligible: EligibleWorkers): void {
-    if (!this.counts.has(loser)) return;
-    const mayGo = [...this.held(gainer)].filter((leaseKey) => leaseKey !== taken && mayRun(eligible(leaseKey), loser)).sort(compare);
-    const moving = mayGo.find((leaseKey) => this.planned.has(leaseKey));
-    if (moving !== undefined) return this.assign(moving, loser);
-    if (mayGo.length > 0 && this.counts.get(gainer)! - this.counts.get(loser)! >= 2) this.assign(mayGo[0]!, loser);
   }
 
   moves(): LeaseMove[] {
-    return [...this.planned.values()];
+    const moves: LeaseMove[] = [];
+    for (const lease of this.sorted) {
+      const to = this.assignee.get(lease.leaseKey);
+      if (to === undefined || to === lease.owner) continue;
+      moves.push({ leaseKey: lease.leaseKey, from: lease.owner, to, kind: lease.owner === undefined ? 'take' : 'handoff' });
+    }
+    return moves;
   }
 
-  private held(worker: string): Set<string> {
-    let leases = this.byWorker.get(worker);
-    if (!leases) this.byWorker.set(worker, (leases = new Set()));
-    return leases;
+  /** Moves one lease from a worker holding two more than another that may run it. */
+  private moveOneTowardsBalance(): boolean {
+    const byCount = [...this.workers].sort((a, b) => this.count(b) - this.count(a) || compare(a, b));
+    const ascending = [...byCount].reverse();
+    for (const donor of byCount) {
+      if (this.count(donor) - this.count(ascending[0]!) < 2) return false;
+      for (const receiver of ascending) {
+        if (this.count(donor) - this.count(receiver) < 2) break;
+        const movable = [...this.held.get(donor)!].filter((leaseKey) => this.mayRun(leaseKey, receiver)).sort(compare);
+        const leaseKey = movable.find((key) => this.ownerOf(key) !== donor) ?? movable[0];
+        if (leaseKey === undefined) continue;
+        this.assign(leaseKey, receiver);
+        return true;
+      }
+    }
+    return false;
   }
-}
 
-function mayRun(allowed: ReadonlySet<string> | typeof EVERYONE, worker: string): boolean {
-  return allowed === EVERYONE || allowed.has(worker);
-}
-
-function leastLoaded(workers: ReadonlySet<string>, counts: ReadonlyMap<string, number>, cap: number): string | undefined {
-  let best: string | undefined;
-  for (const worker of [...workers].sort(compare)) {
-    const count = counts.get(worker);
-    // Only workers the plan spreads leases over have a count.
-    if (count === undefined || count >= cap) continue;
-    if (best === undefined || count < counts.get(best)!) best = worker;
+  /** Every candidate is full: one passes a lease of its own to a worker with room that may run it. */
+  private makeRoom(candidates: readonly string[]): string | undefined {
+    for (const full of candidates) {
+      for (const leaseKey of [...this.held.get(full)!].sort(compare)) {
+        const elsewhere = this.candidates(leaseKey).filter((worker) => worker !== full && this.hasRoom(worker));
+        if (elsewhere.length === 0) continue;
+        this.assign(leaseKey, this.leastLoaded(elsewhere));
+        return full;
+      }
+    }
+    return undefined;
   }
-  return best;
+
+  private assign(leaseKey: string, worker: string): void {
+    const previous = this.assignee.get(leaseKey);
+    if (previous !== undefined) {
+      this.held.get(previous)!.delete(leaseKey);
+      this.counts.set(previous, this.count(previous) - 1);
+    }
+    this.assignee.set(leaseKey, worker);
+    this.held.get(worker)!.add(leaseKey);
+    this.counts.set(worker, this.count(worker) + 1);
+  }
+
+  private candidates(leaseKey: string): string[] {
+    return this.workers.filter((worker) => this.mayRun(leaseKey, worker));
+  }
+
+  private leastLoaded(workers: readonly string[]): string {
+    return workers.reduce((best, worker) => (this.count(worker) < this.count(best) ? worker : best));
+  }
+
+  private mayRun(leaseKey: string, worker: string): boolean {
+    if (!this.counts.has(worker)) return false;
+    const allowed = this.eligible(leaseKey);
+    return allowed === EVERYONE || allowed.has(worker);
+  }
+
+  private hasRoom(worker: string): boolean {
+    return this.count(worker) < this.cap;
+  }
+
+  private count(worker: string): number {
+    return this.counts.get(worker) ?? 0;
+  }
+
+  private ownerOf(leaseKey: string): string | undefined {
+    return this.owners.get(leaseKey);
+  }
 }
 
 function compare(a: string, b: string): number {

@@ -1,6 +1,5 @@
 import { verifyMessage, type LeadershipRecord, type LeaseStore, type NamespaceSnapshot, type WorkerRecord } from '@shoal/coordinator';
 import type { Clock } from '../clock.js';
-import { wholeNamePattern } from '../streams/whole-name-pattern.js';
 
 /** A newer term than the last row seen is read from the table at most this often (forged terms cost no more). */
 const LEADERSHIP_RECHECK_MS = 1_000;
@@ -56,15 +55,13 @@ export class FleetDirectory {
   }
 
   /**
-   * Whether the leader, as last seen, states a choice of streams that leaves `streamName` out.
-   * False while the leader or its record is unknown: the leader is then trusted with the stream.
+   * Whether the leader, as last seen, lists the streams it consumes and `streamName` is not among
+   * them. False while the leader or its record is unknown: the leader is then trusted with it.
    */
   leaderLeavesOut(streamName: string): boolean {
     const leaderId = this.leadership?.leaderId;
-    const consumes = leaderId === undefined ? undefined : this.workers.get(leaderId)?.record?.consumes;
-    if (consumes === undefined) return false;
-    if ('streams' in consumes) return !consumes.streams.includes(streamName);
-    return !(wholeNamePattern(consumes.pattern, consumes.flags)?.test(streamName) ?? false);
+    const streams = leaderId === undefined ? undefined : this.workers.get(leaderId)?.record?.streams;
+    return streams !== undefined && !streams.includes(streamName);
   }
 
   /** The worker's record as the table has it (undefined: not registered). */

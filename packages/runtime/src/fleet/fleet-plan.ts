@@ -8,8 +8,8 @@ import {
   type OwnershipTracker,
   type WorkerLoad,
 } from '@shoal/coordinator';
-import { keepToEligibleWorkers } from './eligible-plan.js';
-import { StreamEligibility, type PlannerStreams } from './stream-eligibility.js';
+import { planWithinStreams } from './eligible-plan.js';
+import { EVERYONE, StreamEligibility, type PlannerStreams } from './stream-eligibility.js';
 
 /** A planner of a single-stream namespace: every lease is of its stream. */
 const EVERY_STREAM: PlannerStreams = { consumes: () => true, selects: () => true };
@@ -72,17 +72,16 @@ export function planFleet(input: FleetPlanInput): FleetPlan {
   };
   const planned = eligible.map((lease) => ({ leaseKey: lease.leaseKey, owner: liveOwner(lease) }));
   const leases = new Map(eligible.map((lease) => [lease.leaseKey, lease]));
-  const plan = keepToEligibleWorkers(
-    planAssignments({
-      leases: planned,
-      workers,
-      maxLeasesPerWorker: input.maxLeasesPerWorker,
-      ...(input.workerLoads && input.workerLoads.size > 0 ? { workerLoads: input.workerLoads } : {}),
-    }),
-    planned,
-    (leaseKey) => streams.eligible(leases.get(leaseKey)!),
-    input.maxLeasesPerWorker,
-  );
+  const eligibleFor = (leaseKey: string) => streams.eligible(leases.get(leaseKey)!);
+  const restricted = planned.some((lease) => eligibleFor(lease.leaseKey) !== EVERYONE);
+  const plan = restricted
+    ? planWithinStreams(planned, workers, eligibleFor, input.maxLeasesPerWorker)
+    : planAssignments({
+        leases: planned,
+        workers,
+        maxLeasesPerWorker: input.maxLeasesPerWorker,
+        ...(input.workerLoads && input.workerLoads.size > 0 ? { workerLoads: input.workerLoads } : {}),
+      });
   // A `take` names the owner it takes from (a dead one, or none), so whoever acts on it can
   // check that the lease is still as planned.
   const moves = plan.moves.map((move) => {

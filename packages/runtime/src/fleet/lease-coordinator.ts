@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import {
   newFleetKey,
@@ -69,10 +70,15 @@ export class LeaseCoordinator {
   private readonly fleetKey = newFleetKey();
   private readonly leaderShardSyncs: LeaderShardSyncs;
   private lastStreamRefreshAt = Number.NEGATIVE_INFINITY;
+  /** The streams this worker's record lists (sorted, joined); undefined in a single-stream namespace. */
+  private recordedStreams: string | undefined;
   /** Leases of streams not consumed whose release is under way, so a repeat does not write twice. */
   private readonly releasing = new Set<string>();
 
   constructor(private readonly deps: LeaseCoordinatorOptions) {
+    // Every loop and every call in flight (listings of several streams at once, say) listens for
+    // the stop; they remove themselves, so more than Node's default of 10 is no leak.
+    setMaxListeners(0, this.controller.signal);
     const { store, kinesis, namespace, streams, workerId, host, liveness, options, clock, logger } = deps;
     this.logger = logger;
     this.fence = new SelfFence(() => host.fenced(), logger);
@@ -304,13 +310,26 @@ export class LeaseCoordinator {
     this.fleet?.bus.publish({ type: 'handoff-requested', leaseKey: lease.leaseKey, from: lease.leaseOwner, to: this.deps.workerId });
   }
 
-  /** Removes this worker's record. */
-  /** What this worker's record states: its host, signing key and (several streams) its choice of streams. */
+  /** What this worker's record states: its host, signing key and (several streams) the streams it consumes. */
   private registration(): WorkerRegistration {
-    const consumes = this.deps.streams.recordForm;
-    return { host: process.env.HOSTNAME, fleetKey: this.fleetKey, ...(consumes ? { consumes } : {}) };
+    const { streams } = this.deps;
+    this.recordedStreams = streams.qualified ? streamSet(streams.names()) : undefined;
+    return { host: process.env.HOSTNAME, fleetKey: this.fleetKey, ...(streams.qualified ? { streams: streams.names() } : {}) };
   }
 
+  /**
+   * Writes the streams a pattern matches now into this worker's record, if they differ from what
+   * it holds (a failed write is tried again at the next refresh): planners hand it only those.
+   */
+  private async recordStreams(): Promise<void> {
+    const { store, namespace, workerId, streams } = this.deps;
+    const names = streams.names();
+    if (this.recordedStreams === undefined || this.recordedStreams === streamSet(names)) return;
+    const written = await store.setWorkerStreams(namespace, workerId, names);
+    if (written.status === 'applied') this.recordedStreams = streamSet(names);
+  }
+
+  /** Removes this worker's record. */
   async deregister(): Promise<void> {
     await this.deps.store.deregisterWorker(this.deps.namespace, this.deps.workerId);
   }
@@ -345,6 +364,9 @@ export class LeaseCoordinator {
   private async refreshStreams(): Promise<void> {
     this.lastStreamRefreshAt = this.deps.clock.monotonic();
     const { added, removed } = await this.deps.streams.refresh(this.controller.signal);
+    await this.recordStreams().catch((error: unknown) =>
+      this.logger.warn({ err: error }, 'could not record the streams this worker consumes; the next refresh tries again'),
+    );
     if (removed.length > 0) {
       this.drainUnconsumed();
       this.fleet?.leader.replanSoon();
@@ -429,4 +451,9 @@ export class LeaseCoordinator {
       await this.deps.clock.sleep(intervalMs(), signal).catch(() => undefined);
     }
   }
+}
+
+/** A set of stream names in one comparable string. */
+function streamSet(names: readonly string[]): string {
+  return [...names].sort().join('\n');
 }

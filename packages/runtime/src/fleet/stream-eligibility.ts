@@ -1,5 +1,4 @@
-import type { Lease, WorkerRecord, WorkerStreamSelection } from '@shoal/coordinator';
-import { wholeNamePattern } from '../streams/whole-name-pattern.js';
+import type { Lease, WorkerRecord } from '@shoal/coordinator';
 
 /** What the planning worker knows of streams: its own listing, and its own choice of streams. */
 export interface PlannerStreams {
@@ -18,14 +17,14 @@ const EVERYONE = 'everyone';
  * changes the list or pattern: a lease must then go only to a worker that will run it, or the
  * same plan hands it to the same refusing worker for ever.
  *
- * A worker may run a lease when its record selects the lease's stream and, where the planner's
- * own choice covers that stream too, the planner's last listing has it (a deleted stream is
- * nobody's). A record that states nothing (a single-stream namespace) takes what the planner
- * consumes. Answers are per stream, so a plan of 10,000 leases asks once per stream.
+ * A worker may run a lease when its record lists the lease's stream (a pattern's matches as the
+ * worker last listed them, so no planner ever runs another worker's pattern) and, where the
+ * planner's own choice covers that stream too, the planner's last listing has it (a deleted
+ * stream is nobody's). A record that lists nothing (a single-stream namespace) takes what the
+ * planner consumes. Answers are per stream, so a plan of 10,000 leases asks once per stream.
  */
 export class StreamEligibility {
   private readonly byStream = new Map<string | undefined, ReadonlySet<string> | typeof EVERYONE>();
-  private readonly patterns = new Map<string, RegExp | undefined>();
 
   constructor(
     private readonly workers: readonly WorkerRecord[],
@@ -49,24 +48,11 @@ export class StreamEligibility {
   }
 
   private mayRun(worker: WorkerRecord, lease: Pick<Lease, 'streamName'>): boolean {
-    const { consumes } = worker;
     const { planner } = this;
-    if (consumes === undefined) return planner.consumes(lease);
+    if (worker.streams === undefined) return planner.consumes(lease);
     const streamName = lease.streamName;
-    if (streamName === undefined || !this.selects(consumes, streamName)) return false;
+    if (streamName === undefined || !worker.streams.includes(streamName)) return false;
     return planner.consumes(lease) || !planner.selects(streamName);
-  }
-
-  private selects(selection: WorkerStreamSelection, streamName: string): boolean {
-    if ('streams' in selection) return selection.streams.includes(streamName);
-    return this.pattern(selection)?.test(streamName) ?? false;
-  }
-
-  /** A record's pattern, compiled once; one that does not compile matches nothing. */
-  private pattern({ pattern, flags }: { readonly pattern: string; readonly flags: string }): RegExp | undefined {
-    const key = `${flags}/${pattern}`;
-    if (!this.patterns.has(key)) this.patterns.set(key, wholeNamePattern(pattern, flags));
-    return this.patterns.get(key);
   }
 }
 

@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { RequestTimeoutError, listStreams, newLeaseKey, type Lease, type Logger, type WorkerStreamSelection } from '@shoal/coordinator';
-import { wholeNamePattern } from './whole-name-pattern.js';
+import { RequestTimeoutError, listStreams, newLeaseKey, type Lease, type Logger } from '@shoal/coordinator';
 
 /** How long a worker keeps trying to list the account's streams at start before it gives up. */
 const START_LISTING_BUDGET_MS = 60_000;
@@ -42,28 +41,20 @@ export class ConsumedStreams {
   /** Whether lease keys name their stream (the application consumes several streams). */
   readonly qualified: boolean;
   private current: ReadonlySet<string>;
-  /** A pattern's whole-name matcher (the options validated that it compiles). */
+  /** A pattern's whole-name matcher. */
   private readonly matcher: RegExp | undefined;
 
   constructor(private readonly options: ConsumedStreamsOptions) {
     const { selection } = options;
     this.qualified = selection.kind !== 'single';
     this.current = new Set(selection.kind === 'single' ? [selection.streamName] : selection.kind === 'list' ? selection.streamNames : []);
-    this.matcher = selection.kind === 'pattern' ? wholeNamePattern(selection.pattern.source, selection.pattern.flags) : undefined;
-  }
-
-  /** The streams this worker's record states it consumes, so planners hand it only those; none for a single stream. */
-  get recordForm(): WorkerStreamSelection | undefined {
-    const { selection } = this.options;
-    if (selection.kind === 'single') return undefined;
-    if (selection.kind === 'list') return { streams: [...selection.streamNames] };
-    return { pattern: selection.pattern.source, flags: selection.pattern.flags };
+    this.matcher = selection.kind === 'pattern' ? wholeNamePattern(selection.pattern) : undefined;
   }
 
   /** Whether this worker's choice names the stream (in its list, or matching its pattern), whether it exists or not. */
   selects(streamName: string): boolean {
     const { selection } = this.options;
-    if (selection.kind === 'pattern') return this.matcher?.test(streamName) ?? false;
+    if (selection.kind === 'pattern') return this.matcher!.test(streamName);
     return selection.kind === 'list' ? selection.streamNames.includes(streamName) : selection.streamName === streamName;
   }
 
@@ -155,6 +146,11 @@ export class ConsumedStreams {
     }
     return { added, removed };
   }
+}
+
+/** The pattern matched against the whole name, so `orders-.*` does not take `old-orders-eu`. */
+function wholeNamePattern(pattern: RegExp): RegExp {
+  return new RegExp(`^(?:${pattern.source})$`, pattern.flags.replace(/[gy]/gu, ''));
 }
 
 const TRANSIENT = new Set(['LimitExceededException', 'ThrottlingException', 'ServiceUnavailable', 'InternalFailure']);

@@ -235,7 +235,7 @@ const schema = z
         maxRecordsPerCall: z.number().int().min(1).max(10_000).default(10_000),
         idleTimeBetweenReadsMs: nonNegativeMs.default(250),
         maxIdleTimeBetweenReadsMs: nonNegativeMs.default(1_000),
-        idleReadsPerSecond: z.number().positive().default(100),
+        idleReadsPerSecond: z.union([z.number().positive(), z.literal(Number.POSITIVE_INFINITY)]).default(100),
         maxBufferedRecords: z.number().int().positive().default(20_000),
         maxBufferedBytes: z
           .number()

@@ -81,6 +81,9 @@ export class InMemoryLeaseStore implements LeaseStore {
   markWorkerLeaving(): Promise<never> {
     return notUsed('markWorkerLeaving');
   }
+  setWorkerStreams(): Promise<never> {
+    return notUsed('setWorkerStreams');
+  }
   deregisterWorker(): Promise<void> {
     return notUsed('deregisterWorker');
   }
