@@ -39,6 +39,7 @@ class Assignment {
   private readonly held: Map<string, Set<string>>;
   private readonly sorted: readonly PlannerLease[];
   private readonly owners: ReadonlyMap<string, string | undefined>;
+  private readonly candidatesOf = new Map<ReadonlySet<string> | typeof EVERYONE, readonly string[]>();
 
   constructor(
     private readonly leases: readonly PlannerLease[],
@@ -131,8 +132,15 @@ class Assignment {
     this.counts.set(worker, this.count(worker) + 1);
   }
 
-  private candidates(leaseKey: string): string[] {
-    return this.workers.filter((worker) => this.mayRun(leaseKey, worker));
+  /** The workers that may run the lease; leases of one stream share one answer. */
+  private candidates(leaseKey: string): readonly string[] {
+    const allowed = this.eligible(leaseKey);
+    let workers = this.candidatesOf.get(allowed);
+    if (!workers) {
+      workers = allowed === EVERYONE ? this.workers : this.workers.filter((worker) => allowed.has(worker));
+      this.candidatesOf.set(allowed, workers);
+    }
+    return workers;
   }
 
   private leastLoaded(workers: readonly string[]): string {
