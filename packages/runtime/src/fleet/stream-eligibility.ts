@@ -26,10 +26,22 @@ const EVERYONE = 'everyone';
 export class StreamEligibility {
   private readonly byStream = new Map<string | undefined, ReadonlySet<string> | typeof EVERYONE>();
 
+  /** Workers grouped by the list their records hold (usually one list for the whole fleet). */
+  private readonly groups: { readonly streams: ReadonlySet<string> | undefined; readonly workerIds: readonly string[] }[];
+
   constructor(
     private readonly workers: readonly WorkerRecord[],
     private readonly planner: PlannerStreams,
-  ) {}
+  ) {
+    const byList = new Map<string, { streams: ReadonlySet<string> | undefined; workerIds: string[] }>();
+    for (const worker of workers) {
+      const key = worker.streams === undefined ? '' : `=${worker.streams.join('\n')}`;
+      let group = byList.get(key);
+      if (!group) byList.set(key, (group = { streams: worker.streams && new Set(worker.streams), workerIds: [] }));
+      group.workerIds.push(worker.workerId);
+    }
+    this.groups = [...byList.values()];
+  }
 
   /** Whether any worker planned over may run the lease. */
   anyone(lease: Pick<Lease, 'streamName'>): boolean {
@@ -41,17 +53,17 @@ export class StreamEligibility {
   eligible(lease: Pick<Lease, 'streamName'>): ReadonlySet<string> | typeof EVERYONE {
     const known = this.byStream.get(lease.streamName);
     if (known !== undefined) return known;
-    const allowed = new Set(this.workers.filter((worker) => this.mayRun(worker, lease)).map((worker) => worker.workerId));
+    const allowed = new Set(this.groups.filter((group) => this.mayRun(group.streams, lease)).flatMap((group) => group.workerIds));
     const answer = allowed.size === this.workers.length ? EVERYONE : allowed;
     this.byStream.set(lease.streamName, answer);
     return answer;
   }
 
-  private mayRun(worker: WorkerRecord, lease: Pick<Lease, 'streamName'>): boolean {
+  private mayRun(streams: ReadonlySet<string> | undefined, lease: Pick<Lease, 'streamName'>): boolean {
     const { planner } = this;
-    if (worker.streams === undefined) return planner.consumes(lease);
+    if (streams === undefined) return planner.consumes(lease);
     const streamName = lease.streamName;
-    if (streamName === undefined || !worker.streams.includes(streamName)) return false;
+    if (streamName === undefined || !streams.has(streamName)) return false;
     return planner.consumes(lease) || !planner.selects(streamName);
   }
 }
