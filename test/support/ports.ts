@@ -1,11 +1,16 @@
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { freeLoopbackPort, waitUntilAccepting } from '@shoal/local-stack';
 
 /** A loopback port nothing listens on (it was free a moment ago). */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no free loopback port');
-  return address.port;
+export const closedPort = freeLoopbackPort;
+
+/** Waits until something accepts connections on the loopback `port`; fails naming `what` after 10 s. */
+export const untilAccepting = (port: number, what: string): Promise<void> => waitUntilAccepting(port, what);
+
+/** Kills a server process the test started (by its PID) and waits for it to exit. */
+export async function killAndWait(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await exited;
 }

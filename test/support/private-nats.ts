@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closedPort } from './ports.js';
+import { closedPort, killAndWait, untilAccepting } from './ports.js';
 
 /** A NATS server of the test's own on a free loopback port, which the test may stop and start again. */
 export class PrivateNatsServer {
@@ -15,12 +14,16 @@ export class PrivateNatsServer {
     private readonly configFile: string | undefined,
   ) {}
 
-  /** `maxPayload`: the largest message the server accepts, in bytes (default 1 MiB). */
-  static async start(options: { readonly maxPayload?: number } = {}): Promise<PrivateNatsServer> {
+  /**
+   * `maxPayload`: the largest message the server accepts, in bytes (default 1 MiB); `config`:
+   * more of the server's configuration (an `authorization` or `tls` block, say).
+   */
+  static async start(options: { readonly maxPayload?: number; readonly config?: string } = {}): Promise<PrivateNatsServer> {
     let configFile: string | undefined;
-    if (options.maxPayload !== undefined) {
+    if (options.maxPayload !== undefined || options.config !== undefined) {
       configFile = join(mkdtempSync(join(tmpdir(), 'shoal-nats-')), 'nats.conf');
-      writeFileSync(configFile, `max_payload: ${options.maxPayload}\n`);
+      const maxPayload = options.maxPayload === undefined ? '' : `max_payload: ${options.maxPayload}\n`;
+      writeFileSync(configFile, `${maxPayload}${options.config ?? ''}\n`);
     }
     const server = new PrivateNatsServer(await closedPort(), configFile);
     await server.resume();
@@ -36,31 +39,13 @@ export class PrivateNatsServer {
     if (this.process) return;
     const config = this.configFile === undefined ? [] : ['-c', this.configFile];
     this.process = spawn('/usr/sbin/nats-server', [...config, '-a', '127.0.0.1', '-p', String(this.port)], { stdio: 'ignore' });
-    const deadline = Date.now() + 10_000;
-    while (!(await accepts(this.port))) {
-      if (Date.now() > deadline) throw new Error(`nats-server did not start on 127.0.0.1:${this.port}`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    await untilAccepting(this.port, 'nats-server');
   }
 
   /** Kills the server this object started (by its PID) and waits for it to exit. */
   async stop(): Promise<void> {
     const child = this.process;
     this.process = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGKILL');
-    await exited;
+    await killAndWait(child);
   }
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

@@ -47,6 +47,7 @@ export { UnlimitedShardReadBudget, type ShardReadBudget } from './read-budget/sh
 export { NoopLeaseStatePublisher, type LeaseStatePublisher, type LeaseStateSnapshot } from './live-state/lease-state.js';
 export { RedisShardReadBudget, type ReadBudgetClock, type RedisShardReadBudgetOptions } from './read-budget/redis-shard-read-budget.js';
 export { connectNats, NatsLink, type ConnectNatsOptions, type NatsLinkState } from './nats/connect-nats.js';
+export type { NatsAuthOptions, NatsTlsOptions } from './nats/nats-auth.js';
 export {
   NatsLeaseStatePublisher,
   leaseStateBucket,
@@ -92,6 +93,7 @@ export { planLoadAwareAssignments, type LoadAwarePlan } from './assignment/load-
 export type { LeaseSwap } from './assignment/lease-swaps.js';
 export { InMemoryWorkerLoadStore, type WorkerLoadStore } from './load/worker-load-store.js';
 export { RedisWorkerLoadStore, type RedisWorkerLoadStoreOptions } from './load/redis-worker-load-store.js';
+export { createFailOpenRedis, type RedisConnectionOptions } from './redis/fail-open-redis.js';
 export {
   EventLoopLoadSampler,
   type EventLoopLoadSamplerOptions,

@@ -42,5 +42,6 @@ export { emulatorHostPath } from './host-script.js';
 export { OutputTail } from './output-tail.js';
 export { createStreamAndWait, deleteStreamAndWait, waitForStreamActive, type WaitOptions } from './streams.js';
 export { uniqueName } from './unique-name.js';
+export { acceptsConnections, freeLoopbackPort, waitUntilAccepting } from './loopback-ports.js';
 export { RecordLedger } from './record-ledger.js';
 export { parseRecordId, produceRecords, type ProduceRecordsOptions, type ProducedPayload } from './produce-records.js';

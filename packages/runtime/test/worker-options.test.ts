@@ -191,6 +191,22 @@ describe('resolveWorkerOptions: invalid options name the field', () => {
     expect(error.issues).toEqual([expect.stringMatching(/^retrieval\.idleReadsPerSecond: /)]);
   });
 
+  it('names what is wrong in the nats and redis options', () => {
+    expect(rejectionOf({ ...required, nats: { servers: [] } }).issues).toEqual([
+      expect.stringMatching(/^nats\.servers: must name a NATS server/),
+    ]);
+    expect(rejectionOf({ ...required, nats: { servers: 'x:4222', password: 'p' } as never }).issues).toEqual([
+      expect.stringMatching(/^nats: Unrecognized key: "password"/),
+    ]);
+    expect(rejectionOf({ ...required, redis: { url: 'http://127.0.0.1:6379' } }).issues).toEqual([
+      expect.stringMatching(/^redis\.url: must be a redis:\/\/ or rediss:\/\/ URL/),
+    ]);
+    expect(resolveWorkerOptions({ ...required, nats: { servers: ['a:4222', 'b:4222'], token: 't' } }).nats).toEqual({
+      servers: ['a:4222', 'b:4222'],
+      token: 't',
+    });
+  });
+
   it('rejects retrieval.maxRecordsPerCall above the Kinesis limit of 10000', () => {
     const error = rejectionOf({ ...required, retrieval: { maxRecordsPerCall: 10_001 } });
     expect(error.issues).toEqual([expect.stringMatching(/^retrieval\.maxRecordsPerCall: /)]);

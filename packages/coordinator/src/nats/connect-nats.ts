@@ -1,8 +1,9 @@
 import { InvalidArgumentError } from '@shoal/processor-sdk';
 import { connect, type NatsConnection, type Status } from '@nats-io/transport-node';
 import type { Logger } from '../logger.js';
+import { natsAuthOptions, type NatsAuthOptions } from './nats-auth.js';
 
-export interface ConnectNatsOptions {
+export interface ConnectNatsOptions extends NatsAuthOptions {
   /** `host:port` or `nats://host:port`, one or several. */
   readonly servers: string | string[];
   /** Client name shown by the server's monitoring (e.g. the worker id). */
@@ -43,6 +44,7 @@ export class NatsLink {
   private readonly logger: Logger;
   private readonly reconnectTimeWaitMs: number;
   private readonly connectTimeoutMs: number;
+  private readonly auth: ReturnType<typeof natsAuthOptions>;
   private current: NatsConnection | undefined;
   private linkState: NatsLinkState = 'connecting';
   private readonly waiters = new Set<(connected: boolean) => void>();
@@ -58,6 +60,7 @@ export class NatsLink {
     this.logger = options.logger;
     this.reconnectTimeWaitMs = options.reconnectTimeWaitMs ?? DEFAULT_RECONNECT_TIME_WAIT_MS;
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.auth = natsAuthOptions(options);
     void this.run();
   }
 
@@ -132,6 +135,7 @@ export class NatsLink {
       let nc: NatsConnection;
       try {
         nc = await connect({
+          ...this.auth,
           servers: this.servers,
           name: this.name,
           timeout: this.connectTimeoutMs,

@@ -1,24 +1,63 @@
+import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '@shoal/processor-sdk';
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 
 /**
+ * Where a Redis server is and how to reach it: a `redis://` URL (`rediss://` for TLS; a password
+ * may be in it as `redis://:password@host:port`), with the password and TLS files given apart
+ * where that is easier.
+ */
+export interface RedisConnectionOptions {
+  readonly url: string;
+  readonly password?: string;
+  /** For `rediss://`: the CA that signed the server's certificate, and this client's own (PEM files). */
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
+}
+
+/**
  * A Redis client for features that must fail open: commands fail at once while disconnected
  * (instead of piling up until Redis is back), time out after `commandTimeoutMs`, and the client
  * reconnects in the background. Connection errors are logged at debug level only; callers
- * report outages once, in their own words.
+ * report outages once, in their own words. TLS files are read now, so a missing one fails at
+ * start with its path named.
  */
-export function createFailOpenRedis(url: string, commandTimeoutMs: number, logger: Logger, what: string): Redis {
+export function createFailOpenRedis(
+  connection: string | RedisConnectionOptions,
+  commandTimeoutMs: number,
+  logger: Logger,
+  what: string,
+): Redis {
+  const { url, password, tls } = typeof connection === 'string' ? { url: connection } : connection;
+  if (!/^rediss?:\/\//u.test(url))
+    throw new InvalidArgumentError(`${what}: the Redis URL must start with redis:// or rediss://, got ${url}`);
   const redis = new Redis(url, {
     enableOfflineQueue: false,
     commandTimeout: commandTimeoutMs,
     maxRetriesPerRequest: 1,
     connectTimeout: 2_000,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
+    ...(password === undefined ? {} : { password }),
+    ...(tls === undefined ? {} : { tls: tlsFiles(tls, what) }),
   });
   // Keeps ioredis from printing "Unhandled error event" for each reconnect attempt.
   redis.on('error', (err: unknown) => logger.debug({ err }, `${what} redis client error`));
   return redis;
+}
+
+function tlsFiles(tls: NonNullable<RedisConnectionOptions['tls']>, what: string): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  const read = (path: string | undefined, field: string): Buffer | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new InvalidArgumentError(
+        `${what}: tls.${field}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      );
+    }
+  };
+  const [ca, cert, key] = [read(tls.caFile, 'caFile'), read(tls.certFile, 'certFile'), read(tls.keyFile, 'keyFile')];
+  return { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
 }
 
 /**

@@ -2,7 +2,17 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { DynamoDBClient, DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import type { KinesisClient, KinesisClientConfig } from '@aws-sdk/client-kinesis';
-import type { CoordinationBus, LeaseStatePublisher, Logger, ShardReadBudget, WorkerLoadStore } from '@shoal/coordinator';
+import {
+  NatsLink,
+  type CoordinationBus,
+  type LeaseStatePublisher,
+  type Logger,
+  type NatsAuthOptions,
+  type RedisConnectionOptions,
+  type ShardReadBudget,
+  type WorkerLoadStore,
+} from '@shoal/coordinator';
+import { Redis } from 'ioredis';
 import type { InitialPosition, ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
@@ -13,6 +23,11 @@ import type { StreamSelection } from '../streams/consumed-streams.js';
 import { crossFieldIssues, describe } from './option-rules.js';
 
 export type { CoordinationOptions, RetrievalOptions };
+
+/** NATS servers (`host:port` or `nats://host:port`) and how to authenticate to them. */
+export interface WorkerNatsOptions extends NatsAuthOptions {
+  readonly servers: string | readonly string[];
+}
 
 export interface WorkerOptions {
   /** Names the consumer application; leases and checkpoints are kept per application. Required. */
@@ -92,6 +107,20 @@ export interface WorkerOptions {
    * application the same choice.
    */
   coordinationBus?: CoordinationBus;
+  /**
+   * NATS servers, and how to authenticate to them (user and password, a token, a creds file, an
+   * nkey seed file; TLS), or a ready `NatsLink`. The worker then builds its coordination bus and
+   * lease-state publisher itself (unless `coordinationBus` or `leaseStatePublisher` are given)
+   * and closes what it built when it closes.
+   */
+  nats?: WorkerNatsOptions | NatsLink;
+  /**
+   * A Redis server (`redis://`, `rediss://` for TLS; password and TLS files apart or in the URL)
+   * or a ready ioredis client. The worker then builds its shared read budget and load store
+   * itself (unless `readBudget` or `workerLoadStore` are given), on one connection that fails
+   * open while Redis is away, and closes what it built when it closes.
+   */
+  redis?: RedisConnectionOptions | Redis;
   coordination?: CoordinationOptions;
   /**
    * Where the worker reports its load (event-loop lag, records/s), e.g. `RedisWorkerLoadStore`.
@@ -126,8 +155,12 @@ export interface ResolvedWorkerOptions extends Required<
     | 'coordinationBus'
     | 'coordination'
     | 'workerLoadStore'
+    | 'nats'
+    | 'redis'
   >
 > {
+  nats: WorkerNatsOptions | NatsLink | undefined;
+  redis: RedisConnectionOptions | Redis | undefined;
   /** The single stream; undefined when the application consumes several. */
   streamName: string | undefined;
   streamSelection: StreamSelection;
@@ -156,6 +189,35 @@ const streamNameSchema = z
   .min(1)
   .max(128)
   .regex(NAME, 'may contain only letters, digits, "_", "." and "-"');
+
+const NO_NATS_SERVER = 'must name a NATS server (host:port or nats://host:port) or a non-empty list of them';
+
+const natsOptionsSchema = z
+  .object({
+    servers: z.union([z.string().min(1, NO_NATS_SERVER), z.array(z.string().min(1, NO_NATS_SERVER)).min(1, NO_NATS_SERVER)], {
+      error: NO_NATS_SERVER,
+    }),
+    user: z.string().optional(),
+    pass: z.string().optional(),
+    token: z.string().optional(),
+    credsFile: z.string().optional(),
+    nkeySeedFile: z.string().optional(),
+    tls: z
+      .union([
+        z.boolean(),
+        z.object({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() }).strict(),
+      ])
+      .optional(),
+  })
+  .strict();
+
+const redisOptionsSchema = z
+  .object({
+    url: z.string().regex(/^rediss?:\/\/.+/u, 'must be a redis:// or rediss:// URL'),
+    password: z.string().optional(),
+    tls: z.object({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() }).strict().optional(),
+  })
+  .strict();
 
 const schema = z
   .object({
@@ -262,6 +324,8 @@ const schema = z
       .custom<CoordinationBus>(hasMethods('publish', 'onEvent', 'requestLiveness', 'serveLiveness'), 'must implement CoordinationBus')
       .optional(),
     workerLoadStore: z.custom<WorkerLoadStore>(hasMethods('report', 'readAll', 'close'), 'must implement WorkerLoadStore').optional(),
+    nats: z.union([z.instanceof(NatsLink), natsOptionsSchema]).optional(),
+    redis: z.union([z.instanceof(Redis), redisOptionsSchema]).optional(),
     loadReportIntervalMs: positiveMs.default(5_000),
     coordination: z
       .object({

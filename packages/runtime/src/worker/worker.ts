@@ -21,6 +21,7 @@ import { WorkerLiveness } from '../fleet/liveness/worker-liveness.js';
 import { createLeaseMachine } from '../leases/lease-actors.js';
 import type { HostedLease, LeaseHost } from '../leases/lease-host.js';
 import { ConsumedStreams } from '../streams/consumed-streams.js';
+import { FleetServices } from './fleet-services.js';
 import { LoadReporter } from './load-reporter.js';
 import { resolveWorkerOptions, selfFenceAfterMs, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
 
@@ -63,6 +64,8 @@ export class Worker implements AsyncDisposable {
   private readonly ownsDynamoDb: boolean;
   private readonly store: LeaseStore;
   private readonly publisher: LeaseStatePublisher | undefined;
+  /** The bus, publisher, read budget and load store built from the `nats` and `redis` options. */
+  private readonly services: FleetServices;
   private readonly idlePacer: IdleReadPacer;
   private actor: WorkerActorRef | undefined;
   private runPromise: Promise<void> | undefined;
@@ -71,13 +74,22 @@ export class Worker implements AsyncDisposable {
   /** Who waits for a lease machine to leave `pending` (see LeaseHost.untilSettled). */
   private readonly settleWaiters = new Map<string, Set<() => void>>();
 
-  private constructor(options: ResolvedWorkerOptions) {
+  private constructor(resolved: ResolvedWorkerOptions) {
+    const logger = (resolved.logger ?? pino({ name: 'shoal' })).child({ workerId: resolved.workerId });
+    this.services = new FleetServices(resolved, logger);
+    const options: ResolvedWorkerOptions = {
+      ...resolved,
+      coordinationBus: this.services.coordinationBus,
+      leaseStatePublisher: this.services.leaseStatePublisher,
+      readBudget: this.services.readBudget,
+      workerLoadStore: this.services.workerLoadStore,
+    };
     this.options = options;
     this.workerId = options.workerId;
     this.applicationName = options.applicationName;
     this.streamName = options.streamName;
     this.clock = options.clock ?? systemClock;
-    this.logger = (options.logger ?? pino({ name: 'shoal' })).child({ workerId: options.workerId });
+    this.logger = logger;
     this.ownsKinesis = !(options.kinesis instanceof KinesisClient);
     this.kinesis = options.kinesis instanceof KinesisClient ? options.kinesis : new KinesisClient(options.kinesis);
     this.ownsDynamoDb = !(options.dynamoDb instanceof DynamoDBClient);
@@ -168,6 +180,7 @@ export class Worker implements AsyncDisposable {
     await this.shutdown();
     this.closed = true;
     this.idlePacer.close();
+    await this.services.close();
     if (this.ownsKinesis) this.kinesis.destroy();
     if (this.ownsDynamoDb) this.dynamoDb.destroy();
   }
