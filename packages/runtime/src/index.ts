@@ -31,6 +31,7 @@ export {
   type ResolvedWorkerOptions,
   type CoordinationOptions,
   type RetrievalOptions,
+  type WorkerNatsOptions,
   type WorkerOptions,
 } from './worker/worker-options.js';
 export { InvalidOptionsError } from './errors.js';

@@ -1,0 +1,171 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { ShardRecordProcessorFactory } from '@shoal/processor-sdk';
+import type { WorkerNatsOptions, WorkerOptions } from '@shoal/runtime';
+
+/** `shoal worker`'s settings as given by flags and `SHOAL_*` variables (commander merges the two). */
+export interface WorkerFlags {
+  readonly processor?: string;
+  readonly config?: string;
+  readonly application?: string;
+  readonly stream?: string;
+  readonly streams?: readonly string[];
+  readonly streamPattern?: string;
+  readonly leaseTable?: string;
+  readonly workerId?: string;
+  readonly initialPosition?: string;
+  readonly maxLeasesPerWorker?: number;
+  readonly region?: string;
+  readonly kinesisEndpoint?: string;
+  readonly dynamodbEndpoint?: string;
+  readonly nats?: readonly string[];
+  readonly natsUser?: string;
+  readonly natsPassword?: string;
+  readonly natsToken?: string;
+  readonly natsCredsFile?: string;
+  readonly natsNkeySeedFile?: string;
+  readonly natsCaFile?: string;
+  readonly natsTls?: boolean;
+  readonly redis?: string;
+  readonly redisPassword?: string;
+  readonly redisCaFile?: string;
+}
+
+/** Settings of the config file that are the command's own, not `WorkerOptions`. */
+interface CommandFileSettings {
+  readonly processor?: string;
+  readonly region?: string;
+  readonly kinesisEndpoint?: string;
+  readonly dynamodbEndpoint?: string;
+}
+
+/** A start-up problem `shoal worker` reports in one line and exits 1 on. */
+export class WorkerStartError extends Error {
+  override readonly name = 'WorkerStartError';
+}
+
+/**
+ * The worker's options from the config file, then the flags and variables over them (a flag or
+ * variable wins). What is left for `Worker.create` to check (unknown keys, bad values) it
+ * reports with the field named, file keys included.
+ */
+export async function workerOptionsFrom(flags: WorkerFlags): Promise<{ options: WorkerOptions; processorPath: string }> {
+  const file = flags.config === undefined ? {} : await readConfigFile(flags.config);
+  const { processor, region, kinesisEndpoint, dynamodbEndpoint, ...fileOptions } = file as CommandFileSettings & Record<string, unknown>;
+  const processorPath = flags.processor ?? processor;
+  if (processorPath === undefined)
+    throw new WorkerStartError('--processor is required: the ES module whose default export (or `processorFactory`) makes processors');
+  const settings = {
+    region: flags.region ?? region,
+    kinesisEndpoint: flags.kinesisEndpoint ?? kinesisEndpoint,
+    dynamodbEndpoint: flags.dynamodbEndpoint ?? dynamodbEndpoint,
+  };
+  const options = {
+    ...fileOptions,
+    ...defined({
+      applicationName: flags.application,
+      streamName: flags.stream,
+      streams: flags.streams,
+      streamPattern: flags.streamPattern,
+      leaseTableName: flags.leaseTable,
+      workerId: flags.workerId,
+      initialPosition: flags.initialPosition,
+      maxLeasesPerWorker: flags.maxLeasesPerWorker,
+    }),
+    ...defined({
+      kinesis: awsClient(settings.kinesisEndpoint, settings.region, fileOptions.kinesis),
+      dynamoDb: awsClient(settings.dynamodbEndpoint, settings.region, fileOptions.dynamoDb),
+    }),
+    ...natsOption(flags, fileOptions.nats),
+    ...redisOption(flags, fileOptions.redis),
+  } as Record<string, unknown>;
+  return { options: options as unknown as WorkerOptions, processorPath };
+}
+
+/** The processor factory a module exports: its default export, or `processorFactory`. */
+export async function loadProcessorFactory(path: string): Promise<ShardRecordProcessorFactory> {
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(pathToFileURL(resolve(path)).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new WorkerStartError(`cannot load the processor module ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const factory = module.processorFactory ?? module.default;
+  if (typeof factory !== 'function') {
+    throw new WorkerStartError(
+      `the processor module ${path} exports neither a default function nor \`processorFactory\` (a function from the shard to its processor)`,
+    );
+  }
+  return factory as ShardRecordProcessorFactory;
+}
+
+async function readConfigFile(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new WorkerStartError(`cannot read the config file ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new WorkerStartError(`the config file ${path} is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new WorkerStartError(`the config file ${path} must hold one JSON object of worker options`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * A client config for an endpoint (the emulators): HTTP/1.1, which kinesalite needs, and dummy
+ * credentials unless the environment has some. Without an endpoint or region the SDK's defaults
+ * apply (the region and credentials of the environment, as on AWS). A `kinesis` or `dynamoDb`
+ * object of the config file is the base.
+ */
+function awsClient(endpoint: string | undefined, region: string | undefined, fromFile: unknown): object | undefined {
+  const base = typeof fromFile === 'object' && fromFile !== null ? fromFile : undefined;
+  if (endpoint === undefined && region === undefined) return base;
+  const credentials = process.env.AWS_ACCESS_KEY_ID ? {} : { credentials: { accessKeyId: 'shoal-local', secretAccessKey: 'shoal-local' } };
+  return {
+    ...base,
+    ...(region === undefined ? {} : { region }),
+    ...(endpoint === undefined
+      ? {}
+      : { endpoint, requestHandler: new NodeHttpHandler(), ...(region === undefined ? { region: 'us-east-1' } : {}), ...credentials }),
+  };
+}
+
+function natsOption(flags: WorkerFlags, fromFile: unknown): { nats?: WorkerNatsOptions } {
+  const auth = defined({
+    user: flags.natsUser,
+    pass: flags.natsPassword,
+    token: flags.natsToken,
+    credsFile: flags.natsCredsFile,
+    nkeySeedFile: flags.natsNkeySeedFile,
+    tls: flags.natsCaFile === undefined ? flags.natsTls : { caFile: flags.natsCaFile },
+  });
+  if (flags.nats === undefined && Object.keys(auth).length === 0)
+    return fromFile === undefined ? {} : { nats: fromFile as WorkerNatsOptions };
+  const base = typeof fromFile === 'object' && fromFile !== null ? (fromFile as WorkerNatsOptions) : undefined;
+  return { nats: { ...base, ...(flags.nats === undefined ? {} : { servers: [...flags.nats] }), ...auth } as WorkerNatsOptions };
+}
+
+function redisOption(flags: WorkerFlags, fromFile: unknown): { redis?: WorkerOptions['redis'] } {
+  const given = defined({
+    url: flags.redis,
+    password: flags.redisPassword,
+    tls: flags.redisCaFile === undefined ? undefined : { caFile: flags.redisCaFile },
+  });
+  if (Object.keys(given).length === 0) return fromFile === undefined ? {} : { redis: fromFile as WorkerOptions['redis'] };
+  const base = typeof fromFile === 'object' && fromFile !== null ? fromFile : {};
+  return { redis: { ...base, ...given } as WorkerOptions['redis'] };
+}
+
+/** The entries whose value is not undefined. */
+function defined<T extends Record<string, unknown>>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,157 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbLeaseStore, leaseNamespace } from '@shoal/coordinator';
+import { RecordLedger, produceRecords, uniqueName } from '@shoal/local-stack';
+import { afterEach, describe, expect, it } from 'vitest';
+import { eventually, useLocalStack } from './support/worker-harness.js';
+
+/**
+ * `shoal worker` as a container runs it: a process started with flags, SHOAL_* variables and a
+ * config file, loading the user's processor module, stopped with SIGTERM. On the emulators.
+ */
+const CLI = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
+const PROCESSOR = fileURLToPath(new URL('./fixtures/cli-processor.mjs', import.meta.url));
+const local = useLocalStack();
+const started: ReturnType<typeof spawn>[] = [];
+
+afterEach(() => {
+  for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+interface Run {
+  readonly exited: Promise<number | null>;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  readonly kill: (signal: NodeJS.Signals) => void;
+}
+
+function shoal(args: readonly string[], env: Record<string, string> = {}): Run {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { exited, stdout: () => stdout, stderr: () => stderr, kill: (signal) => child.kill(signal) };
+}
+
+/** Resolves with the exit code, or fails the test after `timeoutMs`. */
+async function exitCodeWithin(run: Run, timeoutMs: number): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`shoal did not exit within ${timeoutMs} ms; stderr: ${run.stderr()}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([run.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('shoal worker', () => {
+  it('runs a processor module with options from flags, variables and a config file, and drains on SIGTERM', async () => {
+    const stack = local.stack();
+    const streamName = uniqueName('cli');
+    await stack.createStream(streamName, 2);
+    const applicationName = uniqueName('app');
+    const leaseTableName = uniqueName('leases');
+    const dir = mkdtempSync(join(tmpdir(), 'shoal-cli-'));
+    const processedFile = join(dir, 'processed.txt');
+    const configFile = join(dir, 'shoal.json');
+    // The file gives the stream and timings; a variable the application; flags the rest.
+    writeFileSync(configFile, JSON.stringify({ streamName, leaseTableName: 'overridden-by-the-flag', drainTimeoutMs: 5_000 }));
+    const { kinesisEndpoint, dynamodbEndpoint } = stack.endpoints;
+    const run = shoal(
+      [
+        'worker',
+        '--processor',
+        PROCESSOR,
+        '--config',
+        configFile,
+        '--lease-table',
+        leaseTableName,
+        '--initial-position',
+        'TRIM_HORIZON',
+        '--kinesis-endpoint',
+        kinesisEndpoint,
+        '--dynamodb-endpoint',
+        dynamodbEndpoint,
+      ],
+      { SHOAL_APPLICATION: applicationName, SHOAL_WORKER_ID: 'cli-worker', SHOAL_TEST_PROCESSED_FILE: processedFile },
+    );
+
+    const ledger = new RecordLedger();
+    await produceRecords({ kinesis: stack.kinesis, streamName, count: 200, batchSize: 50, keyCount: 10, ledger });
+    const processedIds = () =>
+      existsSync(processedFile)
+        ? new Set(
+            readFileSync(processedFile, 'utf8')
+              .split('\n')
+              .filter((line) => line.length > 0)
+              .map((line) => (JSON.parse(line) as { id: string }).id),
+          )
+        : new Set<string>();
+    await eventually(() => processedIds().size === 200, 'the worker process handles all 200 records', 30_000);
+
+    run.kill('SIGTERM');
+    expect(await exitCodeWithin(run, 20_000), run.stderr()).toBe(0);
+    // It drained: both leases released with their checkpoints, and its record removed.
+    const client = new DynamoDBClient(stack.clientConfig('dynamodb'));
+    try {
+      const snapshot = await new DynamoDbLeaseStore({ client, tableName: leaseTableName }).readNamespace(
+        leaseNamespace(applicationName, streamName),
+      );
+      expect(snapshot.leases).toHaveLength(2);
+      for (const lease of snapshot.leases) {
+        expect(lease.leaseOwner).toBeUndefined();
+        expect(lease.checkpoint.type).toBe('SEQUENCE');
+      }
+      expect(snapshot.workers).toEqual([]);
+    } finally {
+      client.destroy();
+    }
+    // Logs are JSON lines on stdout, naming the worker.
+    const lines = run
+      .stdout()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { workerId?: string });
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((line) => line.workerId === 'cli-worker')).toBe(true);
+  });
+
+  it('fails at start with the problem named: an unknown option in the file, a module without a processor, a bad flag', async () => {
+    const { kinesisEndpoint, dynamodbEndpoint } = local.stack().endpoints;
+    const dir = mkdtempSync(join(tmpdir(), 'shoal-cli-'));
+    const endpoints = ['--kinesis-endpoint', kinesisEndpoint, '--dynamodb-endpoint', dynamodbEndpoint];
+    const configFile = join(dir, 'shoal.json');
+    writeFileSync(configFile, JSON.stringify({ applicationName: 'app', streamName: 'stream', leaseDurationMillis: 10_000 }));
+    const unknownKey = shoal(['worker', '--processor', PROCESSOR, '--config', configFile, ...endpoints]);
+    expect(await exitCodeWithin(unknownKey, 20_000)).toBe(1);
+    expect(unknownKey.stderr()).toMatch(/shoal worker: invalid options:[\s\S]*leaseDurationMillis/);
+
+    const notAProcessor = join(dir, 'not-a-processor.mjs');
+    writeFileSync(notAProcessor, 'export const answer = 42;\n');
+    const noFactory = shoal(['worker', '--processor', notAProcessor, '--application', 'app', '--stream', 'stream', ...endpoints]);
+    expect(await exitCodeWithin(noFactory, 20_000)).toBe(1);
+    expect(noFactory.stderr()).toContain(
+      `the processor module ${notAProcessor} exports neither a default function nor \`processorFactory\``,
+    );
+
+    const badFlag = shoal(['worker', '--processor', PROCESSOR, '--max-leases-per-worker', '0']);
+    expect(await exitCodeWithin(badFlag, 20_000)).toBe(1);
+    expect(badFlag.stderr()).toMatch(/--max-leases-per-worker <n>' argument '0' is invalid/);
+
+    const noProcessor = shoal(['worker', '--application', 'app', '--stream', 'stream', ...endpoints]);
+    expect(await exitCodeWithin(noProcessor, 20_000)).toBe(1);
+    expect(noProcessor.stderr()).toContain('--processor is required');
+  });
+});
