@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // The `shoal` binary: wires the command line to the process (stdout, stderr, signals, exit code).
 import { pino } from 'pino';
-import { runCli } from './program.js';
+
+// The AWS SDK warns on every start under Node 20 that later releases will need Node 22; the
+// command's users read the supported versions in the README instead. Set before the SDK loads.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+const { runCli } = await import('./program.js');
 
 const controller = new AbortController();
 // Once only: a second Ctrl-C falls through to Node's default and kills a stuck shutdown.

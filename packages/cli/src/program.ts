@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from '@shoal/coordinator';
+import { runLocalStack } from './local-stack-command.js';
 import { runWatch } from './watch-command.js';
 import { runWorker, type WorkerCommandOptions } from './worker-command.js';
 
@@ -99,6 +100,20 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   worker.action(async (options: WorkerCommandOptions) => {
     exitCode = await runWorker(options, io);
   });
+
+  program
+    .command('local-stack')
+    .description(
+      'Start the Kinesis and DynamoDB emulators on free loopback ports with one stream, print the endpoints, and stop them on Ctrl-C.',
+    )
+    .option('--stream <name>', 'stream to create', nonEmpty, 'try-shoal')
+    .option('--shards <n>', 'its shard count', positiveInteger, 4)
+    .addOption(new Option('--kinesis <emulator>', 'Kinesis emulator').choices(['kinesalite', 'kinesis-local']).default('kinesalite'))
+    .option('--produce <records-per-second>', 'write this many sample records a second to the stream until stopped', positiveInteger)
+    .option('--json', 'print the endpoints as one JSON line')
+    .action(async (options: { stream: string; shards: number; kinesis: 'kinesalite' | 'kinesis-local'; produce?: number; json?: true }) => {
+      exitCode = await runLocalStack({ ...options, json: options.json === true }, io);
+    });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
