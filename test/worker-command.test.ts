@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbLeaseStore, leaseNamespace } from '@shoal/coordinator';
-import { RecordLedger, produceRecords, uniqueName } from '@shoal/local-stack';
+import { RecordLedger, freeLoopbackPort, produceRecords, uniqueName } from '@shoal/local-stack';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, useLocalStack } from './support/worker-harness.js';
 
@@ -69,9 +69,14 @@ describe('shoal worker', () => {
     // The file gives the stream and timings; a variable the application; flags the rest.
     writeFileSync(configFile, JSON.stringify({ streamName, leaseTableName: 'overridden-by-the-flag', drainTimeoutMs: 5_000 }));
     const { kinesisEndpoint, dynamodbEndpoint } = stack.endpoints;
+    const metricsPort = await freeLoopbackPort();
     const run = shoal(
       [
         'worker',
+        '--metrics-port',
+        String(metricsPort),
+        '--metrics-host',
+        '127.0.0.1',
         '--processor',
         PROCESSOR,
         '--config',
@@ -100,6 +105,10 @@ describe('shoal worker', () => {
           )
         : new Set<string>();
     await eventually(() => processedIds().size === 200, 'the worker process handles all 200 records', 30_000);
+    // Its probes and metrics answer on the port given.
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/shoal_records_processed_total\{[^}]*worker="cli-worker"[^}]*\} \d+/);
 
     run.kill('SIGTERM');
     expect(await exitCodeWithin(run, 20_000), run.stderr()).toBe(0);

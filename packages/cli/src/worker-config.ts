@@ -31,6 +31,9 @@ export interface WorkerFlags {
   readonly redis?: string;
   readonly redisPassword?: string;
   readonly redisCaFile?: string;
+  readonly metricsPort?: number;
+  readonly metricsHost?: string;
+  readonly targetLeasesPerWorker?: number;
 }
 
 /** Settings of the config file that are the command's own, not `WorkerOptions`. */
@@ -79,6 +82,11 @@ export async function workerOptionsFrom(flags: WorkerFlags): Promise<{ options: 
       dynamoDb: awsClient(settings.dynamodbEndpoint, settings.region, fileOptions.dynamoDb),
     }),
     ...natsOption(flags, fileOptions.nats),
+    ...(flags.metricsPort === undefined
+      ? {}
+      : {
+          metrics: { port: flags.metricsPort, ...defined({ host: flags.metricsHost, targetLeasesPerWorker: flags.targetLeasesPerWorker }) },
+        }),
     ...redisOption(flags, fileOptions.redis),
   } as Record<string, unknown>;
   return { options: options as unknown as WorkerOptions, processorPath };

@@ -9,6 +9,7 @@ import { listShards, withRequestTimeout, type Logger, type ShardInfo, type Shard
 import { compareExtendedSequenceNumbers, deaggregateRecords, type ExtendedSequenceNumber, type KinesisRecord } from '@shoal/processor-sdk';
 import { Backoff } from '../backoff.js';
 import type { Clock } from '../clock.js';
+import type { GetRecordsOutcome, ShardObserver } from '../metrics/worker-observer.js';
 import type { IdleReadPacer } from './idle-read-pacer.js';
 import type { RetrievalOptions } from './retrieval-options.js';
 
@@ -44,6 +45,8 @@ export interface GetRecordsFetcherOptions {
   readonly budget: ShardReadBudget;
   /** The worker's idle polls, taken in turn (see `RetrievalOptions.idleReadsPerSecond`); none: no pacing. */
   readonly idlePacer?: IdleReadPacer;
+  /** Counts each GetRecords call by how it ended. */
+  readonly observer?: ShardObserver;
   /** A call without an answer after this long fails (and is retried) as a timeout. */
   readonly requestTimeoutMs: number;
   readonly clock: Clock;
@@ -156,6 +159,7 @@ export class GetRecordsFetcher {
         );
       } catch (error) {
         if (signal.aborted) return;
+        this.options.observer?.getRecords(outcomeOf(error));
         if (await this.endIfShardGone(error)) return;
         if (errorName(error) === 'ExpiredIteratorException') {
           logger.info({ shardId }, 'shard iterator expired; renewing it after the last record fetched');
@@ -168,6 +172,7 @@ export class GetRecordsFetcher {
         continue;
       }
       backoff.reset();
+      this.options.observer?.getRecords('ok');
 
       const raw = response.Records ?? [];
       let bytes = 0;
@@ -315,6 +320,11 @@ function idleWait(retrieval: Required<RetrievalOptions>, emptyReadsInARow: numbe
   const { idleTimeBetweenReadsMs, maxIdleTimeBetweenReadsMs } = retrieval;
   const doublings = Math.min(Math.max(0, emptyReadsInARow - 1), 30);
   return Math.min(Math.max(idleTimeBetweenReadsMs, maxIdleTimeBetweenReadsMs), idleTimeBetweenReadsMs * 2 ** doublings);
+}
+
+function outcomeOf(error: unknown): GetRecordsOutcome {
+  const name = errorName(error);
+  return THROTTLING.has(name) ? 'throttled' : name === 'ExpiredIteratorException' ? 'expired-iterator' : 'error';
 }
 
 function childIds(children: ChildShard[] | undefined): string[] {

@@ -24,6 +24,8 @@ export interface ShardCheckpointerOptions {
   readonly checkpoint: Checkpoint;
   /** Told of every checkpoint written. */
   readonly onCheckpoint?: (checkpoint: Checkpoint) => void;
+  /** Told of every checkpoint refused (the lease is lost, or this worker may not write now). */
+  readonly onRefused?: () => void;
   /** Why this worker may not write for the lease now (its liveness lapsed, or it lost the lease); undefined while it may. */
   readonly writeRefusal?: () => string | undefined;
   /**
@@ -112,9 +114,15 @@ export class ShardCheckpointer implements Checkpointer {
    * so it refuses too, without writing, though not for good: liveness may be confirmed again.
    */
   private refuseIfNotAllowed(): void {
-    if (this.leaseLost) throw this.lostError();
+    if (this.leaseLost) {
+      this.options.onRefused?.();
+      throw this.lostError();
+    }
     const refusal = this.options.writeRefusal?.();
-    if (refusal !== undefined) throw new LeaseLostError(`${refusal}; checkpoint refused`);
+    if (refusal !== undefined) {
+      this.options.onRefused?.();
+      throw new LeaseLostError(`${refusal}; checkpoint refused`);
+    }
   }
 
   private async write(checkpoint: Checkpoint): Promise<void> {
@@ -130,6 +138,7 @@ export class ShardCheckpointer implements Checkpointer {
     const result = await this.store.checkpoint(this.ownership, checkpoint);
     if (result.status === 'conflict') {
       this.leaseLost = true;
+      this.options.onRefused?.();
       throw this.lostError();
     }
     this.current = checkpoint;

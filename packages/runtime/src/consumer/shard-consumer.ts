@@ -15,6 +15,7 @@ import type { Clock } from '../clock.js';
 import type { FetchResult, StartingPosition } from './get-records-fetcher.js';
 import type { LeaseCall, LeaseHold } from './lease-hold.js';
 import type { ShardCheckpointer } from './shard-checkpointer.js';
+import type { ShardObserver } from '../metrics/worker-observer.js';
 
 /**
  * Why a shard consumer stopped, ranked as in KCL: a lost lease outranks the end of the shard,
@@ -82,6 +83,8 @@ export interface ShardConsumerOptions {
   readonly onEvent: (event: ShardConsumerEvent) => void;
   /** Called with the size of every batch the processor finished, for load reporting. */
   readonly onProcessed?: (count: number) => void;
+  /** Counts batches, bytes, processing time, lag and processor failures. */
+  readonly observer?: ShardObserver;
 }
 
 /**
@@ -205,12 +208,19 @@ export class ShardConsumer {
       }
       checkpointer.delivered(last);
       checkpointer.setDefaultTarget({ type: 'position', position: last });
+      const startedAt = performance.now();
       try {
         await this.call('processRecords', (scope) =>
           processor.processRecords({ ...context, ...scope, records, checkpointer, millisBehindLatest }),
         );
         this.lastProcessed = last;
         this.options.onProcessed?.(records.length);
+        this.options.observer?.batchProcessed(
+          records.length,
+          bytesOf(records),
+          (performance.now() - startedAt) / 1_000,
+          lagOf(records, millisBehindLatest),
+        );
         // The processor may have swallowed the LeaseLostError of a fenced checkpoint.
         if (checkpointer.lost) {
           this.raise('lease-lost');
@@ -235,6 +245,7 @@ export class ShardConsumer {
           }
           continue;
         }
+        this.options.observer?.processorFailed();
         await this.backOff(error, backoff, 'processRecords', { records: records.length, firstSequenceNumber: records[0]?.sequenceNumber });
         // Deliver the batch again, less what the processor checkpointed before it failed.
         records = recordsAfter(records, checkpointer.checkpointed);
@@ -380,4 +391,21 @@ export class ShardConsumer {
     // A requested shutdown must not interrupt the end of a shard; anything else wakes the loop.
     if (this.exit !== 'shard-end') this.stopping.abort();
   }
+}
+
+function bytesOf(records: readonly KinesisRecord[]): number {
+  let bytes = 0;
+  for (const record of records) bytes += record.data.byteLength;
+  return bytes;
+}
+
+/**
+ * How far behind the shard's tip the batch was: GetRecords' MillisBehindLatest, or where that
+ * says 0 (caught up, or an emulator that never says otherwise) the age of the batch's newest
+ * record when it was delivered.
+ */
+function lagOf(records: readonly KinesisRecord[], millisBehindLatest: number | undefined): number {
+  if (millisBehindLatest !== undefined && millisBehindLatest > 0) return millisBehindLatest;
+  const newest = records[records.length - 1]?.approximateArrivalTimestamp.getTime() ?? 0;
+  return newest > 0 ? Math.max(0, Date.now() - newest) : 0;
 }

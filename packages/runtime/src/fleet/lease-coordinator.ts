@@ -288,6 +288,16 @@ export class LeaseCoordinator {
     this.leaseSync.checkOwnLeasesSoon(leaseKey);
   }
 
+  /** As leader: how many leases its last plan spread over the fleet. */
+  plannedLeaseCount(): number | undefined {
+    return this.fleet?.leader.plannedLeaseCount();
+  }
+
+  /** Whether this worker leads its fleet now. */
+  isLeading(): boolean {
+    return this.fleet?.leader.isLeading() ?? false;
+  }
+
   /** Whether `workerId` is a registered, active and live worker, as far as the table shows. */
   isLiveWorker(workerId: string): Promise<boolean> {
     return this.leaseSync.isLiveWorker(workerId);

@@ -5,6 +5,7 @@ import { fromCallback, fromPromise } from 'xstate';
 import type { Clock } from '../clock.js';
 import { GetRecordsFetcher } from '../consumer/get-records-fetcher.js';
 import type { IdleReadPacer } from '../consumer/idle-read-pacer.js';
+import type { WorkerObserver } from '../metrics/worker-observer.js';
 import { LeaseHold } from '../consumer/lease-hold.js';
 import type { LivenessView } from '../consumer/liveness-view.js';
 import { ShardCheckpointer } from '../consumer/shard-checkpointer.js';
@@ -30,6 +31,8 @@ export interface LeaseActorDependencies {
   readonly readBudget: ShardReadBudget;
   /** Paces the polls of the worker's idle shards. */
   readonly idlePacer: IdleReadPacer;
+  /** Counts what each shard's consumer does, for metrics. */
+  readonly observer: WorkerObserver;
   readonly clock: Clock;
   readonly logger: Logger;
   /** The worker's liveness: every lease it holds is valid only while it is confirmed. */
@@ -117,11 +120,16 @@ function runShardConsumer(
     leaseKey: lease.leaseKey,
   });
   const hold = new LeaseHold(ownership, deps.liveness);
+  const observer = deps.observer.shard(streamName, lease.shardId);
   const checkpointer = new ShardCheckpointer({
     store: deps.store,
     ownership,
     checkpoint: lease.checkpoint,
-    onCheckpoint: (checkpoint) => report({ type: 'CONSUMER.CHECKPOINTED', checkpoint }),
+    onCheckpoint: (checkpoint) => {
+      observer.checkpoint('written');
+      report({ type: 'CONSUMER.CHECKPOINTED', checkpoint });
+    },
+    onRefused: () => observer.checkpoint('refused'),
     writeRefusal: () => hold.writeRefusal(),
     stopSignal: () => hold.openCall(),
   });
@@ -148,6 +156,7 @@ function runShardConsumer(
         retrieval: deps.options.retrieval,
         budget: deps.readBudget,
         idlePacer: deps.idlePacer,
+        observer,
         requestTimeoutMs: deps.options.kinesisRequestTimeoutMs,
         clock: deps.clock,
         logger,
@@ -159,6 +168,7 @@ function runShardConsumer(
     logger,
     onEvent: report,
     onProcessed: deps.onProcessed,
+    observer,
   });
   receive((command) => (command.type === 'ABORT' ? consumer.abort() : consumer.requestShutdown(command.exit, command.reason)));
   let stopped = false;

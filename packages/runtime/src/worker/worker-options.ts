@@ -24,6 +24,17 @@ import { crossFieldIssues, describe } from './option-rules.js';
 
 export type { CoordinationOptions, RetrievalOptions };
 
+/** Where the worker serves its metrics and health endpoints. */
+export interface WorkerMetricsOptions {
+  readonly port: number;
+  readonly host?: string;
+  /**
+   * The leases one worker should carry: the leader then exports `shoal_desired_workers`, its
+   * leases ÷ this (at most one worker per lease), for a Kubernetes HPA or KEDA to scale on.
+   */
+  readonly targetLeasesPerWorker?: number;
+}
+
 /** NATS servers (`host:port` or `nats://host:port`) and how to authenticate to them. */
 export interface WorkerNatsOptions extends NatsAuthOptions {
   readonly servers: string | readonly string[];
@@ -123,6 +134,11 @@ export interface WorkerOptions {
   redis?: RedisConnectionOptions | Redis;
   coordination?: CoordinationOptions;
   /**
+   * Serves `/metrics` (Prometheus), `/healthz` and `/readyz` on this port (0: any free one; see
+   * `Worker.metricsPort`) and host (default `0.0.0.0`). Default: no server, no metrics kept.
+   */
+  metrics?: WorkerMetricsOptions;
+  /**
    * Where the worker reports its load (event-loop lag, records/s), e.g. `RedisWorkerLoadStore`.
    * With it the leader balances by load as well as by count; when loads are missing it falls
    * back to counts. Default: none (count balancing).
@@ -157,8 +173,10 @@ export interface ResolvedWorkerOptions extends Required<
     | 'workerLoadStore'
     | 'nats'
     | 'redis'
+    | 'metrics'
   >
 > {
+  metrics: WorkerMetricsOptions | undefined;
   nats: WorkerNatsOptions | NatsLink | undefined;
   redis: RedisConnectionOptions | Redis | undefined;
   /** The single stream; undefined when the application consumes several. */
@@ -326,6 +344,14 @@ const schema = z
     workerLoadStore: z.custom<WorkerLoadStore>(hasMethods('report', 'readAll', 'close'), 'must implement WorkerLoadStore').optional(),
     nats: z.union([z.instanceof(NatsLink), natsOptionsSchema]).optional(),
     redis: z.union([z.instanceof(Redis), redisOptionsSchema]).optional(),
+    metrics: z
+      .object({
+        port: z.number().int().min(0).max(65_535, 'must be a TCP port, 0 to 65535'),
+        host: z.string().min(1).optional(),
+        targetLeasesPerWorker: z.number().int().positive().optional(),
+      })
+      .strict()
+      .optional(),
     loadReportIntervalMs: positiveMs.default(5_000),
     coordination: z
       .object({

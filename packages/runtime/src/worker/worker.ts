@@ -14,6 +14,10 @@ import { pino } from 'pino';
 import { createActor, fromCallback, fromPromise, toPromise, type InspectionEvent } from 'xstate';
 import { systemClock, type Clock } from '../clock.js';
 import { IdleReadPacer } from '../consumer/idle-read-pacer.js';
+import { MetricsServer, type Readiness } from '../metrics/metrics-server.js';
+import { PrometheusMetrics } from '../metrics/prometheus-metrics.js';
+import { QUIET_OBSERVER } from '../metrics/worker-observer.js';
+import { InvalidOptionsError } from '../errors.js';
 import { leaseStateName, type LeaseMachineSnapshot } from '../machines/lease-machine.js';
 import { LEASE_ACTOR_PREFIX, hostedRef, workerMachine, type CoordinatorCommand, type WorkerActorRef } from '../machines/worker-machine.js';
 import { LeaseCoordinator } from '../fleet/lease-coordinator.js';
@@ -66,6 +70,11 @@ export class Worker implements AsyncDisposable {
   private readonly publisher: LeaseStatePublisher | undefined;
   /** The bus, publisher, read budget and load store built from the `nats` and `redis` options. */
   private readonly services: FleetServices;
+  /** Kept only when `metrics` asks for a server. */
+  private readonly metrics: PrometheusMetrics | undefined;
+  private metricsServer: MetricsServer | undefined;
+  private liveness: WorkerLiveness | undefined;
+  private coordinator: LeaseCoordinator | undefined;
   private readonly idlePacer: IdleReadPacer;
   private actor: WorkerActorRef | undefined;
   private runPromise: Promise<void> | undefined;
@@ -101,6 +110,18 @@ export class Worker implements AsyncDisposable {
     });
     this.publisher = options.leaseStatePublisher;
     this.idlePacer = new IdleReadPacer(options.retrieval.idleReadsPerSecond);
+    this.metrics = options.metrics
+      ? new PrometheusMetrics(
+          { application: options.applicationName, worker: options.workerId },
+          {
+            leaseStates: () => this.leases().map((lease) => lease.state.split('.')[0]!),
+            livenessMode: () => this.liveness?.mode,
+            leading: () => this.coordinator?.isLeading() ?? false,
+            plannedLeases: () => this.coordinator?.plannedLeaseCount(),
+          },
+          options.metrics.targetLeasesPerWorker,
+        )
+      : undefined;
     this.streams = new ConsumedStreams({
       selection: options.streamSelection,
       kinesis: this.kinesis,
@@ -117,11 +138,46 @@ export class Worker implements AsyncDisposable {
     const worker = new Worker(resolveWorkerOptions(options));
     try {
       await worker.store.ensureTable();
+      await worker.serveMetrics();
     } catch (error) {
       await worker.close();
       throw error;
     }
     return worker;
+  }
+
+  /** The port of `/metrics`, `/healthz` and `/readyz`; undefined without the `metrics` option. */
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port;
+  }
+
+  /** Whether the worker is ready for work: running, joined to its fleet, and not fenced. */
+  readiness(): Readiness {
+    const reasons: string[] = [];
+    if (this.state !== 'running') reasons.push(`the worker is ${this.state}`);
+    if (this.liveness?.isFenced() ?? true) reasons.push('its liveness is not confirmed (fenced, or not yet joined)');
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  private async serveMetrics(): Promise<void> {
+    const { metrics } = this.options;
+    if (!metrics || !this.metrics) return;
+    try {
+      this.metricsServer = await MetricsServer.start({
+        port: metrics.port,
+        ...(metrics.host === undefined ? {} : { host: metrics.host }),
+        registry: this.metrics.registry,
+        alive: () => this.state !== 'failed',
+        readiness: () => this.readiness(),
+      });
+    } catch (error) {
+      throw new InvalidOptionsError(
+        [
+          `metrics: cannot listen on ${metrics.host ?? '0.0.0.0'}:${metrics.port} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+        ],
+        { cause: error },
+      );
+    }
   }
 
   get state(): WorkerState {
@@ -180,6 +236,7 @@ export class Worker implements AsyncDisposable {
     await this.shutdown();
     this.closed = true;
     this.idlePacer.close();
+    await this.metricsServer?.close();
     await this.services.close();
     if (this.ownsKinesis) this.kinesis.destroy();
     if (this.ownsDynamoDb) this.dynamoDb.destroy();
@@ -191,6 +248,7 @@ export class Worker implements AsyncDisposable {
 
   private async startActor(): Promise<void> {
     const liveness = new WorkerLiveness(selfFenceAfterMs(this.options), this.clock);
+    this.liveness = liveness;
     const namespace = leaseNamespace(this.applicationName, this.streams.singleStream);
     const loadStore = this.options.workerLoadStore;
     const loadReporter = loadStore
@@ -203,7 +261,7 @@ export class Worker implements AsyncDisposable {
         })
       : undefined;
     const host = this.createLeaseHost();
-    const coordinator = new LeaseCoordinator({
+    const coordinator = (this.coordinator = new LeaseCoordinator({
       store: this.store,
       kinesis: this.kinesis,
       namespace,
@@ -216,7 +274,7 @@ export class Worker implements AsyncDisposable {
       onLeaseDeleted: (lease) => this.publisher?.forget?.(this.streamOf(lease), lease.leaseKey),
       clock: this.clock,
       logger: this.logger,
-    });
+    }));
     const leaseMachine = createLeaseMachine({
       store: this.store,
       kinesis: this.kinesis,
@@ -226,6 +284,7 @@ export class Worker implements AsyncDisposable {
       options: this.options,
       readBudget: this.options.readBudget ?? new UnlimitedShardReadBudget(),
       idlePacer: this.idlePacer,
+      observer: this.metrics ?? QUIET_OBSERVER,
       clock: this.clock,
       logger: this.logger,
       liveness,
@@ -345,7 +404,10 @@ export class Worker implements AsyncDisposable {
     const formatted = formatCheckpoint(checkpoint);
     const reason = state === 'stolen' || state === 'losing' ? lostReason : endReason;
     const fingerprint = `${state}|${reason ?? ''}|${formatted}`;
-    if (this.published.get(lease.leaseKey) === fingerprint) return;
+    const previous = this.published.get(lease.leaseKey);
+    if (previous === fingerprint) return;
+    const topState = state.split('.')[0]!;
+    if (previous?.split(/[.|]/u)[0] !== topState) this.metrics?.leaseTransition(this.streamOf(lease), lease.shardId, topState);
     this.published.set(lease.leaseKey, fingerprint);
     if (snapshot.status === 'done') this.published.delete(lease.leaseKey);
     this.logger.debug({ shardId: lease.shardId, leaseKey: lease.leaseKey, state, reason, checkpoint: formatted }, 'lease state');

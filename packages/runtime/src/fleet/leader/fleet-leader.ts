@@ -111,6 +111,8 @@ export class FleetLeader {
   private readonly promptedRefreshes: TokenBucket;
   private loads: ReadonlyMap<string, WorkerLoad> = new Map();
   private loadsReadAt = Number.NEGATIVE_INFINITY;
+  /** Leases the last plan spread over the fleet (those that may be processed now); undefined before any plan. */
+  private plannedLeases: number | undefined;
   /**
    * Records of workers that asked for grants before a namespace read listed them, each read on
    * its own: a fleet starting together is granted within a request or two, not at the next read.
@@ -139,6 +141,11 @@ export class FleetLeader {
    * table heartbeats after the snapshot was read), a `table`-mode worker's removal on the
    * heartbeat seen standing still (the lease sync drops those from the snapshot it passes on).
    */
+  /** How many leases the last plan of this term spread over the fleet; undefined while not leading. */
+  plannedLeaseCount(): number | undefined {
+    return this.isLeading() ? this.plannedLeases : undefined;
+  }
+
   isAlive(workerId: string): boolean {
     if (workerId === this.options.workerId) return true;
     const listed = this.snapshot?.workers.some((worker) => worker.workerId === workerId) ?? false;
@@ -385,6 +392,7 @@ export class FleetLeader {
       workerLoads: this.loads,
       streams: this.options.streams,
     });
+    this.plannedLeases = plan.leases.size;
     if (plan.moves.length === 0) return;
     const now = this.options.clock.monotonic();
     const fresh = plan.moves.filter((move) => {
