@@ -43,6 +43,11 @@ function shoal(args: readonly string[], env: Record<string, string> = {}): Run {
   return { exited, stdout: () => stdout, stderr: () => stderr, kill: (signal) => child.kill(signal) };
 }
 
+/** Flags that point a worker at the emulators and read every shard from its start. */
+function fromTheStart({ kinesisEndpoint, dynamodbEndpoint }: { kinesisEndpoint: string; dynamodbEndpoint: string }): string[] {
+  return ['--initial-position', 'TRIM_HORIZON', '--kinesis-endpoint', kinesisEndpoint, '--dynamodb-endpoint', dynamodbEndpoint];
+}
+
 /** Resolves with the exit code, or fails the test after `timeoutMs`. */
 async function exitCodeWithin(run: Run, timeoutMs: number): Promise<number | null> {
   let timer: NodeJS.Timeout | undefined;
@@ -68,7 +73,6 @@ describe('shoal worker', () => {
     const configFile = join(dir, 'shoal.json');
     // The file gives the stream and timings; a variable the application; flags the rest.
     writeFileSync(configFile, JSON.stringify({ streamName, leaseTableName: 'overridden-by-the-flag', drainTimeoutMs: 5_000 }));
-    const { kinesisEndpoint, dynamodbEndpoint } = stack.endpoints;
     const metricsPort = await freeLoopbackPort();
     const run = shoal(
       [
@@ -83,12 +87,7 @@ describe('shoal worker', () => {
         configFile,
         '--lease-table',
         leaseTableName,
-        '--initial-position',
-        'TRIM_HORIZON',
-        '--kinesis-endpoint',
-        kinesisEndpoint,
-        '--dynamodb-endpoint',
-        dynamodbEndpoint,
+        ...fromTheStart(stack.endpoints),
       ],
       { SHOAL_APPLICATION: applicationName, SHOAL_WORKER_ID: 'cli-worker', SHOAL_TEST_PROCESSED_FILE: processedFile },
     );
@@ -135,6 +134,33 @@ describe('shoal worker', () => {
       .map((line) => JSON.parse(line) as { workerId?: string });
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.every((line) => line.workerId === 'cli-worker')).toBe(true);
+  });
+
+  it('runs the example processor as its README shows', async () => {
+    const stack = local.stack();
+    const streamName = uniqueName('example');
+    await stack.createStream(streamName, 2);
+    const example = fileURLToPath(new URL('../examples/key-counts/dist/processor.js', import.meta.url));
+    const run = shoal([
+      'worker',
+      '--processor',
+      example,
+      '--application',
+      uniqueName('key-counts'),
+      '--stream',
+      streamName,
+      ...fromTheStart(stack.endpoints),
+    ]);
+    await produceRecords({ kinesis: stack.kinesis, streamName, count: 60, batchSize: 30, keyCount: 6 });
+    const counted = () =>
+      run
+        .stdout()
+        .split('\n')
+        .filter((line) => line.includes('"batch counted"'))
+        .reduce((sum, line) => sum + (JSON.parse(line) as { records: number }).records, 0);
+    await eventually(() => counted() === 60, 'the example counts all 60 records', 30_000);
+    run.kill('SIGTERM');
+    expect(await exitCodeWithin(run, 20_000), run.stderr()).toBe(0);
   });
 
   it('fails at start with the problem named: an unknown option in the file, a module without a processor, a bad flag', async () => {
