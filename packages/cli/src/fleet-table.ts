@@ -81,8 +81,9 @@ function summaryLine(summary: FleetSummary): string {
   return `${summary.leases} ${noun} | workers: ${list(summary.workers)} | states: ${list(summary.states)}`;
 }
 
-function alignColumns(rows: string[][]): string[] {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+/** The rows as lines, each column padded to its widest cell. */
+export function alignColumns(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
   return rows.map((row) =>
     row
       .map((cell, column) => cell.padEnd(widths[column]!))

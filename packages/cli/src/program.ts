@@ -1,9 +1,10 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from '@shoal/coordinator';
 import { runLocalStack } from './local-stack-command.js';
+import { runStatus } from './status-command.js';
 import { runWatch } from './watch-command.js';
 import { addWorkerCommand } from './worker-command.js';
-import { natsUrl, nonEmpty, positiveInteger } from './option-parsers.js';
+import { httpUrl, natsUrl, nonEmpty, positiveInteger } from './option-parsers.js';
 
 export interface CliIo {
   /** Standard output: tables, JSON lines, help. */
@@ -49,6 +50,39 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     });
 
   addWorkerCommand(program, io, (code) => (exitCode = code));
+
+  program
+    .command('status')
+    .description(
+      "Show the application's shards (owner, machine state, lease counter, checkpoint and its age) and workers (leases, liveness), from the lease table and NATS.",
+    )
+    .requiredOption('--application <name>', 'application to show', nonEmpty)
+    .option('--stream <name>', 'its stream (one of them, for an application of several streams)', nonEmpty)
+    .option('--lease-table <name>', 'DynamoDB lease table', nonEmpty, 'shoal-leases')
+    .option('--region <region>', 'AWS region (default: from the environment)', nonEmpty)
+    .option('--dynamodb-endpoint <url>', 'DynamoDB endpoint, e.g. an emulator', httpUrl)
+    .option('--nats <url>', 'NATS server for the machine states', natsUrl, DEFAULT_NATS_URL)
+    .option('--json', 'print one JSON object')
+    .option(
+      '--connect-timeout-ms <ms>',
+      'how long to wait for NATS before showing the table alone',
+      positiveInteger,
+      DEFAULT_CONNECT_TIMEOUT_MS,
+    )
+    .action(
+      async (options: {
+        application: string;
+        stream?: string;
+        leaseTable: string;
+        region?: string;
+        dynamodbEndpoint?: string;
+        nats: string;
+        json?: true;
+        connectTimeoutMs: number;
+      }) => {
+        exitCode = await runStatus({ ...options, json: options.json === true }, io);
+      },
+    );
 
   program
     .command('local-stack')

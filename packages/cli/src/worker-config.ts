@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import type { WorkerNatsOptions, WorkerOptions } from '@shoal/runtime';
+import { awsClientConfig } from './aws-client-config.js';
 
 /** `shoal worker`'s settings as given by flags and `SHOAL_*` variables (commander merges the two). */
 export interface WorkerFlags {
@@ -78,8 +78,8 @@ export async function workerOptionsFrom(flags: WorkerFlags): Promise<{ options: 
       maxLeasesPerWorker: flags.maxLeasesPerWorker,
     }),
     ...defined({
-      kinesis: awsClient(settings.kinesisEndpoint, settings.region, fileOptions.kinesis),
-      dynamoDb: awsClient(settings.dynamodbEndpoint, settings.region, fileOptions.dynamoDb),
+      kinesis: awsClientConfig(settings.kinesisEndpoint, settings.region, objectOrUndefined(fileOptions.kinesis)),
+      dynamoDb: awsClientConfig(settings.dynamodbEndpoint, settings.region, objectOrUndefined(fileOptions.dynamoDb)),
     }),
     ...natsOption(flags, fileOptions.nats),
     ...(flags.metricsPort === undefined
@@ -128,25 +128,6 @@ async function readConfigFile(path: string): Promise<Record<string, unknown>> {
   return parsed as Record<string, unknown>;
 }
 
-/**
- * A client config for an endpoint (the emulators): HTTP/1.1, which kinesalite needs, and dummy
- * credentials unless the environment has some. Without an endpoint or region the SDK's defaults
- * apply (the region and credentials of the environment, as on AWS). A `kinesis` or `dynamoDb`
- * object of the config file is the base.
- */
-function awsClient(endpoint: string | undefined, region: string | undefined, fromFile: unknown): object | undefined {
-  const base = typeof fromFile === 'object' && fromFile !== null ? fromFile : undefined;
-  if (endpoint === undefined && region === undefined) return base;
-  const credentials = process.env.AWS_ACCESS_KEY_ID ? {} : { credentials: { accessKeyId: 'shoal-local', secretAccessKey: 'shoal-local' } };
-  return {
-    ...base,
-    ...(region === undefined ? {} : { region }),
-    ...(endpoint === undefined
-      ? {}
-      : { endpoint, requestHandler: new NodeHttpHandler(), ...(region === undefined ? { region: 'us-east-1' } : {}), ...credentials }),
-  };
-}
-
 function natsOption(flags: WorkerFlags, fromFile: unknown): { nats?: WorkerNatsOptions } {
   const auth = defined({
     user: flags.natsUser,
@@ -176,4 +157,8 @@ function redisOption(flags: WorkerFlags, fromFile: unknown): { redis?: WorkerOpt
 /** The entries whose value is not undefined. */
 function defined<T extends Record<string, unknown>>(values: T): Partial<T> {
   return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+function objectOrUndefined(value: unknown): object | undefined {
+  return typeof value === 'object' && value !== null ? value : undefined;
 }
