@@ -1,14 +1,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Kvm } from '@nats-io/kv';
-import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { connect, nanos, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LeaseStateSnapshot } from '@shoal/coordinator';
-import { NatsLeaseStatePublisher, leaseStateBucket, leaseStateKey, leaseStateSubject } from '@shoal/coordinator';
+import {
+  LEASE_STATE_MAX_AGE_MS,
+  NatsLeaseStatePublisher,
+  leaseStateBucket,
+  leaseStateKey,
+  leaseStateSubject,
+  openLeaseStateBucket,
+} from '@shoal/coordinator';
 import { watchLeaseStates, type LeaseStateUpdate } from '@shoal/coordinator';
 import { connectNats, type NatsLink } from '@shoal/coordinator';
 import { closedPort } from './support/ports.js';
+import { eventually } from './support/worker-harness.js';
 
 // Real NATS with JetStream on loopback; these tests fail (never skip) when it does not answer.
 const NATS_SERVER = '127.0.0.1:4222';
@@ -166,6 +174,36 @@ describe('lease state on NATS (real server)', () => {
     const keys: string[] = [];
     for await (const key of await kv.keys()) keys.push(key);
     expect(keys).toEqual([leaseStateKey(STREAM, kept)]);
+  });
+
+  it('writes the state of each lease still held again before the bucket expires it, and lets go of those nobody holds', async () => {
+    const natsLink = link();
+    expect(await natsLink.ready(5_000)).toBe(true);
+    const publisher = NatsLeaseStatePublisher.create({
+      link: natsLink,
+      application,
+      logger: capturingLogger().logger,
+      refreshIntervalMs: 150,
+    });
+    cleanups.push(() => publisher.close());
+    publisher.publish(snapshot('shardId-000000000005', 'owned.processing'));
+    publisher.publish(snapshot('shardId-000000000006', 'ended', { reason: 'released' }));
+    const kv = await openLeaseStateBucket(nc, application);
+    const revision = async (leaseKey: string) => (await kv.get(leaseStateKey(STREAM, leaseKey)))?.revision ?? 0;
+    await eventually(async () => (await revision('shardId-000000000006')) > 0, 'both states are stored');
+    const ended = await revision('shardId-000000000006');
+    const before = await revision('shardId-000000000005');
+    await eventually(async () => (await revision('shardId-000000000005')) > before, 'the held lease’s state is written again');
+    expect(await revision('shardId-000000000006')).toBe(ended);
+    // Entries expire after an hour without a write.
+    const { streamInfo } = await kv.status();
+    expect(streamInfo.config.max_age).toBe(nanos(LEASE_STATE_MAX_AGE_MS));
+  });
+
+  it('gives a bucket made before entries expired an expiry when it is opened', async () => {
+    await new Kvm(nc).create(leaseStateBucket(application), { history: 1 });
+    const kv = await openLeaseStateBucket(nc, application);
+    expect((await kv.status()).streamInfo.config.max_age).toBe(nanos(LEASE_STATE_MAX_AGE_MS));
   });
 
   it('ignores malformed entries in the bucket with a log', async () => {

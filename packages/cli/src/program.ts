@@ -44,10 +44,22 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--nats <url>', 'NATS server', natsUrl, DEFAULT_NATS_URL)
     .option('--once', 'print the current table once and exit')
     .option('--json', 'print one JSON line per update instead of the table')
+    .option('--stream <name>', 'only the leases of this stream', nonEmpty)
+    .option('--all', 'also leases nobody has held for more than 5 minutes (ended, or given up)')
     .option('--connect-timeout-ms <ms>', 'give up when NATS does not answer within this time', positiveInteger, DEFAULT_CONNECT_TIMEOUT_MS)
-    .action(async (options: { application: string; nats: string; once?: true; json?: true; connectTimeoutMs: number }) => {
-      exitCode = await runWatch({ ...options, once: options.once === true, json: options.json === true }, io);
-    });
+    .action(
+      async (options: {
+        application: string;
+        nats: string;
+        once?: true;
+        json?: true;
+        stream?: string;
+        all?: true;
+        connectTimeoutMs: number;
+      }) => {
+        exitCode = await runWatch({ ...options, once: options.once === true, json: options.json === true, all: options.all === true }, io);
+      },
+    );
 
   addWorkerCommand(program, io, (code) => (exitCode = code));
 

@@ -1,4 +1,4 @@
-import { connectNats, type Logger } from '@shoal/coordinator';
+import { LEASE_STATE_MAX_AGE_MS, connectNats, type Logger } from '@shoal/coordinator';
 import { renderFleetTable, sortLeases, summarizeFleet, type FleetState } from './fleet-table.js';
 import { openFleetWatch, type FleetWatch } from './fleet-watch.js';
 import { createThrottle } from './throttle.js';
@@ -14,6 +14,10 @@ export interface WatchOptions {
   readonly json: boolean;
   /** How long to wait for the NATS connection before giving up. */
   readonly connectTimeoutMs: number;
+  /** Only the leases of this stream. */
+  readonly stream?: string;
+  /** Also leases nobody has held for a while (ended or given up more than `LET_GO_SHOWN_MS` ago). */
+  readonly all?: boolean;
 }
 
 export interface WatchContext {
@@ -77,17 +81,37 @@ export async function runWatch(options: WatchOptions, context: WatchContext): Pr
   }
 }
 
-function createRenderer(options: WatchOptions, context: WatchContext, states: () => FleetState): () => void {
+/** Leases nobody holds (ended, or lost by a worker) are shown this long after their last change, unless `--all`. */
+export const LET_GO_SHOWN_MS = 5 * 60_000;
+const LET_GO = new Set(['ended', 'stolen']);
+
+/**
+ * The leases the watch shows: of the stream asked for, without entries the bucket has expired
+ * (a watch is not told), and without leases nobody has held for a while unless `all`.
+ */
+export function visibleLeases(states: FleetState, at: number, options: Pick<WatchOptions, 'stream' | 'all'>): FleetState {
+  return new Map(
+    [...states].filter(([, lease]) => {
+      if (options.stream !== undefined && lease.streamName !== options.stream) return false;
+      const age = at - lease.at;
+      if (age > LEASE_STATE_MAX_AGE_MS) return false;
+      return options.all === true || !LET_GO.has(lease.state.split('.')[0]!) || age <= LET_GO_SHOWN_MS;
+    }),
+  );
+}
+
+function createRenderer(options: WatchOptions, context: WatchContext, allStates: () => FleetState): () => void {
   const now = context.now ?? Date.now;
   let rendered = false;
   return () => {
     const at = now();
+    const shown = visibleLeases(allStates(), at, options);
     if (options.json) {
-      const line = { application: options.application, at, leases: sortLeases(states()), summary: summarizeFleet(states()) };
+      const line = { application: options.application, at, leases: sortLeases(shown), summary: summarizeFleet(shown) };
       context.write(`${JSON.stringify(line)}\n`);
       return;
     }
-    const table = renderFleetTable(states(), at).join('\n');
+    const table = renderFleetTable(shown, at).join('\n');
     // A pipe or file keeps every table, a blank line apart; a terminal shows only the latest.
     const separator = context.interactive ? CLEAR_SCREEN : rendered ? '\n' : '';
     rendered = true;

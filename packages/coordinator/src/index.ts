@@ -49,6 +49,7 @@ export { RedisShardReadBudget, type ReadBudgetClock, type RedisShardReadBudgetOp
 export { connectNats, NatsLink, type ConnectNatsOptions, type NatsLinkState } from './nats/connect-nats.js';
 export type { NatsAuthOptions, NatsTlsOptions } from './nats/nats-auth.js';
 export {
+  LEASE_STATE_MAX_AGE_MS,
   NatsLeaseStatePublisher,
   leaseStateBucket,
   leaseStateKey,

@@ -1,5 +1,6 @@
-import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../logger.js';
 import type { NatsLink } from '../nats/connect-nats.js';
 import type { LeaseStatePublisher, LeaseStateSnapshot } from './lease-state.js';
@@ -25,12 +26,30 @@ export function leaseStateKey(streamName: string, leaseKey: string): string {
   return `${kvToken(streamName)}.${kvToken(leaseKey)}`;
 }
 
-/** Opens the application's lease-state bucket, creating it (history 1) when missing. */
-export function openLeaseStateBucket(connection: NatsConnection, application: string): Promise<KV> {
-  return new Kvm(connection).create(leaseStateBucket(application), {
+/**
+ * How long an entry stays in the lease-state bucket without being written again. Publishers
+ * write the state of every lease they hold again well within it, so only the entries of leases
+ * nobody holds (ended, given up by a worker that stopped, deleted) leave.
+ */
+export const LEASE_STATE_MAX_AGE_MS = 60 * 60_000;
+
+/**
+ * Opens the application's lease-state bucket, creating it (history 1, entries expiring after
+ * {@link LEASE_STATE_MAX_AGE_MS}) when missing; a bucket made before entries expired gets the
+ * expiry too.
+ */
+export async function openLeaseStateBucket(connection: NatsConnection, application: string): Promise<KV> {
+  const kv = await new Kvm(connection).create(leaseStateBucket(application), {
     history: 1,
+    ttl: LEASE_STATE_MAX_AGE_MS,
     description: `Shoal: latest lease machine state of application ${application}`,
   });
+  const { streamInfo } = await kv.status();
+  if (!streamInfo.config.max_age) {
+    const jsm = await jetstreamManager(connection);
+    await jsm.streams.update(streamInfo.config.name, { max_age: nanos(LEASE_STATE_MAX_AGE_MS) });
+  }
+  return kv;
 }
 
 function subjectToken(value: string): string {
@@ -48,6 +67,8 @@ export interface NatsLeaseStatePublisherOptions {
   readonly logger: Logger;
   /** Longest wait in `close()` for KV puts already under way. Default 2000. */
   readonly closeTimeoutMs?: number;
+  /** How often the state of each lease still held is written again (the bucket expires entries). Default 20 minutes. */
+  readonly refreshIntervalMs?: number;
 }
 
 /** Per KV key: a write under way, and the newest one waiting behind it (older ones are skipped); no payload purges the key. */
@@ -64,6 +85,10 @@ const DEFAULT_CLOSE_TIMEOUT_MS = 2_000;
  */
 const CLEAR_MARKERS_INTERVAL_MS = 10 * 60_000;
 const MARKER_AGE_MS = 30 * 60_000;
+/** Each held lease's state is written again this often, well within the bucket's expiry. */
+const DEFAULT_REFRESH_INTERVAL_MS = LEASE_STATE_MAX_AGE_MS / 3;
+/** Top-level states of a lease nobody holds: not written again, so they expire. */
+const LET_GO = new Set(['ended', 'stolen']);
 /** At most one warning per this interval for failed KV writes; the rest go to debug. */
 const KV_WARN_INTERVAL_MS = 10_000;
 
@@ -91,6 +116,9 @@ export class NatsLeaseStatePublisher implements LeaseStatePublisher {
   private lastKvWarnAt = Number.NEGATIVE_INFINITY;
   private suppressedKvWarnings = 0;
   private markersClearedAt = Number.NEGATIVE_INFINITY;
+  /** The latest payload of each lease still held, written again every refresh interval. */
+  private readonly held = new Map<string, { readonly payload: string; readonly leaseKey: string }>();
+  private readonly refreshTimer: NodeJS.Timeout;
 
   static create(options: NatsLeaseStatePublisherOptions): NatsLeaseStatePublisher {
     return new NatsLeaseStatePublisher(options);
@@ -101,6 +129,8 @@ export class NatsLeaseStatePublisher implements LeaseStatePublisher {
     this.application = options.application;
     this.logger = options.logger;
     this.closeTimeoutMs = options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    this.refreshTimer = setInterval(() => this.refresh(), options.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS);
+    this.refreshTimer.unref();
   }
 
   publish(snapshot: LeaseStateSnapshot): void {
@@ -119,13 +149,18 @@ export class NatsLeaseStatePublisher implements LeaseStatePublisher {
       this.logger.warn({ err, leaseKey }, 'lease state publish failed');
       return;
     }
-    this.enqueuePut(leaseStateKey(snapshot.streamName, leaseKey), { payload, leaseKey });
+    const key = leaseStateKey(snapshot.streamName, leaseKey);
+    if (LET_GO.has(snapshot.state.split('.')[0]!)) this.held.delete(key);
+    else this.held.set(key, { payload, leaseKey });
+    this.enqueuePut(key, { payload, leaseKey });
   }
 
   /** Purges the lease's entry from the bucket (after any write of it still under way). */
   forget(streamName: string, leaseKey: string): void {
     if (this.closed) return;
-    this.enqueuePut(leaseStateKey(streamName, leaseKey), { payload: undefined, leaseKey });
+    const key = leaseStateKey(streamName, leaseKey);
+    this.held.delete(key);
+    this.enqueuePut(key, { payload: undefined, leaseKey });
   }
 
   /** Waits (bounded) for KV puts under way; later `publish` calls are ignored. Idempotent. */
@@ -139,6 +174,8 @@ export class NatsLeaseStatePublisher implements LeaseStatePublisher {
   }
 
   private async doClose(): Promise<void> {
+    clearInterval(this.refreshTimer);
+    this.held.clear();
     const running = [...this.slots.values()].map((slot) => slot.done);
     if (running.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
@@ -149,6 +186,12 @@ export class NatsLeaseStatePublisher implements LeaseStatePublisher {
       }),
     ]);
     clearTimeout(timer);
+  }
+
+  /** Writes the state of every lease still held again, so the bucket does not expire it. */
+  private refresh(): void {
+    if (this.closed || !this.link.connection()) return;
+    for (const [key, entry] of this.held) this.enqueuePut(key, entry);
   }
 
   private enqueuePut(key: string, entry: NonNullable<KeySlot['pending']>): void {
