@@ -1,7 +1,7 @@
-import { runCli } from '@shoal/cli';
 import { produceRecords } from '@shoal/local-stack';
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventually, ownedLeaseCount, silentLogger, useLocalStack, type TestStream } from './support/worker-harness.js';
+import { shoalInProcess } from './support/run-cli.js';
+import { eventually, ownedLeaseCount, useLocalStack, type TestStream } from './support/worker-harness.js';
 
 /** `shoal status` on a running fleet: the lease table on the emulators, machine states on NATS. */
 const local = useLocalStack();
@@ -11,18 +11,7 @@ afterEach(async () => {
   for (const stream of streams.splice(0)) await stream.close();
 });
 
-async function status(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(['status', ...args], {
-    write: (text) => void (stdout += text),
-    writeError: (text) => void (stderr += text),
-    logger: silentLogger,
-    signal: new AbortController().signal,
-    interactive: false,
-  });
-  return { code, stdout, stderr };
-}
+const status = (args: readonly string[]) => shoalInProcess(['status', ...args]);
 
 /** The flags that point `shoal status` at the stream's application and lease table on the emulator. */
 function tableOf(stream: TestStream): string[] {

@@ -33,6 +33,12 @@ export function httpUrl(value: string): string {
   return value;
 }
 
+export function nonNegativeInteger(value: string): number {
+  const parsed = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed)) throw new InvalidArgumentError('must be a whole number, 0 or more.');
+  return parsed;
+}
+
 export function positiveInteger(value: string): number {
   const parsed = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed <= 0) throw new InvalidArgumentError('must be a positive integer.');

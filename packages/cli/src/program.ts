@@ -1,10 +1,11 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Logger } from '@shoal/coordinator';
+import { runDrain } from './drain-command.js';
 import { runLocalStack } from './local-stack-command.js';
 import { runStatus } from './status-command.js';
 import { runWatch } from './watch-command.js';
 import { addWorkerCommand } from './worker-command.js';
-import { httpUrl, natsUrl, nonEmpty, positiveInteger } from './option-parsers.js';
+import { httpUrl, natsUrl, nonEmpty, nonNegativeInteger, positiveInteger } from './option-parsers.js';
 
 export interface CliIo {
   /** Standard output: tables, JSON lines, help. */
@@ -93,6 +94,32 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         connectTimeoutMs: number;
       }) => {
         exitCode = await runStatus({ ...options, json: options.json === true }, io);
+      },
+    );
+
+  program
+    .command('drain')
+    .description(
+      'Move every lease off a worker gracefully, for maintenance: its record is marked leaving, and the fleet hands its leases to the other workers. The worker keeps running, holding nothing, until restarted.',
+    )
+    .requiredOption('--application <name>', 'the application', nonEmpty)
+    .requiredOption('--worker <id>', 'the worker to drain', nonEmpty)
+    .option('--stream <name>', 'the stream of a single-stream application', nonEmpty)
+    .option('--lease-table <name>', 'DynamoDB lease table', nonEmpty, 'shoal-leases')
+    .option('--region <region>', 'AWS region (default: from the environment)', nonEmpty)
+    .option('--dynamodb-endpoint <url>', 'DynamoDB endpoint, e.g. an emulator', httpUrl)
+    .option('--wait-ms <ms>', 'wait until the worker holds no lease, at most this long (0: do not wait)', nonNegativeInteger, 60_000)
+    .action(
+      async (options: {
+        application: string;
+        worker: string;
+        stream?: string;
+        leaseTable: string;
+        region?: string;
+        dynamodbEndpoint?: string;
+        waitMs: number;
+      }) => {
+        exitCode = await runDrain(options, io);
       },
     );
 
