@@ -13,6 +13,7 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   'fleet-scale': () => import('./fleet-scale.js'),
   'node-capacity': () => import('./node-capacity.js'),
   reshard: () => import('./reshard.js'),
+  'rolling-deploy': () => import('./rolling-deploy.js'),
 };
 
 const name = process.argv[2];

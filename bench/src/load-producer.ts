@@ -17,8 +17,9 @@ export interface LoadProducerOptions {
 
 /**
  * Produces records at a steady rate until stopped: one PutRecords call every `tickMs` with
- * `recordsPerSecond * tickMs / 1000` small JSON records `{ id, key }` (the payload
- * `parseRecordId` reads), each registered in the ledger once written. Entries the emulator
+ * `recordsPerSecond * tickMs / 1000` small JSON records `{ id, key, putAt }` (the payload
+ * `parseRecordId` reads, and the epoch milliseconds of the first attempt to put it), each
+ * registered in the ledger once written. Entries the emulator
  * rejects are resent. Falls behind rather than bursting when a call is slow.
  */
 export class LoadProducer {
@@ -38,7 +39,7 @@ export class LoadProducer {
           const index = next++;
           const id = `${options.idPrefix}-${index}`;
           const key = `key-${index % keyCount}`;
-          return { id, key, data: Buffer.from(JSON.stringify({ id, key })) };
+          return { id, key, data: Buffer.from(JSON.stringify({ id, key, putAt: Date.now() })) };
         });
         while (pending.length > 0) {
           const { Records = [] } = await stack.kinesis.send(

@@ -44,6 +44,11 @@ export class RecordLedger {
     if (this.waiters.size > 0 && this.lost === 0) for (const wake of this.waiters) wake();
   }
 
+  /** The ids of every record produced, in the order they were recorded. */
+  producedIds(): string[] {
+    return [...this.produced.keys()];
+  }
+
   get producedCount(): number {
     return this.produced.size;
   }
