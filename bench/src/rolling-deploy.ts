@@ -3,8 +3,8 @@
  * timings, coordination bus) consume 16 shards under continuous load whose records carry their
  * put time; each worker is replaced in turn as Kubernetes does it (start the new process, wait
  * until its `/readyz` answers 200, SIGTERM the old one, wait for it to exit). The latency from
- * put to processor is measured for records put in steady state before the deploy and for every
- * record put during it.
+ * put to processor is measured for records put in steady state (the second half of the time
+ * before the deploy) and for every record put during it.
  *
  * Keys: `steadyP99Ms`, `deployP99Ms`, `addedP99Ms` (deploy − steady), `deployMaxMs`, `lost`,
  * `duplicates`. Target: `addedP99Ms` ≤ 100, nothing lost or repeated.
@@ -98,7 +98,12 @@ export async function run(): Promise<void> {
 
     const seen = readLatencies(latencyFile);
     const produced = ledger.producedIds();
-    const steady = [...seen.values()].filter((entry) => entry.putAt < deployStartedAt).map((entry) => entry.latencyMs);
+    // Steady state: the second half of the time before the deploy (shards that were idle before
+    // the load began poll slowly at first).
+    const steadyFrom = deployStartedAt - (STEADY_SECONDS * 1_000) / 2;
+    const steady = [...seen.values()]
+      .filter((entry) => entry.putAt >= steadyFrom && entry.putAt < deployStartedAt)
+      .map((entry) => entry.latencyMs);
     const during = [...seen.values()]
       .filter((entry) => entry.putAt >= deployStartedAt && entry.putAt <= deployEndedAt)
       .map((entry) => entry.latencyMs);
