@@ -95,13 +95,15 @@ describe('worker metrics and health', () => {
     await expect(fetch(`${base}/healthz`)).rejects.toThrow();
   });
 
-  it('as leader on the coordination bus, exports the workers the fleet should have', async () => {
+  it('as leader on the coordination bus, exports the workers the fleet should have and the application’s largest lag', async () => {
     const stream = await local.createTestStream(4);
     streams.push(stream);
     const worker = await stream.createWorker({
       workerId: 'leading',
       metrics: { port: 0, host: '127.0.0.1', targetLeasesPerWorker: 3 },
       nats: { servers: '127.0.0.1:4222' },
+      redis: { url: 'redis://127.0.0.1:6379' },
+      loadReportIntervalMs: 200,
     });
     void worker.run();
     const scrape = async () => (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
@@ -109,6 +111,17 @@ describe('worker metrics and health', () => {
     expect(sample(await scrape(), 'shoal_leader')).toBe(1);
     // Its own grants move it to `nats` liveness soon after it leads.
     await eventually(async () => sample(await scrape(), 'shoal_liveness_mode', { mode: 'nats' }) === 1, 'the worker lives on grants');
+    // With load reports on Redis, the leader shows the application's largest shard lag.
+    await produceRecords({
+      kinesis: local.stack().kinesis,
+      streamName: stream.streamName,
+      count: 40,
+      batchSize: 40,
+      keyCount: 16,
+      ledger: stream.ledger,
+    });
+    expect(await stream.ledger.waitForAllProcessed(20_000)).toBe(true);
+    await eventually(async () => (sample(await scrape(), 'shoal_application_max_lag_millis') ?? -1) >= 0, 'the application’s lag is shown');
   });
 
   it('fails at create, naming the option, when the metrics port is taken', async () => {

@@ -8,6 +8,8 @@ export interface WorkerLoad {
   readonly recordsPerSecond: number;
   /** When the sample was taken, epoch milliseconds. */
   readonly reportedAt: number;
+  /** How far behind the tip its most lagging shard was at its last batch, in milliseconds; absent when it processed none. */
+  readonly maxLagMs?: number;
 }
 
 /** Tuning of the load-aware planner. Every field is optional; defaults are given per field. */

@@ -158,6 +158,7 @@ export class RedisWorkerLoadStore implements WorkerLoadStore {
       eventLoopLagMs: load.eventLoopLagMs,
       recordsPerSecond: load.recordsPerSecond,
       reportedAt: load.reportedAt,
+      ...(load.maxLagMs === undefined ? {} : { maxLagMs: load.maxLagMs }),
     });
     try {
       await this.run(REPORT_SHA, REPORT_LUA, this.key(application), workerId, json, String(this.expiryMs));
@@ -258,9 +259,10 @@ function parseLoad(value: unknown): WorkerLoad | undefined {
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { eventLoopLagMs, recordsPerSecond, reportedAt } = parsed as Record<string, unknown>;
+  const { eventLoopLagMs, recordsPerSecond, reportedAt, maxLagMs } = parsed as Record<string, unknown>;
   if (typeof eventLoopLagMs !== 'number' || typeof recordsPerSecond !== 'number' || typeof reportedAt !== 'number') return undefined;
-  const load = { eventLoopLagMs, recordsPerSecond, reportedAt };
+  const lag = typeof maxLagMs === 'number' && Number.isFinite(maxLagMs) && maxLagMs >= 0 ? { maxLagMs } : {};
+  const load = { eventLoopLagMs, recordsPerSecond, reportedAt, ...lag };
   return isValidWorkerLoad(load) ? load : undefined;
 }
 

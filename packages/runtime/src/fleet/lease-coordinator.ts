@@ -288,6 +288,11 @@ export class LeaseCoordinator {
     this.leaseSync.checkOwnLeasesSoon(leaseKey);
   }
 
+  /** As leader: the largest shard lag in the application, from the workers' load reports. */
+  applicationMaxLagMs(): number | undefined {
+    return this.fleet?.leader.applicationMaxLagMs();
+  }
+
   /** As leader: how many leases its last plan spread over the fleet. */
   plannedLeaseCount(): number | undefined {
     return this.fleet?.leader.plannedLeaseCount();

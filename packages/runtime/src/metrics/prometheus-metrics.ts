@@ -10,6 +10,8 @@ export interface WorkerStatusView {
   leading(): boolean;
   /** As leader: the leases its last plan spread over the fleet; undefined otherwise. */
   plannedLeases(): number | undefined;
+  /** As leader with load reports: the largest shard lag in the application; undefined otherwise. */
+  applicationMaxLagMs(): number | undefined;
 }
 
 /** States after which a shard is no longer this worker's: its per-shard series are dropped. */
@@ -120,6 +122,16 @@ export class PrometheusMetrics implements WorkerObserver {
         },
       });
     }
+    new Gauge({
+      name: 'shoal_application_max_lag_millis',
+      help: 'From the leader, with a worker load store: the largest shard lag any worker reported.',
+      registers,
+      collect() {
+        this.reset();
+        const lag = status.applicationMaxLagMs();
+        if (lag !== undefined) this.set(lag);
+      },
+    });
     new Gauge({
       name: 'shoal_leader',
       help: '1 while this worker leads its fleet.',

@@ -18,15 +18,3 @@ export interface WorkerObserver {
   /** A lease machine entered `state` (its top-level state: pending, owned, draining, stolen, ended). */
   leaseTransition(streamName: string, shardId: string, state: string): void;
 }
-
-const QUIET_SHARD: ShardObserver = {
-  batchProcessed: () => {},
-  processorFailed: () => {},
-  checkpoint: () => {},
-  getRecords: () => {},
-};
-
-export const QUIET_OBSERVER: WorkerObserver = {
-  shard: () => QUIET_SHARD,
-  leaseTransition: () => {},
-};

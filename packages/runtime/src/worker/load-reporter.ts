@@ -6,11 +6,13 @@ export interface LoadReporterOptions {
   readonly workerId: string;
   readonly intervalMs: number;
   readonly logger: Logger;
+  /** The largest lag among this worker's shards at their last batch; undefined before any. */
+  readonly maxLagMs?: () => number | undefined;
 }
 
 /**
- * Samples this worker's event-loop lag and processed records, and reports them every interval
- * for the leader's load-aware planning. A failed report is the store's business (it fails open).
+ * Samples this worker's event-loop lag, processed records and largest shard lag, and reports them
+ * every interval for the leader's load-aware planning and its view of the application's lag. A failed report is the store's business (it fails open).
  */
 export class LoadReporter {
   private readonly sampler = new EventLoopLoadSampler();
@@ -38,7 +40,8 @@ export class LoadReporter {
   private async report(): Promise<void> {
     const { store, application, workerId, logger } = this.options;
     try {
-      await store.report(application, workerId, this.sampler.sample());
+      const maxLagMs = this.options.maxLagMs?.();
+      await store.report(application, workerId, { ...this.sampler.sample(), ...(maxLagMs === undefined ? {} : { maxLagMs }) });
     } catch (error) {
       logger.debug({ err: error }, 'could not report worker load');
     }

@@ -16,7 +16,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { IdleReadPacer } from '../consumer/idle-read-pacer.js';
 import { MetricsServer, type Readiness } from '../metrics/metrics-server.js';
 import { PrometheusMetrics } from '../metrics/prometheus-metrics.js';
-import { QUIET_OBSERVER } from '../metrics/worker-observer.js';
+import { ShardLags, allOf } from '../metrics/shard-lags.js';
 import { InvalidOptionsError } from '../errors.js';
 import { leaseStateName, type LeaseMachineSnapshot } from '../machines/lease-machine.js';
 import { LEASE_ACTOR_PREFIX, hostedRef, workerMachine, type CoordinatorCommand, type WorkerActorRef } from '../machines/worker-machine.js';
@@ -73,6 +73,8 @@ export class Worker implements AsyncDisposable {
   /** Kept only when `metrics` asks for a server. */
   private readonly metrics: PrometheusMetrics | undefined;
   private metricsServer: MetricsServer | undefined;
+  /** Each shard's lag at its last batch, for the load this worker reports. */
+  private readonly lags = new ShardLags();
   private liveness: WorkerLiveness | undefined;
   private coordinator: LeaseCoordinator | undefined;
   private readonly idlePacer: IdleReadPacer;
@@ -118,6 +120,7 @@ export class Worker implements AsyncDisposable {
             livenessMode: () => this.liveness?.mode,
             leading: () => this.coordinator?.isLeading() ?? false,
             plannedLeases: () => this.coordinator?.plannedLeaseCount(),
+            applicationMaxLagMs: () => this.coordinator?.applicationMaxLagMs(),
           },
           options.metrics.targetLeasesPerWorker,
         )
@@ -258,6 +261,7 @@ export class Worker implements AsyncDisposable {
           workerId: this.workerId,
           intervalMs: this.options.loadReportIntervalMs,
           logger: this.logger,
+          maxLagMs: () => this.lags.max(),
         })
       : undefined;
     const host = this.createLeaseHost();
@@ -284,7 +288,7 @@ export class Worker implements AsyncDisposable {
       options: this.options,
       readBudget: this.options.readBudget ?? new UnlimitedShardReadBudget(),
       idlePacer: this.idlePacer,
-      observer: this.metrics ?? QUIET_OBSERVER,
+      observer: this.metrics ? allOf(this.metrics, this.lags) : this.lags,
       clock: this.clock,
       logger: this.logger,
       liveness,
@@ -407,7 +411,10 @@ export class Worker implements AsyncDisposable {
     const previous = this.published.get(lease.leaseKey);
     if (previous === fingerprint) return;
     const topState = state.split('.')[0]!;
-    if (previous?.split(/[.|]/u)[0] !== topState) this.metrics?.leaseTransition(this.streamOf(lease), lease.shardId, topState);
+    if (previous?.split(/[.|]/u)[0] !== topState) {
+      this.metrics?.leaseTransition(this.streamOf(lease), lease.shardId, topState);
+      this.lags.leaseTransition(this.streamOf(lease), lease.shardId, topState);
+    }
     this.published.set(lease.leaseKey, fingerprint);
     if (snapshot.status === 'done') this.published.delete(lease.leaseKey);
     this.logger.debug({ shardId: lease.shardId, leaseKey: lease.leaseKey, state, reason, checkpoint: formatted }, 'lease state');

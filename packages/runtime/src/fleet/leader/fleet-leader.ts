@@ -141,6 +141,14 @@ export class FleetLeader {
    * table heartbeats after the snapshot was read), a `table`-mode worker's removal on the
    * heartbeat seen standing still (the lease sync drops those from the snapshot it passes on).
    */
+  /** The largest shard lag the workers' load reports give; undefined while not leading or without reports. */
+  applicationMaxLagMs(): number | undefined {
+    if (!this.isLeading()) return undefined;
+    let max: number | undefined;
+    for (const load of this.loads.values()) if (load.maxLagMs !== undefined) max = Math.max(max ?? 0, load.maxLagMs);
+    return max;
+  }
+
   /** How many leases the last plan of this term spread over the fleet; undefined while not leading. */
   plannedLeaseCount(): number | undefined {
     return this.isLeading() ? this.plannedLeases : undefined;

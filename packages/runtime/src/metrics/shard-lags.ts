@@ -1,0 +1,49 @@
+import type { ShardObserver, WorkerObserver } from './worker-observer.js';
+
+/** Top-level states after which a shard is no longer this worker's. */
+const LEFT = new Set(['stolen', 'ended']);
+
+/**
+ * How far behind its tip each shard this worker runs was at its last batch, for the load it
+ * reports (the leader derives the application's maximum lag from those reports).
+ */
+export class ShardLags implements WorkerObserver {
+  private readonly lags = new Map<string, number>();
+
+  /** The largest lag among the shards this worker runs; undefined before any batch. */
+  max(): number | undefined {
+    let max: number | undefined;
+    for (const lag of this.lags.values()) max = max === undefined ? lag : Math.max(max, lag);
+    return max;
+  }
+
+  shard(stream: string, shard: string): ShardObserver {
+    const key = `${stream}/${shard}`;
+    return {
+      batchProcessed: (_records, _bytes, _seconds, lagMs) => void this.lags.set(key, lagMs),
+      processorFailed: () => {},
+      checkpoint: () => {},
+      getRecords: () => {},
+    };
+  }
+
+  leaseTransition(stream: string, shard: string, state: string): void {
+    if (LEFT.has(state)) this.lags.delete(`${stream}/${shard}`);
+  }
+}
+
+/** One observer that tells each of `observers` everything. */
+export function allOf(...observers: readonly WorkerObserver[]): WorkerObserver {
+  return {
+    shard(stream, shard) {
+      const each = observers.map((observer) => observer.shard(stream, shard));
+      return {
+        batchProcessed: (...args) => each.forEach((observer) => observer.batchProcessed(...args)),
+        processorFailed: () => each.forEach((observer) => observer.processorFailed()),
+        checkpoint: (outcome) => each.forEach((observer) => observer.checkpoint(outcome)),
+        getRecords: (outcome) => each.forEach((observer) => observer.getRecords(outcome)),
+      };
+    },
+    leaseTransition: (stream, shard, state) => observers.forEach((observer) => observer.leaseTransition(stream, shard, state)),
+  };
+}
