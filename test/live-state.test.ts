@@ -200,6 +200,31 @@ describe('lease state on NATS (real server)', () => {
     expect(streamInfo.config.max_age).toBe(nanos(LEASE_STATE_MAX_AGE_MS));
   });
 
+  it('never writes again the state of a lease let go while NATS was down, over its next owner’s', async () => {
+    const real = link();
+    expect(await real.ready(5_000)).toBe(true);
+    let down = false;
+    const flaky = Object.create(real) as NatsLink;
+    (flaky as { connection: NatsLink['connection'] }).connection = () => (down ? undefined : real.connection());
+    const publisher = NatsLeaseStatePublisher.create({
+      link: flaky,
+      application,
+      logger: capturingLogger().logger,
+      refreshIntervalMs: 150,
+    });
+    cleanups.push(() => publisher.close());
+    const kv = await openLeaseStateBucket(nc, application);
+    const key = leaseStateKey(STREAM, 'shardId-000000000007');
+    publisher.publish(snapshot('shardId-000000000007', 'owned.processing'));
+    await eventually(async () => (await kv.get(key)) !== null, 'the first owner’s state is stored');
+    down = true;
+    publisher.publish(snapshot('shardId-000000000007', 'ended', { reason: 'handed-off' }));
+    down = false;
+    await kv.put(key, JSON.stringify(snapshot('shardId-000000000007', 'owned.processing', { workerId: 'worker-2' })));
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect((await kv.get(key))?.json<LeaseStateSnapshot>().workerId).toBe('worker-2');
+  });
+
   it('gives a bucket made before entries expired an expiry when it is opened', async () => {
     await new Kvm(nc).create(leaseStateBucket(application), { history: 1 });
     const kv = await openLeaseStateBucket(nc, application);

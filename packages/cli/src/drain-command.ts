@@ -64,12 +64,18 @@ export async function runDrain(options: DrainOptions, io: CliIo): Promise<number
   }
 }
 
-/** The leases `worker` owns: from the owner index, or a namespace read on a table without it. */
+/**
+ * The leases `worker` still has to give up: those it owns, found through the owner index (or a
+ * namespace read on a table without it), less finished shards, whose rows keep their last owner
+ * until they are cleaned up.
+ */
 async function leasesHeld(store: DynamoDbLeaseStore, namespace: string, worker: string): Promise<number> {
   const indexed = await store.listOwnedLeases(namespace, worker);
-  if (indexed !== undefined) return indexed.length;
-  const { leases } = await store.readNamespace(namespace, { consistency: 'eventual' });
-  return leases.filter((lease) => lease.leaseOwner === worker).length;
+  const leases =
+    indexed === undefined
+      ? (await store.readNamespace(namespace, { consistency: 'eventual' })).leases
+      : await Promise.all(indexed.map((ref) => store.getLease(namespace, ref.leaseKey)));
+  return leases.filter((lease) => lease !== undefined && lease.leaseOwner === worker && lease.checkpoint.type !== 'SHARD_END').length;
 }
 
 /** The namespace the worker is registered in: the single-stream one when `stream` is given, else the application's. */

@@ -136,22 +136,23 @@ export class NatsLeaseStatePublisher implements LeaseStatePublisher {
   publish(snapshot: LeaseStateSnapshot): void {
     if (this.closed) return;
     const { leaseKey } = snapshot;
+    const key = leaseStateKey(snapshot.streamName, leaseKey);
+    const payload = JSON.stringify(snapshot);
+    // Kept whether or not NATS is up: a lease let go during an outage must never be written
+    // again by a refresh, over its next owner's state.
+    if (LET_GO.has(snapshot.state.split('.')[0]!)) this.held.delete(key);
+    else this.held.set(key, { payload, leaseKey });
     const connection = this.link.connection();
     if (!connection) {
       this.logger.debug({ leaseKey, state: snapshot.state }, 'nats disconnected, lease state not published');
       return;
     }
-    let payload: string;
     try {
-      payload = JSON.stringify(snapshot);
       connection.publish(leaseStateSubject(this.application, snapshot.shardId), payload);
     } catch (err) {
       this.logger.warn({ err, leaseKey }, 'lease state publish failed');
       return;
     }
-    const key = leaseStateKey(snapshot.streamName, leaseKey);
-    if (LET_GO.has(snapshot.state.split('.')[0]!)) this.held.delete(key);
-    else this.held.set(key, { payload, leaseKey });
     this.enqueuePut(key, { payload, leaseKey });
   }
 
