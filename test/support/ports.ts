@@ -1,11 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { freeLoopbackPort, waitUntilAccepting } from '@shoal/local-stack';
 
-/** A loopback port nothing listens on (it was free a moment ago). */
-export const closedPort = freeLoopbackPort;
-
-/** Waits until something accepts connections on the loopback `port`; fails naming `what` after 10 s. */
-export const untilAccepting = (port: number, what: string): Promise<void> => waitUntilAccepting(port, what);
+export { freeLoopbackPort as closedPort, waitUntilAccepting as untilAccepting } from '@shoal/local-stack';
 
 /** Kills a server process the test started (by its PID) and waits for it to exit. */
 export async function killAndWait(child: ChildProcess | undefined): Promise<void> {

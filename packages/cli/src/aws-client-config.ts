@@ -1,3 +1,4 @@
+import { EMULATOR_CREDENTIALS } from '@shoal/local-stack';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
 /**
@@ -8,7 +9,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
  */
 export function awsClientConfig(endpoint: string | undefined, region: string | undefined, base?: object): object | undefined {
   if (endpoint === undefined && region === undefined) return base;
-  const credentials = process.env.AWS_ACCESS_KEY_ID ? {} : { credentials: { accessKeyId: 'shoal-local', secretAccessKey: 'shoal-local' } };
+  const credentials = process.env.AWS_ACCESS_KEY_ID ? {} : { credentials: { ...EMULATOR_CREDENTIALS } };
   return {
     ...base,
     ...(region === undefined ? {} : { region }),

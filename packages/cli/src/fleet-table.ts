@@ -11,8 +11,11 @@ export interface FleetSummary {
   readonly states: Readonly<Record<string, number>>;
 }
 
-/** Top-level states of a lease its last worker no longer holds. */
-const TERMINAL_STATES = new Set(['ended', 'stolen']);
+/** Whether its last worker no longer holds the lease (its machine ended, or lost it). */
+export function isLetGo(lease: Pick<LeaseStateSnapshot, 'state'>): boolean {
+  const topLevel = lease.state.split('.')[0];
+  return topLevel === 'ended' || topLevel === 'stolen';
+}
 const NONE = '-';
 
 /** The snapshots ordered by shard id, then stream (an application may read several streams). */
@@ -25,8 +28,7 @@ export function summarizeFleet(states: FleetState): FleetSummary {
   const counts: Record<string, number> = {};
   for (const lease of states.values()) {
     counts[lease.state] = (counts[lease.state] ?? 0) + 1;
-    const topLevel = lease.state.split('.')[0] ?? lease.state;
-    if (!TERMINAL_STATES.has(topLevel)) workers[lease.workerId] = (workers[lease.workerId] ?? 0) + 1;
+    if (!isLetGo(lease)) workers[lease.workerId] = (workers[lease.workerId] ?? 0) + 1;
   }
   return { leases: states.size, workers: sortKeys(workers), states: sortKeys(counts) };
 }

@@ -1,5 +1,5 @@
 import { LEASE_STATE_MAX_AGE_MS, connectNats, type Logger } from '@shoal/coordinator';
-import { renderFleetTable, sortLeases, summarizeFleet, type FleetState } from './fleet-table.js';
+import { isLetGo, renderFleetTable, sortLeases, summarizeFleet, type FleetState } from './fleet-table.js';
 import { openFleetWatch, type FleetWatch } from './fleet-watch.js';
 import { createThrottle } from './throttle.js';
 
@@ -83,7 +83,6 @@ export async function runWatch(options: WatchOptions, context: WatchContext): Pr
 
 /** Leases nobody holds (ended, or lost by a worker) are shown this long after their last change, unless `--all`. */
 export const LET_GO_SHOWN_MS = 5 * 60_000;
-const LET_GO = new Set(['ended', 'stolen']);
 
 /**
  * The leases the watch shows: of the stream asked for, without entries the bucket has expired
@@ -95,7 +94,7 @@ export function visibleLeases(states: FleetState, at: number, options: Pick<Watc
       if (options.stream !== undefined && lease.streamName !== options.stream) return false;
       const age = at - lease.at;
       if (age > LEASE_STATE_MAX_AGE_MS) return false;
-      return options.all === true || !LET_GO.has(lease.state.split('.')[0]!) || age <= LET_GO_SHOWN_MS;
+      return options.all === true || !isLetGo(lease) || age <= LET_GO_SHOWN_MS;
     }),
   );
 }

@@ -26,8 +26,8 @@ export interface NatsAuthOptions {
 }
 
 /**
- * The client's connection options for `auth`. Files are read now, so a missing or unreadable one
- * fails at start with its path named, not on every reconnect.
+ * The client's connection options for `auth`. Files are read now, once, and their contents
+ * handed to the client, so a missing or unreadable one fails at start with its path named.
  */
 export function natsAuthOptions(auth: NatsAuthOptions): Partial<ConnectionOptions> {
   const ways = (['user', 'token', 'credsFile', 'nkeySeedFile'] as const).filter((key) => auth[key] !== undefined);
@@ -43,9 +43,10 @@ export function natsAuthOptions(auth: NatsAuthOptions): Partial<ConnectionOption
   }
   if (auth.tls === true) options.tls = {};
   else if (auth.tls) {
-    for (const key of ['caFile', 'certFile', 'keyFile'] as const)
-      if (auth.tls[key] !== undefined) readNatsFile(auth.tls[key], `tls.${key}`);
-    options.tls = { ...auth.tls };
+    const pem = (path: string | undefined, field: string) =>
+      path === undefined ? undefined : new TextDecoder().decode(readNatsFile(path, `tls.${field}`));
+    const [ca, cert, key] = [pem(auth.tls.caFile, 'caFile'), pem(auth.tls.certFile, 'certFile'), pem(auth.tls.keyFile, 'keyFile')];
+    options.tls = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
   }
   return options;
 }

@@ -9,7 +9,7 @@ export interface PlannerStreams {
 }
 
 /** Every worker planned over may run the lease. */
-const EVERYONE = 'everyone';
+export const EVERYONE = 'everyone';
 
 /**
  * Which of the planned-over workers may be handed which lease, from the streams each worker's
@@ -67,5 +67,3 @@ export class StreamEligibility {
     return planner.consumes(lease) || !planner.selects(streamName);
   }
 }
-
-export { EVERYONE };

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { GetRecordsOutcome, ShardObserver, WorkerObserver } from './worker-observer.js';
+import { hasLetGo, type GetRecordsOutcome, type ShardObserver, type WorkerObserver } from './worker-observer.js';
 
 /** What the metrics read from the worker when scraped. */
 export interface WorkerStatusView {
@@ -13,9 +13,6 @@ export interface WorkerStatusView {
   /** As leader with load reports: the largest shard lag in the application; undefined otherwise. */
   applicationMaxLagMs(): number | undefined;
 }
-
-/** States after which a shard is no longer this worker's: its per-shard series are dropped. */
-const LEFT = new Set(['stolen', 'ended']);
 
 /**
  * The worker's Prometheus metrics, in a registry of its own, every series labelled with the
@@ -159,7 +156,7 @@ export class PrometheusMetrics implements WorkerObserver {
 
   leaseTransition(stream: string, shard: string, state: string): void {
     this.transitions.inc({ stream, state });
-    if (!LEFT.has(state)) return;
+    if (!hasLetGo(state)) return;
     for (const metric of [this.records, this.bytes, this.lag, this.processorErrors]) metric.remove({ stream, shard });
     for (const result of ['written', 'refused']) this.checkpoints.remove({ stream, shard, result });
     for (const outcome of ['ok', 'throttled', 'expired-iterator', 'error']) this.getRecords.remove({ stream, shard, outcome });

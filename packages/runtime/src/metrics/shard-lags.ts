@@ -1,7 +1,4 @@
-import type { ShardObserver, WorkerObserver } from './worker-observer.js';
-
-/** Top-level states after which a shard is no longer this worker's. */
-const LEFT = new Set(['stolen', 'ended']);
+import { hasLetGo, type ShardObserver, type WorkerObserver } from './worker-observer.js';
 
 /**
  * How far behind its tip each shard this worker runs was at its last batch, for the load it
@@ -28,7 +25,7 @@ export class ShardLags implements WorkerObserver {
   }
 
   leaseTransition(stream: string, shard: string, state: string): void {
-    if (LEFT.has(state)) this.lags.delete(`${stream}/${shard}`);
+    if (hasLetGo(state)) this.lags.delete(`${stream}/${shard}`);
   }
 }
 

@@ -1,3 +1,8 @@
+/** Top-level lease machine states after which the shard is no longer this worker's. */
+export function hasLetGo(state: string): boolean {
+  return state === 'stolen' || state === 'ended';
+}
+
 /** How a GetRecords call ended, as counted. */
 export type GetRecordsOutcome = 'ok' | 'throttled' | 'expired-iterator' | 'error';
 

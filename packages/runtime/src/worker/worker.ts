@@ -17,6 +17,7 @@ import { IdleReadPacer } from '../consumer/idle-read-pacer.js';
 import { MetricsServer, type Readiness } from '../metrics/metrics-server.js';
 import { PrometheusMetrics } from '../metrics/prometheus-metrics.js';
 import { ShardLags, allOf } from '../metrics/shard-lags.js';
+import type { WorkerObserver } from '../metrics/worker-observer.js';
 import { InvalidOptionsError } from '../errors.js';
 import { leaseStateName, type LeaseMachineSnapshot } from '../machines/lease-machine.js';
 import { LEASE_ACTOR_PREFIX, hostedRef, workerMachine, type CoordinatorCommand, type WorkerActorRef } from '../machines/worker-machine.js';
@@ -75,6 +76,8 @@ export class Worker implements AsyncDisposable {
   private metricsServer: MetricsServer | undefined;
   /** Each shard's lag at its last batch, for the load this worker reports. */
   private readonly lags = new ShardLags();
+  /** What the shard consumers and lease transitions are reported to: the lags, and the metrics if kept. */
+  private readonly observer: WorkerObserver;
   private liveness: WorkerLiveness | undefined;
   private coordinator: LeaseCoordinator | undefined;
   private readonly idlePacer: IdleReadPacer;
@@ -125,6 +128,7 @@ export class Worker implements AsyncDisposable {
           options.metrics.targetLeasesPerWorker,
         )
       : undefined;
+    this.observer = this.metrics ? allOf(this.metrics, this.lags) : this.lags;
     this.streams = new ConsumedStreams({
       selection: options.streamSelection,
       kinesis: this.kinesis,
@@ -288,7 +292,7 @@ export class Worker implements AsyncDisposable {
       options: this.options,
       readBudget: this.options.readBudget ?? new UnlimitedShardReadBudget(),
       idlePacer: this.idlePacer,
-      observer: this.metrics ? allOf(this.metrics, this.lags) : this.lags,
+      observer: this.observer,
       clock: this.clock,
       logger: this.logger,
       liveness,
@@ -412,8 +416,7 @@ export class Worker implements AsyncDisposable {
     if (previous === fingerprint) return;
     const topState = state.split('.')[0]!;
     if (previous?.split(/[.|]/u)[0] !== topState) {
-      this.metrics?.leaseTransition(this.streamOf(lease), lease.shardId, topState);
-      this.lags.leaseTransition(this.streamOf(lease), lease.shardId, topState);
+      this.observer.leaseTransition(this.streamOf(lease), lease.shardId, topState);
     }
     this.published.set(lease.leaseKey, fingerprint);
     if (snapshot.status === 'done') this.published.delete(lease.leaseKey);
