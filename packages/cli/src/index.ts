@@ -14,5 +14,6 @@
  */
 export { formatAge, renderFleetTable, sortLeases, summarizeFleet, type FleetState, type FleetSummary } from './fleet-table.js';
 export { CATCH_UP_IDLE_MS, openFleetWatch, type FleetWatch, type FleetWatchOptions } from './fleet-watch.js';
-export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_NATS_URL, runCli, type CliIo } from './program.js';
+export { runCli, type CliIo } from './program.js';
+export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_NATS_URL } from './option-parsers.js';
 export { RENDER_INTERVAL_MS, runWatch, type WatchContext, type WatchOptions } from './watch-command.js';

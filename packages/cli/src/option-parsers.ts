@@ -1,4 +1,8 @@
 import { InvalidArgumentError } from 'commander';
+import type { Checkpoint } from '@shoal/processor-sdk';
+
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
 /** Parsers of command-line values: each names what a bad value should be, as commander reports it. */
 
@@ -57,4 +61,24 @@ export function natsUrl(value: string): string {
     throw new InvalidArgumentError('must be nats://host:port or host:port.');
   }
   return value;
+}
+
+/** A checkpoint an operator may set: every kind the lease table stores but SHARD_END. */
+export type CheckpointPosition = Exclude<Checkpoint, { type: 'SHARD_END' }>;
+
+/**
+ * `TRIM_HORIZON`, `LATEST`, a sequence number (`<digits>` or `<digits>.<sub-sequence>` for a
+ * record inside a KPL aggregate: processing resumes after it), or an ISO-8601 timestamp
+ * (`AT_TIMESTAMP`: processing resumes at the first record written at or after it).
+ */
+export function checkpointPosition(value: string): CheckpointPosition {
+  const upper = value.trim().toUpperCase();
+  if (upper === 'TRIM_HORIZON' || upper === 'LATEST') return { type: upper };
+  const sequence = /^(\d{1,128})(?:\.(\d{1,9}))?$/.exec(value.trim());
+  if (sequence) {
+    return { type: 'SEQUENCE', position: { sequenceNumber: sequence[1]!, subSequenceNumber: Number(sequence[2] ?? 0) } };
+  }
+  const timestamp = /^\d{4}-\d{2}-\d{2}(T.*)?$/.test(value.trim()) ? new Date(value.trim()) : undefined;
+  if (timestamp !== undefined && !Number.isNaN(timestamp.getTime())) return { type: 'AT_TIMESTAMP', timestamp };
+  throw new InvalidArgumentError('must be TRIM_HORIZON, LATEST, a sequence number, or an ISO-8601 timestamp such as 2026-12-07T10:00:00Z.');
 }

@@ -5,7 +5,16 @@ import { runLocalStack } from './local-stack-command.js';
 import { runStatus } from './status-command.js';
 import { runWatch } from './watch-command.js';
 import { addWorkerCommand } from './worker-command.js';
-import { httpUrl, natsUrl, nonEmpty, nonNegativeInteger, positiveInteger } from './option-parsers.js';
+import { addCheckpointCommand } from './checkpoint-command.js';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_NATS_URL,
+  httpUrl,
+  natsUrl,
+  nonEmpty,
+  nonNegativeInteger,
+  positiveInteger,
+} from './option-parsers.js';
 
 export interface CliIo {
   /** Standard output: tables, JSON lines, help. */
@@ -18,9 +27,6 @@ export interface CliIo {
   /** Standard output is a terminal. */
   readonly interactive: boolean;
 }
-
-export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
-export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
 /**
  * Runs the `shoal` command line on `argv` (without the node and script paths) and resolves with
@@ -123,6 +129,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       },
     );
 
+  addCheckpointCommand(program, io, (code) => (exitCode = code));
   program
     .command('local-stack')
     .description(

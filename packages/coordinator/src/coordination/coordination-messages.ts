@@ -56,6 +56,12 @@ export const fleetEventSchema = z.discriminatedUnion('type', [
    * the lease and hand it over, sooner than its own periodic check would.
    */
   z.object({ type: z.literal('handoff-requested'), leaseKey, from: workerId, to: workerId }),
+  /**
+   * An operator moved the lease's checkpoint and took the lease from `owner` in the same write
+   * (epoch `leaseCounter`): a prompt for the owner to read the lease and stop, and for the
+   * leader to plan it again. Unsigned: the lease row alone decides.
+   */
+  z.object({ type: z.literal('checkpoint-reset'), leaseKey, owner: workerId.optional(), leaseCounter: epoch }),
   /** A shard was read to its end and checkpointed at SHARD_END: its children may start. */
   z.object({ type: z.literal('shard-ended'), leaseKey, shardId: leaseKey, from: workerId }),
 ]);

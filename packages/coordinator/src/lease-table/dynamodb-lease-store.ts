@@ -316,6 +316,40 @@ export class DynamoDbLeaseStore implements LeaseStore {
   }
 
   /**
+   * resetCheckpoint
+   * - key: the lease
+   * - condition: owner as read (or no owner) AND counter as read AND the checkpoint is not
+   *   SHARD_END (a finished shard's children may have started: moving it back would reorder keys)
+   * - updates: checkpoint, sub-sequence, timestamp, checkpointedAt; counter + 1; owner and
+   *   pending owner removed, so the owner's next fenced write fails and anyone may take the lease
+   * - outcomes: `applied` | `conflict` (the lease changed since it was read, or its shard is finished)
+   */
+  resetCheckpoint(expected: Lease, checkpoint: Exclude<Checkpoint, { type: 'SHARD_END' }>): Promise<ConditionalWriteResult<Lease>> {
+    const encoded = encodeCheckpoint(checkpoint);
+    const ownerCondition = expected.leaseOwner === undefined ? 'attribute_not_exists(#owner)' : '#owner = :expectedOwner';
+    return this.update({
+      Key: this.table.key(expected.namespace, leaseItemKey(expected.leaseKey)),
+      ConditionExpression: `${ownerCondition} AND #counter = :expectedCounter AND checkpoint <> :shardEnd`,
+      UpdateExpression:
+        'SET checkpoint = :checkpoint, checkpointSubSequence = :sub, checkpointedAt = :now, #counter = #counter + :one' +
+        (encoded.checkpointTimestamp === undefined ? '' : ', checkpointTimestamp = :ts') +
+        ' REMOVE #owner, #pending' +
+        (encoded.checkpointTimestamp === undefined ? ', checkpointTimestamp' : ''),
+      ExpressionAttributeNames: HANDOFF_NAMES,
+      ExpressionAttributeValues: {
+        ...(expected.leaseOwner === undefined ? {} : { ':expectedOwner': expected.leaseOwner }),
+        ':expectedCounter': expected.leaseCounter,
+        ':shardEnd': encodeCheckpoint({ type: 'SHARD_END' }).checkpoint,
+        ':checkpoint': encoded.checkpoint,
+        ':sub': encoded.checkpointSubSequence,
+        ':now': this.table.now(),
+        ':one': 1,
+        ...(encoded.checkpointTimestamp === undefined ? {} : { ':ts': encoded.checkpointTimestamp }),
+      },
+    });
+  }
+
+  /**
    * deleteFinishedLease
    * - key: the lease
    * - condition: checkpoint = SHARD_END

@@ -76,6 +76,12 @@ export interface LeaseStore {
    */
   releaseLease(ownership: LeaseOwnership, options?: { readonly dropPendingOwner?: string }): Promise<ConditionalWriteResult<Lease>>;
   checkpoint(ownership: LeaseOwnership, checkpoint: Checkpoint): Promise<ConditionalWriteResult<Lease>>;
+  /**
+   * An operator moves the lease's checkpoint: the lease is taken from its owner in the same
+   * write (epoch + 1, no owner), so a running owner is fenced out and the next owner starts at
+   * `checkpoint`. `expected` is the lease as last read; a finished shard is refused.
+   */
+  resetCheckpoint(expected: Lease, checkpoint: Exclude<Checkpoint, { type: 'SHARD_END' }>): Promise<ConditionalWriteResult<Lease>>;
   /** Removes a lease whose shard was finished (checkpoint SHARD_END). */
   deleteFinishedLease(namespace: string, leaseKey: string): Promise<ConditionalWriteResult<void>>;
 

@@ -33,6 +33,9 @@ export class InMemoryLeaseStore implements LeaseStore {
     return { status: 'applied', value: this.lease };
   }
 
+  resetCheckpoint(): Promise<never> {
+    return notUsed('resetCheckpoint');
+  }
   ensureTable(): Promise<void> {
     return notUsed('ensureTable');
   }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type CommandReply,
   type CoordinationBus,
@@ -18,6 +19,9 @@ import { TakeQueue } from './take-queue.js';
 const TAKE_CONCURRENCY = 8;
 /** A take's slot is given back after this long even if its acquire has no answer yet (the write has its own timeout). */
 const TAKE_SETTLE_TIMEOUT_MS = 5_000;
+/** Machine states of a lease this worker lost, on their way out. */
+const LOST_STATES: ReadonlySet<string> = new Set(['losing', 'stolen']);
+const LOST_MACHINE_POLL_MS = 20;
 /**
  * Reads of the table that unsigned prompts may cause: a burst of 20, then 10 a second. A prompt
  * beyond that is dropped; the periodic syncs find what it pointed at anyway.
@@ -215,6 +219,13 @@ export class FleetMember {
           this.options.onHandoffAsked(event.leaseKey);
         }
         return;
+      case 'checkpoint-reset':
+        this.options.onFleetChange();
+        // Unsigned, like a handoff request: only a prompt to read the lease.
+        if (event.owner === workerId && this.options.host.hostedLease(event.leaseKey) !== undefined && this.promptedReads.tryTake()) {
+          this.options.onHandoffAsked(event.leaseKey);
+        }
+        return;
       case 'shard-ended':
         // Only the leader acts on it (within a budget of its own): members spend nothing on it.
         if (event.from !== workerId) this.options.onShardEnded(event.leaseKey, event.shardId);
@@ -277,6 +288,7 @@ export class FleetMember {
 
   private async take(move: FleetMove): Promise<void> {
     const { host, store, namespace } = this.options;
+    await this.untilLostMachineGone(move.leaseKey);
     if (!this.options.mayTakeLeases() || this.hostsPastPending(move.leaseKey)) return;
     const lease = await store.getLease(namespace, move.leaseKey);
     // Only what the leader saw, in the very ownership period it saw: unowned, or still held by
@@ -294,6 +306,18 @@ export class FleetMember {
     else host.startLease(lease, 'acquire');
     // The acquire is the lease machine's own write: the take's slot is held until it is done.
     await host.untilSettled?.(move.leaseKey, TAKE_SETTLE_TIMEOUT_MS);
+  }
+
+  /**
+   * Waits (bounded) for a machine of the lease that is stopping here because the table took the
+   * lease from it (an operator moved its checkpoint, say): the leader may plan the lease back to
+   * this worker before that machine is gone, and the plan would otherwise find it still hosted.
+   */
+  private async untilLostMachineGone(leaseKey: string): Promise<void> {
+    const deadline = this.options.monotonicNow() + TAKE_SETTLE_TIMEOUT_MS;
+    while (LOST_STATES.has(this.options.host.hostedLease(leaseKey)?.state ?? '') && this.options.monotonicNow() < deadline) {
+      await sleep(LOST_MACHINE_POLL_MS);
+    }
   }
 
   /** This worker hosts the lease in a state beyond waiting for it (owned, draining, ...). */
