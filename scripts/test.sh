@@ -7,6 +7,7 @@ source "$root/scripts/bootstrap.sh"
 # The AWS SDK warns about Node 20 on every process start; the warning is not news here.
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 bash "$root/scripts/ensure-services.sh"
+bash "$root/scripts/ensure-browser.sh" || echo "› continuing without chromium: the browser tests will fail" >&2
 cd "$root"
 echo "› running tests"
 pnpm exec tsc -p tsconfig.tests.json

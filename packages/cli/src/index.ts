@@ -17,3 +17,5 @@ export { CATCH_UP_IDLE_MS, openFleetWatch, type FleetWatch, type FleetWatchOptio
 export { runCli, type CliIo } from './program.js';
 export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_NATS_URL } from './option-parsers.js';
 export { RENDER_INTERVAL_MS, runWatch, type WatchContext, type WatchOptions } from './watch-command.js';
+export { runDashboard, type DashboardOptions } from './dashboard/dashboard-command.js';
+export { DashboardModel, type DashboardView } from './dashboard/dashboard-model.js';

@@ -6,6 +6,7 @@ import { runStatus } from './status-command.js';
 import { runWatch } from './watch-command.js';
 import { addWorkerCommand } from './worker-command.js';
 import { addCheckpointCommand } from './checkpoint-command.js';
+import { addDashboardCommand } from './dashboard/dashboard-command.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_NATS_URL,
@@ -130,6 +131,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     );
 
   addCheckpointCommand(program, io, (code) => (exitCode = code));
+  addDashboardCommand(program, io, (code) => (exitCode = code));
   program
     .command('local-stack')
     .description(

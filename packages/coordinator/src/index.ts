@@ -55,7 +55,9 @@ export {
   leaseStateKey,
   leaseStateSubject,
   openLeaseStateBucket,
+  workerReportSubject,
 } from './live-state/nats-lease-state-publisher.js';
+export { MAX_REPORTED_SHARDS, workerLiveReportSchema, type WorkerLiveReport } from './live-state/worker-live-report.js';
 export { parseLeaseStateSnapshot, watchLeaseStates, type LeaseStateUpdate, type LeaseStateWatch } from './live-state/watch-lease-states.js';
 export type { LeadershipRecord, WorkerLivenessMode } from './lease-table/lease.js';
 export type { CoordinationBus, Unsubscribe } from './coordination/coordination-bus.js';

@@ -1,3 +1,5 @@
+import type { WorkerLiveReport } from './worker-live-report.js';
+
 /** The current state of one lease machine, as published on NATS for observers. */
 export interface LeaseStateSnapshot {
   readonly application: string;
@@ -21,6 +23,8 @@ export interface LeaseStatePublisher {
   publish(snapshot: LeaseStateSnapshot): void;
   /** The lease is gone from the table (a finished parent cleaned up): its state need not be kept. */
   forget?(streamName: string, leaseKey: string): void;
+  /** Tells observers how the worker is (see `WorkerLiveReport`); sinks without observers omit it. */
+  reportWorker?(report: WorkerLiveReport): void;
   close(): Promise<void>;
 }
 

@@ -4,6 +4,7 @@ import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../logger.js';
 import type { NatsLink } from '../nats/connect-nats.js';
 import type { LeaseStatePublisher, LeaseStateSnapshot } from './lease-state.js';
+import type { WorkerLiveReport } from './worker-live-report.js';
 
 /**
  * Subject of one shard's lease transitions, `shoal.<app>.lease.<shardId>`; without a shard, the
@@ -11,6 +12,11 @@ import type { LeaseStatePublisher, LeaseStateSnapshot } from './lease-state.js';
  */
 export function leaseStateSubject(application: string, shardId?: string): string {
   return `shoal.${subjectToken(application)}.lease.${shardId === undefined ? '*' : subjectToken(shardId)}`;
+}
+
+/** Subject of the application's worker reports (see `WorkerLiveReport`), `shoal.<app>.workers`. */
+export function workerReportSubject(application: string): string {
+  return `shoal.${subjectToken(application)}.workers`;
 }
 
 /** JetStream KV bucket holding the latest state of every lease of the application, `shoal_<app>_leases`. */
@@ -154,6 +160,17 @@ export class NatsLeaseStatePublisher implements LeaseStatePublisher {
       return;
     }
     this.enqueuePut(key, { payload, leaseKey });
+  }
+
+  /** Sends the worker's report on {@link workerReportSubject}; dropped while NATS is disconnected. */
+  reportWorker(report: WorkerLiveReport): void {
+    const connection = this.closed ? undefined : this.link.connection();
+    if (!connection) return;
+    try {
+      connection.publish(workerReportSubject(this.application), JSON.stringify(report));
+    } catch (err) {
+      this.logger.debug({ err }, 'worker report not published');
+    }
   }
 
   /** Purges the lease's entry from the bucket (after any write of it still under way). */

@@ -5,19 +5,24 @@ import { hasLetGo, type ShardObserver, type WorkerObserver } from './worker-obse
  * reports (the leader derives the application's maximum lag from those reports).
  */
 export class ShardLags implements WorkerObserver {
-  private readonly lags = new Map<string, number>();
+  private readonly lags = new Map<string, { readonly streamName: string; readonly shardId: string; lagMs: number }>();
+
+  /** Each shard this worker runs with its lag at its last batch. */
+  entries(): { readonly streamName: string; readonly shardId: string; readonly lagMs: number }[] {
+    return [...this.lags.values()].map((entry) => ({ ...entry }));
+  }
 
   /** The largest lag among the shards this worker runs; undefined before any batch. */
   max(): number | undefined {
     let max: number | undefined;
-    for (const lag of this.lags.values()) max = max === undefined ? lag : Math.max(max, lag);
+    for (const { lagMs } of this.lags.values()) max = max === undefined ? lagMs : Math.max(max, lagMs);
     return max;
   }
 
   shard(stream: string, shard: string): ShardObserver {
     const key = `${stream}/${shard}`;
     return {
-      batchProcessed: (_records, _bytes, _seconds, lagMs) => void this.lags.set(key, lagMs),
+      batchProcessed: (_records, _bytes, _seconds, lagMs) => void this.lags.set(key, { streamName: stream, shardId: shard, lagMs }),
       processorFailed: () => {},
       checkpoint: () => {},
       getRecords: () => {},

@@ -144,7 +144,7 @@ export interface WorkerOptions {
    * back to counts. Default: none (count balancing).
    */
   workerLoadStore?: WorkerLoadStore;
-  /** How often the worker reports its load. Default 5000 ms. */
+  /** How often the worker reports its load, and itself to live observers (the dashboard). Default 5000 ms. */
   loadReportIntervalMs?: number;
   /** A pino logger. Default: pino at level `info` to stdout. */
   logger?: Logger;

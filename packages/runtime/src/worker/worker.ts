@@ -27,6 +27,7 @@ import { createLeaseMachine } from '../leases/lease-actors.js';
 import type { HostedLease, LeaseHost } from '../leases/lease-host.js';
 import { ConsumedStreams } from '../streams/consumed-streams.js';
 import { FleetServices } from './fleet-services.js';
+import { WorkerLiveReporter } from './live-reporter.js';
 import { LoadReporter } from './load-reporter.js';
 import { resolveWorkerOptions, selfFenceAfterMs, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
 
@@ -268,6 +269,7 @@ export class Worker implements AsyncDisposable {
           maxLagMs: () => this.lags.max(),
         })
       : undefined;
+    const liveReporter = this.createLiveReporter();
     const host = this.createLeaseHost();
     const coordinator = (this.coordinator = new LeaseCoordinator({
       store: this.store,
@@ -310,9 +312,11 @@ export class Worker implements AsyncDisposable {
         coordinator: fromCallback<CoordinatorCommand>(({ receive }) => {
           coordinator.start();
           loadReporter?.start();
+          liveReporter?.start();
           receive(() => void coordinator.startDraining());
           return () => {
             loadReporter?.stop();
+            liveReporter?.stop();
             void coordinator.stop();
           };
         }),
@@ -347,6 +351,25 @@ export class Worker implements AsyncDisposable {
       throw snapshot.context.error;
     }
     this.logger.info('worker stopped');
+  }
+
+  /** Reports for live observers, when the lease-state sink has any. */
+  private createLiveReporter(): WorkerLiveReporter | undefined {
+    const publisher = this.publisher;
+    if (!publisher?.reportWorker) return undefined;
+    return new WorkerLiveReporter({
+      publisher: { reportWorker: (report) => publisher.reportWorker?.(report) },
+      intervalMs: this.options.loadReportIntervalMs,
+      report: () => ({
+        application: this.applicationName,
+        workerId: this.workerId,
+        state: this.state,
+        leading: this.coordinator?.isLeading() ?? false,
+        ...(this.liveness === undefined ? {} : { liveness: this.liveness.mode }),
+        at: this.clock.now(),
+        shards: this.lags.entries(),
+      }),
+    });
   }
 
   private untilSettled(leaseKey: string, timeoutMs: number): Promise<void> {
