@@ -138,6 +138,33 @@ describe('shoal checkpoint set', () => {
     }, `the previous owner ${owner.workerId} let the lease go`);
   });
 
+  it('when a later shard fails, lists the shards moved before it and tells their owners all the same', async () => {
+    const stream = await local.createTestStream(1);
+    const coordination = { ownLeaseCheckIntervalMs: 60_000, leaderFullSyncIntervalMs: 60_000 };
+    const workers = await Promise.all(
+      ['part-a', 'part-b'].map((workerId) => stream.createWorker({ workerId, nats: { servers: '127.0.0.1:4222' }, coordination })),
+    );
+    for (const worker of workers) void worker.run();
+    await produce(stream, 30);
+    expect(await stream.ledger.waitForAllProcessed(20_000)).toBe(true);
+    await eventually(async () => (await leaseOf(stream, SHARD_0)).checkpoint.type === 'SEQUENCE', 'the owner checkpointed');
+    const before = await leaseOf(stream, SHARD_0);
+
+    const missing = 'shardId-000000000009';
+    const result = await checkpointSet(stream, '--shard', SHARD_0, '--shard', missing, '--to', 'TRIM_HORIZON', '--json');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`no lease for shard ${missing}`);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      moves: [{ shardId: SHARD_0, to: 'TRIM_HORIZON', previousOwner: before.leaseOwner, leaseCounter: before.leaseCounter + 1 }],
+      ownersTold: true,
+      error: `no lease for shard ${missing} in ${leaseNamespace(stream.applicationName, stream.streamName)}`,
+    });
+    await eventually(
+      () => stream.ledger.producedIds().every((id) => stream.ledger.timesProcessed(id) === 2),
+      'the moved shard is read again',
+    );
+  });
+
   it('moves a checkpoint to a sequence number: processing resumes right after that record', async () => {
     const stream = await local.createTestStream(1);
     const worker = await stream.createWorker({ workerId: 'seq-owner', nats: { servers: '127.0.0.1:4222' } });

@@ -1,9 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetShardIteratorCommand, KinesisClient } from '@aws-sdk/client-kinesis';
-import { DynamoDbLeaseStore, coordinationSubjects, connectNats, leaseNamespace, type FleetEvent, type Lease } from '@shoal/coordinator';
+import { DynamoDbLeaseStore, leaseNamespace, type FleetEvent, type Lease } from '@shoal/coordinator';
 import { formatCheckpoint } from '@shoal/processor-sdk';
 import type { Command } from 'commander';
 import { awsClientConfig } from './aws-client-config.js';
+import { promptFleet } from './fleet-prompts.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_NATS_URL,
@@ -128,6 +129,7 @@ export async function runCheckpointSet(options: CheckpointSetOptions, io: CliIo)
   const store = new DynamoDbLeaseStore({ client: dynamodb, tableName: options.leaseTable });
   const moves: CheckpointMove[] = [];
   let scope: LeaseScope | undefined;
+  let failure: string | undefined;
   try {
     scope = await findScope(store, options);
     const leaseKeys = options.allShards
@@ -136,15 +138,16 @@ export async function runCheckpointSet(options: CheckpointSetOptions, io: CliIo)
     if (options.to.type === 'SEQUENCE' && options.verify) await verifySequence(options, options.shards[0]!);
     for (const leaseKey of leaseKeys) moves.push(await resetOne(store, scope, leaseKey, options.to));
   } catch (error) {
-    report(moves, options, io);
-    io.writeError(`shoal checkpoint set: ${describe(error, options.leaseTable)}\n`);
-    return 1;
+    failure = describe(error, options.leaseTable);
   } finally {
     dynamodb.destroy();
   }
+  // Shards moved before a failure stay moved: their owners are told, and they are listed, all the same.
   const told = await tellOwners(moves, scope, options, io);
-  report(moves, options, io, told);
-  return 0;
+  report(moves, options, io, told, failure);
+  if (failure === undefined) return 0;
+  io.writeError(`shoal checkpoint set: ${failure}\n`);
+  return 1;
 }
 
 function usageProblem(options: CheckpointSetOptions): string | undefined {
@@ -248,9 +251,9 @@ async function verifySequence(options: CheckpointSetOptions, shardId: string): P
 }
 
 /**
- * Publishes a `checkpoint-reset` prompt per moved lease on the fleet's subjects: the previous
- * owner reads the lease and stops, and the leader plans it again. Without NATS the owner finds
- * out at its next checkpoint or lease check. Resolves whether the prompts went out.
+ * Publishes a `checkpoint-reset` prompt per moved lease: the previous owner reads the lease and
+ * stops, and the leader plans it again. Without NATS the owner finds out at its next checkpoint
+ * or lease check. Resolves whether the prompts went out.
  */
 async function tellOwners(
   moves: readonly CheckpointMove[],
@@ -258,37 +261,27 @@ async function tellOwners(
   options: CheckpointSetOptions,
   io: CliIo,
 ): Promise<boolean> {
-  if (scope === undefined || moves.length === 0) return false;
-  const link = connectNats({ servers: options.nats, name: `shoal-checkpoint-${options.application}`, logger: io.logger });
-  try {
-    if (!(await link.ready(options.connectTimeoutMs))) return false;
-    const connection = link.connection()!;
-    const subject = coordinationSubjects(options.application, scope.sharedBy === undefined ? options.stream : undefined).event(
-      'checkpoint-reset',
-    );
-    for (const move of moves) {
-      const event: FleetEvent = {
-        type: 'checkpoint-reset',
-        leaseKey: scope.leaseKeyOf(move.shardId),
-        ...(move.previousOwner === undefined ? {} : { owner: move.previousOwner }),
-        leaseCounter: move.leaseCounter,
-      };
-      connection.publish(subject, JSON.stringify(event));
-    }
-    await connection.flush();
-    return true;
-  } catch (error) {
-    io.logger.warn({ err: error }, 'could not tell the owners over NATS');
-    return false;
-  } finally {
-    await link.close();
-  }
+  if (scope === undefined) return false;
+  const events: FleetEvent[] = moves.map((move) => ({
+    type: 'checkpoint-reset',
+    leaseKey: scope.leaseKeyOf(move.shardId),
+    ...(move.previousOwner === undefined ? {} : { owner: move.previousOwner }),
+    leaseCounter: move.leaseCounter,
+  }));
+  const streamName = scope.sharedBy === undefined ? options.stream : undefined;
+  return promptFleet({ ...options, streamName }, events, io);
 }
 
-function report(moves: readonly CheckpointMove[], options: CheckpointSetOptions, io: CliIo, told?: boolean): void {
+function report(
+  moves: readonly CheckpointMove[],
+  options: CheckpointSetOptions,
+  io: CliIo,
+  told: boolean,
+  error: string | undefined,
+): void {
   if (options.json) {
-    if (told !== undefined)
-      io.write(`${JSON.stringify({ application: options.application, stream: options.stream, moves, ownersTold: told })}\n`);
+    const { application, stream } = options;
+    io.write(`${JSON.stringify({ application, stream, moves, ownersTold: told, ...(error === undefined ? {} : { error }) })}\n`);
     return;
   }
   for (const move of moves) {

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbLeaseStore, leaseNamespace } from '@shoal/coordinator';
 import { awsClientConfig } from './aws-client-config.js';
+import { promptFleet } from './fleet-prompts.js';
 import type { CliIo } from './program.js';
 
 export interface DrainOptions {
@@ -13,13 +14,17 @@ export interface DrainOptions {
   readonly dynamodbEndpoint?: string;
   /** Wait until the worker holds no lease, at most this long; 0: do not wait. */
   readonly waitMs: number;
+  /** NATS of the fleet, to tell the worker itself (so it stays drained if it must register again). */
+  readonly nats: string;
+  readonly connectTimeoutMs: number;
 }
 
 const POLL_MS = 500;
 
 /**
  * `shoal drain`: marks a worker's record `leaving` in the lease table, as the worker does itself
- * when it shuts down. Planners then give it no lease and move each of its leases to another
+ * when it shuts down, and says so on the fleet's NATS subjects (planners replan at once, and the
+ * worker learns it was drained, so that it registers as leaving should it ever register again). Planners then give it no lease and move each of its leases to another
  * worker through the usual handoff (its processor checkpoints in `shutdownRequested`); the
  * worker keeps running, holding nothing, until it is restarted. With `waitMs`, waits until it
  * holds no lease. Resolves 0, or 1 when the worker is not registered, the table cannot be
@@ -40,6 +45,9 @@ export async function runDrain(options: DrainOptions, io: CliIo): Promise<number
       return 1;
     }
     io.write(`worker ${options.worker} is leaving: its leases move to the other workers\n`);
+    const streamName = namespace === leaseNamespace(options.application) ? undefined : options.stream;
+    const told = await promptFleet({ ...options, streamName }, [{ type: 'worker-leaving', workerId: options.worker }], io);
+    if (!told) io.write('NATS did not answer: the fleet sees the drain at its next read of the table\n');
     if (options.waitMs === 0) return 0;
     const deadline = Date.now() + options.waitMs;
     for (;;) {

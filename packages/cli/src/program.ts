@@ -116,6 +116,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--region <region>', 'AWS region (default: from the environment)', nonEmpty)
     .option('--dynamodb-endpoint <url>', 'DynamoDB endpoint, e.g. an emulator', httpUrl)
     .option('--wait-ms <ms>', 'wait until the worker holds no lease, at most this long (0: do not wait)', nonNegativeInteger, 60_000)
+    .option('--nats <url>', "the fleet's NATS server, to tell the fleet and the worker at once", natsUrl, DEFAULT_NATS_URL)
+    .option(
+      '--connect-timeout-ms <ms>',
+      'how long to wait for NATS before leaving the fleet to find out',
+      positiveInteger,
+      DEFAULT_CONNECT_TIMEOUT_MS,
+    )
     .action(
       async (options: {
         application: string;
@@ -125,6 +132,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         region?: string;
         dynamodbEndpoint?: string;
         waitMs: number;
+        nats: string;
+        connectTimeoutMs: number;
       }) => {
         exitCode = await runDrain(options, io);
       },

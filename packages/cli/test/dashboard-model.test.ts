@@ -97,4 +97,34 @@ describe('DashboardModel', () => {
     clock += 5 * 60_000 + 1;
     expect(model.view().unheld).toEqual([]);
   });
+
+  it('bounds the lease states it holds, and measures their age on its own clock (a forged future date does not keep one)', () => {
+    const model = new DashboardModel({ application: 'billing', now });
+    const future = clock + 10 * 365 * 24 * 3_600_000;
+    for (let i = 0; i < 30_000; i += 1) {
+      model.applyLeaseState(state({ leaseKey: `forged-${i}`, shardId: `forged-${i}`, workerId: `ghost-${i}`, at: future }));
+    }
+    const held = (view: ReturnType<DashboardModel['view']>) => view.workers.reduce((n, worker) => n + worker.leases.length, 0);
+    expect(held(model.view())).toBe(20_000);
+    clock += 2 * 3_600_000;
+    expect(model.view().workers).toEqual([]);
+  });
+
+  it('lets a real worker show up although forged reports claimed every slot with a huge interval', () => {
+    const model = new DashboardModel({ application: 'billing', now });
+    for (let i = 0; i < 2_000; i += 1) model.applyWorkerReport(report({ workerId: `ghost-${i}`, intervalMs: 2 ** 31 }));
+    model.applyWorkerReport(report({ workerId: 'real-worker' }));
+    expect(model.view().workers.map((worker) => worker.workerId)).toContain('real-worker');
+    clock += 3 * 60_000 + 1;
+    expect(model.view().workers.map((worker) => worker.workerId)).toEqual([]);
+  });
+
+  it("keeps showing a lease's holder when a worker that never held it (its states carry no epoch) gives up on it later", () => {
+    const model = new DashboardModel({ application: 'billing', now });
+    model.applyLeaseState(state({ workerId: 'worker-c', state: 'owned.processing', leaseCounter: 7 }));
+    model.applyLeaseState(state({ workerId: 'worker-b', state: 'ended', reason: 'not-acquired', leaseCounter: undefined }));
+    const view = model.view();
+    expect(view.workers.map((worker) => [worker.workerId, worker.leases.length])).toEqual([['worker-c', 1]]);
+    expect(view.unheld).toEqual([]);
+  });
 });

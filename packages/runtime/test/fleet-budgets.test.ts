@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FleetDirectory } from '../src/fleet/fleet-directory.js';
 import { FleetMember } from '../src/fleet/member/fleet-member.js';
-import { OpenBus, fleetLeaderWith, workerRecord } from './fakes/fleet.js';
+import { OpenBus, fleetLeaderWith, quietHost, workerRecord } from './fakes/fleet.js';
 import { LaggingTable, fleetSync, handClock, settle, trackingHost, type SyncPlace } from './fakes/lagging-table.js';
 
 /** Costs and stalls a forged prompt or a failing DynamoDB call must not cause without bound. */
@@ -36,6 +36,7 @@ function wiredMember(table: LaggingTable, host: ReturnType<typeof trackingHost>[
     onHandoverMissed: (leaseKey) => hooks.missed(leaseKey),
     onPeerLeaving: () => hooks.peerLeaving(),
     onHandoffAsked: () => {},
+    onToldLeaving: () => {},
     handoffExpectedForMs: 12_000,
     monotonicNow,
     logger: silent,
@@ -112,6 +113,57 @@ describe('forged worker-leaving events (unsigned)', () => {
     }
     // Periodic: 2 in a minute. A budget like the other prompts' would keep it near that.
     expect(table.indexQueries).toBeLessThanOrEqual(20);
+  });
+});
+
+describe('forged events that prompt the leader to plan again (unsigned)', () => {
+  it('a steady flood makes it read the namespace only within its budget of prompted refreshes', async () => {
+    const { clock } = handClock();
+    let namespaceReads = 0;
+    const leader = fleetLeaderWith({
+      clock,
+      refresh: async () => {
+        namespaceReads += 1;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      },
+    });
+    leader.elected({ namespace: NS, leaderId: 'leader', term: 3, heartbeat: 0 }, undefined);
+    const bus = new OpenBus();
+    const member = new FleetMember({
+      bus: bus as unknown as CoordinationBus,
+      store: {} as LeaseStore,
+      namespace: NS,
+      workerId: 'leader',
+      host: quietHost(),
+      directory: new FleetDirectory({} as LeaseStore, NS, clock),
+      mayTakeLeases: () => true,
+      onFleetChange: () => leader.replanSoon(), // as createFleetParts wires it
+      onRevoked: async () => {},
+      onSuccession: () => {},
+      onShardEnded: () => {},
+      onHandoverMissed: () => {},
+      onHandoffAsked: () => {},
+      onToldLeaving: () => {},
+      consumes: () => true,
+      onUnknownStream: () => {},
+      releaseUnconsumed: () => {},
+      handoffExpectedForMs: 12_000,
+      monotonicNow: clock.monotonic,
+      logger: silent,
+    });
+    member.start();
+    try {
+      // Anyone on NATS, while no time passes on the leader's clock: its budget never refills.
+      for (let i = 0; i < 400; i += 1) {
+        bus.eventHandler!({ type: 'checkpoint-reset', leaseKey: `shardId-${i}`, owner: 'nobody', leaseCounter: i });
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      await settle();
+    } finally {
+      member.stop();
+      leader.deposed();
+    }
+    expect(namespaceReads).toBeLessThanOrEqual(10);
   });
 });
 

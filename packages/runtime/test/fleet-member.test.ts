@@ -95,6 +95,7 @@ function member({
     releaseUnconsumed: () => {},
     onHandoverMissed: () => void (missed += 1),
     onHandoffAsked: (leaseKey) => void asked.push(leaseKey),
+    onToldLeaving: () => {},
     handoffExpectedForMs: 12_000,
     monotonicNow: () => now,
     logger: pino({ level: 'silent' }),

@@ -50,6 +50,7 @@ function fleetMember(table: LaggingTable, host: LeaseHost, monotonicNow: () => n
       options.onHandoverMissed?.();
     },
     onHandoffAsked: () => {},
+    onToldLeaving: () => {},
     handoffExpectedForMs: 12_000, // drainTimeoutMs (10 s) + 2 s, as createFleetParts sets it
     monotonicNow,
     logger: silent,

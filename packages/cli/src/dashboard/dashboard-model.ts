@@ -65,29 +65,48 @@ export interface DashboardModelOptions {
 const DEFAULT_HISTORY_MS = 10 * 60_000;
 const MAX_TRANSITIONS = 100;
 const MAX_POINTS_PER_SHARD = 600;
-/** Bounds on what reports (which anyone on NATS can send) can make the model hold. */
+/**
+ * Bounds on what the bucket and the reports (which anyone on NATS can write) can make the model
+ * hold; past them the entry received longest ago goes.
+ */
 const MAX_SERIES = 10_000;
 const MAX_REPORTING_WORKERS = 2_000;
+const MAX_LEASES = 20_000;
+/** A report's interval counts for at most this: a forged huge one cannot keep a worker listed. */
+const MAX_REPORT_INTERVAL_MS = 60_000;
 /** Leases let go longer ago than this (past runs, say) are not shown. */
 const UNHELD_SHOWN_MS = 5 * 60_000;
 /** A worker is dropped after this many report intervals without one. */
 const MISSED_REPORTS = 3;
 
+/** What the view uses of a worker's latest report. */
 interface ReportedWorker {
-  readonly report: WorkerLiveReport;
+  readonly state: string;
+  readonly leading: boolean;
+  readonly liveness: string | undefined;
+  readonly at: number;
+  readonly intervalMs: number;
+  readonly receivedAt: number;
+}
+
+interface ReceivedLeaseState {
+  readonly snapshot: LeaseStateSnapshot;
+  /** Ages are measured from the earlier of this and the snapshot's own time, so a forged future date does not keep it. */
   readonly receivedAt: number;
 }
 
 /**
  * The fleet as a dashboard shows it, built from the lease-state bucket (each lease machine's
  * latest state) and the workers' live reports (leadership, per-shard lag). Everything it holds is
- * bounded: transitions and lag points by count and age, workers and series by count.
+ * bounded, whatever is written there: transitions and lag points by count and age, leases,
+ * workers and series by count (and by age measured on this clock).
  */
 export class DashboardModel {
   private readonly application: string;
   private readonly historyMs: number;
   private readonly now: () => number;
-  private readonly leases = new Map<string, LeaseStateSnapshot>();
+  /** By bucket key, in the order last received (a Map keeps insertion order): the first is the oldest. */
+  private readonly leases = new Map<string, ReceivedLeaseState>();
   private readonly reports = new Map<string, ReportedWorker>();
   private readonly series = new Map<string, { streamName: string; shardId: string; points: [number, number][] }>();
   private readonly recent: DashboardTransition[] = [];
@@ -105,10 +124,11 @@ export class DashboardModel {
       return;
     }
     const { snapshot } = update;
-    const known = this.leases.get(update.key);
-    // A previous owner's last words may land after the next owner's first: the epoch orders them.
-    if (known?.leaseCounter !== undefined && snapshot.leaseCounter !== undefined && snapshot.leaseCounter < known.leaseCounter) return;
-    this.leases.set(update.key, snapshot);
+    const known = this.leases.get(update.key)?.snapshot;
+    if (known && isStale(snapshot, known)) return;
+    this.leases.delete(update.key);
+    this.leases.set(update.key, { snapshot, receivedAt: this.now() });
+    if (this.leases.size > MAX_LEASES) this.leases.delete(this.leases.keys().next().value!);
     // A checkpoint alone (the same machine in the same state) is no transition.
     if (update.initial || (known?.state === snapshot.state && known.workerId === snapshot.workerId)) return;
     this.recent.unshift({
@@ -126,10 +146,13 @@ export class DashboardModel {
   applyWorkerReport(report: WorkerLiveReport): void {
     if (report.application !== this.application) return;
     const receivedAt = this.now();
-    if (!this.reports.has(report.workerId) && this.reports.size >= MAX_REPORTING_WORKERS) this.expire(receivedAt);
-    if (!this.reports.has(report.workerId) && this.reports.size >= MAX_REPORTING_WORKERS) return;
-    if (report.state === 'stopped') this.reports.delete(report.workerId);
-    else this.reports.set(report.workerId, { report, receivedAt });
+    this.reports.delete(report.workerId);
+    if (report.state !== 'stopped') {
+      const { state, leading, liveness, at } = report;
+      const intervalMs = Math.min(report.intervalMs, MAX_REPORT_INTERVAL_MS);
+      this.reports.set(report.workerId, { state, leading, liveness, at, intervalMs, receivedAt });
+      if (this.reports.size > MAX_REPORTING_WORKERS) this.reports.delete(this.reports.keys().next().value!);
+    }
     for (const shard of report.shards) this.addLagPoint(shard.streamName, shard.shardId, receivedAt, shard.lagMs);
   }
 
@@ -140,15 +163,15 @@ export class DashboardModel {
     for (const [key, series] of this.series) lagOf.set(key, series.points.at(-1)![1]);
     const held = new Map<string, DashboardLease[]>();
     const unheld: DashboardLease[] = [];
-    for (const snapshot of [...this.leases.values()].sort(byStreamAndShard)) {
+    const snapshots = [...this.leases.values()].map(({ snapshot }) => snapshot).sort(byStreamAndShard);
+    for (const snapshot of snapshots) {
       const lease = toDashboardLease(snapshot, lagOf.get(seriesKey(snapshot.streamName, snapshot.shardId)));
-      if (isLetGo(snapshot)) {
-        if (now - snapshot.at <= UNHELD_SHOWN_MS) unheld.push(lease);
-      } else held.set(snapshot.workerId, [...(held.get(snapshot.workerId) ?? []), lease]);
+      if (isLetGo(snapshot)) unheld.push(lease);
+      else held.set(snapshot.workerId, [...(held.get(snapshot.workerId) ?? []), lease]);
     }
     const workerIds = [...new Set([...this.reports.keys(), ...held.keys()])].sort();
     const workers = workerIds.map((workerId): DashboardWorker => {
-      const report = this.reports.get(workerId)?.report;
+      const report = this.reports.get(workerId);
       return {
         workerId,
         state: report?.state ?? 'unknown',
@@ -192,13 +215,25 @@ export class DashboardModel {
       else if (firstKept > 0) series.points.splice(0, firstKept);
     }
     // The bucket drops expired entries without telling watchers: the model drops them itself.
-    for (const [key, snapshot] of this.leases) {
-      if (now - snapshot.at > (isLetGo(snapshot) ? UNHELD_SHOWN_MS : LEASE_STATE_MAX_AGE_MS)) this.leases.delete(key);
+    for (const [key, { snapshot, receivedAt }] of this.leases) {
+      const age = now - Math.min(snapshot.at, receivedAt);
+      if (age > (isLetGo(snapshot) ? UNHELD_SHOWN_MS : LEASE_STATE_MAX_AGE_MS)) this.leases.delete(key);
     }
-    for (const [workerId, { report, receivedAt }] of this.reports) {
-      if (now - receivedAt > MISSED_REPORTS * report.intervalMs) this.reports.delete(workerId);
+    for (const [workerId, { intervalMs, receivedAt }] of this.reports) {
+      if (now - receivedAt > MISSED_REPORTS * intervalMs) this.reports.delete(workerId);
     }
   }
+}
+
+/**
+ * Whether `snapshot` is older news than the state known for its lease: a previous owner's last
+ * words may land after the next owner's first (the epoch orders them), and a worker that never
+ * held the lease (its snapshots carry no epoch) says nothing about the holder's.
+ */
+function isStale(snapshot: LeaseStateSnapshot, known: LeaseStateSnapshot): boolean {
+  if (known.leaseCounter === undefined) return false;
+  if (snapshot.leaseCounter !== undefined) return snapshot.leaseCounter < known.leaseCounter;
+  return snapshot.workerId !== known.workerId && !isLetGo(known);
 }
 
 function toDashboardLease(snapshot: LeaseStateSnapshot, lagMs: number | undefined): DashboardLease {

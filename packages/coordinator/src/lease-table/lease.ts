@@ -95,6 +95,8 @@ export interface WorkerRegistration {
   /** The worker's secret for signing bus messages (see `WorkerRecord.fleetKey`). */
   readonly fleetKey?: string;
   readonly streams?: readonly string[];
+  /** `leaving` for a worker that registers again after it was drained: it must stay drained. Default `active`. */
+  readonly status?: WorkerStatus;
 }
 
 /**

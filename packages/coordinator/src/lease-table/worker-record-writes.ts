@@ -11,20 +11,20 @@ export class WorkerRecordWrites {
    * registerWorker
    * - key: (namespace, worker#<workerId>)
    * - condition: the item does not exist (worker ids are unique per process)
-   * - updates: the whole item; heartbeat 0, status active, liveness `table`
+   * - updates: the whole item; heartbeat 0, status as given (active by default), liveness `table`
    * - outcomes: `applied` | `conflict` (a worker with this id is registered already)
    */
   async registerWorker(
     namespace: string,
     workerId: string,
-    { host, fleetKey, streams }: WorkerRegistration = {},
+    { host, fleetKey, streams, status = 'active' }: WorkerRegistration = {},
   ): Promise<ConditionalWriteResult<WorkerRecord>> {
     const item: Item = {
       ...this.table.key(namespace, workerItemKey(workerId)),
       kind: 'worker',
       workerId,
       heartbeat: 0,
-      status: 'active',
+      status,
       liveness: 'table',
       startedAt: this.table.now(),
       ...(host === undefined ? {} : { host }),

@@ -118,14 +118,17 @@ function toUpdate(entry: KvWatchEntry, logger: Logger, bucket: string): LeaseSta
 
 const REQUIRED_STRINGS = ['application', 'streamName', 'leaseKey', 'shardId', 'workerId', 'state'] as const;
 const OPTIONAL_STRINGS = ['reason', 'checkpoint'] as const;
+/** Longer than any name, state, reason or checkpoint a worker writes; a longer one is not a snapshot. */
+const MAX_STRING_LENGTH = 1_024;
 
 /** Returns the value as a snapshot when it has the snapshot's fields with the right types. */
 export function parseLeaseStateSnapshot(value: unknown): LeaseStateSnapshot | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const record = value as Record<string, unknown>;
-  for (const field of REQUIRED_STRINGS) if (typeof record[field] !== 'string') return undefined;
+  const isShortString = (value: unknown) => typeof value === 'string' && value.length <= MAX_STRING_LENGTH;
+  for (const field of REQUIRED_STRINGS) if (!isShortString(record[field])) return undefined;
   for (const field of OPTIONAL_STRINGS) {
-    if (record[field] !== undefined && typeof record[field] !== 'string') return undefined;
+    if (record[field] !== undefined && !isShortString(record[field])) return undefined;
   }
   if (typeof record['at'] !== 'number' || !Number.isFinite(record['at'])) return undefined;
   const counter = record['leaseCounter'];

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
-/** Shards one report lists at most: far above a node's 2,000 leases, and well within NATS's payload limit. */
-export const MAX_REPORTED_SHARDS = 5_000;
+/** Shards one report lists at most: above a node's 2,000 leases, and (with names of 128 characters) about 600 KB, within NATS's 1 MiB payload limit. */
+export const MAX_REPORTED_SHARDS = 3_000;
 
 const name = z.string().min(1).max(256);
 

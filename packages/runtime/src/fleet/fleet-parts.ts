@@ -57,6 +57,8 @@ export interface FleetHooks {
   readonly onPeerLeaving: () => void;
   /** Another worker says it asked for this worker's lease: read the lease and act on it. */
   readonly onHandoffAsked: (leaseKey: string) => void;
+  /** Someone said this worker is leaving (an operator drained it): read its own record. */
+  readonly onToldLeaving: () => void;
 }
 
 /** Wires the leader, member and liveness keeper of a worker that has a coordination bus. */
@@ -79,6 +81,7 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     onHandoverMissed: hooks.onHandoverMissed,
     onPeerLeaving: hooks.onPeerLeaving,
     onHandoffAsked: hooks.onHandoffAsked,
+    onToldLeaving: hooks.onToldLeaving,
     consumes: (lease) => hooks.streams.consumes(lease),
     onUnknownStream: hooks.onUnknownStream,
     releaseUnconsumed: hooks.releaseUnconsumed,

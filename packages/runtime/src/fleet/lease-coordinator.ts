@@ -7,6 +7,7 @@ import {
   type LeaseOwnership,
   type LeaseStore,
   type Logger,
+  type WorkerRecord,
   type WorkerRegistration,
 } from '@shoal/coordinator';
 import { instantOf, type Clock } from '../clock.js';
@@ -64,6 +65,8 @@ export class LeaseCoordinator {
   private readonly fleet: FleetParts | undefined;
   private readonly eventLoop: EventLoopWatch | undefined;
   private draining = false;
+  /** An operator drained this worker (its record said `leaving`): it stays drained through a new registration. */
+  private markedLeaving = false;
   private recovering: Promise<void> | undefined;
   private readonly logger: Logger;
   /** Signs what this worker says on the bus; its record holds it, so receivers can check. */
@@ -92,6 +95,7 @@ export class LeaseCoordinator {
       clock,
       logger,
       onRecordRemoved: () => this.recoverFromRevocation(),
+      onRecord: (record) => this.noteOwnRecord(record),
     });
     this.leaseSync = new LeaseSync({
       store,
@@ -138,6 +142,7 @@ export class LeaseCoordinator {
             onHandoverMissed: (leaseKey) => this.leaseSync.checkOwnLeasesSoon(leaseKey),
             onPeerLeaving: () => this.leaseSync.checkOwnLeasesAfterPeerLeaving(options.drainTimeoutMs),
             onHandoffAsked: (leaseKey) => void this.leaseSync.checkOwnLease(leaseKey),
+            onToldLeaving: () => void this.readOwnRecord(),
           },
         )
       : undefined;
@@ -325,11 +330,17 @@ export class LeaseCoordinator {
     this.fleet?.bus.publish({ type: 'handoff-requested', leaseKey: lease.leaseKey, from: lease.leaseOwner, to: this.deps.workerId });
   }
 
-  /** What this worker's record states: its host, signing key and (several streams) the streams it consumes. */
+  /** What this worker's record states: its host, signing key, (several streams) the streams it consumes, and whether it is leaving. */
   private registration(): WorkerRegistration {
     const { streams } = this.deps;
     this.recordedStreams = streams.qualified ? streamSet(streams.names()) : undefined;
-    return { host: process.env.HOSTNAME, fleetKey: this.fleetKey, ...(streams.qualified ? { streams: streams.names() } : {}) };
+    return {
+      host: process.env.HOSTNAME,
+      fleetKey: this.fleetKey,
+      ...(streams.qualified ? { streams: streams.names() } : {}),
+      // Registering again after a revocation: a worker that was leaving must not come back active.
+      ...(this.draining || this.markedLeaving ? { status: 'leaving' as const } : {}),
+    };
   }
 
   /**
@@ -430,6 +441,22 @@ export class LeaseCoordinator {
         this.logger.warn({ err: error, leaseKey: lease.leaseKey }, 'could not give up a lease of a stream this worker does not consume'),
       )
       .finally(() => this.releasing.delete(lease.leaseKey));
+  }
+
+  /** An operator marked this worker leaving (`shoal drain`): it registers as leaving if it must register again. */
+  private noteOwnRecord(record: WorkerRecord): void {
+    if (record.status === 'leaving' && !this.markedLeaving) {
+      this.markedLeaving = true;
+      this.logger.info('this worker was marked leaving: it takes no leases until it restarts');
+    }
+  }
+
+  private async readOwnRecord(): Promise<void> {
+    const record = await this.deps.store.getWorker(this.deps.namespace, this.deps.workerId).catch((error: unknown) => {
+      this.logger.debug({ err: error }, 'could not read this worker record');
+      return undefined;
+    });
+    if (record) this.noteOwnRecord(record);
   }
 
   private mayTakeLeases(): boolean {

@@ -264,7 +264,8 @@ export class FleetLeader {
 
   /**
    * One refresh now, and one more after it if more events came meanwhile, never closer together
-   * than `MIN_REFRESH_SPACING_MS`: events come from anyone on NATS, reads are paid for.
+   * than `MIN_REFRESH_SPACING_MS`, and each within the budget of prompted refreshes: events come
+   * from anyone on NATS, reads are paid for.
    */
   private async refreshWhileAsked(): Promise<void> {
     const { clock, refresh, logger } = this.options;
@@ -275,7 +276,7 @@ export class FleetLeader {
       if (!this.term) return;
       this.lastRefreshAt = clock.monotonic();
       await refresh().catch((error: unknown) => logger.warn({ err: error }, 'leader could not refresh the lease table'));
-    } while (this.refreshAgain);
+    } while (this.refreshAgain && this.promptedRefreshes.tryTake());
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { LeaseStore, Logger } from '@shoal/coordinator';
+import type { LeaseStore, Logger, WorkerRecord } from '@shoal/coordinator';
 import { instantOf, type Clock } from '../../clock.js';
 import type { SelfFence } from './self-fence.js';
 import type { WorkerLiveness } from './worker-liveness.js';
@@ -14,6 +14,8 @@ export interface TableHeartbeatOptions {
   readonly logger: Logger;
   /** Others removed this worker's record (they judged it dead): drop every lease and register again. */
   readonly onRecordRemoved: () => Promise<void>;
+  /** The record as each heartbeat wrote it (an operator may have marked it leaving). */
+  readonly onRecord?: (record: WorkerRecord) => void;
 }
 
 /**
@@ -49,6 +51,7 @@ export class TableHeartbeat {
       const result = await store.heartbeatWorker(namespace, workerId);
       if (result.status === 'applied') {
         liveness.confirm(startedAt);
+        this.options.onRecord?.(result.value);
         succeeded = true;
       } else {
         logger.warn('worker record was removed by another worker; dropping all leases and registering again');

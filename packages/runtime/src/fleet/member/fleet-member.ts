@@ -56,6 +56,8 @@ export interface FleetMemberOptions {
   readonly onPeerLeaving?: () => void;
   /** Another worker says it asked for a lease this worker holds: the lease sync reads it now. */
   readonly onHandoffAsked: (leaseKey: string) => void;
+  /** Someone said this worker is leaving: read its own record to see whether an operator drained it. */
+  readonly onToldLeaving: () => void;
   /**
    * Whether this worker consumes the lease's stream now. The leader plans from its own stream
    * list, which may differ for a while (a pattern listed at another moment, a rolling deploy):
@@ -208,7 +210,11 @@ export class FleetMember {
         if (event.workerId !== workerId) this.options.onFleetChange();
         return;
       case 'worker-leaving':
-        if (event.workerId === workerId) return;
+        if (event.workerId === workerId) {
+          // An operator drained this worker (`shoal drain`); unsigned, so only a prompt to read its record.
+          if (this.promptedReads.tryTake()) this.options.onToldLeaving();
+          return;
+        }
         this.options.onFleetChange();
         // Unsigned: the checks it schedules share the budget of prompted reads.
         if (this.promptedReads.tryTake()) this.options.onPeerLeaving?.();
