@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { LocalStack, RecordLedger, freeLoopbackPort } from '@shoal/local-stack';
 import { NATS_URL } from './fleet-processes.js';
+import { putDuringMove, shardMoves, type ProcessedRecord } from './handoff-gaps.js';
 import { newFleetTarget } from './in-process-fleet.js';
 import { LoadProducer } from './load-producer.js';
 import { percentile, printTable, sourceState, writeResult } from './report.js';
@@ -104,9 +105,25 @@ export async function run(): Promise<void> {
     const steady = [...seen.values()]
       .filter((entry) => entry.putAt >= steadyFrom && entry.putAt < deployStartedAt)
       .map((entry) => entry.latencyMs);
-    const during = [...seen.values()]
-      .filter((entry) => entry.putAt >= deployStartedAt && entry.putAt <= deployEndedAt)
-      .map((entry) => entry.latencyMs);
+    const duringRecords = [...seen.values()].filter((entry) => entry.putAt >= deployStartedAt && entry.putAt <= deployEndedAt);
+    const during = duringRecords.map((entry) => entry.latencyMs);
+    // Where the added latency comes from: records put while their shard moved, and the rest.
+    const moves = shardMoves([...seen.values()]).filter((move) => move.firstNewAt >= deployStartedAt);
+    const moving = duringRecords.filter((entry) => putDuringMove(entry, moves));
+    const notMoving = duringRecords.filter((entry) => !putDuringMove(entry, moves));
+    const movingP99Ms = Math.round(
+      percentile(
+        moving.map((entry) => entry.latencyMs),
+        99,
+      ),
+    );
+    const notMovingP99Ms = Math.round(
+      percentile(
+        notMoving.map((entry) => entry.latencyMs),
+        99,
+      ),
+    );
+    const moveGaps = moves.map((move) => move.firstNewAt - move.lastOldAt);
     const lost = produced.filter((id) => !seen.has(id)).length;
     const duplicates = [...seen.values()].reduce((sum, entry) => sum + entry.times - 1, 0);
     const steadyP99Ms = Math.round(percentile(steady, 99));
@@ -121,6 +138,14 @@ export async function run(): Promise<void> {
         ['deploy p99', `${deployP99Ms} ms`, ''],
         ['added p99', `${addedP99Ms} ms`, `≤ ${TARGET_ADDED_P99_MS} ms`],
         ['deploy max', `${deployMaxMs} ms`, ''],
+        ['shard moves during the deploy', moves.length, ''],
+        [
+          'move gap (old last batch → new first), median / max',
+          `${Math.round(percentile(moveGaps, 50))} / ${Math.max(0, ...moveGaps)} ms`,
+          '',
+        ],
+        ['records put while their shard moved: share, p99', `${percentOf(moving.length, during.length)} %, ${movingP99Ms} ms`, ''],
+        ['the other deploy records: p99', `${notMovingP99Ms} ms`, ''],
         ['records during the deploy', during.length, ''],
         ['lost', lost, '0'],
         ['duplicates', duplicates, '0'],
@@ -140,6 +165,12 @@ export async function run(): Promise<void> {
       deployP50Ms: Math.round(percentile(during, 50)),
       addedP99Ms,
       deployMaxMs,
+      shardMoves: moves.length,
+      moveGapP50Ms: Math.round(percentile(moveGaps, 50)),
+      moveGapMaxMs: Math.max(0, ...moveGaps),
+      recordsPutWhileMoving: moving.length,
+      movingP99Ms,
+      notMovingP99Ms,
       lost,
       duplicates,
       met: addedP99Ms <= TARGET_ADDED_P99_MS && lost === 0 && duplicates === 0,
@@ -166,18 +197,36 @@ async function untilReady(node: NodeProcess): Promise<void> {
   throw new Error(`rolling-deploy: ${node.workerId} was not ready within ${READY_TIMEOUT_MS} ms`);
 }
 
-/** Each record id with its latency (first processing) and how many times it was processed. */
-function readLatencies(path: string): Map<string, { putAt: number; latencyMs: number; times: number }> {
-  const seen = new Map<string, { putAt: number; latencyMs: number; times: number }>();
+interface SeenRecord extends ProcessedRecord {
+  readonly latencyMs: number;
+  times: number;
+}
+
+/** Each record id with its first processing (latency, shard, process) and how many times it was processed. */
+function readLatencies(path: string): Map<string, SeenRecord> {
+  const seen = new Map<string, SeenRecord>();
   if (!existsSync(path)) return seen;
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     if (line.length === 0) continue;
-    const [id, putAt, processedAt] = line.split(' ');
+    const [id, putAt, processedAt, shardId, processId] = line.split(' ');
     const known = seen.get(id!);
     if (known) known.times += 1;
-    else seen.set(id!, { putAt: Number(putAt), latencyMs: Number(processedAt) - Number(putAt), times: 1 });
+    else {
+      seen.set(id!, {
+        putAt: Number(putAt),
+        processedAt: Number(processedAt),
+        latencyMs: Number(processedAt) - Number(putAt),
+        shardId: shardId!,
+        processId: processId!,
+        times: 1,
+      });
+    }
   }
   return seen;
+}
+
+function percentOf(part: number, whole: number): string {
+  return whole === 0 ? '0' : ((100 * part) / whole).toFixed(1);
 }
 
 async function waitForAll(path: string, ledger: RecordLedger, timeoutMs: number): Promise<void> {
