@@ -85,6 +85,12 @@ export class GetRecordsFetcher {
   private lastFetchedSequence: string | undefined;
   /** User records at or before this position were delivered already (or precede the checkpoint). */
   private skipThrough: ExtendedSequenceNumber | undefined;
+  /** The last GetRecords call came back caught up: the loop waits before the next. */
+  private caughtUp = false;
+  /** Cuts the wait between caught-up calls short (see `readTail`). */
+  private idleWake: AbortController | undefined;
+  /** Called after every GetRecords answer, whatever it held. */
+  private readonly answerWaiters = new Set<() => void>();
 
   constructor(private readonly options: GetRecordsFetcherOptions) {
     this.skipThrough = options.start.type === 'AFTER_CHECKPOINT' ? options.start.checkpoint : undefined;
@@ -121,6 +127,30 @@ export class GetRecordsFetcher {
         signal?.addEventListener('abort', done, { once: true });
       });
     }
+  }
+
+  /**
+   * For a graceful drain of a caught-up shard: reads the shard's tip now rather than at the next
+   * poll, so the records put since the last call are processed by this owner, not left waiting
+   * through the handoff. Resolves the records read (undefined when the shard was not caught up,
+   * records are still buffered, or no answer came within `timeoutMs`).
+   */
+  async readTail(timeoutMs: number): Promise<FetchResult | undefined> {
+    if (!this.caughtUp || this.buffer.length > 0 || this.failure || this.controller.signal.aborted) return undefined;
+    const answered = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => done(false), timeoutMs);
+      const done = (answer: boolean) => {
+        clearTimeout(timer);
+        this.answerWaiters.delete(onAnswer);
+        resolve(answer);
+      };
+      const onAnswer = () => done(true);
+      this.answerWaiters.add(onAnswer);
+    });
+    this.idleWake?.abort();
+    if (!(await answered)) return undefined;
+    const result = this.buffer[0];
+    return result?.type === 'records' ? this.next() : undefined;
   }
 
   /** Stops fetching and drops whatever was buffered. */
@@ -173,6 +203,7 @@ export class GetRecordsFetcher {
       }
       backoff.reset();
       this.options.observer?.getRecords('ok');
+      this.caughtUp = false;
 
       const raw = response.Records ?? [];
       let bytes = 0;
@@ -196,15 +227,21 @@ export class GetRecordsFetcher {
       iterator = response.NextShardIterator;
       if (!iterator) {
         this.push({ type: 'shard-end', childShardIds: childIds(response.ChildShards) });
+        this.answered();
         return;
       }
       // Caught up (the call came back short of its limit, and not behind the tip): wait before
       // the next call, as KCL does, so a steadily fed shard costs one call per interval instead
       // of a full call followed by an empty one.
       const caughtUp = raw.length < retrieval.maxRecordsPerCall && !((response.MillisBehindLatest ?? 0) > 0);
+      this.caughtUp = caughtUp;
+      this.answered();
       emptyReadsInARow = raw.length === 0 && caughtUp ? emptyReadsInARow + 1 : 0;
       if (caughtUp && retrieval.idleTimeBetweenReadsMs > 0) {
-        await clock.sleep(idleWait(retrieval, emptyReadsInARow), signal).catch(() => undefined);
+        const wake = (this.idleWake = new AbortController());
+        await clock.sleep(idleWait(retrieval, emptyReadsInARow), AbortSignal.any([signal, wake.signal])).catch(() => undefined);
+        this.idleWake = undefined;
+        if (wake.signal.aborted) continue;
       }
       if (emptyReadsInARow > 0) await this.options.idlePacer?.turn(signal);
     }
@@ -300,6 +337,10 @@ export class GetRecordsFetcher {
       this.bufferedBytes += result.bytes;
     }
     this.wakeConsumer?.();
+  }
+
+  private answered(): void {
+    for (const onAnswer of [...this.answerWaiters]) onAnswer();
   }
 
   private async waitForRoom(): Promise<void> {

@@ -65,8 +65,16 @@ export type ShardConsumerEvent =
 export interface RecordSource {
   start(): void;
   next(signal?: AbortSignal): Promise<FetchResult>;
+  /** Reads a caught-up shard's tip now (see `GetRecordsFetcher.readTail`); optional. */
+  readTail?(timeoutMs: number): Promise<FetchResult | undefined>;
   stop(): Promise<void>;
 }
+
+/**
+ * How long a graceful drain waits for its read of a caught-up shard's tip: one GetRecords call,
+ * far less than the poll interval the next owner would otherwise make those records wait.
+ */
+const TAIL_READ_TIMEOUT_MS = 1_000;
 
 export interface ShardConsumerOptions {
   readonly context: ShardContext;
@@ -94,7 +102,9 @@ export interface ShardConsumerOptions {
  * A batch whose `processRecords` throws is delivered again after a backoff, less the records
  * the processor checkpointed before it threw, so the checkpoint never passes records that were
  * not processed and checkpointed records are not repeated. A requested shutdown lets the batch in hand
- * finish; buffered records that were not delivered are left to the next owner.
+ * finish; buffered records that were not delivered are left to the next owner. A shard that was
+ * caught up is read once more at its tip first (one call, processed once, not retried), so the
+ * records put since the last poll do not wait through the handoff for the next owner's first.
  *
  * Every processor call gets the lease it runs under (see `HeldLease`): its signal aborts when
  * the worker's liveness lapses or the lease is given up, and a call still running `abortGraceMs`
@@ -164,6 +174,7 @@ export class ShardConsumer {
   private async consume(): Promise<void> {
     const sourceBackoff = new Backoff(this.options.backoff);
     let source = (this.source = this.openSource());
+    let inOrder = true;
     try {
       while (!this.exit && !this.aborted) {
         let result: FetchResult;
@@ -184,23 +195,62 @@ export class ShardConsumer {
           this.raise('shard-end');
           break;
         }
-        await this.deliver(result.records, result.millisBehindLatest);
+        inOrder = await this.deliver(result.records, result.millisBehindLatest);
         // Buffered batches resolve at once: let timers and I/O (liveness above all) run between
         // them, even when the processor never awaits anything real.
         await yieldToEventLoop();
       }
+      // Only after a batch that was processed: records after a failed one would skip it.
+      if (inOrder && this.exit === 'requested' && !this.aborted) await this.deliverTail(source);
     } finally {
       await source.stop();
     }
   }
 
-  private async deliver(batch: readonly KinesisRecord[], millisBehindLatest: number | undefined): Promise<void> {
+  /**
+   * A graceful drain's last read: the records at a caught-up shard's tip, processed once (a
+   * failure leaves them to the next owner: `shutdownRequested` checkpoints only what was processed).
+   */
+  private async deliverTail(source: RecordSource): Promise<void> {
+    const tail = await source.readTail?.(TAIL_READ_TIMEOUT_MS);
+    if (tail?.type !== 'records' || this.aborted || this.options.hold.isFenced()) return;
+    const { processor, context, checkpointer } = this.options;
+    const { records, millisBehindLatest } = tail;
+    const last = positionOf(records[records.length - 1]!);
+    checkpointer.delivered(last);
+    checkpointer.setDefaultTarget({ type: 'position', position: last });
+    const startedAt = performance.now();
+    try {
+      await this.call('processRecords', (scope) =>
+        processor.processRecords({ ...context, ...scope, records, checkpointer, millisBehindLatest }),
+      );
+      this.lastProcessed = last;
+      this.options.onProcessed?.(records.length);
+      this.options.observer?.batchProcessed(
+        records.length,
+        bytesOf(records),
+        (performance.now() - startedAt) / 1_000,
+        lagOf(records, millisBehindLatest),
+      );
+      if (checkpointer.lost) this.raise('lease-lost');
+    } catch (error) {
+      if (this.leaseGone(error)) this.raise('lease-lost');
+      else
+        this.logger.warn(
+          { err: error, records: records.length },
+          'processRecords failed on the records read at the drain; left to the next owner',
+        );
+    }
+  }
+
+  /** Delivers one batch until it is processed; resolves whether it was (false: stopped first). */
+  private async deliver(batch: readonly KinesisRecord[], millisBehindLatest: number | undefined): Promise<boolean> {
     const { processor, context, checkpointer } = this.options;
     const last = positionOf(batch[batch.length - 1]!);
     const backoff = new Backoff(this.options.backoff);
     let records = batch;
     while (!this.exit) {
-      if (this.aborted) return;
+      if (this.aborted) return false;
       if (this.options.hold.isFenced()) {
         // Liveness unconfirmed: hold the batch until it is confirmed again, or the lease is lost.
         await this.waitWhileFenced();
@@ -224,24 +274,24 @@ export class ShardConsumer {
         // The processor may have swallowed the LeaseLostError of a fenced checkpoint.
         if (checkpointer.lost) {
           this.raise('lease-lost');
-          return;
+          return false;
         }
         if (backoff.attempts > 0) this.options.onEvent({ type: 'CONSUMER.PROCESSING' });
-        return;
+        return true;
       } catch (error) {
         if (this.leaseGone(error)) {
           this.raise('lease-lost');
-          return;
+          return false;
         }
         // Told to stop (the drain timed out): whatever the call threw, it is over.
-        if (this.aborted) return;
+        if (this.aborted) return false;
         // Stopped by a lapse of liveness (now, or while the call ran): delivered again (less what
         // was checkpointed) once liveness is confirmed, without counting as the processor's failure.
         if (error instanceof CallCutShort || this.options.hold.isFenced()) {
           records = recordsAfter(records, checkpointer.checkpointed);
           if (records.length === 0) {
             this.lastProcessed = last;
-            return;
+            return true;
           }
           continue;
         }
@@ -251,10 +301,11 @@ export class ShardConsumer {
         records = recordsAfter(records, checkpointer.checkpointed);
         if (records.length === 0) {
           this.lastProcessed = last;
-          return;
+          return true;
         }
       }
     }
+    return false;
   }
 
   private async finish(): Promise<ShardConsumerExit> {
