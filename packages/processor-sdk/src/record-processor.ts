@@ -93,7 +93,9 @@ export interface ShutdownRequestedInput extends ShardContext, LeaseScoped {
  * If `processRecords` throws, the batch is delivered again after a backoff, less the records
  * checkpointed before the throw; the checkpoint never moves past records that were not
  * processed. Only `shardEnded` and `shutdownRequested`
- * may checkpoint at the end: after `leaseLost` another worker owns the shard.
+ * may checkpoint at the end: after `leaseLost` another worker owns the shard. When the lease is
+ * drained (a handoff, a shutdown), the batch in hand finishes and, if the shard was caught up,
+ * one more batch with the records at its tip comes before `shutdownRequested`.
  *
  * @example
  * ```ts

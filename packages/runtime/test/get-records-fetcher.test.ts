@@ -161,9 +161,9 @@ function startFetcher(
   iteratorErrors: Error[] = [],
   kinesis = new FakeKinesis(),
   idlePacer?: IdleReadPacer,
+  clock: RecordingClock = new RecordingClock(),
 ) {
   kinesis.iteratorErrors.push(...iteratorErrors);
-  const clock = new RecordingClock();
   const budget = new RecordingReadBudget();
   const fetcher = new GetRecordsFetcher({
     kinesis: kinesis.client,
@@ -475,5 +475,45 @@ describe('GetRecordsFetcher: resuming after a checkpoint', () => {
     );
     expect(ids(await fetcher.next())).toBe('r3');
     expect(ids(await fetcher.next())).toBe('r4');
+  });
+
+  describe('readTail, for a graceful drain', () => {
+    /** Sleeps between caught-up calls until woken: only `readTail` can cut the wait short. */
+    class SleepsUntilWoken extends RecordingClock {
+      override async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+        this.sleeps.push(ms);
+        await new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
+      }
+    }
+    const IDLE = { idleTimeBetweenReadsMs: 250, maxIdleTimeBetweenReadsMs: 1_000 };
+
+    it("reads a caught-up shard's tip at once, cutting the wait before the next poll short", async () => {
+      const { fetcher, kinesis } = startFetcher({ type: 'TRIM_HORIZON' }, IDLE, [], new FakeKinesis(), undefined, new SleepsUntilWoken());
+      kinesis.reply({ Records: [kinesisRecord(1)], NextShardIterator: 'after-1' });
+      expect(ids(await fetcher.next())).toBe('r1');
+      await vi.waitFor(() => expect(kinesis.getRecordsRequests).toHaveLength(1), EVENTUALLY);
+      const tail = fetcher.readTail(5_000);
+      await vi.waitFor(() => expect(kinesis.getRecordsRequests).toHaveLength(2), EVENTUALLY);
+      kinesis.reply({ Records: [kinesisRecord(2), kinesisRecord(3)], NextShardIterator: 'after-3' });
+      expect(ids((await tail)!)).toBe('r2,r3');
+    });
+
+    it('finds nothing when the tip holds nothing new', async () => {
+      const { fetcher, kinesis } = startFetcher({ type: 'TRIM_HORIZON' }, IDLE, [], new FakeKinesis(), undefined, new SleepsUntilWoken());
+      kinesis.reply({ Records: [kinesisRecord(1)], NextShardIterator: 'after-1' });
+      await fetcher.next();
+      const tail = fetcher.readTail(5_000);
+      kinesis.reply({ Records: [], NextShardIterator: 'after-1-again' });
+      await expect(tail).resolves.toBeUndefined();
+    });
+
+    it('reads nothing more for a shard behind its tip, or with records still buffered: those are the next owner’s', async () => {
+      const { fetcher, kinesis } = startFetcher({ type: 'TRIM_HORIZON' }, { ...IDLE, maxRecordsPerCall: 2 });
+      kinesis.reply({ Records: [kinesisRecord(1), kinesisRecord(2)], NextShardIterator: 'after-2', MillisBehindLatest: 9_000 });
+      await vi.waitFor(() => expect(kinesis.getRecordsRequests).toHaveLength(2), EVENTUALLY);
+      await expect(fetcher.readTail(5_000)).resolves.toBeUndefined();
+      expect(ids(await fetcher.next())).toBe('r1,r2');
+      await expect(fetcher.readTail(5_000)).resolves.toBeUndefined();
+    });
   });
 });

@@ -46,6 +46,9 @@ function ids(records: readonly KinesisRecord[]): string {
 class ScriptedRecordSource implements RecordSource {
   started = false;
   stopped = false;
+  /** What a drain's read of the shard's tip finds (once). */
+  tail: FetchResult | undefined;
+  tailReads = 0;
   private wake: (() => void) | undefined;
 
   constructor(
@@ -73,6 +76,13 @@ class ScriptedRecordSource implements RecordSource {
         signal?.addEventListener('abort', done, { once: true });
       });
     }
+  }
+
+  async readTail(): Promise<FetchResult | undefined> {
+    this.tailReads += 1;
+    const tail = this.tail;
+    this.tail = undefined;
+    return tail;
   }
 
   push(step: SourceStep): void {
@@ -139,11 +149,13 @@ interface ConsumerSetup {
   readonly scripts: SourceStep[][];
   readonly checkpoint?: Checkpoint;
   readonly liveness?: FakeLiveness;
+  /** What the first source's `readTail` finds. */
+  readonly tail?: FetchResult;
 }
 
 const ABORT_GRACE_MS = 500;
 
-function setUpConsumer({ scripts, checkpoint = { type: 'TRIM_HORIZON' }, liveness = new FakeLiveness() }: ConsumerSetup) {
+function setUpConsumer({ scripts, checkpoint = { type: 'TRIM_HORIZON' }, liveness = new FakeLiveness(), tail }: ConsumerSetup) {
   const lease = testLease({ leaseOwner: 'worker-a', leaseCounter: 3, checkpoint });
   const store = new InMemoryLeaseStore(lease);
   const processor = new RecordingProcessor();
@@ -152,6 +164,7 @@ function setUpConsumer({ scripts, checkpoint = { type: 'TRIM_HORIZON' }, livenes
   const sources: ScriptedRecordSource[] = [];
   const createSource = vi.fn((position: StartingPosition): RecordSource => {
     const source = new ScriptedRecordSource(position, scripts[sources.length] ?? []);
+    if (sources.length === 0) source.tail = tail;
     sources.push(source);
     return source;
   });
@@ -698,5 +711,59 @@ describe('ShardConsumer: the lease each call runs under', () => {
     };
     await expect(consumer.run()).resolves.toBe('lease-lost');
     expect(valid).toEqual([false, true]);
+  });
+});
+
+describe('ShardConsumer: the read of a caught-up shard tip at a graceful drain', () => {
+  it('processes the records put since the last poll before shutdownRequested, so they do not wait for the next owner', async () => {
+    const { consumer, processor, store, sources, checkpointsPastProcessed } = setUpConsumer({
+      scripts: [[batch(1, 2)]],
+      tail: batch(3, 4),
+    });
+    processor.onProcess = ({ records }) => {
+      if (ids(records) === 'r1,r2') consumer.requestShutdown('requested', 'handoff');
+    };
+    await expect(consumer.run()).resolves.toBe('requested');
+    expect(processor.calls).toEqual(['initialize', 'processRecords r1,r2', 'processRecords r3,r4', 'shutdownRequested handoff']);
+    expect(store.written.at(-1)).toEqual(sequenceCheckpoint(4));
+    expect(sources[0]!.tailReads).toBe(1);
+    expect(checkpointsPastProcessed).toEqual([]);
+  });
+
+  it('reads no tip after a batch that failed: its records would skip the failed one', async () => {
+    const { consumer, processor, store, sources, checkpointsPastProcessed } = setUpConsumer({
+      scripts: [[batch(1, 2), batch(3)]],
+      tail: batch(4),
+    });
+    processor.onProcess = ({ records }) => {
+      if (ids(records) !== 'r3') return;
+      consumer.requestShutdown('requested', 'handoff');
+      throw new Error('r3 failed');
+    };
+    await expect(consumer.run()).resolves.toBe('requested');
+    expect(processor.calls).not.toContain('processRecords r4');
+    expect(sources[0]!.tailReads).toBe(0);
+    expect(store.written.at(-1)).toEqual(sequenceCheckpoint(2));
+    expect(checkpointsPastProcessed).toEqual([]);
+  });
+
+  it('leaves a tip whose processing failed to the next owner: shutdownRequested checkpoints only what was processed', async () => {
+    const { consumer, processor, store, checkpointsPastProcessed } = setUpConsumer({ scripts: [[batch(1, 2)]], tail: batch(3, 4) });
+    processor.onProcess = ({ records }) => {
+      if (ids(records) === 'r1,r2') consumer.requestShutdown('requested', 'handoff');
+      if (ids(records) === 'r3,r4') throw new Error('downstream unavailable');
+    };
+    await expect(consumer.run()).resolves.toBe('requested');
+    expect(processor.calls).toEqual(['initialize', 'processRecords r1,r2', 'processRecords r3,r4', 'shutdownRequested handoff']);
+    expect(store.written).toEqual([sequenceCheckpoint(2)]);
+    expect(checkpointsPastProcessed).toEqual([]);
+  });
+
+  it('reads no tip when the lease was lost', async () => {
+    const { consumer, processor, sources } = setUpConsumer({ scripts: [[batch(1, 2)]], tail: batch(3) });
+    processor.onProcess = () => consumer.requestShutdown('lease-lost');
+    await expect(consumer.run()).resolves.toBe('lease-lost');
+    expect(sources[0]!.tailReads).toBe(0);
+    expect(processor.calls).not.toContain('processRecords r3');
   });
 });
