@@ -67,6 +67,9 @@ describe('shoal dashboard', () => {
       await leaseOf('dash-first').nth(1).waitFor({ timeout: 20_000 });
       await page.locator('[data-worker="dash-first"] [data-leader]').waitFor({ timeout: 20_000 });
       expect(await page.locator('#leader').textContent()).toBe('dash-first');
+      expect((await fetch(`${dashboard.url}healthz`)).status).toBe(200);
+      const state = (await (await fetch(`${dashboard.url}state`)).json()) as { leaders: string[]; workers: { workerId: string }[] };
+      expect(state).toMatchObject({ leaders: ['dash-first'], workers: [{ workerId: 'dash-first' }] });
 
       await produceRecords({
         kinesis: local.stack().kinesis,

@@ -17,9 +17,9 @@ const KEEPALIVE_MS = 15_000;
 const MAX_PAGES = 100;
 
 /**
- * Serves the dashboard: the page at `/`, the view as JSON at `/state`, and the view again on
- * every change as server-sent events at `/events` (at most one push per interval, the same JSON
- * for every open page).
+ * Serves the dashboard: the page at `/`, the view as JSON at `/state`, the view again on every
+ * change as server-sent events at `/events` (at most one push per interval, the same JSON for
+ * every open page), and `/healthz` for a container's probe.
  */
 export class DashboardServer {
   private readonly pages = new Set<ServerResponse>();
@@ -74,6 +74,8 @@ export class DashboardServer {
       response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(this.options.view());
     } else if (path === '/events') {
       this.openEvents(response);
+    } else if (path === '/healthz') {
+      response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
