@@ -103,6 +103,45 @@ describe('shoal drain', () => {
     });
   }
 
+  it("keeps a drained member drained when the drain could not reach NATS: the leader's grants tell it", async () => {
+    const stream = await local.createTestStream(2);
+    streams.push(stream);
+    const client = new DynamoDBClient(local.stack().clientConfig('dynamodb'));
+    try {
+      const store = new DynamoDbLeaseStore({ client, tableName: stream.leaseTableName });
+      const namespace = leaseNamespace(stream.applicationName, stream.streamName);
+      const kept = await stream.createWorker({ workerId: 'unheard-kept', ...FLEET_MODES[0][1] });
+      void kept.run();
+      await eventually(async () => (await store.readNamespace(namespace)).leadership?.leaderId === 'unheard-kept', 'unheard-kept leads');
+      const drained = await stream.createWorker({ workerId: 'unheard-me', ...FLEET_MODES[0][1] });
+      void drained.run();
+      await eventually(() => ownedLeaseCount(kept) === 1 && ownedLeaseCount(drained) === 1, 'the 2 leases are held 1 and 1');
+      await eventually(async () => (await store.getWorker(namespace, 'unheard-me'))?.liveness === 'nats', 'it lives by grants');
+
+      const drain = await drainWorker(
+        stream,
+        'unheard-me',
+        '--nats',
+        'nats://127.0.0.1:1',
+        '--connect-timeout-ms',
+        '300',
+        '--wait-ms',
+        '30000',
+      );
+      expect(drain.code, drain.stderr).toBe(0);
+      expect(drain.stdout).toContain('NATS did not answer');
+      // The leader saw the record leaving (it moved the lease away): its next grants say so.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      await store.deregisterWorker(namespace, 'unheard-me');
+      await eventually(async () => (await store.getWorker(namespace, 'unheard-me')) !== undefined, 'the worker registers again', 30_000);
+      expect((await store.getWorker(namespace, 'unheard-me'))?.status).toBe('leaving');
+      expect(ownedLeaseCount(drained)).toBe(0);
+      expect(ownedLeaseCount(kept)).toBe(2);
+    } finally {
+      client.destroy();
+    }
+  });
+
   it('names a worker that is not registered', async () => {
     const stream = await local.createTestStream(1);
     streams.push(stream);

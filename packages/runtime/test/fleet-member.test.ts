@@ -75,6 +75,8 @@ function member({
     sendToLease: (leaseKey, event) => void sentToLease.push(`${leaseKey}:${event.type}`),
   });
   let successions = 0;
+  let fleetChanges = 0;
+  let toldLeaving = 0;
   const asked: string[] = [];
   let missed = 0;
   let now = 0;
@@ -86,7 +88,7 @@ function member({
     host,
     directory,
     mayTakeLeases: mayTake,
-    onFleetChange: () => {},
+    onFleetChange: () => void (fleetChanges += 1),
     onRevoked: async () => {},
     onSuccession: () => void (successions += 1),
     onShardEnded: () => {},
@@ -95,7 +97,7 @@ function member({
     releaseUnconsumed: () => {},
     onHandoverMissed: () => void (missed += 1),
     onHandoffAsked: (leaseKey) => void asked.push(leaseKey),
-    onToldLeaving: () => {},
+    onToldLeaving: () => void (toldLeaving += 1),
     handoffExpectedForMs: 12_000,
     monotonicNow: () => now,
     logger: pino({ level: 'silent' }),
@@ -109,6 +111,8 @@ function member({
     started,
     fleetMember,
     successions: () => successions,
+    fleetChanges: () => fleetChanges,
+    toldLeaving: () => toldLeaving,
     asked,
     missed: () => missed,
     advance: (ms: number) => void (now += ms),
@@ -264,5 +268,14 @@ describe('prompts that a lease of this worker may need its attention', () => {
     fleetMember.forgetExpiredHandoffs();
     expect(missed()).toBe(1);
     expect(fleetMember.expectsHandoff('shardId-000000000001', 5)).toBe(false);
+  });
+});
+
+describe('worker-leaving about this worker (an operator drained it)', () => {
+  it('reads its own record, and plans again at once should this worker lead, as for any drained worker', async () => {
+    const { bus, fleetChanges, toldLeaving } = member();
+    bus.eventHandler!({ type: 'worker-leaving', workerId: ME });
+    await settle();
+    expect({ fleetChanges: fleetChanges(), toldLeaving: toldLeaving() }).toEqual({ fleetChanges: 1, toldLeaving: 1 });
   });
 });

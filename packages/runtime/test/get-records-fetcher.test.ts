@@ -507,6 +507,34 @@ describe('GetRecordsFetcher: resuming after a checkpoint', () => {
       await expect(tail).resolves.toBeUndefined();
     });
 
+    it('ends at once when the fetcher stops during it (a drain that timed out)', async () => {
+      const { fetcher, kinesis } = startFetcher({ type: 'TRIM_HORIZON' }, IDLE, [], new FakeKinesis(), undefined, new SleepsUntilWoken());
+      kinesis.reply({ Records: [kinesisRecord(1)], NextShardIterator: 'after-1' });
+      await fetcher.next();
+      const tail = fetcher.readTail(60_000);
+      await vi.waitFor(() => expect(kinesis.getRecordsRequests).toHaveLength(2), EVENTUALLY);
+      await fetcher.stop();
+      // Long before its own timeout: a consumer stopped meanwhile settles at once.
+      await expect(tail).resolves.toBeUndefined();
+    });
+
+    it("takes the idle pacer's turn for the read of an idle shard, like any idle poll", async () => {
+      const kinesis = new FakeKinesis();
+      let turns = 0;
+      // The worker is over its idle rate: no turn until the fetcher stops.
+      const noTurnYet = {
+        turn: (signal?: AbortSignal) => {
+          turns += 1;
+          return new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
+        },
+      } as unknown as IdleReadPacer;
+      const { fetcher } = startFetcher({ type: 'LATEST' }, IDLE, [], kinesis, noTurnYet, new SleepsUntilWoken());
+      kinesis.reply({ Records: [], NextShardIterator: 'still-empty' });
+      await vi.waitFor(() => expect(kinesis.getRecordsRequests).toHaveLength(1), EVENTUALLY);
+      await expect(fetcher.readTail(50)).resolves.toBeUndefined();
+      expect({ calls: kinesis.getRecordsRequests.length, turns }).toEqual({ calls: 1, turns: 1 });
+    });
+
     it('reads nothing more for a shard behind its tip, or with records still buffered: those are the next owner’s', async () => {
       const { fetcher, kinesis } = startFetcher({ type: 'TRIM_HORIZON' }, { ...IDLE, maxRecordsPerCall: 2 });
       kinesis.reply({ Records: [kinesisRecord(1), kinesisRecord(2)], NextShardIterator: 'after-2', MillisBehindLatest: 9_000 });

@@ -46,8 +46,8 @@ function ids(records: readonly KinesisRecord[]): string {
 class ScriptedRecordSource implements RecordSource {
   started = false;
   stopped = false;
-  /** What a drain's read of the shard's tip finds (once). */
-  tail: FetchResult | undefined;
+  /** What a drain's read of the shard's tip finds (once); a promise to answer it when the test says. */
+  tail: FetchResult | Promise<FetchResult> | undefined;
   tailReads = 0;
   private wake: (() => void) | undefined;
 
@@ -150,7 +150,7 @@ interface ConsumerSetup {
   readonly checkpoint?: Checkpoint;
   readonly liveness?: FakeLiveness;
   /** What the first source's `readTail` finds. */
-  readonly tail?: FetchResult;
+  readonly tail?: FetchResult | Promise<FetchResult>;
 }
 
 const ABORT_GRACE_MS = 500;
@@ -765,5 +765,22 @@ describe('ShardConsumer: the read of a caught-up shard tip at a graceful drain',
     await expect(consumer.run()).resolves.toBe('lease-lost');
     expect(sources[0]!.tailReads).toBe(0);
     expect(processor.calls).not.toContain('processRecords r3');
+  });
+
+  it('drops the tip when the lease was lost while it was read: the next owner reads those records', async () => {
+    let answer!: (result: FetchResult) => void;
+    const { consumer, processor, sources } = setUpConsumer({
+      scripts: [[batch(1, 2)]],
+      tail: new Promise<FetchResult>((resolve) => (answer = resolve)),
+    });
+    processor.onProcess = ({ records }) => {
+      if (ids(records) === 'r1,r2') consumer.requestShutdown('requested', 'handoff');
+    };
+    const exit = consumer.run();
+    await until(() => sources[0]?.tailReads === 1);
+    consumer.requestShutdown('lease-lost');
+    answer(batch(3, 4));
+    await expect(exit).resolves.toBe('lease-lost');
+    expect(processor.calls).not.toContain('processRecords r3,r4');
   });
 });

@@ -119,6 +119,8 @@ export const livenessReplySchema = z.discriminatedUnion('granted', [
     seq: z.number().int().nonnegative(),
     /** The leadership row's heartbeat as the leader last renewed it: the worker follows the election by it. */
     leaderHeartbeat: z.number().int().nonnegative().optional(),
+    /** The worker's record says `leaving` (an operator drained it): it must stay drained, even through a new registration. */
+    leaving: z.literal(true).optional(),
     /** Signed with the requesting worker's key, which only the table and that worker know. */
     mac,
   }),

@@ -44,9 +44,15 @@ export class LivenessGrants {
    * the grant with the same key; nothing for a request that is not signed so, or that repeats
    * an earlier one. `remainingTermMs` is how long the leader may still act without renewing;
    * `heartbeat` is the leadership row's heartbeat as the leader last renewed it, so the worker
-   * can follow the election from grants.
+   * can follow the election from grants; `leaving` says the worker's record is marked leaving.
    */
-  grant(request: LivenessRequest, workerKey: string | undefined, remainingTermMs: number, heartbeat?: number): LivenessReply | undefined {
+  grant(
+    request: LivenessRequest,
+    workerKey: string | undefined,
+    remainingTermMs: number,
+    heartbeat?: number,
+    leaving = false,
+  ): LivenessReply | undefined {
     const term = this.term;
     if (!term?.leaderId || remainingTermMs <= 0 || workerKey === undefined) return undefined;
     if (!verifyMessage(request, workerKey)) return undefined;
@@ -67,6 +73,7 @@ export class LivenessGrants {
         validForMs,
         seq: request.seq,
         ...(heartbeat === undefined ? {} : { leaderHeartbeat: heartbeat }),
+        ...(leaving ? { leaving: true as const } : {}),
       },
       workerKey,
     );

@@ -97,10 +97,13 @@ export class GetRecordsFetcher {
   }
 
   start(): void {
-    this.loop ??= this.run().catch((error: unknown) => {
-      if (!this.controller.signal.aborted) this.failure = error;
-      this.wakeConsumer?.();
-    });
+    this.loop ??= this.run()
+      .catch((error: unknown) => {
+        if (!this.controller.signal.aborted) this.failure = error;
+        this.wakeConsumer?.();
+      })
+      // No answer will come any more: a tail read waiting for one ends now.
+      .finally(() => this.answered());
   }
 
   /** The next batch in shard order; waits while nothing is buffered. */
@@ -157,6 +160,7 @@ export class GetRecordsFetcher {
   async stop(): Promise<void> {
     this.controller.abort();
     this.wakeProducer?.();
+    this.answered();
     await this.loop;
   }
 
@@ -241,7 +245,6 @@ export class GetRecordsFetcher {
         const wake = (this.idleWake = new AbortController());
         await clock.sleep(idleWait(retrieval, emptyReadsInARow), AbortSignal.any([signal, wake.signal])).catch(() => undefined);
         this.idleWake = undefined;
-        if (wake.signal.aborted) continue;
       }
       if (emptyReadsInARow > 0) await this.options.idlePacer?.turn(signal);
     }

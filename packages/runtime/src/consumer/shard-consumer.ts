@@ -213,7 +213,8 @@ export class ShardConsumer {
    */
   private async deliverTail(source: RecordSource): Promise<void> {
     const tail = await source.readTail?.(TAIL_READ_TIMEOUT_MS);
-    if (tail?.type !== 'records' || this.aborted || this.options.hold.isFenced()) return;
+    // The lease may have been lost (or the drain cut short) while the read was out.
+    if (tail?.type !== 'records' || this.exit !== 'requested' || this.aborted || this.options.hold.isFenced()) return;
     const { processor, context, checkpointer } = this.options;
     const { records, millisBehindLatest } = tail;
     const last = positionOf(records[records.length - 1]!);

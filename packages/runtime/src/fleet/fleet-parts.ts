@@ -59,6 +59,8 @@ export interface FleetHooks {
   readonly onHandoffAsked: (leaseKey: string) => void;
   /** Someone said this worker is leaving (an operator drained it): read its own record. */
   readonly onToldLeaving: () => void;
+  /** The leader's signed grant says this worker's record is marked leaving. */
+  readonly onMarkedLeaving: () => void;
 }
 
 /** Wires the leader, member and liveness keeper of a worker that has a coordination bus. */
@@ -137,6 +139,7 @@ export function createFleetParts(deps: FleetPartsDependencies, hooks: FleetHooks
     clock,
     logger,
     onRevoked: hooks.onRevoked,
+    onMarkedLeaving: hooks.onMarkedLeaving,
     // The grants carry the leadership row as the leader last renewed it: a worker that hears
     // the leader follows the election without reading the row.
     onLeaderSeen: (row) => {

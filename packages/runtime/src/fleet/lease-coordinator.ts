@@ -143,6 +143,7 @@ export class LeaseCoordinator {
             onPeerLeaving: () => this.leaseSync.checkOwnLeasesAfterPeerLeaving(options.drainTimeoutMs),
             onHandoffAsked: (leaseKey) => void this.leaseSync.checkOwnLease(leaseKey),
             onToldLeaving: () => void this.readOwnRecord(),
+            onMarkedLeaving: () => this.noteMarkedLeaving(),
           },
         )
       : undefined;
@@ -443,12 +444,19 @@ export class LeaseCoordinator {
       .finally(() => this.releasing.delete(lease.leaseKey));
   }
 
-  /** An operator marked this worker leaving (`shoal drain`): it registers as leaving if it must register again. */
+  /**
+   * An operator marked this worker leaving (`shoal drain`), as its heartbeat's answer, its own
+   * record or the leader's grants show: it takes no lease, and registers as leaving if it must
+   * register again.
+   */
   private noteOwnRecord(record: WorkerRecord): void {
-    if (record.status === 'leaving' && !this.markedLeaving) {
-      this.markedLeaving = true;
-      this.logger.info('this worker was marked leaving: it takes no leases until it restarts');
-    }
+    if (record.status === 'leaving') this.noteMarkedLeaving();
+  }
+
+  private noteMarkedLeaving(): void {
+    if (this.markedLeaving) return;
+    this.markedLeaving = true;
+    this.logger.info('this worker was marked leaving: it takes no leases until it restarts');
   }
 
   private async readOwnRecord(): Promise<void> {
@@ -460,7 +468,7 @@ export class LeaseCoordinator {
   }
 
   private mayTakeLeases(): boolean {
-    return !this.draining && !this.deps.liveness.isFenced() && this.recovering === undefined;
+    return !this.draining && !this.markedLeaving && !this.deps.liveness.isFenced() && this.recovering === undefined;
   }
 
   /** Our record is gone (judged dead): drop every lease, then register again in `table` mode. */

@@ -293,7 +293,13 @@ export class FleetLeader {
     }
     this.silentChecked.delete(workerId);
     // Signed with the key the table holds for the worker: nobody else can keep it alive.
-    return this.grants.grant(request, record.fleetKey, this.options.remainingTermMs(), this.options.heldTerm()?.heartbeat);
+    return this.grants.grant(
+      request,
+      record.fleetKey,
+      this.options.remainingTermMs(),
+      this.options.heldTerm()?.heartbeat,
+      record.status === 'leaving',
+    );
   }
 
   /** The record read on its own for a worker the last namespace read did not list, while it is fresh. */

@@ -20,6 +20,8 @@ export interface NatsLivenessKeeperOptions {
   readonly onRevoked: () => Promise<void>;
   /** A grant showed the leadership row as its leader last renewed it. */
   readonly onLeaderSeen?: (row: LeadershipRecord) => void;
+  /** A grant says this worker's record is marked leaving (an operator drained it). */
+  readonly onMarkedLeaving?: () => void;
 }
 
 /**
@@ -69,6 +71,7 @@ export class NatsLivenessKeeper {
     );
     if (!reply?.granted) return;
     liveness.grant(requestedAt, reply.validForMs, reply.term);
+    if (reply.leaving) this.options.onMarkedLeaving?.();
     if (reply.leaderHeartbeat !== undefined) {
       this.options.onLeaderSeen?.({
         namespace: this.options.namespace,

@@ -211,7 +211,9 @@ export class FleetMember {
         return;
       case 'worker-leaving':
         if (event.workerId === workerId) {
-          // An operator drained this worker (`shoal drain`); unsigned, so only a prompt to read its record.
+          // An operator drained this worker (`shoal drain`); unsigned, so only a prompt to read
+          // its record, and, should this worker lead, to plan its leases elsewhere.
+          this.options.onFleetChange();
           if (this.promptedReads.tryTake()) this.options.onToldLeaving();
           return;
         }
