@@ -38,6 +38,8 @@ export interface SpawnWorkerOptions {
   readonly ledger?: RecordLedger;
   /** Join the coordination bus at this NATS URL. */
   readonly natsUrl?: string;
+  /** Keep the read budget and load reports in Redis at this URL. */
+  readonly redisUrl?: string;
   /** Production lease timings instead of the fast test ones. */
   readonly defaultTimings?: boolean;
   /** Every record's side effect goes to this shared file (see fixtures/worker-process.mjs). */
@@ -67,6 +69,7 @@ export function spawnWorkerProcess(
       SHOAL_LEASE_TABLE: target.leaseTableName,
       SHOAL_WORKER_ID: workerId,
       ...(options.natsUrl ? { SHOAL_NATS_URL: options.natsUrl } : {}),
+      ...(options.redisUrl ? { SHOAL_REDIS_URL: options.redisUrl } : {}),
       ...(options.defaultTimings ? { SHOAL_DEFAULT_TIMINGS: '1' } : {}),
       ...(options.sideEffectsFile ? { SHOAL_SIDE_EFFECTS: options.sideEffectsFile } : {}),
       ...(options.recordDelayMs ? { SHOAL_RECORD_DELAY_MS: String(options.recordDelayMs) } : {}),
