@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RedisShardReadBudget } from '@shoal/coordinator';
+import { PrivateRedisServer } from './support/private-redis.js';
 
 // Real Redis on loopback; these tests fail (never skip) when it does not answer.
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -180,5 +181,75 @@ describe('RedisShardReadBudget (real Redis)', () => {
     const closeStart = performance.now();
     await owned.close();
     expect(performance.now() - closeStart).toBeLessThan(1_000);
+  });
+
+  describe('fair between applications', () => {
+    /** Grants per application while each asks as `pace` says, for `ms` from a common start. */
+    async function contend(
+      budgets: Record<string, RedisShardReadBudget>,
+      shardId: string,
+      ms: number,
+      pauseMs: Record<string, number> = {},
+    ) {
+      const start = performance.now();
+      const grants: { app: string; atMs: number }[] = [];
+      await Promise.all(
+        Object.entries(budgets).map(async ([app, appBudget]) => {
+          for (let i = 0; i < 200 && performance.now() - start < ms; i++) {
+            await appBudget.acquireCall(STREAM, shardId);
+            grants.push({ app, atMs: performance.now() - start });
+            if (pauseMs[app]) await new Promise((resolve) => setTimeout(resolve, pauseMs[app]));
+          }
+        }),
+      );
+      return grants;
+    }
+
+    const countIn = (grants: { app: string; atMs: number }[], app: string, fromMs: number, toMs: number) =>
+      grants.filter((grant) => grant.app === app && grant.atMs >= fromMs && grant.atMs < toMs).length;
+
+    it('gives each of three applications that all want more a third of the shard, however hard one of them asks', async () => {
+      const c = await budget({ application: 'fair-c' });
+      // `c` asks from three loops at once, as three pollers of one application would.
+      const budgets = { a: await budget({ application: 'fair-a' }), b: await budget({ application: 'fair-b' }), c1: c, c2: c, c3: c };
+      const grants = await contend(budgets, 'shardId-000000000020', 4_500);
+      // Past the first second's burst: 5 calls/s in all, a third each.
+      const counts = [['a'], ['b'], ['c1', 'c2', 'c3']].map((loops) =>
+        loops.reduce((sum, app) => sum + countIn(grants, app, 1_500, 4_500), 0),
+      );
+      const total = counts.reduce((sum, count) => sum + count, 0);
+      expect(total).toBeLessThanOrEqual(5 * 3 + 2);
+      for (const count of counts) {
+        expect(Math.abs(count - total / 3), JSON.stringify(counts)).toBeLessThanOrEqual(Math.max(1, (total / 3) * 0.2));
+      }
+    });
+
+    it('gives the share an application leaves unused to the others', async () => {
+      const budgets = { greedy: await budget({ application: 'fair-greedy' }), light: await budget({ application: 'fair-light' }) };
+      // The light one asks once a second: its share is 2.5/s, so 1.5/s of it is free.
+      const grants = await contend(budgets, 'shardId-000000000021', 4_500, { light: 1_000 });
+      const greedy = countIn(grants, 'greedy', 1_500, 4_500);
+      const light = countIn(grants, 'light', 1_500, 4_500);
+      expect(light).toBeGreaterThanOrEqual(2);
+      expect(greedy).toBeGreaterThanOrEqual(3 * 3.3);
+      expect(greedy + light).toBeLessThanOrEqual(5 * 3 + 2);
+    });
+
+    it('keeps each application to its fair share locally while Redis is down', async () => {
+      const server = await PrivateRedisServer.start({ password: 'fair-share' });
+      cleanups.push(() => server.stop());
+      const url = `redis://:fair-share@127.0.0.1:${server.port}`;
+      const budgets = { a: await budget({ redis: url, application: 'down-a' }), b: await budget({ redis: url, application: 'down-b' }) };
+      // Both ask once: the budget learns the shard is shared by two.
+      await contend(budgets, 'shardId-000000000022', 100);
+      await server.stop();
+      const grants = await contend(budgets, 'shardId-000000000022', 2_000);
+      // Unmetered, each would take its 200 calls at once; at 2.5/s each, a burst of 2.5 and 5 more in 2 s.
+      for (const app of ['a', 'b']) {
+        const count = countIn(grants, app, 0, 2_000);
+        expect(count).toBeGreaterThanOrEqual(3);
+        expect(count).toBeLessThanOrEqual(9);
+      }
+    });
   });
 });

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { ShardReadBudget } from './shard-read-budget.js';
 import { positiveOption, resolveRedisClient, waitUntilReady, withTimeout } from '../redis/fail-open-redis.js';
+import { LocalShareLimiter } from './local-share-limiter.js';
 
 /** Time source of a {@link RedisShardReadBudget}; the buckets themselves run on Redis `TIME`. */
 export interface ReadBudgetClock {
@@ -25,6 +26,13 @@ export interface RedisShardReadBudgetOptions {
   readonly bytesPerSecond?: number;
   /** Prefix of the Redis keys. Default `shoal:read-budget`. */
   readonly keyPrefix?: string;
+  /**
+   * The application this budget reads for: the shard's calls are shared fairly between the
+   * applications that asked within `activeWindowMs`. Default `default`.
+   */
+  readonly application?: string;
+  /** An application counts in the shares this long after its last call. Default 3000 ms. */
+  readonly activeWindowMs?: number;
   /** Longest wait for one Redis call before the budget lets the read through. Default 250. */
   readonly commandTimeoutMs?: number;
   readonly logger: Logger;
@@ -35,6 +43,8 @@ export interface RedisShardReadBudgetOptions {
 const DEFAULT_CALLS_PER_SECOND = 5;
 const DEFAULT_BYTES_PER_SECOND = 2 * 1024 * 1024;
 const DEFAULT_KEY_PREFIX = 'shoal:read-budget';
+const DEFAULT_APPLICATION = 'default';
+const DEFAULT_ACTIVE_WINDOW_MS = 3_000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 250;
 const WARN_INTERVAL_MS = 30_000;
 /** After a failed Redis call, reads skip the budget this long instead of paying the timeout each time. */
@@ -43,13 +53,23 @@ const BYPASS_AFTER_FAILURE_MS = 1_000;
 const INITIAL_CONNECT_WAIT_MS = 1_000;
 
 /**
- * Two token buckets per shard, each holding at most one second's allowance and refilled by the
- * time elapsed on the Redis server's clock, so every client shares one clock.
+ * Two token buckets per shard shared by every application (calls and bytes), each holding at
+ * most one second's allowance and refilled by the time elapsed on the Redis server's clock, so
+ * every client shares one clock; and, for fairness, a calls bucket per application holding its
+ * share: the shard's rate divided by the applications that asked within the last window.
  *
- * KEYS[1] calls bucket, KEYS[2] bytes bucket (hashes: `tokens`, `at` in server milliseconds).
- * ARGV[1] `call` | `bytes`, ARGV[2] calls/s, ARGV[3] bytes/s, ARGV[4] bytes to debit.
- * `call` returns 0 when a call token was taken, else the milliseconds to wait before retrying.
- * `bytes` debits the bytes bucket (it may go negative: later calls wait until it is paid back).
+ * KEYS[1] shared calls bucket, KEYS[2] shared bytes bucket (hashes: `tokens`, `at` in server
+ * milliseconds), KEYS[3] the applications that asked recently (sorted set, score = last ask),
+ * KEYS[4] this application's calls bucket; the other applications' buckets are KEYS[4]'s key with
+ * their name instead of ARGV[5].
+ * ARGV[1] `call` | `bytes`, ARGV[2] calls/s, ARGV[3] bytes/s, ARGV[4] bytes to debit,
+ * ARGV[5] this application, ARGV[6] the window in ms, ARGV[7] the key of an application's bucket
+ * without its name.
+ * `call` returns `{wait, applications}`: wait 0 when a call token was taken, else the
+ * milliseconds to wait before asking again. A call takes a token from the shared bucket and one
+ * from its own share; with its share spent it may still take a shared token the others leave
+ * (their unspent shares stay reserved for them), so a share nobody uses goes to the others.
+ * `bytes` debits the shared bytes bucket (it may go negative: later calls wait until it is paid back).
  */
 const TOKEN_BUCKET_LUA = `
 if redis.replicate_commands then redis.replicate_commands() end
@@ -81,24 +101,48 @@ if ARGV[1] == 'bytes' then
   return 0
 end
 
+local app = ARGV[5]
+local window = tonumber(ARGV[6])
+redis.call('ZADD', KEYS[3], now, app)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
+redis.call('PEXPIRE', KEYS[3], math.ceil(window * 2))
+local applications = redis.call('ZRANGE', KEYS[3], 0, -1)
+local share = callRate / #applications
+
 local calls = refill(KEYS[1], callRate)
+local mine = refill(KEYS[4], share)
 local bytes = refill(KEYS[2], byteRate)
+local reserved = 0
+for _, other in ipairs(applications) do
+  if other ~= app then reserved = reserved + refill(ARGV[7] .. other, share) end
+end
+
 local wait = 0
 if calls < 1 then wait = (1 - calls) * 1000 / callRate end
+if mine < 1 and calls - reserved < 1 then
+  local ownBack = (1 - mine) * 1000 / share
+  local leftBack = (1 + reserved - calls) * 1000 / callRate
+  local sooner = ownBack
+  if leftBack < sooner then sooner = leftBack end
+  if sooner > wait then wait = sooner end
+end
 if bytes < 0 then
   local paidBack = -bytes * 1000 / byteRate
   if paidBack > wait then wait = paidBack end
 end
-if wait > 0 then return math.ceil(wait) end
+if wait > 0 then return { math.ceil(wait), #applications } end
 store(KEYS[1], calls - 1, callRate)
-return 0
+if mine >= 1 then store(KEYS[4], mine - 1, share) else store(KEYS[4], mine, share) end
+return { 0, #applications }
 `;
 const TOKEN_BUCKET_SHA = createHash('sha1').update(TOKEN_BUCKET_LUA).digest('hex');
 
 /**
- * {@link ShardReadBudget} on Redis: an atomic Lua token bucket per (stream, shard), shared by
- * every worker of every application that uses the same key prefix. Redis down or slow never
- * stops a read: the call goes through at once and a warning is logged (at most every 30 s).
+ * {@link ShardReadBudget} on Redis: atomic Lua token buckets per (stream, shard), shared by
+ * every worker of every application that uses the same key prefix, and fair between those
+ * applications (see the script above). Redis down or slow never stops a read for long: each
+ * worker then keeps to its application's fair share of the shard locally, the share as of the
+ * last answer (the whole rate before any), and a warning is logged (at most every 30 s).
  *
  * @example
  * ```ts
@@ -115,6 +159,11 @@ export class RedisShardReadBudget implements ShardReadBudget {
   private readonly callsPerSecond: number;
   private readonly bytesPerSecond: number;
   private readonly keyPrefix: string;
+  private readonly application: string;
+  private readonly activeWindowMs: number;
+  /** Per shard, the applications sharing it at the last answer: the local share while Redis is down. */
+  private readonly sharedBy = new Map<string, number>();
+  private readonly localShares = new LocalShareLimiter();
   private readonly commandTimeoutMs: number;
   private readonly logger: Logger;
   private readonly clock: ReadBudgetClock;
@@ -141,6 +190,8 @@ export class RedisShardReadBudget implements ShardReadBudget {
       options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
     );
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.application = options.application ?? DEFAULT_APPLICATION;
+    this.activeWindowMs = positiveOption('RedisShardReadBudget', 'activeWindowMs', options.activeWindowMs ?? DEFAULT_ACTIVE_WINDOW_MS);
     this.logger = options.logger;
     this.clock = options.clock ?? systemClock;
     ({ redis: this.redis, ownsClient: this.ownsClient } = resolveRedisClient(
@@ -155,16 +206,23 @@ export class RedisShardReadBudget implements ShardReadBudget {
     signal?.throwIfAborted();
     const keys = this.keys(streamName, shardId);
     const wake = signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
+    const shard = `${streamName}/${shardId}`;
     for (;;) {
-      if (this.closing.signal.aborted || this.bypassed()) return;
+      if (this.closing.signal.aborted) return;
       let waitMs: number;
-      try {
-        waitMs = toWaitMs(await this.run(keys, 'call', 0));
-      } catch (err) {
-        this.failedOpen(err, streamName, shardId);
-        return;
+      if (this.bypassed()) {
+        waitMs = this.localShares.take(shard, this.callsPerSecond / (this.sharedBy.get(shard) ?? 1), this.clock.now());
+      } else {
+        try {
+          const answer = toCallAnswer(await this.run(keys, 'call', 0));
+          waitMs = answer.waitMs;
+          this.rememberSharing(shard, answer.applications);
+          this.recovered();
+        } catch (err) {
+          this.failedOpen(err, streamName, shardId);
+          continue;
+        }
       }
-      this.recovered();
       if (waitMs <= 0) return;
       try {
         // A little jitter so workers told the same wait do not all come back at the same instant.
@@ -209,22 +267,30 @@ export class RedisShardReadBudget implements ShardReadBudget {
     this.redis.disconnect();
   }
 
-  private keys(streamName: string, shardId: string): [string, string] {
-    // The hash tag keeps both buckets of a shard in one Redis Cluster slot (the script needs both).
+  private keys(streamName: string, shardId: string): ShardKeys {
+    // The hash tag keeps every key of a shard in one Redis Cluster slot (the script needs them all).
     const base = `${this.keyPrefix}:{${streamName}/${shardId}}`;
-    return [`${base}:calls`, `${base}:bytes`];
+    const appPrefix = `${base}:app:`;
+    return { keys: [`${base}:calls`, `${base}:bytes`, `${base}:applications`, `${appPrefix}${this.application}`], appPrefix };
   }
 
-  private async run(keys: [string, string], mode: 'call' | 'bytes', bytes: number): Promise<unknown> {
-    const args = [mode, this.callsPerSecond, this.bytesPerSecond, bytes] as const;
+  /** Keeps the count of applications per shard for the local share, bounded by the shards this worker reads. */
+  private rememberSharing(shard: string, applications: number): void {
+    this.sharedBy.delete(shard);
+    this.sharedBy.set(shard, applications);
+    if (this.sharedBy.size > MAX_REMEMBERED_SHARDS) this.sharedBy.delete(this.sharedBy.keys().next().value!);
+  }
+
+  private async run({ keys, appPrefix }: ShardKeys, mode: 'call' | 'bytes', bytes: number): Promise<unknown> {
+    const args = [mode, this.callsPerSecond, this.bytesPerSecond, bytes, this.application, this.activeWindowMs, appPrefix] as const;
     // A client the budget created fails fast by itself; a caller's client may queue commands
     // while disconnected, so its calls are bounded here.
     const bound = <T>(p: Promise<T>): Promise<T> => (this.ownsClient ? p : withTimeout(p, this.commandTimeoutMs));
     try {
-      return await bound(this.redis.evalsha(TOKEN_BUCKET_SHA, 2, ...keys, ...args));
+      return await bound(this.redis.evalsha(TOKEN_BUCKET_SHA, keys.length, ...keys, ...args));
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return bound(this.redis.eval(TOKEN_BUCKET_LUA, 2, ...keys, ...args));
+      return bound(this.redis.eval(TOKEN_BUCKET_LUA, keys.length, ...keys, ...args));
     }
   }
 
@@ -278,8 +344,19 @@ const systemClock: ReadBudgetClock = {
     }),
 };
 
-function toWaitMs(reply: unknown): number {
-  const waitMs = Number(reply);
-  if (!Number.isFinite(waitMs)) throw new Error(`unexpected read budget script reply: ${String(reply)}`);
-  return waitMs;
+interface ShardKeys {
+  readonly keys: readonly [string, string, string, string];
+  /** The key of an application's calls bucket, less the application's name. */
+  readonly appPrefix: string;
+}
+
+/** Shards whose application count is remembered at most (far above what one worker reads). */
+const MAX_REMEMBERED_SHARDS = 20_000;
+
+function toCallAnswer(reply: unknown): { waitMs: number; applications: number } {
+  const [waitMs, applications] = Array.isArray(reply) ? reply.map(Number) : [Number.NaN, Number.NaN];
+  if (!Number.isFinite(waitMs) || !Number.isInteger(applications) || applications! < 1) {
+    throw new Error(`unexpected read budget script reply: ${String(reply)}`);
+  }
+  return { waitMs: waitMs!, applications: applications! };
 }

@@ -48,7 +48,7 @@ export class FleetServices implements FleetServiceSet {
     this.leaseStatePublisher =
       options.leaseStatePublisher ?? (link && this.keep(new NatsLeaseStatePublisher({ link, application, logger })));
     const redis = options.redis === undefined ? undefined : this.redisClient(options.redis, logger);
-    this.readBudget = options.readBudget ?? (redis && this.keep(new RedisShardReadBudget({ redis, logger })));
+    this.readBudget = options.readBudget ?? (redis && this.keep(new RedisShardReadBudget({ redis, application, logger })));
     this.workerLoadStore =
       options.workerLoadStore ??
       (redis && this.keep(new RedisWorkerLoadStore({ redis, reportIntervalMs: options.loadReportIntervalMs, logger })));
