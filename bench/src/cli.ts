@@ -11,6 +11,7 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   'ddb-cost': () => import('./ddb-cost.js'),
   'fleet-cost': () => import('./fleet-cost.js'),
   'fleet-scale': () => import('./fleet-scale.js'),
+  'read-budget': () => import('./read-budget.js'),
   'node-capacity': () => import('./node-capacity.js'),
   reshard: () => import('./reshard.js'),
   'rolling-deploy': () => import('./rolling-deploy.js'),
