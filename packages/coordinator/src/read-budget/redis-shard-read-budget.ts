@@ -53,22 +53,25 @@ const BYPASS_AFTER_FAILURE_MS = 1_000;
 const INITIAL_CONNECT_WAIT_MS = 1_000;
 
 /**
- * Two token buckets per shard shared by every application (calls and bytes), each holding at
- * most one second's allowance and refilled by the time elapsed on the Redis server's clock, so
- * every client shares one clock; and, for fairness, a calls bucket per application holding its
- * share: the shard's rate divided by the applications that asked within the last window.
+ * Per shard, shared by every application: a log of the calls of the last second (a sorted set
+ * by server time: no one-second window ever holds more calls than the rate, as Kinesis counts
+ * them) and a bytes token bucket holding at most one second's allowance, refilled by the time
+ * elapsed; everything runs on the Redis server's clock, so every client shares one. For
+ * fairness, a calls bucket per application holds its share: the shard's rate divided by the
+ * applications that asked within the last window.
  *
- * KEYS[1] shared calls bucket, KEYS[2] shared bytes bucket (hashes: `tokens`, `at` in server
+ * KEYS[1] the shard's call log, KEYS[2] its bytes bucket (a hash: `tokens`, `at` in server
  * milliseconds), KEYS[3] the applications that asked recently (sorted set, score = last ask),
  * KEYS[4] this application's calls bucket; the other applications' buckets are KEYS[4]'s key with
  * their name instead of ARGV[5].
  * ARGV[1] `call` | `bytes`, ARGV[2] calls/s, ARGV[3] bytes/s, ARGV[4] bytes to debit,
  * ARGV[5] this application, ARGV[6] the window in ms, ARGV[7] the key of an application's bucket
  * without its name.
- * `call` returns `{wait, applications}`: wait 0 when a call token was taken, else the
- * milliseconds to wait before asking again. A call takes a token from the shared bucket and one
- * from its own share; with its share spent it may still take a shared token the others leave
- * (their unspent shares stay reserved for them), so a share nobody uses goes to the others.
+ * `call` returns `{wait, applications}`: wait 0 when the call may go, else the milliseconds to
+ * wait before asking again. A call needs room in the shard's log and a token of its own share;
+ * with its share spent it may still use room in the log as long as a call is left for each other
+ * application that wants more than it gets (was refused within the last second), so a share
+ * nobody uses goes to the others while one that is wanted is kept for whoever wants it.
  * `bytes` debits the shared bytes bucket (it may go negative: later calls wait until it is paid back).
  */
 const TOKEN_BUCKET_LUA = `
@@ -109,16 +112,24 @@ redis.call('PEXPIRE', KEYS[3], math.ceil(window * 2))
 local applications = redis.call('ZRANGE', KEYS[3], 0, -1)
 local share = callRate / #applications
 
-local calls = refill(KEYS[1], callRate)
+-- The shard's calls: a log of the last second's, so no one-second window ever holds more than the rate.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1000)
+local calls = callRate - redis.call('ZCARD', KEYS[1])
 local mine = refill(KEYS[4], share)
 local bytes = refill(KEYS[2], byteRate)
+-- A call past one's own share may take only what leaves a call for each other application
+-- that wants more than it gets (was refused within the last second).
 local reserved = 0
 for _, other in ipairs(applications) do
-  if other ~= app then reserved = reserved + refill(ARGV[7] .. other, share) end
+  if other ~= app and redis.call('EXISTS', ARGV[7] .. other .. ':waiting') == 1 then reserved = reserved + 1 end
 end
 
 local wait = 0
-if calls < 1 then wait = (1 - calls) * 1000 / callRate end
+if calls < 1 then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  wait = tonumber(oldest[2]) + 1000 - now
+  if wait < 1 then wait = 1 end
+end
 if mine < 1 and calls - reserved < 1 then
   local ownBack = (1 - mine) * 1000 / share
   local leftBack = (1 + reserved - calls) * 1000 / callRate
@@ -130,8 +141,12 @@ if bytes < 0 then
   local paidBack = -bytes * 1000 / byteRate
   if paidBack > wait then wait = paidBack end
 end
-if wait > 0 then return { math.ceil(wait), #applications } end
-store(KEYS[1], calls - 1, callRate)
+if wait > 0 then
+  redis.call('SET', KEYS[4] .. ':waiting', '1', 'PX', math.ceil(wait) + 1000)
+  return { math.ceil(wait), #applications }
+end
+redis.call('ZADD', KEYS[1], now, string.format('%.3f', now))
+redis.call('PEXPIRE', KEYS[1], 2000)
 if mine >= 1 then store(KEYS[4], mine - 1, share) else store(KEYS[4], mine, share) end
 return { 0, #applications }
 `;
