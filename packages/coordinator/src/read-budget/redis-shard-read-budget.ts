@@ -45,6 +45,11 @@ const DEFAULT_BYTES_PER_SECOND = 2 * 1024 * 1024;
 const DEFAULT_KEY_PREFIX = 'shoal:read-budget';
 const DEFAULT_APPLICATION = 'default';
 const DEFAULT_ACTIVE_WINDOW_MS = 3_000;
+/**
+ * The call log spans a second and this much: a call reaches Kinesis a little after its grant
+ * (the client's event loop, the network), and Kinesis counts on its own clock.
+ */
+const CALL_LOG_MARGIN_MS = 50;
 const DEFAULT_COMMAND_TIMEOUT_MS = 250;
 const WARN_INTERVAL_MS = 30_000;
 /** After a failed Redis call, reads skip the budget this long instead of paying the timeout each time. */
@@ -66,7 +71,7 @@ const INITIAL_CONNECT_WAIT_MS = 1_000;
  * their name instead of ARGV[5].
  * ARGV[1] `call` | `bytes`, ARGV[2] calls/s, ARGV[3] bytes/s, ARGV[4] bytes to debit,
  * ARGV[5] this application, ARGV[6] the window in ms, ARGV[7] the key of an application's bucket
- * without its name.
+ * without its name, ARGV[8] the margin in ms the call log adds to its second.
  * `call` returns `{wait, applications}`: wait 0 when the call may go, else the milliseconds to
  * wait before asking again. A call needs room in the shard's log and a token of its own share;
  * with its share spent it may still use room in the log as long as a call is left for each other
@@ -112,8 +117,10 @@ redis.call('PEXPIRE', KEYS[3], math.ceil(window * 2))
 local applications = redis.call('ZRANGE', KEYS[3], 0, -1)
 local share = callRate / #applications
 
--- The shard's calls: a log of the last second's, so no one-second window ever holds more than the rate.
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1000)
+-- The shard's calls: a log of the last second's (plus a margin for the time between a grant
+-- and the call reaching Kinesis), so no one-second window ever holds more than the rate.
+local logMs = 1000 + tonumber(ARGV[8])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - logMs)
 local calls = callRate - redis.call('ZCARD', KEYS[1])
 local mine = refill(KEYS[4], share)
 local bytes = refill(KEYS[2], byteRate)
@@ -127,7 +134,7 @@ end
 local wait = 0
 if calls < 1 then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  wait = tonumber(oldest[2]) + 1000 - now
+  wait = tonumber(oldest[2]) + logMs - now
   if wait < 1 then wait = 1 end
 end
 if mine < 1 and calls - reserved < 1 then
@@ -146,7 +153,7 @@ if wait > 0 then
   return { math.ceil(wait), #applications }
 end
 redis.call('ZADD', KEYS[1], now, string.format('%.3f', now))
-redis.call('PEXPIRE', KEYS[1], 2000)
+redis.call('PEXPIRE', KEYS[1], logMs + 1000)
 if mine >= 1 then store(KEYS[4], mine - 1, share) else store(KEYS[4], mine, share) end
 return { 0, #applications }
 `;
@@ -297,7 +304,16 @@ export class RedisShardReadBudget implements ShardReadBudget {
   }
 
   private async run({ keys, appPrefix }: ShardKeys, mode: 'call' | 'bytes', bytes: number): Promise<unknown> {
-    const args = [mode, this.callsPerSecond, this.bytesPerSecond, bytes, this.application, this.activeWindowMs, appPrefix] as const;
+    const args = [
+      mode,
+      this.callsPerSecond,
+      this.bytesPerSecond,
+      bytes,
+      this.application,
+      this.activeWindowMs,
+      appPrefix,
+      CALL_LOG_MARGIN_MS,
+    ] as const;
     // A client the budget created fails fast by itself; a caller's client may queue commands
     // while disconnected, so its calls are bounded here.
     const bound = <T>(p: Promise<T>): Promise<T> => (this.ownsClient ? p : withTimeout(p, this.commandTimeoutMs));
