@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-kinesis';
 import { DynamoDbLeaseStore, leaseNamespace } from '@shoal/coordinator';
-import { RecordLedger, freeLoopbackPort, produceRecords, uniqueName } from '@shoal/local-stack';
+import { RecordLedger, freeLoopbackPort, parseRecordId, produceRecords, uniqueName } from '@shoal/local-stack';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, useLocalStack } from './support/worker-harness.js';
 
@@ -159,6 +160,33 @@ describe('shoal worker', () => {
         .filter((line) => line.includes('"batch counted"'))
         .reduce((sum, line) => sum + (JSON.parse(line) as { records: number }).records, 0);
     await eventually(() => counted() === 60, 'the example counts all 60 records', 30_000);
+    run.kill('SIGTERM');
+    expect(await exitCodeWithin(run, 20_000), run.stderr()).toBe(0);
+  });
+
+  it('copies a stream to others with --replicate-to instead of a processor module', async () => {
+    const stack = local.stack();
+    const [source, ...targets] = ['source', 'copy-a', 'copy-b'].map((name) => uniqueName(name));
+    await Promise.all([stack.createStream(source!, 2), ...targets.map((name) => stack.createStream(name, 1))]);
+    const run = shoal([
+      'worker',
+      '--replicate-to',
+      targets.join(','),
+      '--application',
+      uniqueName('replicator'),
+      '--stream',
+      source!,
+      ...fromTheStart(stack.endpoints),
+    ]);
+    await produceRecords({ kinesis: stack.kinesis, streamName: source!, count: 80, batchSize: 40, keyCount: 8 });
+    const countIn = async (streamName: string) => {
+      const { ShardIterator } = await stack.kinesis.send(
+        new GetShardIteratorCommand({ StreamName: streamName, ShardId: 'shardId-000000000000', ShardIteratorType: 'TRIM_HORIZON' }),
+      );
+      const { Records = [] } = await stack.kinesis.send(new GetRecordsCommand({ ShardIterator, Limit: 10_000 }));
+      return new Set(Records.map((record) => parseRecordId(record.Data!))).size;
+    };
+    for (const target of targets) await eventually(async () => (await countIn(target!)) === 80, `${target} has all 80 records`, 30_000);
     run.kill('SIGTERM');
     expect(await exitCodeWithin(run, 20_000), run.stderr()).toBe(0);
   });

@@ -1,4 +1,5 @@
-import { InvalidOptionsError, Worker } from '@shoal/runtime';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { InvalidOptionsError, Worker, replicatorProcessor } from '@shoal/runtime';
 import { pino, type Level } from 'pino';
 import { Option, type Command } from 'commander';
 import type { CliIo } from './program.js';
@@ -21,6 +22,12 @@ export function addWorkerCommand(program: Command, io: CliIo, setExitCode: (code
     worker.addOption(parse ? option.argParser(parse) : option);
   };
   flag('--processor <module>', 'ES module whose default export (or `processorFactory`) makes processors', 'SHOAL_PROCESSOR');
+  flag(
+    '--replicate-to <streams>',
+    'instead of a processor: copy every record to these streams (comma-separated), keys and per-key order kept',
+    'SHOAL_REPLICATE_TO',
+    commaList,
+  );
   flag(
     '--config <file>',
     'JSON file of worker options (WorkerOptions fields, plus processor, region, kinesisEndpoint, dynamodbEndpoint)',
@@ -83,8 +90,17 @@ export async function runWorker(options: WorkerCommandOptions, io: CliIo): Promi
   const logger = pino({ level: options.logLevel }, { write: (line: string) => io.write(line) });
   let worker: Worker;
   try {
-    const { options: workerOptions, processorPath } = await workerOptionsFrom(options);
-    const processorFactory = await loadProcessorFactory(processorPath);
+    const { options: workerOptions, processor } = await workerOptionsFrom(options);
+    const processorFactory =
+      processor.kind === 'module'
+        ? await loadProcessorFactory(processor.path)
+        : replicatorProcessor({
+            targets: processor.targets.map((streamName) => ({ streamName })),
+            ...(workerOptions.kinesis === undefined || workerOptions.kinesis instanceof KinesisClient
+              ? {}
+              : { kinesis: workerOptions.kinesis }),
+            logger,
+          });
     worker = await Worker.create({ ...workerOptions, processorFactory, logger });
   } catch (error) {
     io.writeError(`shoal worker: ${startProblem(error)}\n`);

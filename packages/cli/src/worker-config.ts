@@ -8,6 +8,8 @@ import { awsClientConfig } from './aws-client-config.js';
 /** `shoal worker`'s settings as given by flags and `SHOAL_*` variables (commander merges the two). */
 export interface WorkerFlags {
   readonly processor?: string;
+  /** Copy every record to these streams instead of running a processor module. */
+  readonly replicateTo?: readonly string[];
   readonly config?: string;
   readonly application?: string;
   readonly stream?: string;
@@ -39,6 +41,7 @@ export interface WorkerFlags {
 /** Settings of the config file that are the command's own, not `WorkerOptions`. */
 interface CommandFileSettings {
   readonly processor?: string;
+  readonly replicateTo?: readonly string[];
   readonly region?: string;
   readonly kinesisEndpoint?: string;
   readonly dynamodbEndpoint?: string;
@@ -54,12 +57,20 @@ export class WorkerStartError extends Error {
  * variable wins). What is left for `Worker.create` to check (unknown keys, bad values) it
  * reports with the field named, file keys included.
  */
-export async function workerOptionsFrom(flags: WorkerFlags): Promise<{ options: WorkerOptions; processorPath: string }> {
+export async function workerOptionsFrom(flags: WorkerFlags): Promise<{ options: WorkerOptions; processor: ProcessorChoice }> {
   const file = flags.config === undefined ? {} : await readConfigFile(flags.config);
-  const { processor, region, kinesisEndpoint, dynamodbEndpoint, ...fileOptions } = file as CommandFileSettings & Record<string, unknown>;
+  const { processor, replicateTo, region, kinesisEndpoint, dynamodbEndpoint, ...fileOptions } = file as CommandFileSettings &
+    Record<string, unknown>;
   const processorPath = flags.processor ?? processor;
-  if (processorPath === undefined)
-    throw new WorkerStartError('--processor is required: the ES module whose default export (or `processorFactory`) makes processors');
+  const targets = flags.replicateTo ?? replicateTo;
+  if (processorPath !== undefined && targets !== undefined) {
+    throw new WorkerStartError('give either --processor or --replicate-to, not both');
+  }
+  if (processorPath === undefined && targets === undefined) {
+    throw new WorkerStartError(
+      '--processor is required: the ES module whose default export (or `processorFactory`) makes processors (or --replicate-to, to copy the stream)',
+    );
+  }
   const settings = {
     region: flags.region ?? region,
     kinesisEndpoint: flags.kinesisEndpoint ?? kinesisEndpoint,
@@ -89,8 +100,15 @@ export async function workerOptionsFrom(flags: WorkerFlags): Promise<{ options: 
         }),
     ...redisOption(flags, fileOptions.redis),
   } as Record<string, unknown>;
-  return { options: options as unknown as WorkerOptions, processorPath };
+  return {
+    options: options as unknown as WorkerOptions,
+    processor: targets === undefined ? { kind: 'module', path: processorPath! } : { kind: 'replicate', targets: [...targets] },
+  };
 }
+
+/** What the worker runs: the user's processor module, or the replicator copying to `targets`. */
+export type ProcessorChoice =
+  { readonly kind: 'module'; readonly path: string } | { readonly kind: 'replicate'; readonly targets: readonly string[] };
 
 /** The processor factory a module exports: its default export, or `processorFactory`. */
 export async function loadProcessorFactory(path: string): Promise<ShardRecordProcessorFactory> {

@@ -23,8 +23,8 @@ describe('shoal worker options', () => {
         nats: { servers: 'file-nats:4222', user: 'file-user', pass: 'file-pass' },
       }),
     );
-    const { options, processorPath } = await workerOptionsFrom({ config, application: 'from-flag', natsPassword: 'flag-pass' });
-    expect(processorPath).toBe('./from-file.js');
+    const { options, processor } = await workerOptionsFrom({ config, application: 'from-flag', natsPassword: 'flag-pass' });
+    expect(processor).toEqual({ kind: 'module', path: './from-file.js' });
     expect(options).toMatchObject({
       applicationName: 'from-flag',
       streamName: 'orders',

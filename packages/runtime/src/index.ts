@@ -52,3 +52,6 @@ export { workerMachine, type WorkerMachine, type WorkerMachineInput } from './ma
 export { GetRecordsFetcher, type FetchResult, type StartingPosition } from './consumer/get-records-fetcher.js';
 export { ShardConsumer, type ShardConsumerExit, type RecordSource } from './consumer/shard-consumer.js';
 export { ShardCheckpointer } from './consumer/shard-checkpointer.js';
+export { replicatorProcessor, UnknownTargetError, type ReplicationTarget, type ReplicatorOptions } from './replicator/replicator.js';
+export { PUT_RECORDS_LIMITS, RecordTooLargeError, nextPutBatch, type TargetRecord } from './replicator/put-batches.js';
+export { TargetWriter, type TargetWriterOptions } from './replicator/target-writer.js';

@@ -1,0 +1,102 @@
+import { KinesisClient, type KinesisClientConfig } from '@aws-sdk/client-kinesis';
+import type { Logger } from '@shoal/coordinator';
+import type { KinesisRecord, ShardRecordProcessorFactory } from '@shoal/processor-sdk';
+import { pino } from 'pino';
+import { InvalidOptionsError } from '../errors.js';
+import type { TargetRecord } from './put-batches.js';
+import { TargetWriter } from './target-writer.js';
+
+/** One stream records are copied to; `kinesis` reaches it (another region or account: a client of its own). */
+export interface ReplicationTarget {
+  readonly streamName: string;
+  /** A client, or its config; default: the replicator's `kinesis`. */
+  readonly kinesis?: KinesisClient | KinesisClientConfig;
+}
+
+export interface ReplicatorOptions {
+  readonly targets: readonly ReplicationTarget[];
+  /** The client (or its config) for targets that name none. */
+  readonly kinesis?: KinesisClient | KinesisClientConfig;
+  /** Copies only the records for which it returns true. Default: every record. */
+  readonly filter?: (record: KinesisRecord) => boolean;
+  /** What is written for a record (data, partition key, explicit hash key). Default: the record as read. */
+  readonly transform?: (record: KinesisRecord) => TargetRecord;
+  /** The targets (by stream name) a record goes to. Default: every target. */
+  readonly route?: (record: KinesisRecord) => readonly string[];
+  /** Retries of rejected records and failed calls. Default 100 ms, doubling to 5 s. */
+  readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
+  /** A PutRecords call without an answer after this long is tried again. Default 10 s. */
+  readonly requestTimeoutMs?: number;
+  readonly logger?: Logger;
+}
+
+/**
+ * A processor factory that copies every record of the source stream to each target stream, with
+ * its partition key (and explicit hash key) unchanged: per partition key, each target gets the
+ * records in the source's order (see `TargetWriter`), and the source is checkpointed only once
+ * every target has the batch. Run it as any application's processor: its fleet takes the
+ * source's leases, hands them over, and follows its reshards (parents first) as usual. A record
+ * can reach a target twice (a call whose answer was lost, a crash before the checkpoint), never
+ * not at all.
+ *
+ * @example
+ * ```ts
+ * const worker = await Worker.create({
+ *   applicationName: 'orders-replicator',
+ *   streamName: 'orders',
+ *   processorFactory: replicatorProcessor({ targets: [{ streamName: 'orders-eu' }, { streamName: 'orders-audit' }] }),
+ * });
+ * ```
+ */
+export function replicatorProcessor(options: ReplicatorOptions): ShardRecordProcessorFactory {
+  if (options.targets.length === 0) throw new InvalidOptionsError(['targets: name at least one target stream']);
+  const names = options.targets.map((target) => target.streamName);
+  if (new Set(names).size !== names.length) throw new InvalidOptionsError([`targets: a stream is named twice (${names.join(', ')})`]);
+  const logger = options.logger ?? pino({ name: 'shoal-replicator' });
+  const shared = clientOf(options.kinesis ?? {});
+  const writers = options.targets.map(
+    (target) =>
+      new TargetWriter({
+        kinesis: target.kinesis === undefined ? shared : clientOf(target.kinesis),
+        streamName: target.streamName,
+        backoff: options.backoff ?? { baseMs: 100, maxMs: 5_000 },
+        requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+        logger,
+      }),
+  );
+  const filter = options.filter ?? (() => true);
+  const transform = options.transform ?? ((record: KinesisRecord): TargetRecord => record);
+  const route = options.route ?? (() => names);
+
+  return () => ({
+    async processRecords({ records, checkpointer, signal }) {
+      const perTarget = new Map<string, TargetRecord[]>(names.map((name) => [name, []]));
+      for (const record of records) {
+        if (!filter(record)) continue;
+        const written = transform(record);
+        for (const name of route(record)) {
+          const list = perTarget.get(name);
+          if (!list) throw new UnknownTargetError(`route chose ${name}, which is not one of the targets (${names.join(', ')})`);
+          list.push(written);
+        }
+      }
+      await Promise.all(writers.map((writer) => writer.write(perTarget.get(writer.streamName)!, signal)));
+      await checkpointer.checkpoint();
+    },
+    async shardEnded({ checkpointer }) {
+      await checkpointer.checkpoint();
+    },
+    async shutdownRequested({ checkpointer }) {
+      await checkpointer.checkpoint();
+    },
+  });
+}
+
+/** `route` named a stream that is not a target: the batch is not copied (and is tried again) until the route is fixed. */
+export class UnknownTargetError extends Error {
+  override readonly name = 'UnknownTargetError';
+}
+
+function clientOf(kinesis: KinesisClient | KinesisClientConfig): KinesisClient {
+  return kinesis instanceof KinesisClient ? kinesis : new KinesisClient(kinesis);
+}
