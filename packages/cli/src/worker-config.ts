@@ -63,6 +63,7 @@ export async function workerOptionsFrom(flags: WorkerFlags): Promise<{ options: 
     Record<string, unknown>;
   const processorPath = flags.processor ?? processor;
   const targets = flags.replicateTo ?? replicateTo;
+  if (targets !== undefined) checkReplicationTargets(targets, flags, fileOptions);
   if (processorPath !== undefined && targets !== undefined) {
     throw new WorkerStartError('give either --processor or --replicate-to, not both');
   }
@@ -104,6 +105,27 @@ export async function workerOptionsFrom(flags: WorkerFlags): Promise<{ options: 
     options: options as unknown as WorkerOptions,
     processor: targets === undefined ? { kind: 'module', path: processorPath! } : { kind: 'replicate', targets: [...targets] },
   };
+}
+
+/**
+ * Targets must be a list of stream names, none of them a stream the worker reads: a worker
+ * copying a stream into itself would copy its own copies for ever.
+ */
+function checkReplicationTargets(targets: unknown, flags: WorkerFlags, fileOptions: Record<string, unknown>): void {
+  if (!Array.isArray(targets) || targets.length === 0 || !targets.every((target) => typeof target === 'string' && target.length > 0)) {
+    throw new WorkerStartError(`replicateTo must be a list of stream names, got ${JSON.stringify(targets)}`);
+  }
+  const sources = [flags.stream ?? fileOptions.streamName, ...(flags.streams ?? (fileOptions.streams as unknown[] | undefined) ?? [])];
+  const pattern = flags.streamPattern ?? fileOptions.streamPattern;
+  for (const target of targets as string[]) {
+    if (sources.includes(target))
+      throw new WorkerStartError(`--replicate-to ${target}: the worker reads that stream; it would copy its own copies`);
+    if (typeof pattern === 'string' && new RegExp(`^(?:${pattern})$`, 'u').test(target)) {
+      throw new WorkerStartError(
+        `--replicate-to ${target}: the stream pattern ${pattern} matches it; the worker would copy its own copies`,
+      );
+    }
+  }
 }
 
 /** What the worker runs: the user's processor module, or the replicator copying to `targets`. */

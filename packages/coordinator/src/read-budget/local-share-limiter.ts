@@ -11,7 +11,9 @@ export class LocalShareLimiter {
   /** Takes a call token for `shard` at `ratePerSecond`: 0, or the milliseconds until one is there. */
   take(shard: string, ratePerSecond: number, now: number): number {
     const known = this.buckets.get(shard);
-    const tokens = known ? Math.min(ratePerSecond, known.tokens + (Math.max(0, now - known.at) * ratePerSecond) / 1_000) : ratePerSecond;
+    // At least one call's room, so a share below one call a second still grants one every so often.
+    const capacity = Math.max(1, ratePerSecond);
+    const tokens = known ? Math.min(capacity, known.tokens + (Math.max(0, now - known.at) * ratePerSecond) / 1_000) : capacity;
     this.buckets.delete(shard);
     if (tokens >= 1) {
       this.buckets.set(shard, { tokens: tokens - 1, at: now });

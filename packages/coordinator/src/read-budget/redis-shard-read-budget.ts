@@ -71,7 +71,8 @@ const INITIAL_CONNECT_WAIT_MS = 1_000;
  * their name instead of ARGV[5].
  * ARGV[1] `call` | `bytes`, ARGV[2] calls/s, ARGV[3] bytes/s, ARGV[4] bytes to debit,
  * ARGV[5] this application, ARGV[6] the window in ms, ARGV[7] the key of an application's bucket
- * without its name, ARGV[8] the margin in ms the call log adds to its second.
+ * without its name, ARGV[8] the margin in ms the call log adds to its second, ARGV[9] the key of
+ * an application's "refused within the last second" marker without its name.
  * `call` returns `{wait, applications}`: wait 0 when the call may go, else the milliseconds to
  * wait before asking again. A call needs room in the shard's log and a token of its own share;
  * with its share spent it may still use room in the log as long as a call is left for each other
@@ -86,15 +87,17 @@ local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local callRate = tonumber(ARGV[2])
 local byteRate = tonumber(ARGV[3])
 
-local function refill(key, rate)
+-- Tokens refilled at rate a second, up to capacity (one second's worth unless given).
+local function refill(key, rate, capacity)
+  capacity = capacity or rate
   local state = redis.call('HMGET', key, 'tokens', 'at')
   local tokens = tonumber(state[1])
   local at = tonumber(state[2])
-  if tokens == nil or at == nil then return rate end
+  if tokens == nil or at == nil then return capacity end
   local elapsed = now - at
   if elapsed < 0 then elapsed = 0 end
   tokens = tokens + elapsed * rate / 1000
-  if tokens > rate then tokens = rate end
+  if tokens > capacity then tokens = capacity end
   return tokens
 end
 
@@ -113,6 +116,8 @@ local app = ARGV[5]
 local window = tonumber(ARGV[6])
 redis.call('ZADD', KEYS[3], now, app)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
+-- At most the 64 applications that asked last count (a flood of names cannot grow it).
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -65)
 redis.call('PEXPIRE', KEYS[3], math.ceil(window * 2))
 local applications = redis.call('ZRANGE', KEYS[3], 0, -1)
 local share = callRate / #applications
@@ -122,14 +127,20 @@ local share = callRate / #applications
 local logMs = 1000 + tonumber(ARGV[8])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - logMs)
 local calls = callRate - redis.call('ZCARD', KEYS[1])
-local mine = refill(KEYS[4], share)
+-- An application's bucket holds at least one call, so a share below one call a second still
+-- grants a call every so often.
+local capacity = share
+if capacity < 1 then capacity = 1 end
+local mine = refill(KEYS[4], share, capacity)
 local bytes = refill(KEYS[2], byteRate)
 -- A call past one's own share may take only what leaves a call for each other application
 -- that wants more than it gets (was refused within the last second).
 local reserved = 0
 for _, other in ipairs(applications) do
-  if other ~= app and redis.call('EXISTS', ARGV[7] .. other .. ':waiting') == 1 then reserved = reserved + 1 end
+  if other ~= app and redis.call('EXISTS', ARGV[9] .. other) == 1 then reserved = reserved + 1 end
 end
+-- Never all of the shard: whoever asks is left a call at least.
+if reserved > callRate - 1 then reserved = callRate - 1 end
 
 local wait = 0
 if calls < 1 then
@@ -149,12 +160,15 @@ if bytes < 0 then
   if paidBack > wait then wait = paidBack end
 end
 if wait > 0 then
-  redis.call('SET', KEYS[4] .. ':waiting', '1', 'PX', math.ceil(wait) + 1000)
+  -- Marked until a second past its wait (two at most): it is still wanting then.
+  local marked = math.ceil(wait) + 1000
+  if marked > 2000 then marked = 2000 end
+  redis.call('SET', ARGV[9] .. app, '1', 'PX', marked)
   return { math.ceil(wait), #applications }
 end
 redis.call('ZADD', KEYS[1], now, string.format('%.3f', now))
 redis.call('PEXPIRE', KEYS[1], logMs + 1000)
-if mine >= 1 then store(KEYS[4], mine - 1, share) else store(KEYS[4], mine, share) end
+if mine >= 1 then store(KEYS[4], mine - 1, capacity) else store(KEYS[4], mine, capacity) end
 return { 0, #applications }
 `;
 const TOKEN_BUCKET_SHA = createHash('sha1').update(TOKEN_BUCKET_LUA).digest('hex');
@@ -292,8 +306,14 @@ export class RedisShardReadBudget implements ShardReadBudget {
   private keys(streamName: string, shardId: string): ShardKeys {
     // The hash tag keeps every key of a shard in one Redis Cluster slot (the script needs them all).
     const base = `${this.keyPrefix}:{${streamName}/${shardId}}`;
+    // Buckets and markers in key spaces of their own: no application name makes one the other.
     const appPrefix = `${base}:app:`;
-    return { keys: [`${base}:calls`, `${base}:bytes`, `${base}:applications`, `${appPrefix}${this.application}`], appPrefix };
+    const waitingPrefix = `${base}:waiting:`;
+    return {
+      keys: [`${base}:calls`, `${base}:bytes`, `${base}:applications`, `${appPrefix}${this.application}`],
+      appPrefix,
+      waitingPrefix,
+    };
   }
 
   /** Keeps the count of applications per shard for the local share, bounded by the shards this worker reads. */
@@ -303,7 +323,7 @@ export class RedisShardReadBudget implements ShardReadBudget {
     if (this.sharedBy.size > MAX_REMEMBERED_SHARDS) this.sharedBy.delete(this.sharedBy.keys().next().value!);
   }
 
-  private async run({ keys, appPrefix }: ShardKeys, mode: 'call' | 'bytes', bytes: number): Promise<unknown> {
+  private async run({ keys, appPrefix, waitingPrefix }: ShardKeys, mode: 'call' | 'bytes', bytes: number): Promise<unknown> {
     const args = [
       mode,
       this.callsPerSecond,
@@ -313,6 +333,7 @@ export class RedisShardReadBudget implements ShardReadBudget {
       this.activeWindowMs,
       appPrefix,
       CALL_LOG_MARGIN_MS,
+      waitingPrefix,
     ] as const;
     // A client the budget created fails fast by itself; a caller's client may queue commands
     // while disconnected, so its calls are bounded here.
@@ -379,6 +400,8 @@ interface ShardKeys {
   readonly keys: readonly [string, string, string, string];
   /** The key of an application's calls bucket, less the application's name. */
   readonly appPrefix: string;
+  /** The key of an application's "refused lately" marker, less the application's name. */
+  readonly waitingPrefix: string;
 }
 
 /** Shards whose application count is remembered at most (far above what one worker reads). */

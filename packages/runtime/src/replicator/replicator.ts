@@ -74,13 +74,28 @@ export function replicatorProcessor(options: ReplicatorOptions): ShardRecordProc
       for (const record of records) {
         if (!filter(record)) continue;
         const written = transform(record);
-        for (const name of route(record)) {
+        for (const name of new Set(route(record))) {
           const list = perTarget.get(name);
           if (!list) throw new UnknownTargetError(`route chose ${name}, which is not one of the targets (${names.join(', ')})`);
           list.push(written);
         }
       }
-      await Promise.all(writers.map((writer) => writer.write(perTarget.get(writer.streamName)!, signal)));
+      // Every record is checked before any is written: a batch one target can never take is
+      // written to none, rather than again and again to the others on every redelivery.
+      for (const writer of writers) writer.check(perTarget.get(writer.streamName)!);
+      // The first target to fail stops the others, so no write goes on after the call returned.
+      const stopping = new AbortController();
+      const either = AbortSignal.any([signal, stopping.signal]);
+      const results = await Promise.allSettled(
+        writers.map((writer) =>
+          writer.write(perTarget.get(writer.streamName)!, either).catch((error: unknown) => {
+            stopping.abort(error);
+            throw error;
+          }),
+        ),
+      );
+      const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+      if (failed) throw failed.reason;
       await checkpointer.checkpoint();
     },
     async shardEnded({ checkpointer }) {
