@@ -215,25 +215,10 @@ export class ShardConsumer {
     const tail = await source.readTail?.(TAIL_READ_TIMEOUT_MS);
     // The lease may have been lost (or the drain cut short) while the read was out.
     if (tail?.type !== 'records' || this.exit !== 'requested' || this.aborted || this.options.hold.isFenced()) return;
-    const { processor, context, checkpointer } = this.options;
     const { records, millisBehindLatest } = tail;
-    const last = positionOf(records[records.length - 1]!);
-    checkpointer.delivered(last);
-    checkpointer.setDefaultTarget({ type: 'position', position: last });
-    const startedAt = performance.now();
     try {
-      await this.call('processRecords', (scope) =>
-        processor.processRecords({ ...context, ...scope, records, checkpointer, millisBehindLatest }),
-      );
-      this.lastProcessed = last;
-      this.options.onProcessed?.(records.length);
-      this.options.observer?.batchProcessed(
-        records.length,
-        bytesOf(records),
-        (performance.now() - startedAt) / 1_000,
-        lagOf(records, millisBehindLatest),
-      );
-      if (checkpointer.lost) this.raise('lease-lost');
+      await this.processOnce(records, positionOf(records[records.length - 1]!), millisBehindLatest);
+      if (this.options.checkpointer.lost) this.raise('lease-lost');
     } catch (error) {
       if (this.leaseGone(error)) this.raise('lease-lost');
       else
@@ -244,9 +229,32 @@ export class ShardConsumer {
     }
   }
 
+  /** One processRecords call on `records` (a batch, or what is left of it, ending at `last`), counted once it returns. */
+  private async processOnce(
+    records: readonly KinesisRecord[],
+    last: ExtendedSequenceNumber,
+    millisBehindLatest: number | undefined,
+  ): Promise<void> {
+    const { processor, context, checkpointer } = this.options;
+    checkpointer.delivered(last);
+    checkpointer.setDefaultTarget({ type: 'position', position: last });
+    const startedAt = performance.now();
+    await this.call('processRecords', (scope) =>
+      processor.processRecords({ ...context, ...scope, records, checkpointer, millisBehindLatest }),
+    );
+    this.lastProcessed = last;
+    this.options.onProcessed?.(records.length);
+    this.options.observer?.batchProcessed(
+      records.length,
+      bytesOf(records),
+      (performance.now() - startedAt) / 1_000,
+      lagOf(records, millisBehindLatest),
+    );
+  }
+
   /** Delivers one batch until it is processed; resolves whether it was (false: stopped first). */
   private async deliver(batch: readonly KinesisRecord[], millisBehindLatest: number | undefined): Promise<boolean> {
-    const { processor, context, checkpointer } = this.options;
+    const { checkpointer } = this.options;
     const last = positionOf(batch[batch.length - 1]!);
     const backoff = new Backoff(this.options.backoff);
     let records = batch;
@@ -257,21 +265,8 @@ export class ShardConsumer {
         await this.waitWhileFenced();
         continue;
       }
-      checkpointer.delivered(last);
-      checkpointer.setDefaultTarget({ type: 'position', position: last });
-      const startedAt = performance.now();
       try {
-        await this.call('processRecords', (scope) =>
-          processor.processRecords({ ...context, ...scope, records, checkpointer, millisBehindLatest }),
-        );
-        this.lastProcessed = last;
-        this.options.onProcessed?.(records.length);
-        this.options.observer?.batchProcessed(
-          records.length,
-          bytesOf(records),
-          (performance.now() - startedAt) / 1_000,
-          lagOf(records, millisBehindLatest),
-        );
+        await this.processOnce(records, last, millisBehindLatest);
         // The processor may have swallowed the LeaseLostError of a fenced checkpoint.
         if (checkpointer.lost) {
           this.raise('lease-lost');
