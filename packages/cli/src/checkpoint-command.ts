@@ -10,6 +10,7 @@ import {
   DEFAULT_NATS_URL,
   checkpointPosition,
   httpUrl,
+  leaseTableOptions,
   natsUrl,
   nonEmpty,
   positiveInteger,
@@ -55,28 +56,27 @@ export class CheckpointSetError extends Error {
 
 /** Adds `shoal checkpoint set` to the program. */
 export function addCheckpointCommand(program: Command, io: CliIo, setExitCode: (code: number) => void): void {
-  program
-    .command('checkpoint')
-    .description("Operate on an application's checkpoints.")
-    .command('set')
-    .description(
-      "Move an application's checkpoint on shards of a stream. Each lease is taken from its owner in the same conditional write, so a running owner is fenced out (it can no longer checkpoint) and is told over NATS; the fleet then takes the lease again and reads from the new position.",
-    )
-    .requiredOption('--application <name>', 'the application', nonEmpty)
-    .requiredOption('--stream <name>', 'the stream', nonEmpty)
-    .option('--shard <id>', 'a shard to move (repeat for several)', (value: string, previous: string[] = []) => [
-      ...previous,
-      nonEmpty(value),
-    ])
-    .option('--all-shards', 'every shard of the stream that is not finished')
-    .requiredOption(
-      '--to <position>',
-      'TRIM_HORIZON, LATEST, a sequence number (processing resumes after that record), or an ISO-8601 timestamp',
-      checkpointPosition,
-    )
-    .option('--lease-table <name>', 'DynamoDB lease table', nonEmpty, 'shoal-leases')
-    .option('--region <region>', 'AWS region (default: from the environment)', nonEmpty)
-    .option('--dynamodb-endpoint <url>', 'DynamoDB endpoint, e.g. an emulator', httpUrl)
+  leaseTableOptions(
+    program
+      .command('checkpoint')
+      .description("Operate on an application's checkpoints.")
+      .command('set')
+      .description(
+        "Move an application's checkpoint on shards of a stream. Each lease is taken from its owner in the same conditional write, so a running owner is fenced out (it can no longer checkpoint) and is told over NATS; the fleet then takes the lease again and reads from the new position.",
+      )
+      .requiredOption('--application <name>', 'the application', nonEmpty)
+      .requiredOption('--stream <name>', 'the stream', nonEmpty)
+      .option('--shard <id>', 'a shard to move (repeat for several)', (value: string, previous: string[] = []) => [
+        ...previous,
+        nonEmpty(value),
+      ])
+      .option('--all-shards', 'every shard of the stream that is not finished')
+      .requiredOption(
+        '--to <position>',
+        'TRIM_HORIZON, LATEST, a sequence number (processing resumes after that record), or an ISO-8601 timestamp',
+        checkpointPosition,
+      ),
+  )
     .option('--kinesis-endpoint <url>', 'Kinesis endpoint, to check a sequence number against its shard', httpUrl)
     .option('--no-verify', 'do not check a sequence number against its shard with GetShardIterator')
     .option('--nats <url>', 'NATS server, to tell the owners at once', natsUrl, DEFAULT_NATS_URL)

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { Checkpoint } from '@shoal/processor-sdk';
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
@@ -81,4 +81,12 @@ export function checkpointPosition(value: string): CheckpointPosition {
   const timestamp = /^\d{4}-\d{2}-\d{2}(T.*)?$/.test(value.trim()) ? new Date(value.trim()) : undefined;
   if (timestamp !== undefined && !Number.isNaN(timestamp.getTime())) return { type: 'AT_TIMESTAMP', timestamp };
   throw new InvalidArgumentError('must be TRIM_HORIZON, LATEST, a sequence number, or an ISO-8601 timestamp such as 2026-12-07T10:00:00Z.');
+}
+
+/** `--lease-table`, `--region` and `--dynamodb-endpoint`: where an operator command finds the lease table. */
+export function leaseTableOptions(command: Command): Command {
+  return command
+    .option('--lease-table <name>', 'DynamoDB lease table', nonEmpty, 'shoal-leases')
+    .option('--region <region>', 'AWS region (default: from the environment)', nonEmpty)
+    .option('--dynamodb-endpoint <url>', 'DynamoDB endpoint, e.g. an emulator', httpUrl);
 }

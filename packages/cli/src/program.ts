@@ -10,7 +10,7 @@ import { addDashboardCommand } from './dashboard/dashboard-command.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_NATS_URL,
-  httpUrl,
+  leaseTableOptions,
   natsUrl,
   nonEmpty,
   nonNegativeInteger,
@@ -71,16 +71,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
   addWorkerCommand(program, io, (code) => (exitCode = code));
 
-  program
-    .command('status')
-    .description(
-      "Show the application's shards (owner, machine state, lease counter, checkpoint and its age) and workers (leases, liveness), from the lease table and NATS.",
-    )
-    .requiredOption('--application <name>', 'application to show', nonEmpty)
-    .option('--stream <name>', 'its stream (one of them, for an application of several streams)', nonEmpty)
-    .option('--lease-table <name>', 'DynamoDB lease table', nonEmpty, 'shoal-leases')
-    .option('--region <region>', 'AWS region (default: from the environment)', nonEmpty)
-    .option('--dynamodb-endpoint <url>', 'DynamoDB endpoint, e.g. an emulator', httpUrl)
+  leaseTableOptions(
+    program
+      .command('status')
+      .description(
+        "Show the application's shards (owner, machine state, lease counter, checkpoint and its age) and workers (leases, liveness), from the lease table and NATS.",
+      )
+      .requiredOption('--application <name>', 'application to show', nonEmpty)
+      .option('--stream <name>', 'its stream (one of them, for an application of several streams)', nonEmpty),
+  )
     .option('--nats <url>', 'NATS server for the machine states', natsUrl, DEFAULT_NATS_URL)
     .option('--json', 'print one JSON object')
     .option(
@@ -104,17 +103,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       },
     );
 
-  program
-    .command('drain')
-    .description(
-      'Move every lease off a worker gracefully, for maintenance: its record is marked leaving, and the fleet hands its leases to the other workers. The worker keeps running, holding nothing, until restarted.',
-    )
-    .requiredOption('--application <name>', 'the application', nonEmpty)
-    .requiredOption('--worker <id>', 'the worker to drain', nonEmpty)
-    .option('--stream <name>', 'the stream of a single-stream application', nonEmpty)
-    .option('--lease-table <name>', 'DynamoDB lease table', nonEmpty, 'shoal-leases')
-    .option('--region <region>', 'AWS region (default: from the environment)', nonEmpty)
-    .option('--dynamodb-endpoint <url>', 'DynamoDB endpoint, e.g. an emulator', httpUrl)
+  leaseTableOptions(
+    program
+      .command('drain')
+      .description(
+        'Move every lease off a worker gracefully, for maintenance: its record is marked leaving, and the fleet hands its leases to the other workers. The worker keeps running, holding nothing, until restarted.',
+      )
+      .requiredOption('--application <name>', 'the application', nonEmpty)
+      .requiredOption('--worker <id>', 'the worker to drain', nonEmpty)
+      .option('--stream <name>', 'the stream of a single-stream application', nonEmpty),
+  )
     .option('--wait-ms <ms>', 'wait until the worker holds no lease, at most this long (0: do not wait)', nonNegativeInteger, 60_000)
     .option('--nats <url>', "the fleet's NATS server, to tell the fleet and the worker at once", natsUrl, DEFAULT_NATS_URL)
     .option(
