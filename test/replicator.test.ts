@@ -1,15 +1,9 @@
-import {
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  KinesisClient,
-  ListShardsCommand,
-  type PutRecordsCommandInput,
-  type PutRecordsCommandOutput,
-} from '@aws-sdk/client-kinesis';
+import { KinesisClient, type PutRecordsCommandInput, type PutRecordsCommandOutput } from '@aws-sdk/client-kinesis';
 import { parseRecordId, produceRecords, uniqueName } from '@shoal/local-stack';
 import { TargetWriter, replicatorProcessor } from '@shoal/runtime';
 import { afterEach, describe, expect, it } from 'vitest';
 import { injectFaults, throttled } from './support/fault-injection.js';
+import { readStreamRecords } from './support/stream-records.js';
 import { eventually, silentLogger, useLocalStack } from './support/worker-harness.js';
 
 /** The replicator copies a stream to several targets through partial failures and throttling, losing and reordering nothing. */
@@ -68,22 +62,13 @@ function flakyTarget(seed: number): KinesisClient {
 
 /** Every record of a stream, shard by shard in order: id, partition key, data. */
 async function readAll(kinesis: KinesisClient, streamName: string): Promise<{ id: string; key: string; data: string }[]> {
-  const { Shards = [] } = await kinesis.send(new ListShardsCommand({ StreamName: streamName }));
-  const records: { id: string; key: string; data: string }[] = [];
-  for (const shard of Shards) {
-    let { ShardIterator } = await kinesis.send(
-      new GetShardIteratorCommand({ StreamName: streamName, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }),
-    );
-    for (let reads = 0; ShardIterator && reads < 100; reads += 1) {
-      const page = await kinesis.send(new GetRecordsCommand({ ShardIterator, Limit: 10_000 }));
-      for (const record of page.Records ?? []) {
-        records.push({ id: parseRecordId(record.Data!), key: record.PartitionKey!, data: Buffer.from(record.Data!).toString('base64') });
-      }
-      if ((page.Records ?? []).length === 0) break;
-      ShardIterator = page.NextShardIterator;
-    }
-  }
-  return records;
+  return (await readStreamRecords(kinesis, streamName)).flatMap(({ records }) =>
+    records.map((record) => ({
+      id: parseRecordId(record.Data!),
+      key: record.PartitionKey!,
+      data: Buffer.from(record.Data!).toString('base64'),
+    })),
+  );
 }
 
 describe('replicatorProcessor', () => {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,60 +6,17 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-kinesis';
 import { DynamoDbLeaseStore, leaseNamespace } from '@shoal/coordinator';
 import { RecordLedger, freeLoopbackPort, parseRecordId, produceRecords, uniqueName } from '@shoal/local-stack';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { exitCodeWithin, fromTheStart, useShoalProcesses } from './support/cli-process.js';
 import { eventually, useLocalStack } from './support/worker-harness.js';
 
 /**
  * `shoal worker` as a container runs it: a process started with flags, SHOAL_* variables and a
  * config file, loading the user's processor module, stopped with SIGTERM. On the emulators.
  */
-const CLI = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
 const PROCESSOR = fileURLToPath(new URL('./fixtures/cli-processor.mjs', import.meta.url));
 const local = useLocalStack();
-const started: ReturnType<typeof spawn>[] = [];
-
-afterEach(() => {
-  for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-
-interface Run {
-  readonly exited: Promise<number | null>;
-  readonly stdout: () => string;
-  readonly stderr: () => string;
-  readonly kill: (signal: NodeJS.Signals) => void;
-}
-
-function shoal(args: readonly string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH ?? '', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  started.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { exited, stdout: () => stdout, stderr: () => stderr, kill: (signal) => child.kill(signal) };
-}
-
-/** Flags that point a worker at the emulators and read every shard from its start. */
-function fromTheStart({ kinesisEndpoint, dynamodbEndpoint }: { kinesisEndpoint: string; dynamodbEndpoint: string }): string[] {
-  return ['--initial-position', 'TRIM_HORIZON', '--kinesis-endpoint', kinesisEndpoint, '--dynamodb-endpoint', dynamodbEndpoint];
-}
-
-/** Resolves with the exit code, or fails the test after `timeoutMs`. */
-async function exitCodeWithin(run: Run, timeoutMs: number): Promise<number | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`shoal did not exit within ${timeoutMs} ms; stderr: ${run.stderr()}`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([run.exited, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const shoal = useShoalProcesses();
 
 describe('shoal worker', () => {
   it('runs a processor module with options from flags, variables and a config file, and drains on SIGTERM', async () => {

@@ -12,6 +12,8 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   'fleet-cost': () => import('./fleet-cost.js'),
   'fleet-scale': () => import('./fleet-scale.js'),
   'read-budget': () => import('./read-budget.js'),
+  replicate: () => import('./replicate.js'),
+  efo: () => import('./efo.js'),
   'node-capacity': () => import('./node-capacity.js'),
   reshard: () => import('./reshard.js'),
   'rolling-deploy': () => import('./rolling-deploy.js'),

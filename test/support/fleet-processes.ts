@@ -1,5 +1,6 @@
 import { afterEach } from 'vitest';
 import { FleetView } from './fleet.js';
+import type { LocalStackOptions } from '@shoal/local-stack';
 import { useLocalStack, type TestStream } from './worker-harness.js';
 import { killAll, spawnWorkerProcess, type SpawnWorkerOptions, type WorkerProcess } from './worker-process.js';
 
@@ -11,8 +12,8 @@ export const NATS_URL = 'nats://127.0.0.1:4222';
  * server (or the one given), `fleetView` reads the lease table, `cleanup` registers what else a
  * test started. After each test every process is killed and every cleanup run, pass or fail.
  */
-export function useWorkerProcesses() {
-  const local = useLocalStack();
+export function useWorkerProcesses(stackOptions: LocalStackOptions = {}) {
+  const local = useLocalStack(stackOptions);
   const processes: WorkerProcess[] = [];
   const cleanups: (() => Promise<void> | void)[] = [];
 

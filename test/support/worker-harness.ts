@@ -1,5 +1,5 @@
 import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { LocalStack, RecordLedger, parseRecordId, uniqueName } from '@shoal/local-stack';
+import { LocalStack, RecordLedger, parseRecordId, uniqueName, type LocalStackOptions } from '@shoal/local-stack';
 import type { KinesisRecord, ShardRecordProcessor, ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { Worker, type WorkerOptions } from '@shoal/runtime';
 import { pino } from 'pino';
@@ -58,11 +58,14 @@ export function ledgerProcessor(ledger: RecordLedger): ShardRecordProcessorFacto
  * One emulator stack for the whole test file, and a fresh stream per test that is closed
  * (workers shut down, clients destroyed) after the test, pass or fail.
  */
-export function useLocalStack(): { stack(): LocalStack; createTestStream(shardCount: number): Promise<TestStream> } {
+export function useLocalStack(options: LocalStackOptions = {}): {
+  stack(): LocalStack;
+  createTestStream(shardCount: number): Promise<TestStream>;
+} {
   let stack: LocalStack | undefined;
   const streams: TestStream[] = [];
   beforeAll(async () => {
-    stack = await LocalStack.start();
+    stack = await LocalStack.start(options);
   });
   afterEach(async () => {
     for (const stream of streams.splice(0)) await stream.close();

@@ -48,6 +48,8 @@ export interface SpawnWorkerOptions {
   readonly recordDelayMs?: number;
   /** With `sideEffectsFile`: checkpoint once per batch instead of after every record. */
   readonly checkpointEveryBatch?: boolean;
+  /** Read by enhanced fan-out through this stream consumer. */
+  readonly fanOutConsumer?: string;
   /** Keep the worker's log lines at this level and above (pino JSON) in `logs`. */
   readonly logLevel?: 'debug' | 'info' | 'warn';
 }
@@ -74,6 +76,7 @@ export function spawnWorkerProcess(
       ...(options.sideEffectsFile ? { SHOAL_SIDE_EFFECTS: options.sideEffectsFile } : {}),
       ...(options.recordDelayMs ? { SHOAL_RECORD_DELAY_MS: String(options.recordDelayMs) } : {}),
       ...(options.checkpointEveryBatch ? { SHOAL_CHECKPOINT_EVERY: 'batch' } : {}),
+      ...(options.fanOutConsumer ? { SHOAL_FAN_OUT_CONSUMER: options.fanOutConsumer } : {}),
       ...(options.logLevel ? { TEST_LOG_LEVEL: options.logLevel } : {}),
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },

@@ -5,8 +5,10 @@ import { runLocalStack } from './local-stack-command.js';
 import { runStatus } from './status-command.js';
 import { runWatch } from './watch-command.js';
 import { addWorkerCommand } from './worker-command.js';
+import { addReplicateCommand } from './replicate-command.js';
 import { addCheckpointCommand } from './checkpoint-command.js';
 import { addDashboardCommand } from './dashboard/dashboard-command.js';
+import { addFanOutCommand } from './fan-out-command.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_NATS_URL,
@@ -70,6 +72,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     );
 
   addWorkerCommand(program, io, (code) => (exitCode = code));
+  addReplicateCommand(program, io, (code) => (exitCode = code));
 
   leaseTableOptions(
     program
@@ -139,6 +142,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 
   addCheckpointCommand(program, io, (code) => (exitCode = code));
   addDashboardCommand(program, io, (code) => (exitCode = code));
+  addFanOutCommand(program, io, (code) => (exitCode = code));
   program
     .command('local-stack')
     .description(

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ShardRecordProcessorFactory } from '@shoal/processor-sdk';
-import type { WorkerNatsOptions, WorkerOptions } from '@shoal/runtime';
+import type { KplMode, WorkerNatsOptions, WorkerOptions } from '@shoal/runtime';
 import { awsClientConfig } from './aws-client-config.js';
 
 /** `shoal worker`'s settings as given by flags and `SHOAL_*` variables (commander merges the two). */
@@ -10,6 +10,8 @@ export interface WorkerFlags {
   readonly processor?: string;
   /** Copy every record to these streams instead of running a processor module. */
   readonly replicateTo?: readonly string[];
+  /** With `replicateTo`: forward KPL aggregates as read, or de-aggregate them. */
+  readonly kpl?: KplMode;
   readonly config?: string;
   readonly application?: string;
   readonly stream?: string;
@@ -19,6 +21,8 @@ export interface WorkerFlags {
   readonly workerId?: string;
   readonly initialPosition?: string;
   readonly maxLeasesPerWorker?: number;
+  /** Read by enhanced fan-out through this stream consumer. */
+  readonly fanOutConsumer?: string;
   readonly region?: string;
   readonly kinesisEndpoint?: string;
   readonly dynamodbEndpoint?: string;
@@ -42,10 +46,19 @@ export interface WorkerFlags {
 interface CommandFileSettings {
   readonly processor?: string;
   readonly replicateTo?: readonly string[];
+  readonly kpl?: KplMode;
   readonly region?: string;
   readonly kinesisEndpoint?: string;
   readonly dynamodbEndpoint?: string;
 }
+
+/** How a command spells the flags that `workerOptionsFrom` names in its errors. */
+export interface FlagNames {
+  /** The streams to copy to. */
+  readonly targets: string;
+}
+
+export const WORKER_FLAG_NAMES: FlagNames = { targets: '--replicate-to' };
 
 /** A start-up problem `shoal worker` reports in one line and exits 1 on. */
 export class WorkerStartError extends Error {
@@ -57,19 +70,28 @@ export class WorkerStartError extends Error {
  * variable wins). What is left for `Worker.create` to check (unknown keys, bad values) it
  * reports with the field named, file keys included.
  */
-export async function workerOptionsFrom(flags: WorkerFlags): Promise<{ options: WorkerOptions; processor: ProcessorChoice }> {
+export async function workerOptionsFrom(
+  flags: WorkerFlags,
+  names: FlagNames = WORKER_FLAG_NAMES,
+): Promise<{ options: WorkerOptions; processor: ProcessorChoice }> {
   const file = flags.config === undefined ? {} : await readConfigFile(flags.config);
-  const { processor, replicateTo, region, kinesisEndpoint, dynamodbEndpoint, ...fileOptions } = file as CommandFileSettings &
+  const { processor, replicateTo, kpl, region, kinesisEndpoint, dynamodbEndpoint, ...fileOptions } = file as CommandFileSettings &
     Record<string, unknown>;
   const processorPath = flags.processor ?? processor;
   const targets = flags.replicateTo ?? replicateTo;
-  if (targets !== undefined) checkReplicationTargets(targets, flags, fileOptions);
+  const kplMode = flags.kpl ?? kpl;
+  if (targets !== undefined) checkReplicationTargets(targets, flags, fileOptions, names);
   if (processorPath !== undefined && targets !== undefined) {
-    throw new WorkerStartError('give either --processor or --replicate-to, not both');
+    throw new WorkerStartError(`give either a processor (--processor, or processor in the config file) or ${names.targets}, not both`);
   }
   if (processorPath === undefined && targets === undefined) {
     throw new WorkerStartError(
-      '--processor is required: the ES module whose default export (or `processorFactory`) makes processors (or --replicate-to, to copy the stream)',
+      `--processor is required: the ES module whose default export (or \`processorFactory\`) makes processors (or ${names.targets}, to copy the stream)`,
+    );
+  }
+  if (kplMode !== undefined && targets === undefined) {
+    throw new WorkerStartError(
+      `--kpl applies to copying a stream only (${names.targets}); a processor module reads KPL records de-aggregated`,
     );
   }
   const settings = {
@@ -100,29 +122,38 @@ export async function workerOptionsFrom(flags: WorkerFlags): Promise<{ options: 
           metrics: { port: flags.metricsPort, ...defined({ host: flags.metricsHost, targetLeasesPerWorker: flags.targetLeasesPerWorker }) },
         }),
     ...redisOption(flags, fileOptions.redis),
+    ...(flags.fanOutConsumer === undefined
+      ? {}
+      : { fanOut: { ...objectOrUndefined(fileOptions.fanOut), consumerName: flags.fanOutConsumer } }),
   } as Record<string, unknown>;
   return {
     options: options as unknown as WorkerOptions,
-    processor: targets === undefined ? { kind: 'module', path: processorPath! } : { kind: 'replicate', targets: [...targets] },
+    processor:
+      targets === undefined
+        ? { kind: 'module', path: processorPath! }
+        : { kind: 'replicate', targets: [...targets], ...(kplMode === undefined ? {} : { kpl: kplMode }) },
   };
 }
 
 /**
- * Targets must be a list of stream names, none of them a stream the worker reads: a worker
- * copying a stream into itself would copy its own copies for ever.
+ * Targets must be a list of distinct stream names, none of them a stream the worker reads: a
+ * worker copying a stream into itself would copy its own copies for ever.
  */
-function checkReplicationTargets(targets: unknown, flags: WorkerFlags, fileOptions: Record<string, unknown>): void {
+function checkReplicationTargets(targets: unknown, flags: WorkerFlags, fileOptions: Record<string, unknown>, names: FlagNames): void {
   if (!Array.isArray(targets) || targets.length === 0 || !targets.every((target) => typeof target === 'string' && target.length > 0)) {
     throw new WorkerStartError(`replicateTo must be a list of stream names, got ${JSON.stringify(targets)}`);
   }
   const sources = [flags.stream ?? fileOptions.streamName, ...(flags.streams ?? (fileOptions.streams as unknown[] | undefined) ?? [])];
   const pattern = flags.streamPattern ?? fileOptions.streamPattern;
+  const seen = new Set<string>();
   for (const target of targets as string[]) {
+    if (seen.has(target)) throw new WorkerStartError(`${names.targets} names ${target} twice`);
+    seen.add(target);
     if (sources.includes(target))
-      throw new WorkerStartError(`--replicate-to ${target}: the worker reads that stream; it would copy its own copies`);
+      throw new WorkerStartError(`${names.targets} ${target}: the worker reads that stream; it would copy its own copies`);
     if (typeof pattern === 'string' && new RegExp(`^(?:${pattern})$`, 'u').test(target)) {
       throw new WorkerStartError(
-        `--replicate-to ${target}: the stream pattern ${pattern} matches it; the worker would copy its own copies`,
+        `${names.targets} ${target}: the stream pattern ${pattern} matches it; the worker would copy its own copies`,
       );
     }
   }
@@ -130,7 +161,8 @@ function checkReplicationTargets(targets: unknown, flags: WorkerFlags, fileOptio
 
 /** What the worker runs: the user's processor module, or the replicator copying to `targets`. */
 export type ProcessorChoice =
-  { readonly kind: 'module'; readonly path: string } | { readonly kind: 'replicate'; readonly targets: readonly string[] };
+  | { readonly kind: 'module'; readonly path: string }
+  | { readonly kind: 'replicate'; readonly targets: readonly string[]; readonly kpl?: KplMode };
 
 /** The processor factory a module exports: its default export, or `processorFactory`. */
 export async function loadProcessorFactory(path: string): Promise<ShardRecordProcessorFactory> {

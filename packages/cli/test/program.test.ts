@@ -28,6 +28,17 @@ describe('shoal command line', () => {
     ],
     [['watch', '--application', 'a', '--colour'], "unknown option '--colour'"],
     [['wach'], "unknown command 'wach'"],
+    [['replicate', '--to', 'eu'], "required option '--from <stream>' not specified"],
+    [['replicate', '--from', 'orders'], "required option '--to <streams>' not specified"],
+    [['replicate', '--from', 'orders', '--to', ' , '], "option '--to <streams>' argument ' , ' is invalid"],
+    [
+      ['replicate', '--from', 'orders', '--to', 'eu', '--kpl', 'zip'],
+      "argument 'zip' is invalid. Allowed choices are forward, deaggregate.",
+    ],
+    [['replicate', '--from', 'orders', '--to', 'eu', '--processor', 'p.js'], "unknown option '--processor'"],
+    [['replicate', '--from', 'orders', '--to', 'eu,orders'], 'shoal replicate: --to orders: the worker reads that stream'],
+    [['replicate', '--from', 'orders', '--to', 'eu,us,eu'], 'shoal replicate: --to names eu twice'],
+    [['worker', '--processor', 'p.js', '--stream', 'orders', '--kpl', 'forward'], '--kpl applies to copying a stream only'],
   ])('%j fails naming the problem', async (argv, message) => {
     const { code, stdout, stderr } = await cli(...argv);
     expect(code).toBe(1);

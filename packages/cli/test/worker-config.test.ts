@@ -47,6 +47,17 @@ describe('shoal worker options', () => {
     expect((await workerOptionsFrom({ processor: 'p.js' })).options.kinesis).toBeUndefined();
   });
 
+  it('takes --kpl for replication from a flag or the config file, the flag first', async () => {
+    const config = fileWith(
+      'shoal.json',
+      JSON.stringify({ applicationName: 'copier', streamName: 'orders', replicateTo: ['eu'], kpl: 'deaggregate' }),
+    );
+    expect((await workerOptionsFrom({ config })).processor).toEqual({ kind: 'replicate', targets: ['eu'], kpl: 'deaggregate' });
+    expect((await workerOptionsFrom({ config, kpl: 'forward' })).processor).toEqual({ kind: 'replicate', targets: ['eu'], kpl: 'forward' });
+    // Without it the replicator decides (it forwards aggregates).
+    expect((await workerOptionsFrom({ stream: 'orders', replicateTo: ['eu'] })).processor).toEqual({ kind: 'replicate', targets: ['eu'] });
+  });
+
   it('names what is wrong with the processor or the config file', async () => {
     await expect(workerOptionsFrom({})).rejects.toThrow(/--processor is required/);
     await expect(workerOptionsFrom({ processor: 'p.js', config: '/nonexistent/shoal.json' })).rejects.toThrow(

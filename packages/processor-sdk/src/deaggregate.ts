@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { InvalidArgumentError, ShoalError, type ShoalErrorOptions } from './errors.js';
-import type { KinesisRecord } from './kinesis-record.js';
+import type { KinesisRecord, KplAggregate } from './kinesis-record.js';
 import { assertSequenceNumber } from './sequence-number.js';
 
 /**
@@ -76,7 +76,8 @@ const { AggregatedRecord } = createRequire(import.meta.url)('aws-kinesis-agg/lib
  * - A KPL aggregate yields one record per user record, in order: each has the aggregate's
  *   sequence number and arrival time, `subSequenceNumber` its index in the aggregate, its own
  *   partition key, explicit hash key (when the producer set one) and data, and `aggregated`
- *   true. Their `data` may share memory with the aggregate's `Data`. A valid aggregate holding
+ *   true, and `aggregate` the aggregate itself (its `Data` and partition key, shared by all of
+ *   them). Their `data` may share memory with the aggregate's `Data`. A valid aggregate holding
  *   no user records yields none, as in the Java KCL.
  * - A record that has the magic prefix but a wrong MD5 checksum, a truncated body, a body that
  *   does not decode, or a table index out of range is delivered whole as one plain record, as
@@ -168,6 +169,12 @@ function decodeAggregate(enclosing: KinesisRecord): KinesisRecord[] {
     });
   }
 
+  // One object for all of the aggregate's user records; its data is the bytes already read.
+  const aggregate: KplAggregate = {
+    data: enclosing.data,
+    partitionKey: enclosing.partitionKey,
+    userRecordCount: message.records.length,
+  };
   return message.records.map((userRecord, subSequenceNumber) => {
     const where = { sequenceNumber, subSequenceNumber };
     const partitionKeyIndex = userRecord.partition_key_index;
@@ -184,6 +191,7 @@ function decodeAggregate(enclosing: KinesisRecord): KinesisRecord[] {
       ...(explicitHashKey === undefined ? {} : { explicitHashKey }),
       subSequenceNumber,
       aggregated: true,
+      aggregate,
     };
   });
 }

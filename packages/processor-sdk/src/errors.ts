@@ -14,6 +14,7 @@ export type ShoalErrorCode =
   | 'SHARD_CLOSED'
   | 'HASH_KEY_OUT_OF_RANGE'
   | 'SHARDS_NOT_ADJACENT'
+  | 'STREAM_CONSUMER_LIMIT'
   | 'KINESIS'
   | 'DYNAMODB'
   | 'PROCESSOR'

@@ -34,7 +34,7 @@ export type {
   ShutdownRequestReason,
 } from './record-processor.js';
 export type { Checkpointer } from './checkpointer.js';
-export type { KinesisRecord } from './kinesis-record.js';
+export type { KinesisRecord, KplAggregate } from './kinesis-record.js';
 export {
   assertSequenceNumber,
   compareExtendedSequenceNumbers,

@@ -168,6 +168,11 @@ describe('deaggregateRecord on KPL aggregates', () => {
       expect(userRecord.approximateArrivalTimestamp).toEqual(ARRIVAL);
       expect(userRecord.encryptionType).toBe('KMS');
     });
+    // Each carries the aggregate as read, one object for all, to forward it whole.
+    const enclosing = result[0]!.aggregate;
+    expect(enclosing).toEqual({ data: record.Data, partitionKey: 'aggregate-key', userRecordCount: users.length });
+    expect(Buffer.from(enclosing!.data).equals(encoded as Buffer)).toBe(true);
+    expect(result.every((userRecord) => userRecord.aggregate === enclosing)).toBe(true);
   });
 
   it('flattens a GetRecords response in order', async () => {

@@ -52,6 +52,16 @@ export { workerMachine, type WorkerMachine, type WorkerMachineInput } from './ma
 export { GetRecordsFetcher, type FetchResult, type StartingPosition } from './consumer/get-records-fetcher.js';
 export { ShardConsumer, type ShardConsumerExit, type RecordSource } from './consumer/shard-consumer.js';
 export { ShardCheckpointer } from './consumer/shard-checkpointer.js';
-export { replicatorProcessor, UnknownTargetError, type ReplicationTarget, type ReplicatorOptions } from './replicator/replicator.js';
-export { PUT_RECORDS_LIMITS, RecordTooLargeError, nextPutBatch, type TargetRecord } from './replicator/put-batches.js';
+export { SubscribeToShardFetcher, type SubscribeToShardFetcherOptions } from './fan-out/subscribe-to-shard-fetcher.js';
+export {
+  MAX_CONSUMERS_PER_STREAM,
+  StreamConsumerLimitError,
+  StreamConsumers,
+  deregisterStreamConsumer,
+  type StreamConsumersOptions,
+} from './fan-out/stream-consumers.js';
+export type { EnhancedFanOutOptions } from './fan-out/fan-out-options.js';
+export { replicatorProcessor, type ReplicationTarget, type ReplicatorOptions } from './replicator/replicator.js';
+export { UnknownTargetError, type KplMode } from './replicator/copy-plan.js';
+export { PUT_RECORDS_LIMITS, RecordTooLargeError, nextPutBatch, type PendingPut, type TargetRecord } from './replicator/put-batches.js';
 export { TargetWriter, type TargetWriterOptions } from './replicator/target-writer.js';

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * The runtime's folders depend one way: the worker's lifecycle on the fleet, the fleet on lease
- * bookkeeping, lease bookkeeping on the machines and the consumer; which streams are consumed is
+ * bookkeeping, lease bookkeeping on the machines and the consumer (polling, or enhanced fan-out
+ * built on it); which streams are consumed is
  * known below them all. Inside the fleet, the lease
  * coordinator wires the parts, which never import it back.
  */
@@ -23,6 +24,7 @@ const LAYERS: readonly [prefix: string, rank: number][] = [
   ['fleet/', 3],
   ['leases/', 2],
   ['machines/', 1],
+  ['fan-out/', 1],
   ['streams/', 0],
   ['consumer/', 0],
   ['', 0],

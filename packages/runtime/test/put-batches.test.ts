@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { nextPutBatch, recordBytes, type TargetRecord } from '../src/replicator/put-batches.js';
+import { nextPutBatch, recordBytes, type PendingPut, type TargetRecord } from '../src/replicator/put-batches.js';
 
 function record(key: string, index: number, size = 10): TargetRecord & { index: number } {
   return { partitionKey: key, data: new Uint8Array(size), index };
@@ -19,6 +19,17 @@ describe('nextPutBatch', () => {
     const { batch, rest } = nextPutBatch(pending, { records: 500, bytes: 100 });
     expect(batch.map((r) => r.index)).toEqual([0, 2]);
     expect(rest.map((r) => r.index)).toEqual([1, 3]);
+  });
+
+  it('orders a record with several ordering keys (a forwarded KPL aggregate) with every one of them', () => {
+    const aggregate: PendingPut & { index: number } = { ...record('a', 1), orderingKeys: ['a', 'b', 'c'] };
+    const pending = [record('b', 0), aggregate, record('c', 2), record('d', 3), record('a', 4)];
+    const first = nextPutBatch(pending);
+    // `b` is in the call already, so the aggregate waits, and every later record of a, b or c with it.
+    expect(first.batch.map((r) => r.index)).toEqual([0, 3]);
+    const second = nextPutBatch(first.rest);
+    expect(second.batch.map((r) => r.index)).toEqual([1]);
+    expect(nextPutBatch(second.rest).batch.map((r) => r.index)).toEqual([2, 4]);
   });
 
   it('keeps to the limits, never puts two records of a key in one call, and loses or reorders nothing (property)', () => {

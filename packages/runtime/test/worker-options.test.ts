@@ -75,6 +75,30 @@ describe('resolveWorkerOptions: defaults', () => {
     });
   });
 
+  it('fills in the enhanced fan-out fields that were left out, and polls when it is not asked for', () => {
+    expect(resolveWorkerOptions(required).fanOut).toBeUndefined();
+    expect(resolveWorkerOptions({ ...required, fanOut: { consumerName: 'orders-app' } }).fanOut).toEqual({
+      consumerName: 'orders-app',
+      renewSubscriptionAfterMs: 290_000,
+      maxEventGapMs: 30_000,
+      shardEndCheckIntervalMs: 10_000,
+    });
+  });
+
+  it('rejects enhanced fan-out options that cannot work, naming each', () => {
+    const error = rejectionOf({
+      ...required,
+      fanOut: { consumerName: 'no spaces', renewSubscriptionAfterMs: 600_000, subscribeClient: {} },
+    });
+    expect(error.issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^fanOut\.consumerName: may contain only letters/),
+        expect.stringMatching(/^fanOut\.renewSubscriptionAfterMs: must be at most 300000 ms: Kinesis ends a subscription after 5 minutes/),
+        expect.stringMatching(/^fanOut\.subscribeClient: must be a KinesisClient/),
+      ]),
+    );
+  });
+
   it('keeps values that were given', () => {
     const resolved = resolveWorkerOptions({ ...required, workerId: 'worker-7', leaseDurationMs: 9_000, heartbeatIntervalMs: 3_000 });
     expect(resolved).toMatchObject({ workerId: 'worker-7', leaseDurationMs: 9_000, heartbeatIntervalMs: 3_000 });

@@ -1,38 +1,17 @@
-import {
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  type ChildShard,
-  type GetShardIteratorCommandInput,
-  type KinesisClient,
-} from '@aws-sdk/client-kinesis';
-import { listShards, withRequestTimeout, type Logger, type ShardInfo, type ShardReadBudget } from '@shoal/coordinator';
-import { compareExtendedSequenceNumbers, deaggregateRecords, type ExtendedSequenceNumber, type KinesisRecord } from '@shoal/processor-sdk';
+import { GetRecordsCommand, GetShardIteratorCommand, type GetShardIteratorCommandInput, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { withRequestTimeout, type Logger, type ShardReadBudget } from '@shoal/coordinator';
 import { Backoff } from '../backoff.js';
 import type { Clock } from '../clock.js';
 import type { GetRecordsOutcome, ShardObserver } from '../metrics/worker-observer.js';
+import { FetchBuffer } from './fetch-buffer.js';
+import type { FetchResult, StartingPosition } from './fetch-result.js';
 import type { IdleReadPacer } from './idle-read-pacer.js';
+import { errorName, isPermanent, isThrottling } from './kinesis-errors.js';
 import type { RetrievalOptions } from './retrieval-options.js';
+import { childShardIdsOf, childrenIfShardGone } from './shard-gone.js';
+import { UserRecordReader } from './user-record-reader.js';
 
-/** Where reading a shard starts. `AFTER_CHECKPOINT` resumes right after a stored checkpoint. */
-export type StartingPosition =
-  | { readonly type: 'TRIM_HORIZON' }
-  | { readonly type: 'LATEST' }
-  | { readonly type: 'AT_TIMESTAMP'; readonly timestamp: Date }
-  | { readonly type: 'AFTER_CHECKPOINT'; readonly checkpoint: ExtendedSequenceNumber };
-
-export type FetchResult =
-  | {
-      readonly type: 'records';
-      readonly records: readonly KinesisRecord[];
-      readonly millisBehindLatest: number | undefined;
-      readonly bytes: number;
-    }
-  | {
-      readonly type: 'shard-end';
-      readonly childShardIds: readonly string[];
-      /** The shard was gone from the stream (expired out of retention) rather than read to its end. */
-      readonly expired?: boolean;
-    };
+export type { FetchResult, StartingPosition } from './fetch-result.js';
 
 export interface GetRecordsFetcherOptions {
   readonly kinesis: KinesisClient;
@@ -53,14 +32,6 @@ export interface GetRecordsFetcherOptions {
   readonly logger: Logger;
 }
 
-/** Retryable by waiting: the shard (or KMS, or the account) is over its rate. */
-const THROTTLING = new Set([
-  'ProvisionedThroughputExceededException',
-  'KMSThrottlingException',
-  'LimitExceededException',
-  'ThrottlingException',
-]);
-
 /**
  * Reads one shard ahead of its processor: a loop of GetRecords calls fills a bounded buffer
  * (records and bytes) that the shard consumer drains batch by batch, so fetching and
@@ -73,18 +44,12 @@ const THROTTLING = new Set([
  * fetched. Reaching the end of a closed shard is reported once, after its last records.
  */
 export class GetRecordsFetcher {
-  private readonly buffer: FetchResult[] = [];
-  private bufferedRecords = 0;
-  private bufferedBytes = 0;
+  private readonly buffer: FetchBuffer;
   private readonly controller = new AbortController();
-  private wakeConsumer: (() => void) | undefined;
-  private wakeProducer: (() => void) | undefined;
   private loop: Promise<void> | undefined;
-  private failure: unknown;
   /** The last Kinesis (aggregate) record fetched, to renew an expired iterator after it. */
   private lastFetchedSequence: string | undefined;
-  /** User records at or before this position were delivered already (or precede the checkpoint). */
-  private skipThrough: ExtendedSequenceNumber | undefined;
+  private readonly userRecords: UserRecordReader;
   /** The last GetRecords call came back caught up: the loop waits before the next. */
   private caughtUp = false;
   /** Cuts the wait between caught-up calls short (see `readTail`). */
@@ -93,43 +58,25 @@ export class GetRecordsFetcher {
   private readonly answerWaiters = new Set<() => void>();
 
   constructor(private readonly options: GetRecordsFetcherOptions) {
-    this.skipThrough = options.start.type === 'AFTER_CHECKPOINT' ? options.start.checkpoint : undefined;
+    const { retrieval, shardId, logger } = options;
+    this.buffer = new FetchBuffer({ maxRecords: retrieval.maxBufferedRecords, maxBytes: retrieval.maxBufferedBytes });
+    this.userRecords = new UserRecordReader(options.start, (error) =>
+      logger.warn({ shardId, err: error }, 'corrupt KPL aggregate delivered as one plain record'),
+    );
   }
 
   start(): void {
     this.loop ??= this.run()
       .catch((error: unknown) => {
-        if (!this.controller.signal.aborted) this.failure = error;
-        this.wakeConsumer?.();
+        if (!this.controller.signal.aborted) this.buffer.fail(error);
       })
       // No answer will come any more: a tail read waiting for one ends now.
       .finally(() => this.answered());
   }
 
   /** The next batch in shard order; waits while nothing is buffered. */
-  async next(signal?: AbortSignal): Promise<FetchResult> {
-    for (;;) {
-      const result = this.buffer.shift();
-      if (result) {
-        if (result.type === 'records') {
-          this.bufferedRecords -= result.records.length;
-          this.bufferedBytes -= result.bytes;
-        }
-        this.wakeProducer?.();
-        return result;
-      }
-      if (this.failure) throw this.failure;
-      signal?.throwIfAborted();
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.wakeConsumer = undefined;
-          signal?.removeEventListener('abort', done);
-          resolve();
-        };
-        this.wakeConsumer = done;
-        signal?.addEventListener('abort', done, { once: true });
-      });
-    }
+  next(signal?: AbortSignal): Promise<FetchResult> {
+    return this.buffer.next(signal);
   }
 
   /**
@@ -139,7 +86,7 @@ export class GetRecordsFetcher {
    * records are still buffered, or no answer came within `timeoutMs`).
    */
   async readTail(timeoutMs: number): Promise<FetchResult | undefined> {
-    if (!this.caughtUp || this.buffer.length > 0 || this.failure || this.controller.signal.aborted) return undefined;
+    if (!this.caughtUp || !this.buffer.isEmpty || this.buffer.failed || this.controller.signal.aborted) return undefined;
     const answered = new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => done(false), timeoutMs);
       const done = (answer: boolean) => {
@@ -152,14 +99,12 @@ export class GetRecordsFetcher {
     });
     this.idleWake?.abort();
     if (!(await answered)) return undefined;
-    const result = this.buffer[0];
-    return result?.type === 'records' ? this.next() : undefined;
+    return this.buffer.peek()?.type === 'records' ? this.next() : undefined;
   }
 
   /** Stops fetching and drops whatever was buffered. */
   async stop(): Promise<void> {
     this.controller.abort();
-    this.wakeProducer?.();
     this.answered();
     await this.loop;
   }
@@ -179,7 +124,7 @@ export class GetRecordsFetcher {
 
     let emptyReadsInARow = 0;
     while (!signal.aborted && iterator) {
-      await this.waitForRoom();
+      await this.buffer.waitForRoom(signal);
       if (signal.aborted) return;
       await budget.acquireCall(streamName, shardId, signal);
       let response;
@@ -198,7 +143,7 @@ export class GetRecordsFetcher {
         if (errorName(error) === 'ExpiredIteratorException') {
           logger.info({ shardId }, 'shard iterator expired; renewing it after the last record fetched');
           const resumeAt = this.resumePosition();
-          if (resumeAt.type === 'AFTER_CHECKPOINT') this.skipThrough = resumeAt.checkpoint;
+          if (resumeAt.type === 'AFTER_CHECKPOINT') this.userRecords.skipUpTo(resumeAt.checkpoint);
           iterator = await this.withRetry(() => this.getIterator(resumeAt), backoff);
           continue;
         }
@@ -210,27 +155,16 @@ export class GetRecordsFetcher {
       this.caughtUp = false;
 
       const raw = response.Records ?? [];
-      let bytes = 0;
-      for (const record of raw) bytes += record.Data?.byteLength ?? 0;
+      const { records, bytes } = this.userRecords.read(raw);
       if (bytes > 0) budget.recordBytes(streamName, shardId, bytes);
       if (raw.length > 0) this.lastFetchedSequence = raw[raw.length - 1]!.SequenceNumber;
-
-      let records = deaggregateRecords(raw, {
-        onCorruptAggregate: (error) => logger.warn({ shardId, err: error }, 'corrupt KPL aggregate delivered as one plain record'),
-      });
-      const skipThrough = this.skipThrough;
-      if (skipThrough) {
-        records = records.filter((record) => compareExtendedSequenceNumbers(record, skipThrough) > 0);
-        // Positions only grow; once past the skip point, stop comparing.
-        if (raw.length > 0) this.skipThrough = undefined;
-      }
       if (records.length > 0) {
-        this.push({ type: 'records', records, millisBehindLatest: response.MillisBehindLatest, bytes });
+        this.buffer.push({ type: 'records', records, millisBehindLatest: response.MillisBehindLatest, bytes });
       }
 
       iterator = response.NextShardIterator;
       if (!iterator) {
-        this.push({ type: 'shard-end', childShardIds: childIds(response.ChildShards) });
+        this.buffer.push({ type: 'shard-end', childShardIds: childShardIdsOf(response.ChildShards) });
         this.answered();
         return;
       }
@@ -277,28 +211,13 @@ export class GetRecordsFetcher {
     return ShardIterator;
   }
 
-  /**
-   * After a ResourceNotFoundException: if the stream answers but no longer lists this shard, the
-   * shard expired out of the retention period (it must have been closed, or its children could
-   * not exist). Nothing more can be read from it, so it ends here, as in KCL, and its children
-   * may start. Anything else (the stream itself missing) stays an error.
-   */
+  /** After a ResourceNotFoundException: ends the shard if it expired out of the stream (see {@link childrenIfShardGone}). */
   private async endIfShardGone(error: unknown): Promise<boolean> {
-    if (errorName(error) !== 'ResourceNotFoundException') return false;
     const { kinesis, streamName, shardId, requestTimeoutMs, logger } = this.options;
-    let shards: ShardInfo[];
-    try {
-      shards = await listShards(kinesis, streamName, { signal: this.controller.signal, requestTimeoutMs });
-    } catch {
-      return false;
-    }
-    if (shards.some((shard) => shard.shardId === shardId)) return false;
-    const childShardIds = shards.filter((shard) => shard.parentShardIds.includes(shardId)).map((shard) => shard.shardId);
-    logger.warn(
-      { shardId, parentShardIds: this.options.parentShardIds ?? [], childShardIds, err: error },
-      'the stream no longer lists this shard: it expired out of the retention period before it was read to its end (its unread records are gone); treating it as ended so its children can start',
-    );
-    this.push({ type: 'shard-end', childShardIds, expired: true });
+    const check = { kinesis, streamName, shardId, requestTimeoutMs, logger, signal: this.controller.signal };
+    const childShardIds = await childrenIfShardGone(error, { ...check, parentShardIds: this.options.parentShardIds ?? [] });
+    if (!childShardIds) return false;
+    this.buffer.push({ type: 'shard-end', childShardIds, expired: true });
     return true;
   }
 
@@ -324,7 +243,7 @@ export class GetRecordsFetcher {
   private async pause(error: unknown, backoff: Backoff): Promise<void> {
     const delayMs = backoff.next();
     const name = errorName(error);
-    const log = THROTTLING.has(name) ? this.options.logger.debug : this.options.logger.warn;
+    const log = isThrottling(error) ? this.options.logger.debug : this.options.logger.warn;
     log.call(
       this.options.logger,
       { shardId: this.options.shardId, err: error, delayMs, attempt: backoff.attempts },
@@ -333,29 +252,8 @@ export class GetRecordsFetcher {
     await this.options.clock.sleep(delayMs, this.controller.signal).catch(() => undefined);
   }
 
-  private push(result: FetchResult): void {
-    this.buffer.push(result);
-    if (result.type === 'records') {
-      this.bufferedRecords += result.records.length;
-      this.bufferedBytes += result.bytes;
-    }
-    this.wakeConsumer?.();
-  }
-
   private answered(): void {
     for (const onAnswer of [...this.answerWaiters]) onAnswer();
-  }
-
-  private async waitForRoom(): Promise<void> {
-    const { maxBufferedRecords, maxBufferedBytes } = this.options.retrieval;
-    while (!this.controller.signal.aborted && (this.bufferedRecords >= maxBufferedRecords || this.bufferedBytes >= maxBufferedBytes)) {
-      await new Promise<void>((resolve) => {
-        this.wakeProducer = () => {
-          this.wakeProducer = undefined;
-          resolve();
-        };
-      });
-    }
   }
 }
 
@@ -367,20 +265,5 @@ function idleWait(retrieval: Required<RetrievalOptions>, emptyReadsInARow: numbe
 }
 
 function outcomeOf(error: unknown): GetRecordsOutcome {
-  const name = errorName(error);
-  return THROTTLING.has(name) ? 'throttled' : name === 'ExpiredIteratorException' ? 'expired-iterator' : 'error';
-}
-
-function childIds(children: ChildShard[] | undefined): string[] {
-  return (children ?? []).map((child) => child.ShardId).filter((id): id is string => !!id);
-}
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : 'Error';
-}
-
-/** Errors no retry can fix: the stream or shard does not exist, or access is denied. */
-function isPermanent(error: unknown): boolean {
-  const name = errorName(error);
-  return name === 'ResourceNotFoundException' || name === 'AccessDeniedException' || name === 'InvalidArgumentException';
+  return isThrottling(error) ? 'throttled' : errorName(error) === 'ExpiredIteratorException' ? 'expired-iterator' : 'error';
 }

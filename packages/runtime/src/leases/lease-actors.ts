@@ -1,10 +1,7 @@
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import type { Lease, LeaseOwnership, LeaseStore, Logger, ShardReadBudget } from '@shoal/coordinator';
+import type { Lease, LeaseOwnership, LeaseStore, Logger } from '@shoal/coordinator';
 import type { ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { fromCallback, fromPromise } from 'xstate';
 import type { Clock } from '../clock.js';
-import { GetRecordsFetcher } from '../consumer/get-records-fetcher.js';
-import type { IdleReadPacer } from '../consumer/idle-read-pacer.js';
 import type { WorkerObserver } from '../metrics/worker-observer.js';
 import { LeaseHold } from '../consumer/lease-hold.js';
 import type { LivenessView } from '../consumer/liveness-view.js';
@@ -12,25 +9,21 @@ import { ShardCheckpointer } from '../consumer/shard-checkpointer.js';
 import { ShardConsumer } from '../consumer/shard-consumer.js';
 import { leaseMachine, type ConsumerCommand, type ConsumerInput, type ConsumerReport } from '../machines/lease-machine.js';
 import { releaseLease } from './release-lease.js';
-import type { RetrievalOptions } from '../consumer/retrieval-options.js';
+import type { RecordSourceFactory } from '../consumer/record-sources.js';
 
 export interface LeaseActorDependencies {
   readonly store: LeaseStore;
-  readonly kinesis: KinesisClient;
   readonly processorFactory: ShardRecordProcessorFactory;
   /** The stream a lease's shard belongs to. */
   readonly streamOf: (lease: Lease) => string;
   readonly workerId: string;
   readonly options: {
-    readonly retrieval: Required<RetrievalOptions>;
     readonly processorRetryBaseMs: number;
     readonly processorRetryMaxMs: number;
     readonly abortGraceMs: number;
-    readonly kinesisRequestTimeoutMs: number;
   };
-  readonly readBudget: ShardReadBudget;
-  /** Paces the polls of the worker's idle shards. */
-  readonly idlePacer: IdleReadPacer;
+  /** Makes each lease's record source: polling or enhanced fan-out. */
+  readonly sources: RecordSourceFactory;
   /** Counts what each shard's consumer does, for metrics. */
   readonly observer: WorkerObserver;
   readonly clock: Clock;
@@ -147,20 +140,7 @@ function runShardConsumer(
     processor,
     checkpointer,
     createSource: (start) =>
-      new GetRecordsFetcher({
-        kinesis: deps.kinesis,
-        streamName,
-        shardId: lease.shardId,
-        parentShardIds: lease.parentShardIds,
-        start,
-        retrieval: deps.options.retrieval,
-        budget: deps.readBudget,
-        idlePacer: deps.idlePacer,
-        observer,
-        requestTimeoutMs: deps.options.kinesisRequestTimeoutMs,
-        clock: deps.clock,
-        logger,
-      }),
+      deps.sources({ streamName, shardId: lease.shardId, parentShardIds: lease.parentShardIds }, start, { observer, logger }),
     hold,
     abortGraceMs: deps.options.abortGraceMs,
     backoff: { baseMs: deps.options.processorRetryBaseMs, maxMs: deps.options.processorRetryMaxMs },

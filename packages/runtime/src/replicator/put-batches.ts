@@ -5,6 +5,15 @@ export interface TargetRecord {
   readonly explicitHashKey?: string;
 }
 
+/**
+ * A record queued for a target. `orderingKeys` are the partition keys whose per-key order it
+ * takes part in; by default its own. A KPL aggregate forwarded whole carries user records of
+ * several keys, so it is ordered with every one of them.
+ */
+export interface PendingPut extends TargetRecord {
+  readonly orderingKeys?: readonly string[];
+}
+
 /** PutRecords limits (Kinesis API reference): records per call, bytes per call, bytes per record. */
 export const PUT_RECORDS_LIMITS = { records: 500, bytes: 5 * 1024 * 1024, recordBytes: 1024 * 1024 } as const;
 
@@ -19,12 +28,12 @@ export function recordBytes(record: TargetRecord): number {
 
 /**
  * The next PutRecords call from `pending` (records of one target, in the order they must reach
- * it per partition key): at most one record per partition key, so that a partial failure can
- * never leave a later record of a key written before an earlier one; within the count and byte
- * limits. A record left out keeps every later record of its key out too. Returns the call and
- * what is left, in order.
+ * it per partition key): at most one record per partition key (per ordering key, see
+ * `PendingPut`), so that a partial failure can never leave a later record of a key written before
+ * an earlier one; within the count and byte limits. A record left out keeps every later record
+ * of its keys out too. Returns the call and what is left, in order.
  */
-export function nextPutBatch<T extends TargetRecord>(
+export function nextPutBatch<T extends PendingPut>(
   pending: readonly T[],
   limits: { readonly records: number; readonly bytes: number } = PUT_RECORDS_LIMITS,
 ): { batch: T[]; rest: T[] } {
@@ -34,16 +43,27 @@ export function nextPutBatch<T extends TargetRecord>(
   const held = new Set<string>();
   let bytes = 0;
   for (const record of pending) {
+    // Most records order by their partition key alone: no array for them.
+    const keys = record.orderingKeys ?? record.partitionKey;
     const size = recordBytes(record);
     const fits = batch.length < limits.records && bytes + size <= limits.bytes;
-    if (!fits || taken.has(record.partitionKey) || held.has(record.partitionKey)) {
-      held.add(record.partitionKey);
+    if (!fits || holdsAny(taken, keys) || holdsAny(held, keys)) {
+      addAll(held, keys);
       rest.push(record);
       continue;
     }
-    taken.add(record.partitionKey);
+    addAll(taken, keys);
     batch.push(record);
     bytes += size;
   }
   return { batch, rest };
+}
+
+function holdsAny(set: ReadonlySet<string>, keys: string | readonly string[]): boolean {
+  return typeof keys === 'string' ? set.has(keys) : keys.some((key) => set.has(key));
+}
+
+function addAll(set: Set<string>, keys: string | readonly string[]): void {
+  if (typeof keys === 'string') set.add(keys);
+  else for (const key of keys) set.add(key);
 }

@@ -3,6 +3,7 @@ import type { Logger } from '@shoal/coordinator';
 import type { KinesisRecord, ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { pino } from 'pino';
 import { InvalidOptionsError } from '../errors.js';
+import { planCopies, type CopyRules, type KplMode } from './copy-plan.js';
 import type { TargetRecord } from './put-batches.js';
 import { TargetWriter } from './target-writer.js';
 
@@ -23,6 +24,16 @@ export interface ReplicatorOptions {
   readonly transform?: (record: KinesisRecord) => TargetRecord;
   /** The targets (by stream name) a record goes to. Default: every target. */
   readonly route?: (record: KinesisRecord) => readonly string[];
+  /**
+   * KPL aggregated records of the source: `'forward'` writes each aggregate as it was read, one
+   * record with the same bytes, partition key and explicit hash key, so the targets hold what
+   * the source holds (and as few records: a target's per-shard limit counts records);
+   * `'deaggregate'` writes each user record on its own, with its own keys. With `filter` or
+   * `route`, an aggregate is forwarded whole to a target only when every user record of it goes
+   * there; the target gets the others one by one. Default `'forward'`, or `'deaggregate'` when a
+   * `transform` is given (it rewrites user records, which an aggregate's bytes cannot show).
+   */
+  readonly kpl?: KplMode;
   /** Retries of rejected records and failed calls. Default 100 ms, doubling to 5 s. */
   readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
   /** A PutRecords call without an answer after this long is tried again. Default 10 s. */
@@ -32,12 +43,13 @@ export interface ReplicatorOptions {
 
 /**
  * A processor factory that copies every record of the source stream to each target stream, with
- * its partition key (and explicit hash key) unchanged: per partition key, each target gets the
- * records in the source's order (see `TargetWriter`), and the source is checkpointed only once
- * every target has the batch. Run it as any application's processor: its fleet takes the
- * source's leases, hands them over, and follows its reshards (parents first) as usual. A record
- * can reach a target twice (a call whose answer was lost, a crash before the checkpoint), never
- * not at all.
+ * its partition key unchanged (GetRecords does not return the explicit hash key of a record that
+ * was not aggregated; KPL user records keep theirs, and an aggregate is forwarded as it was read
+ * unless `kpl` says otherwise): per partition key, each target gets the records in the source's
+ * order (see `TargetWriter`), and the source is checkpointed only once every target has the
+ * batch. Run it as any application's processor: its fleet takes the source's leases, hands them
+ * over, and follows its reshards (parents first) as usual. A record can reach a target twice (a
+ * call whose answer was lost, a crash before the checkpoint), never not at all.
  *
  * @example
  * ```ts
@@ -52,6 +64,7 @@ export function replicatorProcessor(options: ReplicatorOptions): ShardRecordProc
   if (options.targets.length === 0) throw new InvalidOptionsError(['targets: name at least one target stream']);
   const names = options.targets.map((target) => target.streamName);
   if (new Set(names).size !== names.length) throw new InvalidOptionsError([`targets: a stream is named twice (${names.join(', ')})`]);
+  const kpl = kplMode(options);
   const logger = options.logger ?? pino({ name: 'shoal-replicator' });
   const shared = clientOf(options.kinesis ?? {});
   const writers = options.targets.map(
@@ -64,22 +77,17 @@ export function replicatorProcessor(options: ReplicatorOptions): ShardRecordProc
         logger,
       }),
   );
-  const filter = options.filter ?? (() => true);
-  const transform = options.transform ?? ((record: KinesisRecord): TargetRecord => record);
-  const route = options.route ?? (() => names);
+  const rules: CopyRules = {
+    targets: names,
+    filter: options.filter ?? (() => true),
+    transform: options.transform ?? ((record: KinesisRecord): TargetRecord => record),
+    route: options.route ?? (() => names),
+    kpl,
+  };
 
   return () => ({
     async processRecords({ records, checkpointer, signal }) {
-      const perTarget = new Map<string, TargetRecord[]>(names.map((name) => [name, []]));
-      for (const record of records) {
-        if (!filter(record)) continue;
-        const written = transform(record);
-        for (const name of new Set(route(record))) {
-          const list = perTarget.get(name);
-          if (!list) throw new UnknownTargetError(`route chose ${name}, which is not one of the targets (${names.join(', ')})`);
-          list.push(written);
-        }
-      }
+      const perTarget = planCopies(records, rules);
       // Every record is checked before any is written: a batch one target can never take is
       // written to none, rather than again and again to the others on every redelivery.
       for (const writer of writers) writer.check(perTarget.get(writer.streamName)!);
@@ -107,9 +115,17 @@ export function replicatorProcessor(options: ReplicatorOptions): ShardRecordProc
   });
 }
 
-/** `route` named a stream that is not a target: the batch is not copied (and is tried again) until the route is fixed. */
-export class UnknownTargetError extends Error {
-  override readonly name = 'UnknownTargetError';
+function kplMode(options: ReplicatorOptions): KplMode {
+  const mode = options.kpl ?? (options.transform === undefined ? 'forward' : 'deaggregate');
+  if (mode !== 'forward' && mode !== 'deaggregate') {
+    throw new InvalidOptionsError([`kpl: must be 'forward' or 'deaggregate', got ${JSON.stringify(mode)}`]);
+  }
+  if (mode === 'forward' && options.transform !== undefined) {
+    throw new InvalidOptionsError([
+      "kpl: 'forward' copies aggregates as they were read, so it cannot apply a transform; use 'deaggregate' with a transform",
+    ]);
+  }
+  return mode;
 }
 
 function clientOf(kinesis: KinesisClient | KinesisClientConfig): KinesisClient {

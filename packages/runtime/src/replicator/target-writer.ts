@@ -2,7 +2,7 @@ import { PutRecordsCommand, type KinesisClient, type PutRecordsRequestEntry } fr
 import { withRequestTimeout, type Logger } from '@shoal/coordinator';
 import { Backoff, type BackoffOptions } from '../backoff.js';
 import { sleep } from '../clock.js';
-import { PUT_RECORDS_LIMITS, RecordTooLargeError, nextPutBatch, recordBytes, type TargetRecord } from './put-batches.js';
+import { PUT_RECORDS_LIMITS, RecordTooLargeError, nextPutBatch, recordBytes, type PendingPut, type TargetRecord } from './put-batches.js';
 
 export interface TargetWriterOptions {
   readonly kinesis: KinesisClient;
@@ -17,9 +17,10 @@ export interface TargetWriterOptions {
  * Writes records to one target stream with PutRecords, in calls within the API's limits that
  * hold at most one record per partition key (see `nextPutBatch`), so that the records a partial
  * failure rejected are tried again, with backoff, before any later record of their key is sent:
- * per key, records reach the target in the order given. Whole calls that fail (throttled, a
- * timeout, an error) are tried again the same way. Resolves once every record is written;
- * rejects only when `signal` aborts (the lease is gone: the next owner writes them again).
+ * per key, records reach the target in the order given (a forwarded KPL aggregate counts for
+ * every key it carries). Whole calls that fail (throttled, a timeout, an error) are tried again
+ * the same way. Resolves once every record is written; rejects only when `signal` aborts (the
+ * lease is gone: the next owner writes them again).
  */
 export class TargetWriter {
   constructor(private readonly options: TargetWriterOptions) {}
@@ -33,7 +34,7 @@ export class TargetWriter {
     checkTargetRecords(records, this.options.streamName);
   }
 
-  async write(records: readonly TargetRecord[], signal: AbortSignal): Promise<void> {
+  async write(records: readonly PendingPut[], signal: AbortSignal): Promise<void> {
     this.check(records);
     const backoff = new Backoff(this.options.backoff);
     let pending = records;
@@ -65,7 +66,7 @@ export class TargetWriter {
   }
 
   /** One PutRecords call; resolves the records it did not write (all of them when the call failed). */
-  private async put(batch: readonly TargetRecord[], signal: AbortSignal): Promise<readonly TargetRecord[]> {
+  private async put(batch: readonly PendingPut[], signal: AbortSignal): Promise<readonly PendingPut[]> {
     const entries: PutRecordsRequestEntry[] = batch.map((record) => ({
       Data: record.data,
       PartitionKey: record.partitionKey,

@@ -17,12 +17,13 @@ import type { InitialPosition, ShardRecordProcessorFactory } from '@shoal/proces
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import type { RetrievalOptions } from '../consumer/retrieval-options.js';
+import type { EnhancedFanOutOptions, ResolvedFanOutOptions } from '../fan-out/fan-out-options.js';
 import type { CoordinationOptions } from '../fleet/fleet-options.js';
 import { InvalidOptionsError } from '../errors.js';
 import type { StreamSelection } from '../streams/consumed-streams.js';
 import { crossFieldIssues, describe } from './option-rules.js';
 
-export type { CoordinationOptions, RetrievalOptions };
+export type { CoordinationOptions, EnhancedFanOutOptions, RetrievalOptions };
 
 /** Where the worker serves its metrics and health endpoints. */
 export interface WorkerMetricsOptions {
@@ -106,7 +107,13 @@ export interface WorkerOptions {
   dynamoDbRequestTimeoutMs?: number;
   /** A Kinesis call (GetRecords, GetShardIterator, ListShards) without an answer after this long is retried. Default 5000 ms. */
   kinesisRequestTimeoutMs?: number;
+  /** How shards are polled with GetRecords (the buffer limits and retry backoff apply to enhanced fan-out too). */
   retrieval?: RetrievalOptions;
+  /**
+   * Read every shard by enhanced fan-out (SubscribeToShard through a registered stream consumer)
+   * instead of polling. Default: polling. Give every worker of an application the same choice.
+   */
+  fanOut?: EnhancedFanOutOptions;
   /** Shared GetRecords budget (e.g. `RedisShardReadBudget`). Default: unlimited. */
   readBudget?: ShardReadBudget;
   /** Where every lease machine transition is published (e.g. `NatsLeaseStatePublisher`). Default: nowhere. */
@@ -168,6 +175,7 @@ export interface ResolvedWorkerOptions extends Required<
     | 'clock'
     | 'initialPosition'
     | 'retrieval'
+    | 'fanOut'
     | 'coordinationBus'
     | 'coordination'
     | 'workerLoadStore'
@@ -190,6 +198,7 @@ export interface ResolvedWorkerOptions extends Required<
   maxLeasesPerWorker: number | undefined;
   initialPosition: InitialPosition;
   retrieval: Required<RetrievalOptions>;
+  fanOut: ResolvedFanOutOptions | undefined;
   readBudget: ShardReadBudget | undefined;
   leaseStatePublisher: LeaseStatePublisher | undefined;
   logger: Logger | undefined;
@@ -336,6 +345,18 @@ const schema = z
         retryBaseMs: 200,
         retryMaxMs: 5_000,
       }),
+    fanOut: z
+      .object({
+        consumerName: z.string().min(1).max(128).regex(NAME, 'may contain only letters, digits, "_", "." and "-"'),
+        subscribeClient: z.custom<KinesisClient>(hasMethods('send', 'destroy'), 'must be a KinesisClient').optional(),
+        renewSubscriptionAfterMs: positiveMs
+          .max(300_000, { error: 'must be at most 300000 ms: Kinesis ends a subscription after 5 minutes' })
+          .default(290_000),
+        maxEventGapMs: positiveMs.default(30_000),
+        shardEndCheckIntervalMs: nonNegativeMs.default(10_000),
+      })
+      .strict()
+      .optional(),
     readBudget: z.custom<ShardReadBudget>(hasMethods('acquireCall', 'recordBytes', 'close'), 'must implement ShardReadBudget').optional(),
     leaseStatePublisher: z.custom<LeaseStatePublisher>(hasMethods('publish', 'close'), 'must implement LeaseStatePublisher').optional(),
     coordinationBus: z

@@ -8,12 +8,15 @@ import {
   type LeaseStatePublisher,
   type LeaseStore,
   type Logger,
+  type ShardReadBudget,
 } from '@shoal/coordinator';
 import { ShutdownError, formatCheckpoint } from '@shoal/processor-sdk';
 import { pino } from 'pino';
 import { createActor, fromCallback, fromPromise, toPromise, type InspectionEvent } from 'xstate';
 import { systemClock, type Clock } from '../clock.js';
 import { IdleReadPacer } from '../consumer/idle-read-pacer.js';
+import { pollingSources, type RecordSourceFactory } from '../consumer/record-sources.js';
+import { FanOut } from '../fan-out/fan-out-sources.js';
 import { MetricsServer, type Readiness } from '../metrics/metrics-server.js';
 import { PrometheusMetrics } from '../metrics/prometheus-metrics.js';
 import { ShardLags, allOf } from '../metrics/shard-lags.js';
@@ -82,6 +85,9 @@ export class Worker implements AsyncDisposable {
   private liveness: WorkerLiveness | undefined;
   private coordinator: LeaseCoordinator | undefined;
   private readonly idlePacer: IdleReadPacer;
+  private readonly readBudget: ShardReadBudget;
+  /** Set when the worker reads by enhanced fan-out. */
+  private readonly fanOut: FanOut | undefined;
   private actor: WorkerActorRef | undefined;
   private runPromise: Promise<void> | undefined;
   private closed = false;
@@ -116,6 +122,18 @@ export class Worker implements AsyncDisposable {
     });
     this.publisher = options.leaseStatePublisher;
     this.idlePacer = new IdleReadPacer(options.retrieval.idleReadsPerSecond);
+    this.readBudget = options.readBudget ?? new UnlimitedShardReadBudget();
+    this.fanOut = options.fanOut
+      ? new FanOut({
+          kinesis: this.kinesis,
+          fanOut: options.fanOut,
+          retrieval: options.retrieval,
+          budget: this.readBudget,
+          requestTimeoutMs: options.kinesisRequestTimeoutMs,
+          clock: this.clock,
+          logger,
+        })
+      : undefined;
     this.metrics = options.metrics
       ? new PrometheusMetrics(
           { application: options.applicationName, worker: options.workerId },
@@ -287,13 +305,11 @@ export class Worker implements AsyncDisposable {
     }));
     const leaseMachine = createLeaseMachine({
       store: this.store,
-      kinesis: this.kinesis,
       processorFactory: this.options.processorFactory,
       streamOf: (lease) => this.streamOf(lease),
       workerId: this.workerId,
       options: this.options,
-      readBudget: this.options.readBudget ?? new UnlimitedShardReadBudget(),
-      idlePacer: this.idlePacer,
+      sources: this.fanOut?.sources ?? this.pollingSources(),
       observer: this.observer,
       clock: this.clock,
       logger: this.logger,
@@ -308,7 +324,11 @@ export class Worker implements AsyncDisposable {
     const machine = workerMachine.provide({
       actors: {
         leaseMachine,
-        startup: fromPromise(() => coordinator.register()),
+        startup: fromPromise(async () => {
+          // A stream consumer that cannot be registered fails the start, before any lease is taken.
+          await this.fanOut?.prepare(this.streams.names());
+          await coordinator.register();
+        }),
         coordinator: fromCallback<CoordinatorCommand>(({ receive }) => {
           coordinator.start();
           loadReporter?.start();
@@ -351,6 +371,17 @@ export class Worker implements AsyncDisposable {
       throw snapshot.context.error;
     }
     this.logger.info('worker stopped');
+  }
+
+  private pollingSources(): RecordSourceFactory {
+    return pollingSources({
+      kinesis: this.kinesis,
+      retrieval: this.options.retrieval,
+      budget: this.readBudget,
+      idlePacer: this.idlePacer,
+      requestTimeoutMs: this.options.kinesisRequestTimeoutMs,
+      clock: this.clock,
+    });
   }
 
   /** Reports for live observers, when the lease-state sink has any. */
