@@ -14,6 +14,7 @@ const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   'read-budget': () => import('./read-budget.js'),
   replicate: () => import('./replicate.js'),
   efo: () => import('./efo.js'),
+  autoscale: () => import('./autoscale.js'),
   'node-capacity': () => import('./node-capacity.js'),
   reshard: () => import('./reshard.js'),
   'rolling-deploy': () => import('./rolling-deploy.js'),

@@ -9,6 +9,7 @@ import { addReplicateCommand } from './replicate-command.js';
 import { addCheckpointCommand } from './checkpoint-command.js';
 import { addDashboardCommand } from './dashboard/dashboard-command.js';
 import { addFanOutCommand } from './fan-out-command.js';
+import { addCapacityCommand } from './capacity-command.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_NATS_URL,
@@ -143,6 +144,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   addCheckpointCommand(program, io, (code) => (exitCode = code));
   addDashboardCommand(program, io, (code) => (exitCode = code));
   addFanOutCommand(program, io, (code) => (exitCode = code));
+  addCapacityCommand(program, io, (code) => (exitCode = code));
   program
     .command('local-stack')
     .description(
