@@ -21,3 +21,29 @@ export {
   type SimulationOptions,
   type SimulationResult,
 } from './simulation/simulate.js';
+export {
+  HASH_KEY_BINS,
+  MINUTE_MS,
+  hashKeyBin,
+  minuteOf,
+  streamMinutes,
+  trafficMedianHashKey,
+  type ShardTrafficMinute,
+  type TrafficSource,
+} from './traffic/shard-traffic.js';
+export {
+  RedisTrafficStore,
+  type RedisTrafficStoreOptions,
+  type ShardTrafficSample,
+  type TrafficSink,
+} from './traffic/redis-traffic-store.js';
+export { planHotShards, type HotShardPlan, type ShardLoad, type ShardMerge, type ShardSplit } from './hot-shard-planner.js';
+export {
+  MemoryScalingHistory,
+  RedisScalingHistory,
+  type RedisScalingHistoryOptions,
+  type ScalingEvent,
+  type ScalingHistory,
+} from './execution/scaling-history.js';
+export { ScalingExecutor, ScalingStepError, openShards, type ScalingExecutorOptions } from './execution/scaling-executor.js';
+export { Autoscaler, type AutoscaleDecision, type AutoscalerOptions, type ScalingStrategy } from './autoscaler.js';

@@ -11,6 +11,8 @@ export interface TrafficMinute {
   readonly incomingRecords: number;
   /** Puts refused for throughput in the minute (WriteProvisionedThroughputExceeded). */
   readonly throttledPuts?: number;
+  /** The window's length when it is not a minute (tests run on short windows). Default 60. */
+  readonly seconds?: number;
 }
 
 export interface ScalingInput {
@@ -43,8 +45,12 @@ const DAY_MS = 24 * 60 * 60 * 1_000;
 const MINUTE_MS = 60_000;
 
 /** A minute's need in shards (fractional), and the limit that set it. */
-export function minuteNeed(minute: TrafficMinute, pollingConsumers: number): { shards: number; binding: BindingLimit } {
-  const needs = shardNeeds(minute.incomingBytes / 60, minute.incomingRecords / 60, pollingConsumers);
+export function minuteNeed(
+  minute: Pick<TrafficMinute, 'incomingBytes' | 'incomingRecords' | 'seconds'>,
+  pollingConsumers: number,
+): { shards: number; binding: BindingLimit } {
+  const seconds = minute.seconds ?? 60;
+  const needs = shardNeeds(minute.incomingBytes / seconds, minute.incomingRecords / seconds, pollingConsumers);
   const binding = bindingLimit(needs);
   return { shards: needs[binding], binding };
 }

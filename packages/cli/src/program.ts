@@ -10,6 +10,7 @@ import { addCheckpointCommand } from './checkpoint-command.js';
 import { addDashboardCommand } from './dashboard/dashboard-command.js';
 import { addFanOutCommand } from './fan-out-command.js';
 import { addCapacityCommand } from './capacity-command.js';
+import { addAutoscaleCommand } from './autoscale-command.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_NATS_URL,
@@ -145,6 +146,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   addDashboardCommand(program, io, (code) => (exitCode = code));
   addFanOutCommand(program, io, (code) => (exitCode = code));
   addCapacityCommand(program, io, (code) => (exitCode = code));
+  addAutoscaleCommand(program, io, (code) => (exitCode = code));
   program
     .command('local-stack')
     .description(

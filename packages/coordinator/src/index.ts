@@ -96,7 +96,7 @@ export { planLoadAwareAssignments, type LoadAwarePlan } from './assignment/load-
 export type { LeaseSwap } from './assignment/lease-swaps.js';
 export { InMemoryWorkerLoadStore, type WorkerLoadStore } from './load/worker-load-store.js';
 export { RedisWorkerLoadStore, type RedisWorkerLoadStoreOptions } from './load/redis-worker-load-store.js';
-export { createFailOpenRedis, type RedisConnectionOptions } from './redis/fail-open-redis.js';
+export { createFailOpenRedis, waitUntilReady, type RedisConnectionOptions } from './redis/fail-open-redis.js';
 export {
   EventLoopLoadSampler,
   type EventLoopLoadSamplerOptions,

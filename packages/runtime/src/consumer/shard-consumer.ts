@@ -250,6 +250,7 @@ export class ShardConsumer {
       (performance.now() - startedAt) / 1_000,
       lagOf(records, millisBehindLatest),
     );
+    this.options.observer?.recordsProcessed?.(records);
   }
 
   /** Delivers one batch until it is processed; resolves whether it was (false: stopped first). */

@@ -44,6 +44,7 @@ export function allOf(...observers: readonly WorkerObserver[]): WorkerObserver {
         processorFailed: () => each.forEach((observer) => observer.processorFailed()),
         checkpoint: (outcome) => each.forEach((observer) => observer.checkpoint(outcome)),
         getRecords: (outcome) => each.forEach((observer) => observer.getRecords(outcome)),
+        recordsProcessed: (records) => each.forEach((observer) => observer.recordsProcessed?.(records)),
       };
     },
     leaseTransition: (stream, shard, state) => observers.forEach((observer) => observer.leaseTransition(stream, shard, state)),

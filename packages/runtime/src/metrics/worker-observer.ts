@@ -1,3 +1,5 @@
+import type { KinesisRecord } from '@shoal/processor-sdk';
+
 /** Top-level lease machine states after which the shard is no longer this worker's. */
 export function hasLetGo(state: string): boolean {
   return state === 'stolen' || state === 'ended';
@@ -15,6 +17,8 @@ export interface ShardObserver {
   /** A checkpoint write: applied, or refused (the lease is no longer this worker's). */
   checkpoint(outcome: 'written' | 'refused'): void;
   getRecords(outcome: GetRecordsOutcome): void;
+  /** The records of a batch `processRecords` finished, for the traffic windows; optional. */
+  recordsProcessed?(records: readonly KinesisRecord[]): void;
 }
 
 /** What a worker reports for metrics; the default does nothing. */

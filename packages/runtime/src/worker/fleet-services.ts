@@ -12,6 +12,7 @@ import {
   type ShardReadBudget,
   type WorkerLoadStore,
 } from '@shoal/coordinator';
+import { RedisTrafficStore, type TrafficSink } from '@shoal/autoscaler';
 import { Redis } from 'ioredis';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 
@@ -37,6 +38,8 @@ export class FleetServices implements FleetServiceSet {
   readonly leaseStatePublisher: LeaseStatePublisher | undefined;
   readonly readBudget: ShardReadBudget | undefined;
   readonly workerLoadStore: WorkerLoadStore | undefined;
+  /** Where the worker's traffic windows go (for the autoscaler). */
+  readonly trafficSink: TrafficSink | undefined;
   private readonly built: { close(): Promise<void> }[] = [];
   private readonly connections: (() => Promise<void>)[] = [];
 
@@ -52,6 +55,7 @@ export class FleetServices implements FleetServiceSet {
     this.workerLoadStore =
       options.workerLoadStore ??
       (redis && this.keep(new RedisWorkerLoadStore({ redis, reportIntervalMs: options.loadReportIntervalMs, logger })));
+    this.trafficSink = options.trafficSink ?? (redis && new RedisTrafficStore({ redis }));
     logger.debug({ workerId, nats: link !== undefined, redis: redis !== undefined }, 'fleet services built');
   }
 

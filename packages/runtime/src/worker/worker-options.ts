@@ -12,6 +12,7 @@ import {
   type ShardReadBudget,
   type WorkerLoadStore,
 } from '@shoal/coordinator';
+import type { TrafficSink } from '@shoal/autoscaler';
 import { Redis } from 'ioredis';
 import type { InitialPosition, ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { z } from 'zod';
@@ -114,6 +115,14 @@ export interface WorkerOptions {
    * instead of polling. Default: polling. Give every worker of an application the same choice.
    */
   fanOut?: EnhancedFanOutOptions;
+  /**
+   * Where the worker writes per-shard, per-minute traffic windows (records and bytes by arrival
+   * minute, and by hash key) for the autoscaler, e.g. a `RedisTrafficStore`. Default: one on the
+   * `redis` connection when that is given, else none.
+   */
+  trafficSink?: TrafficSink;
+  /** How often the traffic windows are written. Default 10000 ms. */
+  trafficFlushIntervalMs?: number;
   /** Shared GetRecords budget (e.g. `RedisShardReadBudget`). Default: unlimited. */
   readBudget?: ShardReadBudget;
   /** Where every lease machine transition is published (e.g. `NatsLeaseStatePublisher`). Default: nowhere. */
@@ -179,6 +188,7 @@ export interface ResolvedWorkerOptions extends Required<
     | 'coordinationBus'
     | 'coordination'
     | 'workerLoadStore'
+    | 'trafficSink'
     | 'nats'
     | 'redis'
     | 'metrics'
@@ -191,6 +201,7 @@ export interface ResolvedWorkerOptions extends Required<
   streamName: string | undefined;
   streamSelection: StreamSelection;
   workerLoadStore: WorkerLoadStore | undefined;
+  trafficSink: TrafficSink | undefined;
   coordinationBus: CoordinationBus | undefined;
   coordination: Required<CoordinationOptions>;
   kinesis: KinesisClient | KinesisClientConfig;
@@ -362,6 +373,8 @@ const schema = z
     coordinationBus: z
       .custom<CoordinationBus>(hasMethods('publish', 'onEvent', 'requestLiveness', 'serveLiveness'), 'must implement CoordinationBus')
       .optional(),
+    trafficSink: z.custom<TrafficSink>(hasMethods('add'), 'must implement TrafficSink (add)').optional(),
+    trafficFlushIntervalMs: positiveMs.default(10_000),
     workerLoadStore: z.custom<WorkerLoadStore>(hasMethods('report', 'readAll', 'close'), 'must implement WorkerLoadStore').optional(),
     nats: z.union([z.instanceof(NatsLink), natsOptionsSchema]).optional(),
     redis: z.union([z.instanceof(Redis), redisOptionsSchema]).optional(),

@@ -20,6 +20,7 @@ import { FanOut } from '../fan-out/fan-out-sources.js';
 import { MetricsServer, type Readiness } from '../metrics/metrics-server.js';
 import { PrometheusMetrics } from '../metrics/prometheus-metrics.js';
 import { ShardLags, allOf } from '../metrics/shard-lags.js';
+import { TrafficRecorder } from '../metrics/traffic-recorder.js';
 import type { WorkerObserver } from '../metrics/worker-observer.js';
 import { InvalidOptionsError } from '../errors.js';
 import { leaseStateName, type LeaseMachineSnapshot } from '../machines/lease-machine.js';
@@ -82,6 +83,8 @@ export class Worker implements AsyncDisposable {
   private readonly lags = new ShardLags();
   /** What the shard consumers and lease transitions are reported to: the lags, and the metrics if kept. */
   private readonly observer: WorkerObserver;
+  /** Counts the traffic windows, when there is somewhere to write them. */
+  private readonly traffic: TrafficRecorder | undefined;
   private liveness: WorkerLiveness | undefined;
   private coordinator: LeaseCoordinator | undefined;
   private readonly idlePacer: IdleReadPacer;
@@ -147,7 +150,16 @@ export class Worker implements AsyncDisposable {
           options.metrics.targetLeasesPerWorker,
         )
       : undefined;
-    this.observer = this.metrics ? allOf(this.metrics, this.lags) : this.lags;
+    this.traffic = this.services.trafficSink
+      ? new TrafficRecorder({
+          sink: this.services.trafficSink,
+          application: options.applicationName,
+          rangeOf: (streamName, shardId) => this.hashKeyRangeOf(streamName, shardId),
+          flushIntervalMs: options.trafficFlushIntervalMs,
+          logger,
+        })
+      : undefined;
+    this.observer = allOf(...[this.metrics, this.lags, this.traffic].filter((observer) => observer !== undefined));
     this.streams = new ConsumedStreams({
       selection: options.streamSelection,
       kinesis: this.kinesis,
@@ -262,6 +274,7 @@ export class Worker implements AsyncDisposable {
     await this.shutdown();
     this.closed = true;
     this.idlePacer.close();
+    await this.traffic?.close();
     await this.metricsServer?.close();
     await this.services.close();
     if (this.ownsKinesis) this.kinesis.destroy();
@@ -422,6 +435,16 @@ export class Worker implements AsyncDisposable {
 
   private settled(leaseKey: string): void {
     for (const done of [...(this.settleWaiters.get(leaseKey) ?? [])]) done();
+  }
+
+  /** The hash key range of a shard whose lease this worker hosts. */
+  private hashKeyRangeOf(streamName: string, shardId: string): { startingHashKey: string; endingHashKey: string } | undefined {
+    const leases = this.actor?.getSnapshot().context.leases ?? {};
+    for (const ref of Object.values(leases)) {
+      const { lease } = ref.getSnapshot().context;
+      if (lease.shardId === shardId && this.streamOf(lease) === streamName) return lease.hashKeyRange;
+    }
+    return undefined;
   }
 
   /** A lease's stream (a lease this worker hosts always has one: it was eligible when taken). */
