@@ -47,3 +47,4 @@ export {
 } from './execution/scaling-history.js';
 export { ScalingExecutor, ScalingStepError, openShards, type ScalingExecutorOptions } from './execution/scaling-executor.js';
 export { Autoscaler, type AutoscaleDecision, type AutoscalerOptions, type ScalingStrategy } from './autoscaler.js';
+export { CloudWatchTrafficSource, type CloudWatchTrafficSourceOptions } from './traffic/cloudwatch-traffic-source.js';

@@ -23,6 +23,10 @@ export interface WorkerFlags {
   readonly maxLeasesPerWorker?: number;
   /** Read by enhanced fan-out through this stream consumer. */
   readonly fanOutConsumer?: string;
+  /** The fleet's leader scales the stream to its traffic. */
+  readonly autoscale?: boolean;
+  readonly autoscaleStrategy?: 'uniform' | 'hot-shards';
+  readonly autoscaleDryRun?: boolean;
   readonly region?: string;
   readonly kinesisEndpoint?: string;
   readonly dynamodbEndpoint?: string;
@@ -125,6 +129,7 @@ export async function workerOptionsFrom(
     ...(flags.fanOutConsumer === undefined
       ? {}
       : { fanOut: { ...objectOrUndefined(fileOptions.fanOut), consumerName: flags.fanOutConsumer } }),
+    ...autoscaleOption(flags, fileOptions.autoscale),
   } as Record<string, unknown>;
   return {
     options: options as unknown as WorkerOptions,
@@ -229,6 +234,13 @@ function redisOption(flags: WorkerFlags, fromFile: unknown): { redis?: WorkerOpt
 /** The entries whose value is not undefined. */
 function defined<T extends Record<string, unknown>>(values: T): Partial<T> {
   return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+/** `--autoscale` (and its strategy and dry run) over the config file's `autoscale`. */
+function autoscaleOption(flags: WorkerFlags, fromFile: unknown): { autoscale?: object } {
+  const given = defined({ strategy: flags.autoscaleStrategy, dryRun: flags.autoscaleDryRun });
+  if (!flags.autoscale && Object.keys(given).length === 0) return fromFile === undefined ? {} : { autoscale: fromFile as object };
+  return { autoscale: { ...objectOrUndefined(fromFile), ...given } };
 }
 
 function objectOrUndefined(value: unknown): object | undefined {

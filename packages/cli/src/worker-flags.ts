@@ -54,6 +54,23 @@ export function addWorkerNodeFlags(command: Command): Command {
     positiveInteger,
   );
   command.addOption(
+    new Option(
+      '--autoscale',
+      'the fleet’s leader scales the stream to its traffic (needs --redis and --nats; rules from `autoscale` in --config)',
+    ).env('SHOAL_AUTOSCALE'),
+  );
+  command.addOption(
+    new Option(
+      '--autoscale-strategy <strategy>',
+      'with --autoscale: uniform (UpdateShardCount) or hot-shards (split hot shards at their traffic median)',
+    )
+      .choices(['uniform', 'hot-shards'])
+      .env('SHOAL_AUTOSCALE_STRATEGY'),
+  );
+  command.addOption(
+    new Option('--autoscale-dry-run', 'with --autoscale: plan, log and record, change nothing').env('SHOAL_AUTOSCALE_DRY_RUN'),
+  );
+  command.addOption(
     new Option('--log-level <level>', 'log level of the JSON lines on stdout')
       .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
       .default('info')

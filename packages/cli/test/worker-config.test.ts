@@ -58,6 +58,27 @@ describe('shoal worker options', () => {
     expect((await workerOptionsFrom({ stream: 'orders', replicateTo: ['eu'] })).processor).toEqual({ kind: 'replicate', targets: ['eu'] });
   });
 
+  it('reads by enhanced fan-out and autoscales from flags, over the config file', async () => {
+    const config = fileWith(
+      'shoal.json',
+      JSON.stringify({
+        fanOut: { consumerName: 'file', maxEventGapMs: 20_000 },
+        autoscale: { rules: { maxShards: 64 }, intervalMs: 30_000 },
+      }),
+    );
+    const { options } = await workerOptionsFrom({
+      config,
+      processor: './p.js',
+      fanOutConsumer: 'billing',
+      autoscale: true,
+      autoscaleStrategy: 'hot-shards',
+    });
+    expect(options.fanOut).toEqual({ consumerName: 'billing', maxEventGapMs: 20_000 });
+    expect(options.autoscale).toEqual({ rules: { maxShards: 64 }, intervalMs: 30_000, strategy: 'hot-shards' });
+    const { options: withoutFlags } = await workerOptionsFrom({ processor: './p.js', autoscale: true });
+    expect(withoutFlags.autoscale).toEqual({});
+  });
+
   it('names what is wrong with the processor or the config file', async () => {
     await expect(workerOptionsFrom({})).rejects.toThrow(/--processor is required/);
     await expect(workerOptionsFrom({ processor: 'p.js', config: '/nonexistent/shoal.json' })).rejects.toThrow(

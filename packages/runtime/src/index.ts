@@ -25,6 +25,7 @@
  */
 export { Worker, type WorkerLeaseView, type WorkerState } from './worker/worker.js';
 export { shutdownOnSignals } from './worker/shutdown-signals.js';
+export type { WorkerAutoscaleOptions } from './worker/autoscale-duty.js';
 export {
   resolveWorkerOptions,
   selfFenceAfterMs,

@@ -99,6 +99,18 @@ describe('resolveWorkerOptions: defaults', () => {
     );
   });
 
+  it('rejects autoscaling without Redis or a bus, or with rules that cannot hold, naming each', () => {
+    const error = rejectionOf({ ...required, autoscale: { rules: { upThreshold: 0.5, downThreshold: 0.6 }, strategy: 'hot-shards' } });
+    expect(error.issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^autoscale: needs `redis`/),
+        expect.stringMatching(/^autoscale: needs a coordination bus/),
+        expect.stringMatching(/^autoscale\.rules: downThreshold: must be 0 or more and below upThreshold \(0\.5\)/),
+      ]),
+    );
+    expect(rejectionOf({ ...required, autoscale: { strategy: 'sideways' } }).issues[0]).toMatch(/^autoscale\.strategy: /);
+  });
+
   it('keeps values that were given', () => {
     const resolved = resolveWorkerOptions({ ...required, workerId: 'worker-7', leaseDurationMs: 9_000, heartbeatIntervalMs: 3_000 });
     expect(resolved).toMatchObject({ workerId: 'worker-7', leaseDurationMs: 9_000, heartbeatIntervalMs: 3_000 });

@@ -48,9 +48,11 @@ export interface RedisScalingHistoryOptions {
   readonly keyPrefix?: string;
   /** Events kept per stream. Default 1,000. */
   readonly limit?: number;
+  /** A stream's history expires this long after its last event. Default 7 days. */
+  readonly retentionMs?: number;
 }
 
-/** The history in Redis, one list a stream, newest first, capped, so every autoscaler of the stream sees the same calls. */
+/** The history in Redis, one list a stream, newest first, capped and expiring, so every autoscaler of the stream sees the same calls. */
 export class RedisScalingHistory implements ScalingHistory {
   private readonly prefix: string;
   private readonly limit: number;

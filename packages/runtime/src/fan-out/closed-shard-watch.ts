@@ -1,6 +1,7 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { listShards, type Logger } from '@shoal/coordinator';
 import type { Clock } from '../clock.js';
+import { untilAborted } from './abortable.js';
 
 export interface ClosedShardWatchOptions {
   readonly kinesis: KinesisClient;
@@ -26,9 +27,12 @@ export class ClosedShardWatch {
 
   constructor(private readonly options: ClosedShardWatchOptions) {}
 
-  /** Whether the shard was closed when its stream was last listed; false when the listing failed. */
-  async isClosed(streamName: string, shardId: string): Promise<boolean> {
-    return (await this.closedShards(streamName)).has(shardId);
+  /**
+   * Whether the shard was closed when its stream was last listed; false when the listing failed.
+   * `signal` stops this caller's wait, not the listing the worker's other shards share.
+   */
+  async isClosed(streamName: string, shardId: string, signal?: AbortSignal): Promise<boolean> {
+    return (await untilAborted(this.closedShards(streamName), signal)).has(shardId);
   }
 
   private closedShards(streamName: string): Promise<ReadonlySet<string>> {
@@ -36,6 +40,8 @@ export class ClosedShardWatch {
     const now = clock.monotonic();
     const listing = this.listings.get(streamName);
     if (listing && now - listing.at < intervalMs) return listing.closed;
+    // Listings of streams no shard asked about for a while (a pattern's streams come and go) go.
+    for (const [name, old] of this.listings) if (now - old.at > 10 * intervalMs) this.listings.delete(name);
     const closed = this.list(streamName);
     this.listings.set(streamName, { at: now, closed });
     return closed;

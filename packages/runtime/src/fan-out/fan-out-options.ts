@@ -15,9 +15,12 @@ export interface EnhancedFanOutOptions {
    */
   consumerName: string;
   /**
-   * The client SubscribeToShard is sent with. Default: the worker's Kinesis client. AWS serves
-   * SubscribeToShard only over HTTP/2, the SDK's default handler; an emulator such as
-   * kinesis-local only over HTTP/1.1 (`NodeHttpHandler`).
+   * The client SubscribeToShard is sent with. AWS serves SubscribeToShard only over HTTP/2, the
+   * SDK's default handler; an emulator such as kinesis-local only over HTTP/1.1
+   * (`NodeHttpHandler`). Each open subscription holds a connection, so give an HTTP/1.1 handler
+   * enough sockets (`NodeHttpHandler`'s default is 50). Default: when the worker's `kinesis` is a
+   * config, a client built from it for subscriptions alone (HTTP/1.1 without a socket cap when
+   * the config's handler is a `NodeHttpHandler`); when it is a ready client, that client.
    */
   subscribeClient?: KinesisClient;
   /**

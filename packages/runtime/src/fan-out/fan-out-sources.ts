@@ -1,4 +1,4 @@
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, KinesisClientConfig } from '@aws-sdk/client-kinesis';
 import type { Logger, ShardReadBudget } from '@shoal/coordinator';
 import type { Clock } from '../clock.js';
 import type { RecordSourceFactory } from '../consumer/record-sources.js';
@@ -7,9 +7,12 @@ import { ClosedShardWatch } from './closed-shard-watch.js';
 import type { ResolvedFanOutOptions } from './fan-out-options.js';
 import { StreamConsumers } from './stream-consumers.js';
 import { SubscribeToShardFetcher } from './subscribe-to-shard-fetcher.js';
+import { subscriptionClient } from './subscription-client.js';
 
 export interface FanOutDependencies {
   readonly kinesis: KinesisClient;
+  /** The worker's Kinesis option, to build the client subscriptions go through (see {@link subscriptionClient}). */
+  readonly kinesisOption: KinesisClient | KinesisClientConfig;
   readonly fanOut: ResolvedFanOutOptions;
   readonly retrieval: Required<RetrievalOptions>;
   readonly budget: ShardReadBudget;
@@ -25,10 +28,12 @@ export interface FanOutDependencies {
 export class FanOut {
   readonly consumers: StreamConsumers;
   private readonly closedShards: ClosedShardWatch | undefined;
+  private readonly subscriptions: { readonly client: KinesisClient; readonly owned: boolean };
 
   constructor(private readonly deps: FanOutDependencies) {
     const { kinesis, fanOut, requestTimeoutMs, clock, logger } = deps;
     this.consumers = new StreamConsumers({ kinesis, consumerName: fanOut.consumerName, requestTimeoutMs, clock, logger });
+    this.subscriptions = fanOut.subscribeClient ? { client: fanOut.subscribeClient, owned: false } : subscriptionClient(deps.kinesisOption);
     this.closedShards =
       fanOut.shardEndCheckIntervalMs > 0
         ? new ClosedShardWatch({ kinesis, intervalMs: fanOut.shardEndCheckIntervalMs, requestTimeoutMs, clock, logger })
@@ -40,10 +45,16 @@ export class FanOut {
     await Promise.all(streamNames.map((streamName) => this.consumers.consumerArn(streamName, signal)));
   }
 
+  /** Stops registrations in progress and frees the subscription client built here (the worker closes). */
+  close(): void {
+    this.consumers.close();
+    if (this.subscriptions.owned) this.subscriptions.client.destroy();
+  }
+
   readonly sources: RecordSourceFactory = (shard, start, { logger }) => {
     const { kinesis, fanOut, retrieval, budget, requestTimeoutMs, clock } = this.deps;
     return new SubscribeToShardFetcher({
-      subscribeClient: fanOut.subscribeClient ?? kinesis,
+      subscribeClient: this.subscriptions.client,
       kinesis,
       streamName: shard.streamName,
       shardId: shard.shardId,

@@ -10,7 +10,8 @@ import { withRequestTimeout, type Logger } from '@shoal/coordinator';
 import { ShoalError, type ShoalErrorOptions } from '@shoal/processor-sdk';
 import { Backoff } from '../backoff.js';
 import type { Clock } from '../clock.js';
-import { errorName } from '../consumer/kinesis-errors.js';
+import { errorName, isPermanent } from '../consumer/kinesis-errors.js';
+import { untilAborted } from './abortable.js';
 
 /** Kinesis allows this many consumers registered on one stream. */
 export const MAX_CONSUMERS_PER_STREAM = 20;
@@ -18,6 +19,10 @@ export const MAX_CONSUMERS_PER_STREAM = 20;
 const REGISTER_SPACING_MS = 200;
 /** A consumer is CREATING for a few seconds on AWS; give up after this long. */
 const ACTIVE_TIMEOUT_MS = 120_000;
+/** A stream's entry is dropped after this long without a caller… */
+const UNUSED_AFTER_MS = 60 * 60_000;
+/** …and the least recently asked about go beyond this many streams. */
+const MAX_STREAMS = 256;
 
 /** The stream holds the most consumers Kinesis allows, and this application's is not among them. */
 export class StreamConsumerLimitError extends ShoalError {
@@ -52,21 +57,34 @@ export interface StreamConsumersOptions {
  * while fewer than 20 consumers exist (too many CREATING at once, or the rate) is retried.
  */
 export class StreamConsumers {
-  private readonly arns = new Map<string, Promise<string>>();
+  /** stream → its consumer's ARN once ACTIVE, shared by every lease of the stream, and when it was last asked for. */
+  private readonly arns = new Map<string, { readonly arn: Promise<string>; usedAt: number }>();
   private lastRegisterAt = Number.NEGATIVE_INFINITY;
   private registerQueue: Promise<void> = Promise.resolve();
+  /** Aborts every registration in progress when the worker closes. */
+  private readonly closed = new AbortController();
 
   constructor(private readonly options: StreamConsumersOptions) {}
 
-  /** The consumer's ARN on `streamName`, once it is ACTIVE. A failure is not remembered: the next call tries again. */
+  /**
+   * The consumer's ARN on `streamName`, once it is ACTIVE. The registration is shared by every
+   * caller and runs until it is done or the worker closes; `signal` only stops this caller's wait.
+   * A failure is not remembered: the next call tries again.
+   */
   consumerArn(streamName: string, signal?: AbortSignal): Promise<string> {
-    let arn = this.arns.get(streamName);
-    if (!arn) {
-      arn = this.ensureActive(streamName, signal);
-      this.arns.set(streamName, arn);
-      arn.catch(() => this.arns.delete(streamName));
+    const now = this.options.clock.monotonic();
+    this.forgetUnused(now);
+    let entry = this.arns.get(streamName);
+    if (!entry) {
+      const arn = this.ensureActive(streamName, this.closed.signal);
+      entry = { arn, usedAt: now };
+      this.arns.set(streamName, entry);
+      arn.catch(() => {
+        if (this.arns.get(streamName)?.arn === arn) this.arns.delete(streamName);
+      });
     }
-    return arn;
+    entry.usedAt = now;
+    return untilAborted(entry.arn, signal);
   }
 
   /**
@@ -77,16 +95,38 @@ export class StreamConsumers {
     this.arns.delete(streamName);
   }
 
-  private async ensureActive(streamName: string, signal?: AbortSignal): Promise<string> {
+  /** Stops every registration in progress; later calls fail. */
+  close(): void {
+    this.closed.abort(new Error('the worker closed'));
+  }
+
+  /** Streams no lease asked about for an hour (a pattern's streams come and go), or beyond the most kept: their entries go. */
+  private forgetUnused(now: number): void {
+    for (const [streamName, entry] of this.arns) if (now - entry.usedAt > UNUSED_AFTER_MS) this.arns.delete(streamName);
+    if (this.arns.size < MAX_STREAMS) return;
+    const byUse = [...this.arns].sort(([, a], [, b]) => a.usedAt - b.usedAt);
+    for (const [streamName] of byUse.slice(0, this.arns.size - MAX_STREAMS + 1)) this.arns.delete(streamName);
+  }
+
+  private async ensureActive(streamName: string, signal: AbortSignal): Promise<string> {
     const { consumerName, clock, logger } = this.options;
-    const streamArn = await this.streamArn(streamName, signal);
     const backoff = new Backoff({ baseMs: 250, maxMs: 5_000 });
     const deadline = clock.monotonic() + ACTIVE_TIMEOUT_MS;
+    let streamArn: string | undefined;
     for (;;) {
-      const described = await this.describe(streamArn, signal);
-      if (described?.status === 'ACTIVE') return described.arn;
-      // CREATING: wait. DELETING: the name is free once the old consumer is gone; register then.
-      if (described === undefined) await this.register(streamName, streamArn, signal);
+      let status: string | undefined;
+      try {
+        streamArn ??= await this.streamArn(streamName, signal);
+        const described = await this.describe(streamArn, signal);
+        if (described?.status === 'ACTIVE') return described.arn;
+        status = described?.status;
+        // CREATING: wait. DELETING: the name is free once the old consumer is gone; register then.
+        if (described === undefined) await this.register(streamName, streamArn, signal);
+      } catch (error) {
+        // Throttled (every worker of a fleet starting at once asks), timed out or a server error: try again.
+        if (signal.aborted || error instanceof StreamConsumerLimitError || isPermanent(error)) throw error;
+        logger.warn({ streamName, consumerName, err: error }, 'could not look up or register the stream consumer; trying again');
+      }
       if (clock.monotonic() >= deadline) {
         throw new ShoalError(
           'KINESIS',
@@ -97,12 +137,12 @@ export class StreamConsumers {
         );
       }
       const delayMs = backoff.next();
-      logger.debug({ streamName, consumerName, status: described?.status, delayMs }, 'waiting for the stream consumer to become ACTIVE');
+      logger.debug({ streamName, consumerName, status, delayMs }, 'waiting for the stream consumer to become ACTIVE');
       await clock.sleep(delayMs, signal);
     }
   }
 
-  private async register(streamName: string, streamArn: string, signal?: AbortSignal): Promise<void> {
+  private async register(streamName: string, streamArn: string, signal: AbortSignal): Promise<void> {
     const { consumerName, logger } = this.options;
     await this.spaced(signal);
     try {
@@ -129,7 +169,7 @@ export class StreamConsumers {
   }
 
   /** Resolves when this process may send its next RegisterStreamConsumer. */
-  private spaced(signal?: AbortSignal): Promise<void> {
+  private spaced(signal: AbortSignal): Promise<void> {
     const { clock } = this.options;
     const turn = this.registerQueue.then(async () => {
       const waitMs = this.lastRegisterAt + REGISTER_SPACING_MS - clock.monotonic();

@@ -48,6 +48,9 @@ export interface SubscribeToShardFetcherOptions {
   readonly logger: Logger;
 }
 
+/** Node's timers wait at most this long; a longer one would fire at once. */
+const TIMER_MAX_MS = 2_147_483_647;
+
 /** Why a subscription was ended from this side. */
 type Renewal = 'renew' | 'event-gap';
 
@@ -79,6 +82,8 @@ export class SubscribeToShardFetcher implements RecordSource {
   /** Where the next subscription starts: the last event's continuation, or the start. */
   private continuation: string | undefined;
   private ended = false;
+  /** Events the subscription in progress delivered. */
+  private eventsInSubscription = 0;
   private lastEndCheckAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: SubscribeToShardFetcherOptions) {
@@ -110,12 +115,15 @@ export class SubscribeToShardFetcher implements RecordSource {
     const signal = this.controller.signal;
     const backoff = new Backoff({ baseMs: retrieval.retryBaseMs, maxMs: retrieval.retryMaxMs });
     while (!signal.aborted && !this.ended) {
+      // A processor that fell behind holds the next subscription back too: the buffer stays bounded.
+      await this.buffer.waitForRoom(signal);
+      if (signal.aborted) return;
       const subscription = new AbortController();
-      let events = 0;
+      this.eventsInSubscription = 0;
       try {
         const consumerArn = await this.options.consumerArn(signal);
-        events = await this.subscribeOnce(consumerArn, subscription);
-        if (events > 0) {
+        await this.subscribeOnce(consumerArn, subscription);
+        if (this.eventsInSubscription > 0) {
           backoff.reset();
           continue;
         }
@@ -123,22 +131,24 @@ export class SubscribeToShardFetcher implements RecordSource {
         await clock.sleep(backoff.next(), signal).catch(() => undefined);
       } catch (error) {
         if (signal.aborted) return;
+        // However it ended, a subscription that delivered shows the shard can be read: start the backoff over.
+        if (this.eventsInSubscription > 0) backoff.reset();
         if (error instanceof SubscriptionEnded) {
-          if (error.why === 'event-gap')
+          if (error.why === 'event-gap') {
             logger.warn(
               { shardId, maxEventGapMs: this.options.timings.maxEventGapMs },
               'no event from the subscription for too long; subscribing again',
             );
+          }
           continue;
         }
-        if (error instanceof StreamConsumerLimitError) throw error;
         if (await this.endIfShardGone(error)) return;
         // The shard is there, so the consumer is not (deregistered by hand): find or register it again.
         if (errorName(error) === 'ResourceNotFoundException') this.options.consumerMissing();
-        const delayMs = backoff.next();
+        const delayMs = error instanceof StreamConsumerLimitError ? retrieval.retryMaxMs : backoff.next();
         // Within 5 s of the last subscribe, or while the server still holds an ended one: expected.
         const expected = errorName(error) === 'ResourceInUseException' || isThrottling(error);
-        (expected ? logger.debug : logger.warn).call(
+        (error instanceof StreamConsumerLimitError ? logger.error : expected ? logger.debug : logger.warn).call(
           logger,
           { shardId, err: error, delayMs, attempt: backoff.attempts },
           `SubscribeToShard: ${errorName(error)}; subscribing again after backoff`,
@@ -150,8 +160,8 @@ export class SubscribeToShardFetcher implements RecordSource {
     }
   }
 
-  /** One subscription, read until it ends: resolves the number of events it delivered, throws how it ended otherwise. */
-  private async subscribeOnce(consumerArn: string, subscription: AbortController): Promise<number> {
+  /** One subscription, read until it ends (counting its events in `eventsInSubscription`); throws how it ended otherwise. */
+  private async subscribeOnce(consumerArn: string, subscription: AbortController): Promise<void> {
     const { subscribeClient, shardId, timings, requestTimeoutMs } = this.options;
     const stop = AbortSignal.any([this.controller.signal, subscription.signal]);
     const command = new SubscribeToShardCommand({ ConsumerARN: consumerArn, ShardId: shardId, StartingPosition: this.startingPosition() });
@@ -169,20 +179,20 @@ export class SubscribeToShardFetcher implements RecordSource {
       ending ??= why;
       subscription.abort(new SubscriptionEnded(why));
     };
-    const renewTimer = setTimeout(() => end('renew'), timings.renewSubscriptionAfterMs);
-    let gapTimer = setTimeout(() => end('event-gap'), timings.maxEventGapMs);
-    let events = 0;
+    const renewTimer = setTimeout(() => end('renew'), Math.min(timings.renewSubscriptionAfterMs, TIMER_MAX_MS));
+    const gapMs = Math.min(timings.maxEventGapMs, TIMER_MAX_MS);
+    let gapTimer = setTimeout(() => end('event-gap'), gapMs);
     try {
       for await (const event of stream) {
         clearTimeout(gapTimer);
         if (event.SubscribeToShardEvent) {
-          events += 1;
-          if (await this.deliver(event.SubscribeToShardEvent)) return events;
+          this.eventsInSubscription += 1;
+          if (await this.deliver(event.SubscribeToShardEvent)) return;
         }
         // Waiting for room is the consumer's pace, not the subscription's silence.
         await this.buffer.waitForRoom(stop);
         if (ending || this.controller.signal.aborted) break;
-        gapTimer = setTimeout(() => end('event-gap'), timings.maxEventGapMs);
+        gapTimer = setTimeout(() => end('event-gap'), gapMs);
       }
     } catch (error) {
       if (ending) throw new SubscriptionEnded(ending);
@@ -192,7 +202,6 @@ export class SubscribeToShardFetcher implements RecordSource {
       clearTimeout(gapTimer);
     }
     if (ending) throw new SubscriptionEnded(ending);
-    return events;
   }
 
   /** Buffers an event's records; resolves true when the shard ended with it. */
@@ -219,8 +228,8 @@ export class SubscribeToShardFetcher implements RecordSource {
     const now = clock.monotonic();
     if (now - this.lastEndCheckAt < timings.shardEndCheckIntervalMs) return false;
     this.lastEndCheckAt = now;
-    if (!(await closedShards.isClosed(streamName, shardId))) return false;
     const signal = this.controller.signal;
+    if (!(await closedShards.isClosed(streamName, shardId, signal))) return false;
     const { ShardIterator } = await withRequestTimeout(
       'Kinesis GetShardIterator',
       requestTimeoutMs,

@@ -43,6 +43,11 @@ export interface LeaseCoordinatorOptions {
   readonly options: FleetOptions;
   /** A finished lease was deleted from the table (its shard's lineage is done). */
   readonly onLeaseDeleted?: (lease: Lease) => void;
+  /**
+   * Runs once the streams are known and before the worker registers: what must hold before it
+   * may take a lease (enhanced fan-out's consumers registered). A failure fails the start.
+   */
+  readonly beforeRegistering?: (streamNames: readonly string[]) => Promise<void>;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -185,6 +190,7 @@ export class LeaseCoordinator {
    */
   async register(): Promise<void> {
     await this.deps.streams.start(this.controller.signal);
+    await this.deps.beforeRegistering?.(this.deps.streams.names());
     const startedAt = instantOf(this.deps.clock);
     const registered = await this.deps.store.registerWorker(this.deps.namespace, this.deps.workerId, this.registration());
     if (registered.status === 'conflict') {

@@ -12,7 +12,7 @@ import {
   type ShardReadBudget,
   type WorkerLoadStore,
 } from '@shoal/coordinator';
-import { RedisTrafficStore, type TrafficSink } from '@shoal/autoscaler';
+import { RedisScalingHistory, RedisTrafficStore, type TrafficSink } from '@shoal/autoscaler';
 import { Redis } from 'ioredis';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 
@@ -40,6 +40,8 @@ export class FleetServices implements FleetServiceSet {
   readonly workerLoadStore: WorkerLoadStore | undefined;
   /** Where the worker's traffic windows go (for the autoscaler). */
   readonly trafficSink: TrafficSink | undefined;
+  /** Where the autoscaler reads traffic and keeps its history, when the worker's leader scales. */
+  readonly autoscaling: { readonly traffic: RedisTrafficStore; readonly history: RedisScalingHistory } | undefined;
   private readonly built: { close(): Promise<void> }[] = [];
   private readonly connections: (() => Promise<void>)[] = [];
 
@@ -55,7 +57,12 @@ export class FleetServices implements FleetServiceSet {
     this.workerLoadStore =
       options.workerLoadStore ??
       (redis && this.keep(new RedisWorkerLoadStore({ redis, reportIntervalMs: options.loadReportIntervalMs, logger })));
-    this.trafficSink = options.trafficSink ?? (redis && new RedisTrafficStore({ redis }));
+    const traffic = redis && new RedisTrafficStore({ redis });
+    this.trafficSink = options.trafficSink ?? traffic;
+    // A traffic store given ready-made (another window, another prefix) is also where the autoscaler reads.
+    const given = options.trafficSink instanceof RedisTrafficStore ? options.trafficSink : undefined;
+    this.autoscaling =
+      options.autoscale && redis && traffic ? { traffic: given ?? traffic, history: new RedisScalingHistory({ redis }) } : undefined;
     logger.debug({ workerId, nats: link !== undefined, redis: redis !== undefined }, 'fleet services built');
   }
 

@@ -12,7 +12,7 @@ import {
   type ShardReadBudget,
   type WorkerLoadStore,
 } from '@shoal/coordinator';
-import type { TrafficSink } from '@shoal/autoscaler';
+import { InvalidScalingRulesError, resolveScalingRules, type ScalingRules, type TrafficSink } from '@shoal/autoscaler';
 import { Redis } from 'ioredis';
 import type { InitialPosition, ShardRecordProcessorFactory } from '@shoal/processor-sdk';
 import { z } from 'zod';
@@ -22,6 +22,7 @@ import type { EnhancedFanOutOptions, ResolvedFanOutOptions } from '../fan-out/fa
 import type { CoordinationOptions } from '../fleet/fleet-options.js';
 import { InvalidOptionsError } from '../errors.js';
 import type { StreamSelection } from '../streams/consumed-streams.js';
+import type { WorkerAutoscaleOptions } from './autoscale-duty.js';
 import { crossFieldIssues, describe } from './option-rules.js';
 
 export type { CoordinationOptions, EnhancedFanOutOptions, RetrievalOptions };
@@ -123,6 +124,12 @@ export interface WorkerOptions {
   trafficSink?: TrafficSink;
   /** How often the traffic windows are written. Default 10000 ms. */
   trafficFlushIntervalMs?: number;
+  /**
+   * The fleet's leader scales the streams it consumes to their traffic (see `@shoal/autoscaler`),
+   * from the traffic windows its workers write to Redis, keeping the history there. Needs `redis`
+   * and a coordination bus (`nats` or `coordinationBus`). Default: off.
+   */
+  autoscale?: WorkerAutoscaleOptions;
   /** Shared GetRecords budget (e.g. `RedisShardReadBudget`). Default: unlimited. */
   readBudget?: ShardReadBudget;
   /** Where every lease machine transition is published (e.g. `NatsLeaseStatePublisher`). Default: nowhere. */
@@ -189,6 +196,7 @@ export interface ResolvedWorkerOptions extends Required<
     | 'coordination'
     | 'workerLoadStore'
     | 'trafficSink'
+    | 'autoscale'
     | 'nats'
     | 'redis'
     | 'metrics'
@@ -202,6 +210,7 @@ export interface ResolvedWorkerOptions extends Required<
   streamSelection: StreamSelection;
   workerLoadStore: WorkerLoadStore | undefined;
   trafficSink: TrafficSink | undefined;
+  autoscale: WorkerAutoscaleOptions | undefined;
   coordinationBus: CoordinationBus | undefined;
   coordination: Required<CoordinationOptions>;
   kinesis: KinesisClient | KinesisClientConfig;
@@ -217,6 +226,8 @@ export interface ResolvedWorkerOptions extends Required<
 }
 
 const NAME = /^[a-zA-Z0-9_.-]+$/;
+/** Node's timers wait at most this long; a longer one fires at once. */
+const TIMER_MAX_MS = 2_147_483_647;
 const positiveError = (issue: { input?: unknown }) => `must be a positive whole number of milliseconds; got ${describe(issue.input)}`;
 const positiveMs = z.number({ error: positiveError }).int({ error: positiveError }).positive({ error: positiveError });
 const nonNegativeError = (issue: { input?: unknown }) => `must be a whole number of milliseconds, 0 or more; got ${describe(issue.input)}`;
@@ -363,7 +374,9 @@ const schema = z
         renewSubscriptionAfterMs: positiveMs
           .max(300_000, { error: 'must be at most 300000 ms: Kinesis ends a subscription after 5 minutes' })
           .default(290_000),
-        maxEventGapMs: positiveMs.default(30_000),
+        maxEventGapMs: positiveMs
+          .max(TIMER_MAX_MS, { error: `must be at most ${TIMER_MAX_MS} ms, the longest a timer can wait` })
+          .default(30_000),
         shardEndCheckIntervalMs: nonNegativeMs.default(10_000),
       })
       .strict()
@@ -375,6 +388,15 @@ const schema = z
       .optional(),
     trafficSink: z.custom<TrafficSink>(hasMethods('add'), 'must implement TrafficSink (add)').optional(),
     trafficFlushIntervalMs: positiveMs.default(10_000),
+    autoscale: z
+      .object({
+        rules: z.record(z.string(), z.union([z.number(), z.boolean()])).optional(),
+        strategy: z.enum(['uniform', 'hot-shards']).optional(),
+        intervalMs: positiveMs.optional(),
+        dryRun: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
     workerLoadStore: z.custom<WorkerLoadStore>(hasMethods('report', 'readAll', 'close'), 'must implement WorkerLoadStore').optional(),
     nats: z.union([z.instanceof(NatsLink), natsOptionsSchema]).optional(),
     redis: z.union([z.instanceof(Redis), redisOptionsSchema]).optional(),
@@ -423,6 +445,28 @@ const schema = z
             ? 'is required: give the stream to consume (or `streams`, a list, or `streamPattern`)'
             : `give only one of streamName, streams and streamPattern; got ${given.join(' and ')}`,
       });
+    }
+    if (options.autoscale) {
+      try {
+        resolveScalingRules(options.autoscale.rules as Partial<ScalingRules> | undefined);
+      } catch (error) {
+        if (!(error instanceof InvalidScalingRulesError)) throw error;
+        for (const issue of error.issues) context.addIssue({ code: 'custom', path: ['autoscale', 'rules'], message: issue });
+      }
+      if (options.redis === undefined) {
+        context.addIssue({
+          code: 'custom',
+          path: ['autoscale'],
+          message: 'needs `redis`: the traffic windows and the scaling history are kept there',
+        });
+      }
+      if (options.nats === undefined && options.coordinationBus === undefined) {
+        context.addIssue({
+          code: 'custom',
+          path: ['autoscale'],
+          message: 'needs a coordination bus (`nats` or `coordinationBus`): only the fleet’s leader scales',
+        });
+      }
     }
     const bus = options.coordinationBus;
     if (bus && (bus.application !== options.applicationName || bus.streamName !== options.streamName)) {

@@ -30,6 +30,7 @@ import { WorkerLiveness } from '../fleet/liveness/worker-liveness.js';
 import { createLeaseMachine } from '../leases/lease-actors.js';
 import type { HostedLease, LeaseHost } from '../leases/lease-host.js';
 import { ConsumedStreams } from '../streams/consumed-streams.js';
+import { AutoscaleDuty } from './autoscale-duty.js';
 import { FleetServices } from './fleet-services.js';
 import { WorkerLiveReporter } from './live-reporter.js';
 import { LoadReporter } from './load-reporter.js';
@@ -91,6 +92,8 @@ export class Worker implements AsyncDisposable {
   private readonly readBudget: ShardReadBudget;
   /** Set when the worker reads by enhanced fan-out. */
   private readonly fanOut: FanOut | undefined;
+  /** Aborted when the worker is shut down before it started. */
+  private readonly startup = new AbortController();
   private actor: WorkerActorRef | undefined;
   private runPromise: Promise<void> | undefined;
   private closed = false;
@@ -129,6 +132,7 @@ export class Worker implements AsyncDisposable {
     this.fanOut = options.fanOut
       ? new FanOut({
           kinesis: this.kinesis,
+          kinesisOption: options.kinesis,
           fanOut: options.fanOut,
           retrieval: options.retrieval,
           budget: this.readBudget,
@@ -264,6 +268,8 @@ export class Worker implements AsyncDisposable {
   async shutdown(): Promise<void> {
     const actor = this.actor;
     if (!actor) return;
+    // Waiting for a stream consumer to become ACTIVE is not worth finishing once asked to stop.
+    if (this.state === 'starting') this.startup.abort(new ShutdownError(`worker ${this.workerId} was shut down while starting`));
     if (actor.getSnapshot().status === 'active') actor.send({ type: 'SHUTDOWN' });
     await this.runPromise?.catch(() => undefined);
   }
@@ -274,6 +280,7 @@ export class Worker implements AsyncDisposable {
     await this.shutdown();
     this.closed = true;
     this.idlePacer.close();
+    this.fanOut?.close();
     await this.traffic?.close();
     await this.metricsServer?.close();
     await this.services.close();
@@ -301,6 +308,7 @@ export class Worker implements AsyncDisposable {
         })
       : undefined;
     const liveReporter = this.createLiveReporter();
+    const autoscaling = this.createAutoscaleDuty(() => coordinator.isLeading());
     const host = this.createLeaseHost();
     const coordinator = (this.coordinator = new LeaseCoordinator({
       store: this.store,
@@ -313,6 +321,10 @@ export class Worker implements AsyncDisposable {
       bus: this.options.coordinationBus,
       options: this.options,
       onLeaseDeleted: (lease) => this.publisher?.forget?.(this.streamOf(lease), lease.leaseKey),
+      // A stream consumer that cannot be registered fails the start, before any lease is taken.
+      ...(this.fanOut
+        ? { beforeRegistering: (streamNames: readonly string[]) => this.fanOut!.prepare(streamNames, this.startup.signal) }
+        : {}),
       clock: this.clock,
       logger: this.logger,
     }));
@@ -338,18 +350,24 @@ export class Worker implements AsyncDisposable {
       actors: {
         leaseMachine,
         startup: fromPromise(async () => {
-          // A stream consumer that cannot be registered fails the start, before any lease is taken.
-          await this.fanOut?.prepare(this.streams.names());
-          await coordinator.register();
+          try {
+            await coordinator.register();
+          } catch (error) {
+            // Shut down while its stream consumers were being registered: it stops as it was asked.
+            if (this.startup.signal.aborted) return;
+            throw error;
+          }
         }),
         coordinator: fromCallback<CoordinatorCommand>(({ receive }) => {
           coordinator.start();
           loadReporter?.start();
           liveReporter?.start();
+          autoscaling?.start();
           receive(() => void coordinator.startDraining());
           return () => {
             loadReporter?.stop();
             liveReporter?.stop();
+            void autoscaling?.stop();
             void coordinator.stop();
           };
         }),
@@ -394,6 +412,22 @@ export class Worker implements AsyncDisposable {
       idlePacer: this.idlePacer,
       requestTimeoutMs: this.options.kinesisRequestTimeoutMs,
       clock: this.clock,
+    });
+  }
+
+  /** The leader's autoscaling, when asked for. */
+  private createAutoscaleDuty(isLeading: () => boolean): AutoscaleDuty | undefined {
+    const { autoscale } = this.options;
+    const services = this.services.autoscaling;
+    if (!autoscale || !services) return undefined;
+    return new AutoscaleDuty({
+      autoscale,
+      kinesis: this.kinesis,
+      traffic: services.traffic,
+      history: services.history,
+      streamNames: () => this.streams.names(),
+      isLeading,
+      logger: this.logger.child({ duty: 'autoscale' }),
     });
   }
 
