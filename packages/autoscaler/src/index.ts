@@ -48,3 +48,4 @@ export {
 export { ScalingExecutor, ScalingStepError, openShards, type ScalingExecutorOptions } from './execution/scaling-executor.js';
 export { Autoscaler, type AutoscaleDecision, type AutoscalerOptions, type ScalingStrategy } from './autoscaler.js';
 export { CloudWatchTrafficSource, type CloudWatchTrafficSourceOptions } from './traffic/cloudwatch-traffic-source.js';
+export { recordPutTraffic, type PutTrafficOptions, type PutTrafficRecorder } from './traffic/put-traffic-recorder.js';
