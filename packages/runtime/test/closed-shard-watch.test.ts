@@ -9,7 +9,9 @@ function everyStreamWithAClosedShard(): FakeSubscribeClient {
   const fake = new FakeSubscribeClient();
   fake.other = async (commandName) => {
     if (commandName === 'ListShardsCommand') {
-      return { Shards: [{ ShardId: 'shardId-000000000000', SequenceNumberRange: { StartingSequenceNumber: '1', EndingSequenceNumber: '2' } }] };
+      return {
+        Shards: [{ ShardId: 'shardId-000000000000', SequenceNumberRange: { StartingSequenceNumber: '1', EndingSequenceNumber: '2' } }],
+      };
     }
     throw new Error(`unexpected ${commandName}`);
   };
@@ -20,7 +22,13 @@ describe('ClosedShardWatch', () => {
   it('forgets the shard list of a stream no shard asked about for a long time (a pattern’s streams come and go)', async () => {
     const fake = everyStreamWithAClosedShard();
     const { clock, advance } = manualClock();
-    const watch = new ClosedShardWatch({ kinesis: fake.client, intervalMs: 10_000, requestTimeoutMs: 1_000, clock, logger: capturingLogger().logger });
+    const watch = new ClosedShardWatch({
+      kinesis: fake.client,
+      intervalMs: 10_000,
+      requestTimeoutMs: 1_000,
+      clock,
+      logger: capturingLogger().logger,
+    });
     // A new stream each day.
     for (let day = 0; day < 30; day += 1) {
       expect(await watch.isClosed(`events-${day}`, 'shardId-000000000000')).toBe(true);

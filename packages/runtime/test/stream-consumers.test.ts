@@ -12,7 +12,9 @@ function consumerCreatingForever(): { fake: FakeSubscribeClient; consumers: Stre
   const fake = new FakeSubscribeClient();
   fake.other = async (commandName) => {
     if (commandName === 'DescribeStreamSummaryCommand') return { StreamDescriptionSummary: { StreamARN: 'arn:stream' } };
-    if (commandName === 'DescribeStreamConsumerCommand') return { ConsumerDescription: { ConsumerARN: 'arn:consumer', ConsumerStatus: 'CREATING' } };
+    if (commandName === 'DescribeStreamConsumerCommand') {
+      return { ConsumerDescription: { ConsumerARN: 'arn:consumer', ConsumerStatus: 'CREATING' } };
+    }
     throw new Error(`unexpected ${commandName}`);
   };
   const consumers = new StreamConsumers({
@@ -29,13 +31,21 @@ function consumerCreatingForever(): { fake: FakeSubscribeClient; consumers: Stre
 function consumersActiveOnEveryStream(clock = systemClock): StreamConsumers {
   const fake = new FakeSubscribeClient();
   fake.other = async (commandName, input) => {
-    if (commandName === 'DescribeStreamSummaryCommand') return { StreamDescriptionSummary: { StreamARN: `arn:${String(input.StreamName)}` } };
+    if (commandName === 'DescribeStreamSummaryCommand') {
+      return { StreamDescriptionSummary: { StreamARN: `arn:${String(input.StreamName)}` } };
+    }
     if (commandName === 'DescribeStreamConsumerCommand') {
       return { ConsumerDescription: { ConsumerARN: `${String(input.StreamARN)}/consumer`, ConsumerStatus: 'ACTIVE' } };
     }
     throw new Error(`unexpected ${commandName}`);
   };
-  return new StreamConsumers({ kinesis: fake.client, consumerName: 'app', requestTimeoutMs: 1_000, clock, logger: capturingLogger().logger });
+  return new StreamConsumers({
+    kinesis: fake.client,
+    consumerName: 'app',
+    requestTimeoutMs: 1_000,
+    clock,
+    logger: capturingLogger().logger,
+  });
 }
 
 /** The streams whose consumer ARN is kept. */

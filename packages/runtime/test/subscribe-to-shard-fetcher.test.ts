@@ -11,7 +11,11 @@ import { FakeSubscribeClient, awsError, kinesisRecord, positionOf, recordsEvent 
 import { createTestFetcher } from './fakes/test-fetcher.js';
 
 /** Reads until `count` records or the shard's end arrive, or `timeoutMs` passes: the positions read, and the child shards at the end. */
-async function collect(source: SubscribeToShardFetcher, count: number, timeoutMs: number): Promise<{ positions: number[]; end?: readonly string[] }> {
+async function collect(
+  source: SubscribeToShardFetcher,
+  count: number,
+  timeoutMs: number,
+): Promise<{ positions: number[]; end?: readonly string[] }> {
   const positions: number[] = [];
   const deadline = performance.now() + timeoutMs;
   for (let reads = 0; reads < 10_000 && positions.length < count && performance.now() < deadline; reads += 1) {
@@ -92,15 +96,15 @@ function steadyShard(fake: FakeSubscribeClient, everyMs: number): void {
 }
 
 describe('SubscribeToShardFetcher', () => {
-  describe('a subscription that fails mid-stream', () => {
+  describe('when a subscription breaks off mid-stream', () => {
     const faults: [MidStreamFault, string][] = [
-      ['hang', 'goes silent'],
+      ['hang', 'goes silent for maxEventGapMs'],
       ['error', 'fails with an error event'],
       ['end', 'ends cleanly'],
-      ['truncated', 'breaks off inside an event'],
+      ['truncated', 'ends inside a truncated event'],
     ];
     for (const [fault, what] of faults) {
-      it(`that ${what} is made again from its continuation: nothing lost, repeated or reordered`, async () => {
+      it(`subscribes again from the last continuation when the subscription ${what}: nothing lost, repeated or reordered`, async () => {
         const fake = new FakeSubscribeClient();
         servedShard(fake, 100, 7, fault);
         const source = createTestFetcher(fake.client, { timings: { maxEventGapMs: 200 } });
@@ -176,17 +180,20 @@ describe('SubscribeToShardFetcher', () => {
       const shard = busyShard(fake, 10);
       const source = createTestFetcher(fake.client, {
         retrieval: { maxBufferedRecords: 10 },
-        // 290 s in production: what happens here in 2 s happens there once every 290 s of a stall.
+        // Renewed every 290 s in production: each renewal here stands for 290 s of a stall there.
         timings: { renewSubscriptionAfterMs: 100 },
       });
       source.start();
       try {
-        await sleep(2_000);
+        await sleep(1_000);
       } finally {
         // What was buffered stays to be taken after stop.
         await source.stop();
       }
-      const records = (await takeBuffered(source)).reduce((sum, result) => sum + (result.type === 'records' ? result.records.length : 0), 0);
+      const records = (await takeBuffered(source)).reduce(
+        (sum, result) => sum + (result.type === 'records' ? result.records.length : 0),
+        0,
+      );
       expect(records).toBeGreaterThanOrEqual(10);
       expect(records).toBeLessThanOrEqual(20);
       expect(shard.events()).toBeLessThanOrEqual(2);
@@ -198,7 +205,7 @@ describe('SubscribeToShardFetcher', () => {
       const source = createTestFetcher(fake.client, { retrieval: { maxBufferedRecords: 10 }, timings: { renewSubscriptionAfterMs: 100 } });
       source.start();
       try {
-        await sleep(1_000);
+        await sleep(600);
         expect(fake.subscriptions.length).toBeGreaterThanOrEqual(1);
         expect(fake.subscriptions.length).toBeLessThanOrEqual(2);
       } finally {
@@ -230,7 +237,7 @@ describe('SubscribeToShardFetcher', () => {
     }
     expect(fake.subscriptions.length).toBeGreaterThanOrEqual(8);
     // The fifth refusal in a row waited 160-320 ms; the refusal after the renewed subscription is
-    // a first one again: 10-20 ms, not the sixth step of the old series (320-640 ms).
+    // a first one again: 10-20 ms, not the sixth step of the earlier series (320-640 ms).
     expect(clock.sleeps[4]).toBeGreaterThanOrEqual(160);
     expect(clock.sleeps[5]).toBeLessThanOrEqual(20);
   });
@@ -244,7 +251,13 @@ describe('SubscribeToShardFetcher', () => {
       if (commandName === 'ListShardsCommand') return new Promise(() => {});
       throw new Error(`unexpected ${commandName}`);
     };
-    const closedShards = new ClosedShardWatch({ kinesis: fake.client, intervalMs: 10, requestTimeoutMs: 3_000, clock: systemClock, logger: pino({ level: 'silent' }) });
+    const closedShards = new ClosedShardWatch({
+      kinesis: fake.client,
+      intervalMs: 10,
+      requestTimeoutMs: 3_000,
+      clock: systemClock,
+      logger: pino({ level: 'silent' }),
+    });
     const source = createTestFetcher(fake.client, { closedShards, requestTimeoutMs: 3_000, timings: { shardEndCheckIntervalMs: 10 } });
     source.start();
     await sleep(300);

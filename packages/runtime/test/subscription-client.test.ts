@@ -42,7 +42,10 @@ describe('subscriptions through the real SDK client over HTTP/1.1', () => {
   });
 
   /** Starts the server and a client for it. */
-  async function serve(answer: EventStreamAnswer, eventEveryMs = 200): Promise<{ server: LoopbackEventStreamServer; config: KinesisClientConfig }> {
+  async function serve(
+    answer: EventStreamAnswer,
+    eventEveryMs = 200,
+  ): Promise<{ server: LoopbackEventStreamServer; config: KinesisClientConfig }> {
     server = new LoopbackEventStreamServer({ answer, eventEveryMs });
     const config = http1Config(await server.start());
     return { server, config };
