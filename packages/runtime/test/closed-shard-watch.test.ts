@@ -37,4 +37,19 @@ describe('ClosedShardWatch', () => {
     const listings = (watch as unknown as { readonly listings: ReadonlyMap<string, unknown> }).listings;
     expect(listings.size).toBeLessThanOrEqual(1);
   });
+
+  it('keeps a bounded number of listings however many streams ask at once', async () => {
+    const fake = everyStreamWithAClosedShard();
+    const { clock } = manualClock();
+    const watch = new ClosedShardWatch({
+      kinesis: fake.client,
+      intervalMs: 10_000,
+      requestTimeoutMs: 1_000,
+      clock,
+      logger: capturingLogger().logger,
+    });
+    for (let stream = 0; stream < 1_000; stream += 1) await watch.isClosed(`burst-${stream}`, 'shardId-000000000000');
+    const listings = (watch as unknown as { readonly listings: ReadonlyMap<string, unknown> }).listings;
+    expect(listings.size).toBeLessThanOrEqual(256);
+  });
 });

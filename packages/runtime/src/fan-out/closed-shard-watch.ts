@@ -12,6 +12,9 @@ export interface ClosedShardWatchOptions {
   readonly logger: Logger;
 }
 
+/** Streams whose listing is kept at most. */
+const MAX_STREAMS = 256;
+
 interface Listing {
   readonly at: number;
   readonly closed: Promise<ReadonlySet<string>>;
@@ -40,8 +43,13 @@ export class ClosedShardWatch {
     const now = clock.monotonic();
     const listing = this.listings.get(streamName);
     if (listing && now - listing.at < intervalMs) return listing.closed;
-    // Listings of streams no shard asked about for a while (a pattern's streams come and go) go.
+    // Listings of streams no shard asked about for a while (a pattern's streams come and go) go,
+    // and the oldest beyond the most kept.
     for (const [name, old] of this.listings) if (now - old.at > 10 * intervalMs) this.listings.delete(name);
+    if (this.listings.size >= MAX_STREAMS) {
+      const byAge = [...this.listings].sort(([, a], [, b]) => a.at - b.at);
+      for (const [name] of byAge.slice(0, this.listings.size - MAX_STREAMS + 1)) this.listings.delete(name);
+    }
     const closed = this.list(streamName);
     this.listings.set(streamName, { at: now, closed });
     return closed;
