@@ -1,7 +1,7 @@
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { listShards, type Logger } from '@shoal/coordinator';
 import { openShards, ScalingExecutor } from './execution/scaling-executor.js';
-import type { ScalingHistory } from './execution/scaling-history.js';
+import { ACCEPTED_OUTCOMES, type ScalingHistory, type StreamHold } from './execution/scaling-history.js';
 import { planHotShards, type HotShardPlan, type ShardLoad } from './hot-shard-planner.js';
 import { planScaling, type ScalingPlan } from './scaling-planner.js';
 import type { ScalingRules } from './scaling-rules.js';
@@ -22,6 +22,8 @@ export interface AutoscalerOptions {
   /** How often to plan. Default 60000 ms. */
   readonly intervalMs?: number;
   readonly dryRun?: boolean;
+  /** Holds the stream for this autoscaler alone during a cycle (e.g. `RedisScalingHistory.hold`); none: no other runs. */
+  readonly hold?: (streamName: string, ttlMs: number) => Promise<StreamHold | undefined>;
   readonly logger: Logger;
   readonly now?: () => number;
 }
@@ -31,6 +33,8 @@ export type AutoscaleDecision =
   | { readonly strategy: 'hot-shards'; readonly openShards: number; readonly plan: HotShardPlan };
 
 const DAY_MS = 86_400_000;
+/** How long a cycle's hold on the stream lasts unless renewed. */
+const HOLD_MS = 30_000;
 
 /**
  * Plans and applies a stream's shard count from its measured traffic, every `intervalMs`: reads
@@ -57,39 +61,80 @@ export class Autoscaler {
     });
   }
 
-  /** Plans once and applies the plan; resolves what was decided. */
-  async runOnce(): Promise<AutoscaleDecision> {
+  /**
+   * Plans once and applies the plan; resolves what was decided. `shouldContinue` is asked before
+   * each step (a leader that lost its term stops between steps).
+   */
+  async runOnce(shouldContinue: () => boolean = () => true): Promise<AutoscaleDecision> {
+    const { streamName, hold } = this.options;
+    const strategy = this.options.strategy ?? 'uniform';
+    const held = hold ? await hold(streamName, HOLD_MS) : undefined;
+    if (hold && !held) return this.holding(strategy, 'another autoscaler is planning this stream now');
+    // Renewed while the cycle runs (a step may wait minutes for ACTIVE); lost, the cycle stops between steps.
+    let holding = true;
+    const renewal = held ? setInterval(() => void held.renew().then((kept) => (holding &&= kept)), HOLD_MS / 3) : undefined;
+    try {
+      return await this.plan(strategy, () => holding && shouldContinue());
+    } finally {
+      clearInterval(renewal);
+      await held?.release().catch(() => undefined);
+    }
+  }
+
+  private async plan(strategy: ScalingStrategy, shouldContinue: () => boolean): Promise<AutoscaleDecision> {
     const { kinesis, streamName, traffic, history, rules, logger } = this.options;
     const windowMs = this.options.windowMs ?? MINUTE_MS;
     const signal = this.controller.signal;
     const now = this.now();
+    const { StreamDescriptionSummary } = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: streamName }), {
+      abortSignal: signal,
+    });
+    if (StreamDescriptionSummary?.StreamStatus !== 'ACTIVE') {
+      return this.holding(
+        strategy,
+        `the stream is ${StreamDescriptionSummary?.StreamStatus ?? 'not described'}, not ACTIVE: a change may still be under way`,
+      );
+    }
     const open = openShards(await listShards(kinesis, streamName, { signal }));
     const windows = Math.max(rules.upSustainMinutes, rules.downSustainMinutes);
     const to = minuteOf(now, windowMs);
     const from = to - windows * windowMs;
     const shardMinutes = await traffic.shardMinutes(streamName, from, to);
-    if ((this.options.strategy ?? 'uniform') === 'hot-shards') {
+    if (strategy === 'hot-shards') {
+      const splitParents = new Set(
+        (await history.recent(streamName, now - DAY_MS))
+          .filter((event) => event.kind === 'split' && ACCEPTED_OUTCOMES.has(event.outcome) && event.shardId !== undefined)
+          .map((event) => event.shardId!),
+      );
+      const recentlySplit = new Set(
+        open.filter((shard) => shard.parentShardIds.some((parent) => splitParents.has(parent))).map((shard) => shard.shardId),
+      );
       const loads = open.map((shard) => loadOf(shard, shardMinutes, from, to, windowMs));
-      const plan = planHotShards(loads, rules);
+      const plan = planHotShards(loads, rules, { recentlySplit });
       logger.info({ streamName, openShards: open.length, ...plan }, 'autoscale plan');
-      await this.executor.reshard(plan, signal);
+      await this.executor.reshard(plan, signal, shouldContinue);
       return { strategy: 'hot-shards', openShards: open.length, plan };
     }
-    const events = await history.recent(streamName, now - DAY_MS);
-    const calls = events.filter((event) => event.kind === 'update-shard-count' && event.outcome !== 'dry-run');
-    const changes = events.filter((event) => event.outcome === 'applied');
+    const lastChangeAt = await history.lastChangeAt(streamName);
     const plan = planScaling({
       now,
       openShards: open.length,
       // Every shard's traffic, closed ones' too: it was all put to the stream.
       traffic: streamMinutes(shardMinutes, from, to, windowMs),
-      callTimes: calls.map((event) => event.at),
-      ...(changes[0] ? { lastChangeAt: changes[0].at } : {}),
+      callTimes: await history.callTimes(streamName, now - DAY_MS),
+      ...(lastChangeAt === undefined ? {} : { lastChangeAt }),
       rules,
     });
     logger.info({ streamName, ...plan }, 'autoscale plan');
-    await this.executor.resize(plan, signal);
+    await this.executor.resize(plan, signal, shouldContinue);
     return { strategy: 'uniform', openShards: open.length, plan };
+  }
+
+  private holding(strategy: ScalingStrategy, reason: string): AutoscaleDecision {
+    this.options.logger.info({ streamName: this.options.streamName, reason }, 'autoscale: holding');
+    return strategy === 'hot-shards'
+      ? { strategy, openShards: -1, plan: { splits: [], merges: [], reasons: [reason] } }
+      : { strategy, openShards: -1, plan: { action: 'hold', from: -1, to: -1, steps: [], reasons: [reason] } };
   }
 
   /** Plans every `intervalMs` until `stop()`; a failed cycle is logged and the next one tries again. */
@@ -135,6 +180,7 @@ function loadOf(
       throttledPuts: entry?.throttledPuts ?? 0,
       hashKeyBins: entry?.hashKeyBins ?? [],
       ...(windowMs === MINUTE_MS ? {} : { seconds: windowMs / 1_000 }),
+      ...(entry === undefined ? { measured: false } : {}),
     });
   }
   return {

@@ -24,6 +24,15 @@ export interface ShardMerge {
   readonly reasons: readonly string[];
 }
 
+/** What the planner knows beyond the traffic. */
+export interface HotShardContext {
+  /** Open shards made by a split in the last 24 hours. */
+  readonly recentlySplit?: ReadonlySet<string>;
+}
+
+/** A shard with this share of its traffic in one bin after a split holds a hot key. */
+const HOT_KEY_SHARE = 0.8;
+
 export interface HotShardPlan {
   readonly splits: readonly ShardSplit[];
   readonly merges: readonly ShardMerge[];
@@ -40,10 +49,13 @@ const percent = (fraction: number) => `${Math.round(fraction * 100)} %`;
  * `downSustainMinutes` windows are merged. Within `minShards` and `maxShards`, hottest first,
  * coldest first; the kill switch holds everything.
  */
-export function planHotShards(shards: readonly ShardLoad[], rules: ScalingRules): HotShardPlan {
+export function planHotShards(shards: readonly ShardLoad[], rules: ScalingRules, context: HotShardContext = {}): HotShardPlan {
   if (!rules.enabled) return { splits: [], merges: [], reasons: ['autoscaling is switched off: the shards are held'] };
+  // A window nobody measured (before the shard existed, Redis away) is neither hot nor cold.
   const utilisations = (shard: ShardLoad, count: number) =>
-    shard.windows.slice(-count).map((window) => minuteNeed(window, rules.pollingConsumers).shards);
+    shard.windows
+      .slice(-count)
+      .map((window) => (window.measured === false ? Number.NaN : minuteNeed(window, rules.pollingConsumers).shards));
   let open = shards.length;
 
   const hot = shards
@@ -51,10 +63,20 @@ export function planHotShards(shards: readonly ShardLoad[], rules: ScalingRules)
     .filter(({ recent }) => recent.length >= rules.upSustainMinutes && recent.every((u) => u >= rules.upThreshold))
     .sort((a, b) => Math.min(...b.recent) - Math.min(...a.recent));
   const splits: ShardSplit[] = [];
+  const notSplit: string[] = [];
   for (const { shard, recent } of hot) {
     if (open >= rules.maxShards) break;
     const bins = sumBins(shard.windows.slice(-rules.upSustainMinutes));
     const counted = bins.some((count) => count > 0);
+    const total = bins.reduce((sum, count) => sum + count, 0);
+    if (context.recentlySplit?.has(shard.shardId) && counted && Math.max(...bins) >= HOT_KEY_SHARE * total) {
+      // Still hot after its parent was split, its traffic in one narrow range: most likely one
+      // key, which no split can divide. Splitting again would only churn.
+      notSplit.push(
+        `${shard.shardId} is still hot after its parent was split, with ${Math.round((100 * Math.max(...bins)) / total)} % of its traffic in one 64th of its range: a hot key, not split again`,
+      );
+      continue;
+    }
     const at = trafficMedianHashKey(bins, shard.startingHashKey, shard.endingHashKey);
     splits.push({
       shardId: shard.shardId,
@@ -98,12 +120,14 @@ export function planHotShards(shards: readonly ShardLoad[], rules: ScalingRules)
     });
     open -= 1;
   }
-  const reasons =
-    splits.length + merges.length === 0
+  const reasons = [...notSplit];
+  reasons.push(
+    ...(splits.length + merges.length === 0
       ? [
           `no shard at or above ${percent(rules.upThreshold)} for ${rules.upSustainMinutes} window(s), no adjacent pair below ${percent(rules.downThreshold)} for ${rules.downSustainMinutes}`,
         ]
-      : [`${splits.length} split(s) and ${merges.length} merge(s): ${shards.length} → ${open} shards`];
+      : [`${splits.length} split(s) and ${merges.length} merge(s): ${shards.length} → ${open} shards`]),
+  );
   return { splits, merges, reasons };
 }
 

@@ -39,8 +39,10 @@ export {
 } from './traffic/redis-traffic-store.js';
 export { planHotShards, type HotShardPlan, type ShardLoad, type ShardMerge, type ShardSplit } from './hot-shard-planner.js';
 export {
+  ACCEPTED_OUTCOMES,
   MemoryScalingHistory,
   RedisScalingHistory,
+  type StreamHold,
   type RedisScalingHistoryOptions,
   type ScalingEvent,
   type ScalingHistory,

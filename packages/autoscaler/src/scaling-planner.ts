@@ -13,6 +13,11 @@ export interface TrafficMinute {
   readonly throttledPuts?: number;
   /** The window's length when it is not a minute (tests run on short windows). Default 60. */
   readonly seconds?: number;
+  /**
+   * False when nothing was measured in the window (no worker counted the stream, Redis was
+   * away): not the same as no traffic. Default true.
+   */
+  readonly measured?: boolean;
 }
 
 export interface ScalingInput {
@@ -115,17 +120,18 @@ export function planScaling(input: ScalingInput): ScalingPlan {
       `${openShards} open shards is above maxShards (${rules.maxShards})`,
     ]);
   }
-  if (traffic.length === 0) return hold('no traffic measured yet');
+  if (!traffic.some((minute) => minute.measured !== false)) return hold('no traffic measured yet');
 
-  const needs = traffic.map((minute) => minuteNeed(minute, rules.pollingConsumers));
+  const needs = traffic.map((minute) => ({ ...minuteNeed(minute, rules.pollingConsumers), measured: minute.measured !== false }));
   const last = (count: number) => needs.slice(-count);
   const peak = (window: readonly { shards: number }[]) => Math.max(...window.map((need) => need.shards));
   const utilisation = (need: { shards: number }) => need.shards / openShards;
-  const latest = needs.at(-1)!;
+  const latest = [...needs].reverse().find((need) => need.measured)!;
   const latestWords = `utilisation ${percent(utilisation(latest))} (need ${latest.shards.toFixed(2)} shards by ${LIMIT_WORDS[latest.binding]}, ${openShards} open)`;
 
   const upWindow = last(rules.upSustainMinutes);
-  const sustainedHigh = upWindow.length >= rules.upSustainMinutes && upWindow.every((need) => utilisation(need) >= rules.upThreshold);
+  const sustainedHigh =
+    upWindow.length >= rules.upSustainMinutes && upWindow.every((need) => need.measured && utilisation(need) >= rules.upThreshold);
   const throttled =
     traffic.length >= rules.upSustainMinutes && traffic.slice(-rules.upSustainMinutes).every((minute) => (minute.throttledPuts ?? 0) > 0);
   if (sustainedHigh || throttled) {
@@ -156,7 +162,9 @@ export function planScaling(input: ScalingInput): ScalingPlan {
   }
 
   const downWindow = last(rules.downSustainMinutes);
-  const sustainedLow = downWindow.length >= rules.downSustainMinutes && downWindow.every((need) => utilisation(need) < rules.downThreshold);
+  // Never down on windows nobody measured: missing data is not low traffic.
+  const sustainedLow =
+    downWindow.length >= rules.downSustainMinutes && downWindow.every((need) => need.measured && utilisation(need) < rules.downThreshold);
   if (sustainedLow && openShards > rules.minShards) {
     const reasons = [
       `utilisation below ${percent(rules.downThreshold)} for the last ${rules.downSustainMinutes} minutes; now ${latestWords}`,

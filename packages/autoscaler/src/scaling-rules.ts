@@ -64,29 +64,45 @@ export class InvalidScalingRulesError extends Error {
 
 /** Fills in defaults and checks the rules against each other. */
 export function resolveScalingRules(rules: Partial<ScalingRules> = {}): ScalingRules {
-  const resolved = { ...DEFAULT_SCALING_RULES, ...rules };
   const issues: string[] = [];
-  const wholeAtLeast = (key: keyof ScalingRules, min: number) => {
+  for (const key of Object.keys(rules)) {
+    if (!(key in DEFAULT_SCALING_RULES))
+      issues.push(`${key}: is not a scaling rule (the rules are ${Object.keys(DEFAULT_SCALING_RULES).join(', ')})`);
+  }
+  const resolved = { ...DEFAULT_SCALING_RULES, ...rules };
+  // With fewer calls allowed than the default reserve, keep back all but one (not an error the user did not ask for).
+  if (rules.callsReservedForUp === undefined && typeof resolved.maxCallsPer24Hours === 'number') {
+    resolved.callsReservedForUp = Math.max(0, Math.min(DEFAULT_SCALING_RULES.callsReservedForUp, resolved.maxCallsPer24Hours - 1));
+  }
+  for (const key of ['powerOfTwo', 'enabled'] as const) {
+    if (typeof resolved[key] !== 'boolean') issues.push(`${key}: must be true or false; got ${String(resolved[key])}`);
+  }
+  const wholeAtLeast = (key: keyof ScalingRules, min: number, max = Number.MAX_SAFE_INTEGER) => {
     const value = resolved[key];
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min)
-      issues.push(`${key}: must be a whole number, ${min} or more; got ${String(value)}`);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      issues.push(`${key}: must be a whole number from ${min} to ${max}; got ${String(value)}`);
+    }
   };
-  wholeAtLeast('minShards', 1);
-  wholeAtLeast('maxShards', 1);
-  wholeAtLeast('upSustainMinutes', 1);
-  wholeAtLeast('downSustainMinutes', 1);
-  wholeAtLeast('downCooldownMinutes', 0);
-  wholeAtLeast('upCooldownMinutes', 0);
-  wholeAtLeast('maxCallsPer24Hours', 1);
-  wholeAtLeast('callsReservedForUp', 0);
-  wholeAtLeast('pollingConsumers', 0);
+  wholeAtLeast('minShards', 1, 100_000);
+  wholeAtLeast('maxShards', 1, 100_000);
+  // A day of windows at most: each window is read from Redis every cycle.
+  wholeAtLeast('upSustainMinutes', 1, 1_440);
+  wholeAtLeast('downSustainMinutes', 1, 1_440);
+  wholeAtLeast('downCooldownMinutes', 0, 10_080);
+  wholeAtLeast('upCooldownMinutes', 0, 10_080);
+  wholeAtLeast('maxCallsPer24Hours', 1, 10_000);
+  wholeAtLeast('callsReservedForUp', 0, 10_000);
+  wholeAtLeast('pollingConsumers', 0, 1_000);
+  const fraction = (key: keyof ScalingRules, check: (value: number) => boolean, what: string) => {
+    const value = resolved[key];
+    if (typeof value !== 'number' || !check(value)) issues.push(`${key}: ${what}; got ${String(value)}`);
+  };
+  fraction('headroom', (value) => value >= 0 && value <= 4, 'must be a fraction from 0 to 4 (0.2 for 20 %)');
+  fraction('upThreshold', (value) => value > 0 && value <= 1, 'must be above 0 and at most 1');
+  fraction('minStep', (value) => value >= 0 && value < 1, 'must be a fraction from 0 to below 1');
   if (resolved.maxShards < resolved.minShards)
     issues.push(`maxShards: must be at least minShards (${resolved.minShards}); got ${resolved.maxShards}`);
-  if (!(resolved.headroom >= 0 && resolved.headroom <= 4))
-    issues.push(`headroom: must be a fraction from 0 to 4 (0.2 for 20 %); got ${resolved.headroom}`);
-  if (!(resolved.upThreshold > 0 && resolved.upThreshold <= 1))
-    issues.push(`upThreshold: must be above 0 and at most 1; got ${resolved.upThreshold}`);
-  if (!(resolved.downThreshold >= 0 && resolved.downThreshold < resolved.upThreshold)) {
+  if (!(typeof resolved.downThreshold === 'number' && resolved.downThreshold >= 0 && resolved.downThreshold < resolved.upThreshold)) {
     issues.push(
       `downThreshold: must be 0 or more and below upThreshold (${resolved.upThreshold}), or scaling would oscillate; got ${resolved.downThreshold}`,
     );
@@ -96,8 +112,6 @@ export function resolveScalingRules(rules: Partial<ScalingRules> = {}): ScalingR
       `headroom: a scaled stream runs at 1 ÷ (1 + headroom) = ${(1 / (1 + resolved.headroom)).toFixed(3)}, which must be below upThreshold (${resolved.upThreshold})`,
     );
   }
-  if (!(resolved.minStep >= 0 && resolved.minStep < 1))
-    issues.push(`minStep: must be a fraction from 0 to below 1; got ${resolved.minStep}`);
   if (resolved.callsReservedForUp >= resolved.maxCallsPer24Hours) {
     issues.push(
       `callsReservedForUp: must be below maxCallsPer24Hours (${resolved.maxCallsPer24Hours}); got ${resolved.callsReservedForUp}`,

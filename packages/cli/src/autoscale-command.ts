@@ -31,6 +31,9 @@ interface AutoscaleFlags {
   readonly upWindows?: number;
   readonly downWindows?: number;
   readonly downCooldown?: number;
+  readonly upCooldown?: number;
+  readonly minStep?: number;
+  readonly callsReservedForUp?: number;
   readonly callsPerDay?: number;
   readonly powerOfTwo?: true;
   readonly pollingConsumers?: number;
@@ -50,6 +53,9 @@ function rulesFrom(flags: AutoscaleFlags): ScalingRules {
     ...(flags.upWindows === undefined ? {} : { upSustainMinutes: flags.upWindows }),
     ...(flags.downWindows === undefined ? {} : { downSustainMinutes: flags.downWindows }),
     ...(flags.downCooldown === undefined ? {} : { downCooldownMinutes: flags.downCooldown }),
+    ...(flags.upCooldown === undefined ? {} : { upCooldownMinutes: flags.upCooldown }),
+    ...(flags.minStep === undefined ? {} : { minStep: flags.minStep }),
+    ...(flags.callsReservedForUp === undefined ? {} : { callsReservedForUp: flags.callsReservedForUp }),
     ...(flags.callsPerDay === undefined ? {} : { maxCallsPer24Hours: flags.callsPerDay }),
     ...(flags.pollingConsumers === undefined ? {} : { pollingConsumers: flags.pollingConsumers }),
     ...(flags.powerOfTwo ? { powerOfTwo: true } : {}),
@@ -61,7 +67,11 @@ function describeDecision(decision: AutoscaleDecision): string {
   if (decision.strategy === 'uniform') {
     const { plan } = decision;
     const head =
-      plan.action === 'hold' ? `hold at ${plan.from} shards` : `${plan.action} ${plan.from} → ${plan.to} (steps ${plan.steps.join(' → ')})`;
+      plan.action === 'hold'
+        ? plan.from >= 0
+          ? `hold at ${plan.from} shards`
+          : 'hold'
+        : `${plan.action} ${plan.from} → ${plan.to} (steps ${plan.steps.join(' → ')})`;
     return [head, ...plan.reasons.map((reason) => `  ${reason}`)].join('\n');
   }
   const { plan } = decision;
@@ -99,6 +109,9 @@ export function addAutoscaleCommand(program: Command, io: CliIo, setExitCode: (c
     .option('--up-windows <n>', 'windows above the up threshold before scaling up (default 1)', positiveInteger)
     .option('--down-windows <n>', 'windows below the down threshold before scaling down (default 10)', positiveInteger)
     .option('--down-cooldown <n>', 'minutes after a change before scaling down (default 15)', nonNegativeInteger)
+    .option('--up-cooldown <n>', 'minutes after a change before scaling up, unless producers are throttled (default 5)', nonNegativeInteger)
+    .option('--min-step <percent>', 'the smallest change worth a call (default 20%)', fraction)
+    .option('--calls-reserved-for-up <n>', 'calls of the 24 hours scaling down never spends (default 1)', nonNegativeInteger)
     .option('--calls-per-day <n>', 'UpdateShardCount calls allowed in any 24 hours (default 10)', positiveInteger)
     .option('--polling-consumers <n>', 'applications polling every record (default 1)', nonNegativeInteger)
     .option('--power-of-two', 'round targets up to a power of two')
@@ -121,11 +134,13 @@ export function addAutoscaleCommand(program: Command, io: CliIo, setExitCode: (c
       try {
         await waitUntilReady(redis, 5_000);
         if (redis.status !== 'ready') throw new Error(`cannot reach Redis at ${flags.redis}`);
+        const history = new RedisScalingHistory({ redis });
         const autoscaler = new Autoscaler({
           kinesis,
           streamName: flags.stream,
           traffic: new RedisTrafficStore({ redis, windowMs: flags.windowMs }),
-          history: new RedisScalingHistory({ redis }),
+          history,
+          hold: (streamName, ttlMs) => history.hold(streamName, ttlMs),
           rules,
           strategy: flags.strategy,
           windowMs: flags.windowMs,

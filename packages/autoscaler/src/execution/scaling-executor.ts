@@ -22,6 +22,12 @@ export class ScalingStepError extends Error {
   override readonly name = 'ScalingStepError';
 }
 
+/** Kinesis accepted the change, and the stream was not ACTIVE again in time: it counts as a call and a change. */
+class AcceptedButNotActive extends ScalingStepError {}
+
+/** Errors with which Kinesis refuses a change outright (it is not made, and not counted as a call). */
+const REFUSALS = new Set(['ResourceInUseException', 'LimitExceededException', 'InvalidArgumentException', 'ValidationException']);
+
 /**
  * Applies plans to a stream, one step at a time, waiting for the stream to be ACTIVE after each:
  * a uniform plan with UpdateShardCount (or, where the server has no UpdateShardCount, as on
@@ -36,19 +42,22 @@ export class ScalingExecutor {
     this.now = options.now ?? Date.now;
   }
 
-  async resize(plan: ScalingPlan, signal?: AbortSignal): Promise<void> {
+  /** `shouldContinue` is asked before each step (a leader that was deposed stops between steps). */
+  async resize(plan: ScalingPlan, signal?: AbortSignal, shouldContinue: () => boolean = () => true): Promise<void> {
     let from = plan.from;
     for (const to of plan.steps) {
       signal?.throwIfAborted();
+      if (!shouldContinue()) return;
       await this.step({ kind: 'update-shard-count', from, to, reasons: plan.reasons }, () => this.updateShardCount(to, signal));
       from = to;
     }
   }
 
-  async reshard(plan: HotShardPlan, signal?: AbortSignal): Promise<void> {
+  async reshard(plan: HotShardPlan, signal?: AbortSignal, shouldContinue: () => boolean = () => true): Promise<void> {
     const { kinesis, streamName } = this.options;
     for (const split of plan.splits) {
       signal?.throwIfAborted();
+      if (!shouldContinue()) return;
       await this.step({ kind: 'split', shardId: split.shardId, newStartingHashKey: split.newStartingHashKey, reasons: split.reasons }, () =>
         splitShard(kinesis, streamName, split.shardId, { newStartingHashKey: split.newStartingHashKey, ...this.waits(signal) }).then(
           () => undefined,
@@ -57,6 +66,7 @@ export class ScalingExecutor {
     }
     for (const merge of plan.merges) {
       signal?.throwIfAborted();
+      if (!shouldContinue()) return;
       await this.step({ kind: 'merge', shardId: merge.shardId, adjacentShardId: merge.adjacentShardId, reasons: merge.reasons }, () =>
         mergeShards(kinesis, streamName, merge.shardId, merge.adjacentShardId, this.waits(signal)).then(() => undefined),
       );
@@ -75,12 +85,10 @@ export class ScalingExecutor {
     try {
       await apply();
     } catch (error) {
-      await history.record({
-        ...base,
-        outcome: 'failed',
-        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-      });
-      logger.error({ ...base, err: error }, 'autoscale: the change failed');
+      const outcome =
+        error instanceof AcceptedButNotActive ? 'pending' : error instanceof Error && REFUSALS.has(error.name) ? 'refused' : 'failed';
+      await history.record({ ...base, outcome, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+      logger.error({ ...base, outcome, err: error }, 'autoscale: the change did not complete');
       throw error;
     }
     await history.record({ ...base, outcome: 'applied' });
@@ -98,7 +106,13 @@ export class ScalingExecutor {
       await this.resizeBySplitsAndMerges(to, signal);
       return;
     }
-    await this.untilActive(signal);
+    try {
+      await this.untilActive(signal);
+    } catch (error) {
+      throw new AcceptedButNotActive(`${streamName}: UpdateShardCount to ${to} was accepted; ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
   }
 
   /** Splits the widest open shard at its midpoint, or merges the narrowest adjacent pair, until `to` shards are open. */

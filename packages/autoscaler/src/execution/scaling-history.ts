@@ -15,15 +15,27 @@ export interface ScalingEvent {
   readonly newStartingHashKey?: string;
   readonly reasons: readonly string[];
   readonly dryRun: boolean;
-  readonly outcome: 'applied' | 'failed' | 'dry-run';
+  /**
+   * `applied`: done and ACTIVE again. `pending`: Kinesis accepted it, and the stream was not
+   * ACTIVE again in time. `refused`: Kinesis refused the call (it does not count against the
+   * 24-hour limit). `failed`: anything else. `dry-run`: planned only.
+   */
+  readonly outcome: 'applied' | 'pending' | 'refused' | 'failed' | 'dry-run';
   readonly error?: string;
 }
+
+/** Outcomes of a call Kinesis accepted: they count against its 24-hour limit, and as a change for the cooldowns. */
+export const ACCEPTED_OUTCOMES: ReadonlySet<ScalingEvent['outcome']> = new Set(['applied', 'pending']);
 
 /** Where the autoscaler keeps what it did: its UpdateShardCount calls count against Kinesis's 24-hour limit. */
 export interface ScalingHistory {
   record(event: ScalingEvent): Promise<void>;
   /** The stream's events at or after `since` (epoch ms), newest first. */
   recent(streamName: string, since: number): Promise<ScalingEvent[]>;
+  /** When each UpdateShardCount call Kinesis accepted at or after `since` was made: kept apart from the events, so no number of them pushes a call out. */
+  callTimes(streamName: string, since: number): Promise<number[]>;
+  /** When the stream last changed (any accepted step), or undefined. */
+  lastChangeAt(streamName: string): Promise<number | undefined>;
 }
 
 /** The history in memory, for one process (a dry run, tests). */
@@ -40,6 +52,16 @@ export class MemoryScalingHistory implements ScalingHistory {
   async recent(streamName: string, since: number): Promise<ScalingEvent[]> {
     return this.events.filter((event) => event.streamName === streamName && event.at >= since);
   }
+
+  async callTimes(streamName: string, since: number): Promise<number[]> {
+    return (await this.recent(streamName, since))
+      .filter((event) => event.kind === 'update-shard-count' && ACCEPTED_OUTCOMES.has(event.outcome))
+      .map((event) => event.at);
+  }
+
+  async lastChangeAt(streamName: string): Promise<number | undefined> {
+    return (await this.recent(streamName, 0)).find((event) => ACCEPTED_OUTCOMES.has(event.outcome))?.at;
+  }
 }
 
 export interface RedisScalingHistoryOptions {
@@ -52,6 +74,16 @@ export interface RedisScalingHistoryOptions {
   readonly retentionMs?: number;
 }
 
+/** A stream held by one autoscaler. */
+export interface StreamHold {
+  /** Extends the hold; false when it had lapsed and another took the stream. */
+  renew(): Promise<boolean>;
+  release(): Promise<void>;
+}
+
+const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
 /** The history in Redis, one list a stream, newest first, capped and expiring, so every autoscaler of the stream sees the same calls. */
 export class RedisScalingHistory implements ScalingHistory {
   private readonly prefix: string;
@@ -63,16 +95,41 @@ export class RedisScalingHistory implements ScalingHistory {
   }
 
   async record(event: ScalingEvent): Promise<void> {
-    const key = this.key(event.streamName);
-    await this.options.redis
+    const key = this.key(event.streamName, 'history');
+    const retentionMs = this.options.retentionMs ?? 7 * 86_400_000;
+    const write = this.options.redis
       .multi()
       .lpush(key, JSON.stringify(event))
       .ltrim(key, 0, this.limit - 1)
-      .exec();
+      .pexpire(key, retentionMs);
+    if (ACCEPTED_OUTCOMES.has(event.outcome)) {
+      const changed = this.key(event.streamName, 'changed');
+      write.set(changed, String(event.at), 'PX', retentionMs);
+      if (event.kind === 'update-shard-count') {
+        const calls = this.key(event.streamName, 'calls');
+        write
+          .zadd(calls, event.at, `${event.at}:${event.to ?? ''}:${Math.random().toString(36).slice(2)}`)
+          .zremrangebyscore(calls, '-inf', event.at - 2 * 86_400_000)
+          .pexpire(calls, 2 * 86_400_000);
+      }
+    }
+    await write.exec();
+  }
+
+  async callTimes(streamName: string, since: number): Promise<number[]> {
+    const members = await this.options.redis.zrangebyscore(this.key(streamName, 'calls'), since, '+inf', 'WITHSCORES');
+    const times: number[] = [];
+    for (let index = 1; index < members.length; index += 2) times.push(Number(members[index]));
+    return times.filter(Number.isFinite);
+  }
+
+  async lastChangeAt(streamName: string): Promise<number | undefined> {
+    const at = Number(await this.options.redis.get(this.key(streamName, 'changed')));
+    return Number.isFinite(at) && at > 0 ? at : undefined;
   }
 
   async recent(streamName: string, since: number): Promise<ScalingEvent[]> {
-    const entries = await this.options.redis.lrange(this.key(streamName), 0, this.limit - 1);
+    const entries = await this.options.redis.lrange(this.key(streamName, 'history'), 0, this.limit - 1);
     const events: ScalingEvent[] = [];
     for (const entry of entries) {
       try {
@@ -85,7 +142,23 @@ export class RedisScalingHistory implements ScalingHistory {
     return events;
   }
 
-  private key(streamName: string): string {
-    return `${this.prefix}:{${streamName}}:history`;
+  private key(streamName: string, what: 'history' | 'calls' | 'changed' | 'lock'): string {
+    return `${this.prefix}:{${streamName}}:${what}`;
+  }
+
+  /**
+   * Holds the stream for one autoscaler at a time (a leader, a `shoal autoscale`, another
+   * application's leader), so two never spend the same call: resolves a release, or undefined
+   * when another holds it. The hold lapses after `ttlMs` unless renewed, so a dead holder frees it.
+   */
+  async hold(streamName: string, ttlMs: number): Promise<StreamHold | undefined> {
+    const { redis } = this.options;
+    const key = this.key(streamName, 'lock');
+    const token = Math.random().toString(36).slice(2);
+    if ((await redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return undefined;
+    return {
+      renew: async () => (await redis.eval(RENEW, 1, key, token, ttlMs)) === 1,
+      release: async () => void (await redis.eval(RELEASE, 1, key, token)),
+    };
   }
 }

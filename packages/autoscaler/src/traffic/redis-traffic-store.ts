@@ -21,6 +21,9 @@ export interface RedisTrafficStoreOptions {
   readonly windowMs?: number;
 }
 
+/** More than a shard could take in a window of a day, by far. */
+const MAX_COUNT = 1e15;
+
 const FIELDS = ['incomingBytes', 'incomingRecords', 'outgoingBytes', 'outgoingRecords', 'throttledPuts'] as const;
 
 /**
@@ -50,6 +53,8 @@ export class RedisTrafficStore implements TrafficSink, TrafficSource {
       const key = this.key(streamName, minuteOf(sample.minute, this.windowMs));
       keys.add(key);
       const field = (name: string) => `${sample.shardId}|${application}|${name}`;
+      // Marks the shard measured in the window, traffic or not.
+      pipeline.hset(key, field('seen'), 1);
       for (const name of FIELDS) if (sample[name] > 0) pipeline.hincrbyfloat(key, field(name), sample[name]);
       sample.hashKeyBins.forEach((count, bin) => {
         if (count > 0) pipeline.hincrby(key, field(`h${bin}`), count);
@@ -100,11 +105,14 @@ function combine(minute: number, hash: Record<string, string>): ShardTrafficMinu
       bins: [],
     };
     applications.set(application, seen);
+    // Only counts a worker could have written: anything else in the hash is ignored.
+    const count = Number(value);
+    if (!Number.isFinite(count) || count < 0 || count > MAX_COUNT) continue;
     if (name.startsWith('h')) {
       const bin = Number(name.slice(1));
-      if (Number.isInteger(bin) && bin >= 0 && bin < HASH_KEY_BINS) seen.bins[bin] = Number(value);
+      if (Number.isInteger(bin) && bin >= 0 && bin < HASH_KEY_BINS) seen.bins[bin] = count;
     } else if ((FIELDS as readonly string[]).includes(name)) {
-      seen.figures[name as (typeof FIELDS)[number]] = Number(value);
+      seen.figures[name as (typeof FIELDS)[number]] = count;
     }
   }
   return [...byShard].map(([shardId, applications]) => {

@@ -20,6 +20,8 @@ export interface ShardTrafficMinute {
   readonly hashKeyBins: readonly number[];
   /** The window's length when it is not a minute. Default 60. */
   readonly seconds?: number;
+  /** False when no one measured the shard in the window. Default true. */
+  readonly measured?: boolean;
 }
 
 /** Where per-shard, per-minute traffic comes from: Shoal's own consumers (Redis), or CloudWatch. */
@@ -59,6 +61,8 @@ export function streamMinutes(
       incomingRecords: sum?.incomingRecords ?? 0,
       throttledPuts: sum?.throttledPuts ?? 0,
       ...(windowMs === MINUTE_MS ? {} : { seconds: windowMs / 1_000 }),
+      // A window no shard has an entry for was not measured (each worker marks the shards it reads).
+      ...(sum === undefined ? { measured: false } : {}),
     });
   }
   return minutes;

@@ -250,7 +250,12 @@ export class ShardConsumer {
       (performance.now() - startedAt) / 1_000,
       lagOf(records, millisBehindLatest),
     );
-    this.options.observer?.recordsProcessed?.(records);
+    try {
+      this.options.observer?.recordsProcessed?.(records);
+    } catch (error) {
+      // A measure that fails must not deliver again a batch the processor handled.
+      this.logger.warn({ err: error }, 'could not count the batch for the traffic windows');
+    }
   }
 
   /** Delivers one batch until it is processed; resolves whether it was (false: stopped first). */

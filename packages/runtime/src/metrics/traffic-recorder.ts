@@ -10,8 +10,13 @@ export interface TrafficRecorderOptions {
   readonly rangeOf: (streamName: string, shardId: string) => { startingHashKey: string; endingHashKey: string } | undefined;
   /** How often the windows are written. Default 10000 ms. */
   readonly flushIntervalMs?: number;
+  /** The shards this worker reads now: each is marked measured in the window even when it saw nothing. */
+  readonly ownedShards: () => readonly { readonly streamName: string; readonly shardId: string }[];
   readonly logger: Logger;
 }
+
+/** One record in this many has its hash key counted (times this many). */
+const BIN_SAMPLE = 8;
 
 interface Window {
   incomingBytes: number;
@@ -52,6 +57,9 @@ export class TrafficRecorder implements WorkerObserver {
 
   /** Writes what was counted; resolves once written (or dropped after a failure). */
   flush(): Promise<void> {
+    // A shard read and quiet is measured at zero, not missing: the autoscaler may scale it down.
+    const window = minuteOf(Date.now(), this.options.sink.windowMs);
+    for (const { streamName, shardId } of this.options.ownedShards()) this.windowOf(streamName, shardId, window);
     const batch = this.pending;
     this.pending = new Map();
     this.ranges = new Map();
@@ -86,27 +94,54 @@ export class TrafficRecorder implements WorkerObserver {
     await this.flush();
   }
 
+  private windowOf(streamName: string, shardId: string, minute: number): Window {
+    const windows = this.pending.get(streamName) ?? new Map<string, Window>();
+    this.pending.set(streamName, windows);
+    const key = `${shardId}|${minute}`;
+    let window = windows.get(key);
+    if (!window) {
+      window = { incomingBytes: 0, incomingRecords: 0, bins: undefined };
+      windows.set(key, window);
+    }
+    return window;
+  }
+
   private count(streamName: string, shardId: string, records: readonly KinesisRecord[]): void {
+    const range = this.rangeOf(streamName, shardId);
+    let lastAggregate: KinesisRecord['aggregate'];
+    for (const record of records) {
+      // Kinesis counts an aggregate as one record of its own size, whatever it holds.
+      if (record.aggregate !== undefined && record.aggregate === lastAggregate) continue;
+      lastAggregate = record.aggregate;
+      const window = this.windowOf(streamName, shardId, minuteOf(record.approximateArrivalTimestamp.getTime(), this.options.sink.windowMs));
+      const partitionKey = record.aggregate?.partitionKey ?? record.partitionKey;
+      window.incomingBytes += (record.aggregate?.data ?? record.data).byteLength + Buffer.byteLength(partitionKey);
+      window.incomingRecords += 1;
+      // Hash keys are counted for a random one record in BIN_SAMPLE (an MD5 and a BigInt division
+      // each): the median stays, the cost drops. Random, not every n-th, so no key pattern aliases it.
+      if (!range || Math.random() * BIN_SAMPLE >= 1) continue;
+      const hashKey = hashKeyOrUndefined(record.aggregate ? { partitionKey } : record);
+      if (hashKey === undefined) continue;
+      window.bins ??= new Array<number>(HASH_KEY_BINS).fill(0);
+      window.bins[hashKeyBin(hashKey, range.start, range.end)]! += BIN_SAMPLE;
+    }
+  }
+
+  private rangeOf(streamName: string, shardId: string): { start: bigint; end: bigint } | undefined {
     const rangeKey = `${streamName}|${shardId}`;
     if (!this.ranges.has(rangeKey)) {
       const range = this.options.rangeOf(streamName, shardId);
       this.ranges.set(rangeKey, range && { start: parseHashKey(range.startingHashKey), end: parseHashKey(range.endingHashKey) });
     }
-    const range = this.ranges.get(rangeKey);
-    const start = range?.start;
-    const end = range?.end;
-    const windows = this.pending.get(streamName) ?? new Map<string, Window>();
-    this.pending.set(streamName, windows);
-    for (const record of records) {
-      const key = `${shardId}|${minuteOf(record.approximateArrivalTimestamp.getTime(), this.options.sink.windowMs)}`;
-      let window = windows.get(key);
-      if (!window) {
-        window = { incomingBytes: 0, incomingRecords: 0, bins: start === undefined ? undefined : new Array<number>(HASH_KEY_BINS).fill(0) };
-        windows.set(key, window);
-      }
-      window.incomingBytes += record.data.byteLength + Buffer.byteLength(record.partitionKey);
-      window.incomingRecords += 1;
-      if (window.bins && start !== undefined && end !== undefined) window.bins[hashKeyBin(hashKeyForRecord(record), start, end)]! += 1;
-    }
+    return this.ranges.get(rangeKey);
+  }
+}
+
+/** A record's hash key; undefined for a key Kinesis would not have taken (a KPL user record is never checked by Kinesis). */
+function hashKeyOrUndefined(record: { readonly partitionKey: string; readonly explicitHashKey?: string | undefined }): bigint | undefined {
+  try {
+    return hashKeyForRecord(record);
+  } catch {
+    return undefined;
   }
 }

@@ -2,6 +2,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import {
   Autoscaler,
   resolveScalingRules,
+  type AutoscalerOptions,
   type ScalingHistory,
   type ScalingRules,
   type ScalingStrategy,
@@ -26,6 +27,8 @@ export interface AutoscaleDutyOptions {
   readonly kinesis: KinesisClient;
   readonly traffic: TrafficSource & { readonly windowMs?: number };
   readonly history: ScalingHistory;
+  /** Holds a stream for one autoscaler at a time (see `RedisScalingHistory.hold`). */
+  readonly hold?: AutoscalerOptions['hold'];
   readonly streamNames: () => readonly string[];
   readonly isLeading: () => boolean;
   readonly logger: Logger;
@@ -71,7 +74,8 @@ export class AutoscaleDuty {
     for (const streamName of streams) {
       if (this.stopped) return;
       try {
-        await this.autoscalerOf(streamName).runOnce();
+        // A leader deposed mid-plan stops between steps.
+        await this.autoscalerOf(streamName).runOnce(() => !this.stopped && this.options.isLeading());
       } catch (error) {
         this.options.logger.error({ err: error, streamName }, 'autoscale cycle failed');
       }
@@ -91,6 +95,7 @@ export class AutoscaleDuty {
         strategy: autoscale.strategy ?? 'uniform',
         ...(traffic.windowMs === undefined ? {} : { windowMs: traffic.windowMs }),
         dryRun: autoscale.dryRun ?? false,
+        ...(this.options.hold ? { hold: this.options.hold } : {}),
         logger,
       });
       this.autoscalers.set(streamName, autoscaler);

@@ -160,6 +160,7 @@ export class Worker implements AsyncDisposable {
           application: options.applicationName,
           rangeOf: (streamName, shardId) => this.hashKeyRangeOf(streamName, shardId),
           flushIntervalMs: options.trafficFlushIntervalMs,
+          ownedShards: () => this.leases().filter((lease) => lease.state.startsWith('owned')),
           logger,
         })
       : undefined;
@@ -425,6 +426,7 @@ export class Worker implements AsyncDisposable {
       kinesis: this.kinesis,
       traffic: services.traffic,
       history: services.history,
+      hold: (streamName, ttlMs) => services.history.hold(streamName, ttlMs),
       streamNames: () => this.streams.names(),
       isLeading,
       logger: this.logger.child({ duty: 'autoscale' }),
