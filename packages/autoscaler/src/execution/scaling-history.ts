@@ -41,12 +41,20 @@ export interface ScalingHistory {
 /** The history in memory, for one process (a dry run, tests). */
 export class MemoryScalingHistory implements ScalingHistory {
   private readonly events: ScalingEvent[] = [];
+  /** Accepted calls, apart from the capped events, so no number of events pushes one out. */
+  private readonly calls: { readonly streamName: string; readonly at: number }[] = [];
 
   constructor(private readonly limit = 1_000) {}
 
   async record(event: ScalingEvent): Promise<void> {
     this.events.unshift(event);
     this.events.length = Math.min(this.events.length, this.limit);
+    if (event.kind === 'update-shard-count' && ACCEPTED_OUTCOMES.has(event.outcome)) {
+      this.calls.push({ streamName: event.streamName, at: event.at });
+      // A call older than two days counts for nothing.
+      const oldest = event.at - 2 * 86_400_000;
+      while (this.calls.length > 0 && this.calls[0]!.at < oldest) this.calls.shift();
+    }
   }
 
   async recent(streamName: string, since: number): Promise<ScalingEvent[]> {
@@ -54,13 +62,12 @@ export class MemoryScalingHistory implements ScalingHistory {
   }
 
   async callTimes(streamName: string, since: number): Promise<number[]> {
-    return (await this.recent(streamName, since))
-      .filter((event) => event.kind === 'update-shard-count' && ACCEPTED_OUTCOMES.has(event.outcome))
-      .map((event) => event.at);
+    return this.calls.filter((call) => call.streamName === streamName && call.at >= since).map((call) => call.at);
   }
 
   async lastChangeAt(streamName: string): Promise<number | undefined> {
-    return (await this.recent(streamName, 0)).find((event) => ACCEPTED_OUTCOMES.has(event.outcome))?.at;
+    const accepted = (await this.recent(streamName, 0)).filter((event) => ACCEPTED_OUTCOMES.has(event.outcome));
+    return accepted.length === 0 ? undefined : Math.max(...accepted.map((event) => event.at));
   }
 }
 
@@ -81,6 +88,7 @@ export interface StreamHold {
   release(): Promise<void>;
 }
 
+const SET_IF_NEWER = `if tonumber(ARGV[1]) > tonumber(redis.call('get', KEYS[1]) or '0') then return redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) end return 0`;
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
@@ -104,7 +112,8 @@ export class RedisScalingHistory implements ScalingHistory {
       .pexpire(key, retentionMs);
     if (ACCEPTED_OUTCOMES.has(event.outcome)) {
       const changed = this.key(event.streamName, 'changed');
-      write.set(changed, String(event.at), 'PX', retentionMs);
+      // The newest change wins, whatever order events are recorded in.
+      write.eval(SET_IF_NEWER, 1, changed, event.at, retentionMs);
       if (event.kind === 'update-shard-count') {
         const calls = this.key(event.streamName, 'calls');
         write
