@@ -52,10 +52,18 @@ async function putPlain(streamName: string, prefix: string, count: number): Prom
   await local.stack().kinesis.send(new PutRecordsCommand({ StreamName: streamName, Records }));
 }
 
-/** One KPL aggregate of `users`, put as a producer puts it; resolves its bytes and sequence number. */
-async function putAggregate(streamName: string, users: UserRecord[]): Promise<{ data: Buffer; sequenceNumber: string }> {
+/**
+ * One KPL aggregate of `users`, put as a producer puts it; resolves its bytes and sequence number.
+ * `beforePut` sees the bytes before Kinesis does (a reader may copy the record at once).
+ */
+async function putAggregate(
+  streamName: string,
+  users: UserRecord[],
+  beforePut: (data: Buffer) => void = () => undefined,
+): Promise<{ data: Buffer; sequenceNumber: string }> {
   const [encoded, ...more] = await aggregateUserRecords(users);
   expect(more).toEqual([]);
+  beforePut(encoded!.data);
   const { SequenceNumber } = await local.stack().kinesis.send(
     new PutRecordCommand({
       StreamName: streamName,
@@ -137,19 +145,23 @@ describe('replicator with KPL aggregates', () => {
     }, 'the plain records before the aggregates are copied and checkpointed');
     // One aggregate routed by its partition key, one by the explicit hash key of its first user record.
     const aggregates = [
-      await putAggregate(source.streamName, [
-        { partitionKey: 'user-a', data: Buffer.from('a0') },
-        { partitionKey: 'user-b', data: Buffer.from('b0') },
-        { partitionKey: 'user-a', data: Buffer.from('a1') },
-        { partitionKey: 'user-c', data: Buffer.from([0, 255, 7]) },
-      ]),
+      // Held from before it is put: the replicator may copy it as soon as it is in the stream.
+      await putAggregate(
+        source.streamName,
+        [
+          { partitionKey: 'user-a', data: Buffer.from('a0') },
+          { partitionKey: 'user-b', data: Buffer.from('b0') },
+          { partitionKey: 'user-a', data: Buffer.from('a1') },
+          { partitionKey: 'user-c', data: Buffer.from([0, 255, 7]) },
+        ],
+        (data) => (firstAggregate = data),
+      ),
       await putAggregate(source.streamName, [
         { partitionKey: 'user-d', data: Buffer.from('d0'), explicitHashKey: UPPER_HALF_KEY },
         { partitionKey: 'user-e', data: Buffer.from('e0'), explicitHashKey: UPPER_HALF_KEY },
         { partitionKey: 'user-d', data: Buffer.from('d1'), explicitHashKey: UPPER_HALF_KEY },
       ]),
     ];
-    firstAggregate = aggregates[0]!.data;
     await putPlain(source.streamName, 'after', 12);
 
     const sourceShards = await readStreamRecords(local.stack().kinesis, source.streamName);

@@ -178,7 +178,7 @@ describe('planScaling', () => {
         // until the next step lands: minutes, never hours.
         expect(result.overCapacityMinutes).toBeLessThanOrEqual(10);
       }),
-      { numRuns: 20 },
+      { numRuns: 8 },
     );
   });
 });
