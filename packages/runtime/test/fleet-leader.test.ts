@@ -238,3 +238,20 @@ describe('the leader and workers that ask for grants before its namespace read l
     expect(reads.length).toBe(100);
   });
 });
+
+describe('a leader whose term ran out', () => {
+  it('still holds the term until told, but no longer leads with term left to act on', () => {
+    let remaining = 2_000;
+    const leader = fleetLeaderWith({
+      remainingTermMs: () => remaining,
+      clock: { now: () => 1_700_000_000_000, monotonic: () => 0, sleep: async () => {} },
+    });
+    leaders.push(leader);
+    expect(leader.leadsWithTermLeft()).toBe(false);
+    leader.elected({ ...leadership }, undefined);
+    expect([leader.isLeading(), leader.leadsWithTermLeft()]).toEqual([true, true]);
+    // Paused past its term: it has not heard it was replaced, and must not act on its belief.
+    remaining = 0;
+    expect([leader.isLeading(), leader.leadsWithTermLeft()]).toEqual([true, false]);
+  });
+});

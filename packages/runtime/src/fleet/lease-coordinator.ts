@@ -315,6 +315,11 @@ export class LeaseCoordinator {
     return this.fleet?.leader.isLeading() ?? false;
   }
 
+  /** Leading, and the leadership term has time left (see `FleetLeader.leadsWithTermLeft`). */
+  leadsWithTermLeft(): boolean {
+    return this.fleet?.leader.leadsWithTermLeft() ?? false;
+  }
+
   /** Whether `workerId` is a registered, active and live worker, as far as the table shows. */
   isLiveWorker(workerId: string): Promise<boolean> {
     return this.leaseSync.isLiveWorker(workerId);

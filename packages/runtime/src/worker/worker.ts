@@ -309,7 +309,7 @@ export class Worker implements AsyncDisposable {
         })
       : undefined;
     const liveReporter = this.createLiveReporter();
-    const autoscaling = this.createAutoscaleDuty(() => coordinator.isLeading());
+    const autoscaling = this.createAutoscaleDuty(() => coordinator.leadsWithTermLeft());
     const host = this.createLeaseHost();
     const coordinator = (this.coordinator = new LeaseCoordinator({
       store: this.store,

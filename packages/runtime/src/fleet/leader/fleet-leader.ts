@@ -136,6 +136,14 @@ export class FleetLeader {
   }
 
   /**
+   * Leading with term left to act on: what a duty with effects outside the fleet (the autoscaler)
+   * asks before each step, so a leader paused past its term does not act on a stale belief.
+   */
+  leadsWithTermLeft(): boolean {
+    return this.term !== undefined && this.options.remainingTermMs() > 0;
+  }
+
+  /**
    * Whether a worker counts as alive for planning: listed, and not revoked. Only a conditional
    * delete proves a worker stopped: a `nats`-mode worker's revocation (it may have switched to
    * table heartbeats after the snapshot was read), a `table`-mode worker's removal on the
