@@ -51,3 +51,4 @@ export { ScalingExecutor, ScalingStepError, openShards, type ScalingExecutorOpti
 export { Autoscaler, type AutoscaleDecision, type AutoscalerOptions, type ScalingStrategy } from './autoscaler.js';
 export { CloudWatchTrafficSource, type CloudWatchTrafficSourceOptions } from './traffic/cloudwatch-traffic-source.js';
 export { recordPutTraffic, type PutTrafficOptions, type PutTrafficRecorder } from './traffic/put-traffic-recorder.js';
+export { TrafficWindows, type WindowCounts } from './traffic/traffic-windows.js';

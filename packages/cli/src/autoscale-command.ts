@@ -43,23 +43,30 @@ interface AutoscaleFlags {
   readonly kinesisEndpoint?: string;
 }
 
+/** Each rule flag (as commander names it) and the rule it sets. */
+const RULE_FLAGS = {
+  minShards: 'minShards',
+  maxShards: 'maxShards',
+  headroom: 'headroom',
+  upThreshold: 'upThreshold',
+  downThreshold: 'downThreshold',
+  upWindows: 'upSustainMinutes',
+  downWindows: 'downSustainMinutes',
+  downCooldown: 'downCooldownMinutes',
+  upCooldown: 'upCooldownMinutes',
+  minStep: 'minStep',
+  callsReservedForUp: 'callsReservedForUp',
+  callsPerDay: 'maxCallsPer24Hours',
+  pollingConsumers: 'pollingConsumers',
+  powerOfTwo: 'powerOfTwo',
+} as const satisfies Partial<Record<keyof AutoscaleFlags, keyof ScalingRules>>;
+
 function rulesFrom(flags: AutoscaleFlags): ScalingRules {
-  const given: Partial<ScalingRules> = {
-    ...(flags.minShards === undefined ? {} : { minShards: flags.minShards }),
-    ...(flags.maxShards === undefined ? {} : { maxShards: flags.maxShards }),
-    ...(flags.headroom === undefined ? {} : { headroom: flags.headroom }),
-    ...(flags.upThreshold === undefined ? {} : { upThreshold: flags.upThreshold }),
-    ...(flags.downThreshold === undefined ? {} : { downThreshold: flags.downThreshold }),
-    ...(flags.upWindows === undefined ? {} : { upSustainMinutes: flags.upWindows }),
-    ...(flags.downWindows === undefined ? {} : { downSustainMinutes: flags.downWindows }),
-    ...(flags.downCooldown === undefined ? {} : { downCooldownMinutes: flags.downCooldown }),
-    ...(flags.upCooldown === undefined ? {} : { upCooldownMinutes: flags.upCooldown }),
-    ...(flags.minStep === undefined ? {} : { minStep: flags.minStep }),
-    ...(flags.callsReservedForUp === undefined ? {} : { callsReservedForUp: flags.callsReservedForUp }),
-    ...(flags.callsPerDay === undefined ? {} : { maxCallsPer24Hours: flags.callsPerDay }),
-    ...(flags.pollingConsumers === undefined ? {} : { pollingConsumers: flags.pollingConsumers }),
-    ...(flags.powerOfTwo ? { powerOfTwo: true } : {}),
-  };
+  const given = Object.fromEntries(
+    Object.entries(RULE_FLAGS)
+      .filter(([flag]) => flags[flag as keyof typeof RULE_FLAGS] !== undefined)
+      .map(([flag, rule]) => [rule, flags[flag as keyof typeof RULE_FLAGS]]),
+  ) as Partial<ScalingRules>;
   return resolveScalingRules(given);
 }
 

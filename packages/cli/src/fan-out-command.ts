@@ -1,5 +1,5 @@
-import { DescribeStreamSummaryCommand, KinesisClient, ListStreamConsumersCommand } from '@aws-sdk/client-kinesis';
-import { deregisterStreamConsumer } from '@shoal/runtime';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { deregisterStreamConsumer, listStreamConsumers, streamArnOf } from '@shoal/runtime';
 import type { Command } from 'commander';
 import { awsClientConfig } from './aws-client-config.js';
 import { httpUrl, nonEmpty } from './option-parsers.js';
@@ -36,29 +36,15 @@ async function withKinesis<T>(flags: StreamFlags, use: (kinesis: KinesisClient) 
   }
 }
 
-/** The stream's registered consumers (enhanced fan-out), every page. */
-export async function listStreamConsumers(kinesis: KinesisClient, streamName: string): Promise<StreamConsumerView[]> {
-  const { StreamDescriptionSummary } = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: streamName }));
-  const consumers: StreamConsumerView[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await kinesis.send(
-      new ListStreamConsumersCommand({
-        StreamARN: StreamDescriptionSummary?.StreamARN,
-        ...(nextToken === undefined ? {} : { NextToken: nextToken }),
-      }),
-    );
-    for (const consumer of page.Consumers ?? []) {
-      consumers.push({
-        name: consumer.ConsumerName ?? '',
-        status: consumer.ConsumerStatus ?? '',
-        arn: consumer.ConsumerARN ?? '',
-        createdAt: consumer.ConsumerCreationTimestamp?.toISOString(),
-      });
-    }
-    nextToken = page.NextToken;
-  } while (nextToken !== undefined);
-  return consumers;
+/** The stream's registered consumers (enhanced fan-out). */
+export async function streamConsumerViews(kinesis: KinesisClient, streamName: string): Promise<StreamConsumerView[]> {
+  const consumers = await listStreamConsumers(kinesis, await streamArnOf(kinesis, streamName));
+  return consumers.map((consumer) => ({
+    name: consumer.ConsumerName ?? '',
+    status: consumer.ConsumerStatus ?? '',
+    arn: consumer.ConsumerARN ?? '',
+    createdAt: consumer.ConsumerCreationTimestamp?.toISOString(),
+  }));
 }
 
 function failure(io: CliIo, error: unknown): number {
@@ -73,7 +59,7 @@ export function addFanOutCommand(program: Command, io: CliIo, setExitCode: (code
     .option('--json', 'one JSON line')
     .action(async (flags: StreamFlags) => {
       try {
-        const consumers = await withKinesis(flags, (kinesis) => listStreamConsumers(kinesis, flags.stream));
+        const consumers = await withKinesis(flags, (kinesis) => streamConsumerViews(kinesis, flags.stream));
         if (flags.json) io.write(`${JSON.stringify({ stream: flags.stream, consumers })}\n`);
         else if (consumers.length === 0) io.write(`stream ${flags.stream} has no registered consumers\n`);
         else for (const consumer of consumers) io.write(`${consumer.name}\t${consumer.status}\t${consumer.createdAt ?? ''}\n`);

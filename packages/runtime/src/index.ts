@@ -62,6 +62,7 @@ export {
   type StreamConsumersOptions,
 } from './fan-out/stream-consumers.js';
 export type { EnhancedFanOutOptions } from './fan-out/fan-out-options.js';
+export { listStreamConsumers, streamArnOf } from './fan-out/stream-consumer-calls.js';
 export { replicatorProcessor, type ReplicationTarget, type ReplicatorOptions } from './replicator/replicator.js';
 export { UnknownTargetError, type KplMode } from './replicator/copy-plan.js';
 export { PUT_RECORDS_LIMITS, RecordTooLargeError, nextPutBatch, type PendingPut, type TargetRecord } from './replicator/put-batches.js';

@@ -6,8 +6,8 @@ import type {
   PutRecordsCommandOutput,
 } from '@aws-sdk/client-kinesis';
 import type { Logger } from '@shoal/coordinator';
-import type { ShardTrafficSample, TrafficSink } from './redis-traffic-store.js';
-import { MINUTE_MS, minuteOf } from './shard-traffic.js';
+import type { TrafficSink } from './redis-traffic-store.js';
+import { TrafficWindows } from './traffic-windows.js';
 
 export interface PutTrafficOptions {
   readonly sink: TrafficSink;
@@ -28,12 +28,6 @@ const THROTTLED = 'ProvisionedThroughputExceededException';
 /** Throttled puts have no shard: they are counted against the stream. */
 const ANY_SHARD = '*';
 
-interface Window {
-  incomingBytes: number;
-  incomingRecords: number;
-  throttledPuts: number;
-}
-
 /**
  * Counts what a producer's Kinesis client puts, per shard and window (from the shard each
  * PutRecord and PutRecords entry landed on), and the puts refused for throughput, and writes them
@@ -41,20 +35,8 @@ interface Window {
  * cannot. Added as SDK middleware, so the producer's own code does not change.
  */
 export function recordPutTraffic(kinesis: KinesisClient, options: PutTrafficOptions): PutTrafficRecorder {
-  const windowMs = options.sink.windowMs ?? MINUTE_MS;
-  const producer = options.producer ?? 'producer';
-  let pending = new Map<string, Map<string, Window>>();
-  const windowOf = (streamName: string, shardId: string) => {
-    const windows = pending.get(streamName) ?? new Map<string, Window>();
-    pending.set(streamName, windows);
-    const key = `${shardId}|${minuteOf(Date.now(), windowMs)}`;
-    let window = windows.get(key);
-    if (!window) {
-      window = { incomingBytes: 0, incomingRecords: 0, throttledPuts: 0 };
-      windows.set(key, window);
-    }
-    return window;
-  };
+  const windows = new TrafficWindows(options.sink, options.producer ?? 'producer', options.logger);
+  const windowOf = (streamName: string, shardId: string) => windows.at(streamName, shardId, Date.now());
   const size = (entry: { Data?: Uint8Array; PartitionKey?: string }) =>
     (entry.Data?.byteLength ?? 0) + Buffer.byteLength(entry.PartitionKey ?? '');
 
@@ -97,25 +79,7 @@ export function recordPutTraffic(kinesis: KinesisClient, options: PutTrafficOpti
     { step: 'finalizeRequest', name: 'shoalPutTraffic' },
   );
 
-  let flushing: Promise<void> = Promise.resolve();
-  const flush = () => {
-    const batch = pending;
-    pending = new Map();
-    flushing = flushing.then(async () => {
-      for (const [streamName, windows] of batch) {
-        const samples: ShardTrafficSample[] = [...windows].map(([key, window]) => {
-          const [shardId, minute] = key.split('|');
-          return { shardId: shardId!, minute: Number(minute), ...window, outgoingBytes: 0, outgoingRecords: 0, hashKeyBins: [] };
-        });
-        try {
-          await options.sink.add(streamName, producer, samples);
-        } catch (error) {
-          options.logger?.debug({ err: error, streamName }, 'could not write the put traffic windows; dropped');
-        }
-      }
-    });
-    return flushing;
-  };
+  const flush = () => windows.flush();
   const timer = setInterval(() => void flush(), options.flushIntervalMs ?? 10_000);
   timer.unref();
   return {

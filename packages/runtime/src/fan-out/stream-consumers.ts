@@ -1,8 +1,6 @@
 import {
   DeregisterStreamConsumerCommand,
   DescribeStreamConsumerCommand,
-  DescribeStreamSummaryCommand,
-  ListStreamConsumersCommand,
   RegisterStreamConsumerCommand,
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
@@ -12,6 +10,7 @@ import { Backoff } from '../backoff.js';
 import type { Clock } from '../clock.js';
 import { errorName, isPermanent } from '../consumer/kinesis-errors.js';
 import { untilAborted } from './abortable.js';
+import { listStreamConsumers, streamArnOf } from './stream-consumer-calls.js';
 
 /** Kinesis allows this many consumers registered on one stream. */
 export const MAX_CONSUMERS_PER_STREAM = 20;
@@ -198,35 +197,16 @@ export class StreamConsumers {
   }
 
   private async registeredNames(streamArn: string, signal?: AbortSignal): Promise<string[]> {
-    const names: string[] = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await this.timed(
-        'ListStreamConsumers',
-        (abortSignal) =>
-          this.options.kinesis.send(
-            new ListStreamConsumersCommand(
-              nextToken === undefined ? { StreamARN: streamArn } : { StreamARN: streamArn, NextToken: nextToken },
-            ),
-            { abortSignal },
-          ),
-        signal,
-      );
-      for (const consumer of page.Consumers ?? []) if (consumer.ConsumerName) names.push(consumer.ConsumerName);
-      nextToken = page.NextToken;
-    } while (nextToken !== undefined);
-    return names;
-  }
-
-  private async streamArn(streamName: string, signal?: AbortSignal): Promise<string> {
-    const { StreamDescriptionSummary } = await this.timed(
-      'DescribeStreamSummary',
-      (abortSignal) => this.options.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: streamName }), { abortSignal }),
+    const consumers = await this.timed(
+      'ListStreamConsumers',
+      (abortSignal) => listStreamConsumers(this.options.kinesis, streamArn, abortSignal),
       signal,
     );
-    const arn = StreamDescriptionSummary?.StreamARN;
-    if (!arn) throw new ShoalError('KINESIS', `DescribeStreamSummary returned no ARN for stream ${streamName}`);
-    return arn;
+    return consumers.map((consumer) => consumer.ConsumerName).filter((name): name is string => !!name);
+  }
+
+  private streamArn(streamName: string, signal?: AbortSignal): Promise<string> {
+    return this.timed('DescribeStreamSummary', (abortSignal) => streamArnOf(this.options.kinesis, streamName, abortSignal), signal);
   }
 
   private timed<T>(operation: string, call: (abortSignal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -236,9 +216,9 @@ export class StreamConsumers {
 
 /** Deregisters `consumerName` from `streamName`; resolves false when it was not registered. */
 export async function deregisterStreamConsumer(kinesis: KinesisClient, streamName: string, consumerName: string): Promise<boolean> {
-  const { StreamDescriptionSummary } = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: streamName }));
+  const streamArn = await streamArnOf(kinesis, streamName);
   try {
-    await kinesis.send(new DeregisterStreamConsumerCommand({ StreamARN: StreamDescriptionSummary?.StreamARN, ConsumerName: consumerName }));
+    await kinesis.send(new DeregisterStreamConsumerCommand({ StreamARN: streamArn, ConsumerName: consumerName }));
     return true;
   } catch (error) {
     if (errorName(error) === 'ResourceNotFoundException') return false;

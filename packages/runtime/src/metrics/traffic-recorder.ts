@@ -1,4 +1,4 @@
-import { HASH_KEY_BINS, hashKeyBin, minuteOf, type ShardTrafficSample, type TrafficSink } from '@shoal/autoscaler';
+import { HASH_KEY_BINS, TrafficWindows, hashKeyBin, type TrafficSink } from '@shoal/autoscaler';
 import type { Logger } from '@shoal/coordinator';
 import { hashKeyForRecord, parseHashKey, type KinesisRecord } from '@shoal/processor-sdk';
 import type { ShardObserver, WorkerObserver } from './worker-observer.js';
@@ -18,12 +18,6 @@ export interface TrafficRecorderOptions {
 /** One record in this many has its hash key counted (times this many). */
 const BIN_SAMPLE = 8;
 
-interface Window {
-  incomingBytes: number;
-  incomingRecords: number;
-  bins: number[] | undefined;
-}
-
 /**
  * Counts what this worker's shards read into per-shard, per-minute windows (by each record's
  * arrival minute, and by hash key within the shard's range, so the autoscaler can split a hot
@@ -31,14 +25,13 @@ interface Window {
  * for all. What a write fails to keep is dropped: the windows are a measure, not a record.
  */
 export class TrafficRecorder implements WorkerObserver {
-  /** stream → shard|minute → window. */
-  private pending = new Map<string, Map<string, Window>>();
+  private readonly windows: TrafficWindows;
   private readonly timer: NodeJS.Timeout;
-  private flushing: Promise<void> = Promise.resolve();
   /** Shard ranges looked up since the last flush (a range never changes; the cache is only kept small). */
   private ranges = new Map<string, { start: bigint; end: bigint } | undefined>();
 
   constructor(private readonly options: TrafficRecorderOptions) {
+    this.windows = new TrafficWindows(options.sink, options.application, options.logger);
     this.timer = setInterval(() => void this.flush(), options.flushIntervalMs ?? 10_000);
     this.timer.unref();
   }
@@ -58,52 +51,16 @@ export class TrafficRecorder implements WorkerObserver {
   /** Writes what was counted; resolves once written (or dropped after a failure). */
   flush(): Promise<void> {
     // A shard read and quiet is measured at zero, not missing: the autoscaler may scale it down.
-    const window = minuteOf(Date.now(), this.options.sink.windowMs);
-    for (const { streamName, shardId } of this.options.ownedShards()) this.windowOf(streamName, shardId, window);
-    const batch = this.pending;
-    this.pending = new Map();
+    const now = Date.now();
+    for (const { streamName, shardId } of this.options.ownedShards()) this.windows.at(streamName, shardId, now);
     this.ranges = new Map();
-    this.flushing = this.flushing.then(async () => {
-      for (const [streamName, windows] of batch) {
-        const samples: ShardTrafficSample[] = [...windows].map(([key, window]) => {
-          const [shardId, minute] = key.split('|');
-          return {
-            shardId: shardId!,
-            minute: Number(minute),
-            incomingBytes: window.incomingBytes,
-            incomingRecords: window.incomingRecords,
-            outgoingBytes: window.incomingBytes,
-            outgoingRecords: window.incomingRecords,
-            throttledPuts: 0,
-            hashKeyBins: window.bins ?? [],
-          };
-        });
-        try {
-          await this.options.sink.add(streamName, this.options.application, samples);
-        } catch (error) {
-          this.options.logger.debug({ err: error, streamName }, 'could not write the traffic windows; dropped');
-        }
-      }
-    });
-    return this.flushing;
+    return this.windows.flush();
   }
 
   /** Stops the timer and writes what is left. */
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.flush();
-  }
-
-  private windowOf(streamName: string, shardId: string, minute: number): Window {
-    const windows = this.pending.get(streamName) ?? new Map<string, Window>();
-    this.pending.set(streamName, windows);
-    const key = `${shardId}|${minute}`;
-    let window = windows.get(key);
-    if (!window) {
-      window = { incomingBytes: 0, incomingRecords: 0, bins: undefined };
-      windows.set(key, window);
-    }
-    return window;
   }
 
   private count(streamName: string, shardId: string, records: readonly KinesisRecord[]): void {
@@ -113,10 +70,14 @@ export class TrafficRecorder implements WorkerObserver {
       // Kinesis counts an aggregate as one record of its own size, whatever it holds.
       if (record.aggregate !== undefined && record.aggregate === lastAggregate) continue;
       lastAggregate = record.aggregate;
-      const window = this.windowOf(streamName, shardId, minuteOf(record.approximateArrivalTimestamp.getTime(), this.options.sink.windowMs));
+      const window = this.windows.at(streamName, shardId, record.approximateArrivalTimestamp.getTime());
       const partitionKey = record.aggregate?.partitionKey ?? record.partitionKey;
-      window.incomingBytes += (record.aggregate?.data ?? record.data).byteLength + Buffer.byteLength(partitionKey);
+      const bytes = (record.aggregate?.data ?? record.data).byteLength + Buffer.byteLength(partitionKey);
+      // What this application read, it read: its incoming and outgoing are the same records.
+      window.incomingBytes += bytes;
+      window.outgoingBytes += bytes;
       window.incomingRecords += 1;
+      window.outgoingRecords += 1;
       // Hash keys are counted for a random one record in BIN_SAMPLE (an MD5 and a BigInt division
       // each): the median stays, the cost drops. Random, not every n-th, so no key pattern aliases it.
       if (!range || Math.random() * BIN_SAMPLE >= 1) continue;
