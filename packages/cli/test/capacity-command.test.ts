@@ -1,20 +1,6 @@
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../src/index.js';
+import { cli } from './support/cli.js';
 import { byteSize, fraction } from '../src/capacity-command.js';
-
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    write: (text) => (stdout += text),
-    writeError: (text) => (stderr += text),
-    logger: pino({ level: 'silent' }),
-    signal: new AbortController().signal,
-    interactive: false,
-  });
-  return { code, stdout, stderr };
-}
 
 describe('shoal capacity', () => {
   it('sizes 1,000 devices × 10 records/s × 1 KB for 2 consumers with 20 % headroom: 12 shards, 16 as a power of two', async () => {

@@ -1,20 +1,5 @@
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../src/index.js';
-
-/** Runs the command line with captured output; these cases end before any NATS connection. */
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    write: (text) => (stdout += text),
-    writeError: (text) => (stderr += text),
-    logger: pino({ level: 'silent' }),
-    signal: new AbortController().signal,
-    interactive: false,
-  });
-  return { code, stdout, stderr };
-}
+import { cli } from './support/cli.js';
 
 describe('shoal command line', () => {
   it.each([

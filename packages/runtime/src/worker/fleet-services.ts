@@ -12,7 +12,7 @@ import {
   type ShardReadBudget,
   type WorkerLoadStore,
 } from '@shoal/coordinator';
-import { RedisScalingHistory, RedisTrafficStore, type TrafficSink } from '@shoal/autoscaler';
+import { RedisScalingHistory, RedisTrafficStore, type TrafficSink, type TrafficSource } from '@shoal/autoscaler';
 import { Redis } from 'ioredis';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 
@@ -41,7 +41,7 @@ export class FleetServices implements FleetServiceSet {
   /** Where the worker's traffic windows go (for the autoscaler). */
   readonly trafficSink: TrafficSink | undefined;
   /** Where the autoscaler reads traffic and keeps its history, when the worker's leader scales. */
-  readonly autoscaling: { readonly traffic: RedisTrafficStore; readonly history: RedisScalingHistory } | undefined;
+  readonly autoscaling: { readonly traffic: TrafficSource & TrafficSink; readonly history: RedisScalingHistory } | undefined;
   private readonly built: { close(): Promise<void> }[] = [];
   private readonly connections: (() => Promise<void>)[] = [];
 
@@ -59,8 +59,8 @@ export class FleetServices implements FleetServiceSet {
       (redis && this.keep(new RedisWorkerLoadStore({ redis, reportIntervalMs: options.loadReportIntervalMs, logger })));
     const traffic = redis && new RedisTrafficStore({ redis });
     this.trafficSink = options.trafficSink ?? traffic;
-    // A traffic store given ready-made (another window, another prefix) is also where the autoscaler reads.
-    const given = options.trafficSink instanceof RedisTrafficStore ? options.trafficSink : undefined;
+    // A sink given ready-made that can also be read (another window, another prefix) is where the autoscaler reads.
+    const given = options.trafficSink && isTrafficSource(options.trafficSink) ? options.trafficSink : undefined;
     this.autoscaling =
       options.autoscale && redis && traffic ? { traffic: given ?? traffic, history: new RedisScalingHistory({ redis }) } : undefined;
     logger.debug({ workerId, nats: link !== undefined, redis: redis !== undefined }, 'fleet services built');
@@ -92,4 +92,8 @@ export class FleetServices implements FleetServiceSet {
     this.built.push(service);
     return service;
   }
+}
+
+function isTrafficSource(sink: TrafficSink): sink is TrafficSink & TrafficSource {
+  return typeof (sink as Partial<TrafficSource>).shardMinutes === 'function';
 }
