@@ -150,6 +150,36 @@ describe('NatsCoordinationBus (real NATS)', () => {
       expect(subjects.events).toBe(`shoal.${application}.fleet.~all.events.>`);
     });
 
+    it('delivers a plan to the worker it is addressed to alone, and never as an event', async () => {
+      const leader = await newBus();
+      const b = await newBus();
+      const c = await newBus();
+      const events = collect(b.bus);
+      const plansAtB: FleetEvent[] = [];
+      const plansAtC: FleetEvent[] = [];
+      cleanups.push(b.bus.onPlans('worker-b', (plan) => plansAtB.push(plan)));
+      cleanups.push(c.bus.onPlans('worker-c', (plan) => plansAtC.push(plan)));
+      await Promise.all([leader.flush(), b.flush(), c.flush()]);
+      const plan = {
+        type: 'plan' as const,
+        leaderId: 'worker-a',
+        term: 3,
+        moves: [{ leaseKey: 'shardId-000000000003', to: 'worker-b', kind: 'take' as const, leaseCounter: 0 }],
+        mac: 'signature-of-worker-a',
+      };
+      leader.bus.publishPlan('worker-b', plan);
+      // Another event type forged onto a plan subject is dropped there.
+      const raw = leader.link.connection()!;
+      raw.publish(coordinationSubjects(application).plan('worker-c'), JSON.stringify({ type: 'worker-joined', workerId: 'x' }));
+      leader.bus.publish({ type: 'worker-joined', workerId: 'after-the-plan' });
+      await waitFor(() => events.length > 0 && plansAtB.length > 0, 'the plan at worker-b and the event after it');
+      await waitFor(() => c.bus.drops.dropped > 0, 'the forged plan dropped at worker-c');
+      expect(plansAtB).toEqual([plan]);
+      expect(plansAtC).toEqual([]);
+      expect(events).toEqual([{ type: 'worker-joined', workerId: 'after-the-plan' }]);
+      expect(coordinationSubjects(application).plan('worker-b')).toBe(`shoal.${application}.fleet.~all.plan.worker-b`);
+    });
+
     it('logs and ignores malformed events, and goes on delivering the next valid one', async () => {
       const receiver = await newBus();
       const events = collect(receiver.bus);

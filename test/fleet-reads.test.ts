@@ -69,6 +69,9 @@ describe('a fleet on the coordination bus, counted call by call', () => {
       expect(leaseCreations.reduce((sum, count) => sum + count, 0)).toBe(12);
       expect(leaseCreations.filter((count) => count > 0)).toHaveLength(1);
       expect(leader.calls.filter((call) => call.operation === 'PutItem' && call.itemKind === 'lease')).toHaveLength(12);
+      // From their start: a worker starting with a bus reads the leadership row until it knows the
+      // leader, then waits for its grant; only the leader reads the namespace (it fills it).
+      for (const member of members) expect(namespaceReads(member.calls)).toBe(0);
 
       // Steady state, 4 s of it: lease syncs run every 200 ms. The members hear the leader, so
       // they read no namespace; the leader reads it every 5 s and when fleet events ask.

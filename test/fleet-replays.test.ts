@@ -37,7 +37,8 @@ describe('a signed plan replayed by someone on NATS', () => {
     cleanup(() => raw.close());
     const subjects = coordinationSubjects(stream.applicationName, stream.streamName);
     const captured: CapturedPlan[] = [];
-    raw.subscribe(subjects.event('plan'), {
+    // The leader sends each worker its moves on the worker's own plan subject; rp-a's are replayed.
+    raw.subscribe(subjects.plan('rp-a'), {
       callback: (error, msg) => {
         if (error) return;
         captured.push({ data: msg.data, moves: (JSON.parse(msg.string()) as { moves: CapturedPlan['moves'] }).moves });
@@ -101,7 +102,7 @@ describe('a signed plan replayed by someone on NATS', () => {
       'victim busy on the shard',
       20_000,
     );
-    raw.publish(subjects.event('plan'), plan.data);
+    raw.publish(subjects.plan('rp-a'), plan.data);
     await raw.flush();
     await eventually(
       async () => (await view.read()).leases.find((l) => l.leaseKey === lease.leaseKey)!.leaseOwner === 'rp-a',

@@ -71,6 +71,7 @@ export {
   type FleetEventType,
   type LivenessReply,
   type LivenessRequest,
+  type PlanMessage,
   type WorkerCommand,
 } from './coordination/coordination-messages.js';
 export {

@@ -10,6 +10,7 @@ import {
 } from '@shoal/coordinator';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FleetLeader } from '../src/fleet/leader/fleet-leader.js';
+import type { FleetMove } from '../src/fleet/fleet-plan.js';
 import { releaseLease } from '../src/leases/release-lease.js';
 import { fleetLeaderWith, silentBus, workerRecord } from './fakes/fleet.js';
 import { testLease } from './fakes/records.js';
@@ -28,7 +29,7 @@ function leaderOf() {
   const own: LeaseMove[] = [];
   const ownerships = new OwnershipTracker(15_000, () => now);
   const leader = fleetLeaderWith({
-    bus: silentBus({ publish: (event: FleetEvent) => void plans.push(event) }),
+    bus: silentBus({ publish: (event: FleetEvent) => void plans.push(event), publishPlan: (_to, plan) => void plans.push(plan) }),
     ownerships,
     actOnOwnMoves: (moves) => void own.push(...moves),
     clock: { now: () => 1_700_000_000_000 + now, monotonic: () => now, sleep: async () => {} },
@@ -133,12 +134,55 @@ describe('the leader and handoff requests written in the table', () => {
   });
 });
 
+describe('the leader’s plans sent again', () => {
+  it('sends a take once while it is carried out, again after 3 s or when the lease moved on', () => {
+    let now = 0;
+    const sent: { to: string; leaseKey: string; leaseCounter: number }[] = [];
+    const leader = fleetLeaderWith({
+      bus: silentBus({
+        publishPlan: (to, plan) => void sent.push(...plan.moves.map(({ leaseKey, leaseCounter }) => ({ to, leaseKey, leaseCounter }))),
+      }),
+      clock: { now: () => 1_700_000_000_000 + now, monotonic: () => now, sleep: async () => {} },
+    });
+    leaders.push(leader);
+    leader.elected({ ...leadership }, undefined);
+    const free = testLease({ shardId: 'shardId-000000000001', leaseCounter: 4 });
+    const workers = [record('leader'), record('member')];
+    const snapshot = {
+      leases: [testLease({ shardId: 'shardId-000000000000', leaseOwner: 'leader', leaseCounter: 1 }), free],
+      workers,
+      leadership,
+    };
+    leader.observe(snapshot);
+    now = 1_000;
+    leader.observe(snapshot);
+    expect(sent).toEqual([{ to: 'member', leaseKey: free.leaseKey, leaseCounter: 4 }]);
+    // Still free 3 s later (its message lost, say): sent again.
+    now = 3_000;
+    leader.observe(snapshot);
+    expect(sent).toHaveLength(2);
+    // Taken and freed again in between: a move of another ownership period goes out at once.
+    now = 3_500;
+    leader.observe({ ...snapshot, leases: [snapshot.leases[0]!, { ...free, leaseCounter: 6 }] });
+    expect(sent.at(-1)).toEqual({ to: 'member', leaseKey: free.leaseKey, leaseCounter: 6 });
+    expect(leader.stateSizes().sentTakes).toBe(1);
+  });
+});
+
 describe('the leader’s messages at scale', () => {
-  it('plans a cold start of 10,000 leases over 100 workers in messages far below any server’s max_payload, every lease once', () => {
+  it('plans a cold start of 10,000 leases over 100 workers in messages far below any server’s max_payload, every lease once, each worker only its own', () => {
     let now = 0;
     const plans: FleetEvent[] = [];
+    const addressedTo: string[] = [];
+    const own: FleetMove[] = [];
     const leader = fleetLeaderWith({
-      bus: silentBus({ publish: (event: FleetEvent) => void plans.push(event) }),
+      bus: silentBus({
+        publishPlan: (to, plan) => {
+          addressedTo.push(to);
+          plans.push(plan);
+        },
+      }),
+      actOnOwnMoves: (moves) => void own.push(...moves),
       clock: { now: () => 1_700_000_000_000 + now, monotonic: () => now, sleep: async () => {} },
     });
     leaders.push(leader);
@@ -151,7 +195,14 @@ describe('the leader’s messages at scale', () => {
     const sizes = plans.map((event) => Buffer.byteLength(JSON.stringify(event)));
     // The bus drops received events above 512 KiB; NATS's default max_payload is 1 MiB.
     expect(Math.max(...sizes)).toBeLessThan(256 * 1024);
-    const moves = plans.flatMap((event) => (event.type === 'plan' ? event.moves : []));
+    const published = plans.flatMap((event) => (event.type === 'plan' ? event.moves : []));
+    // Each message goes to one worker and holds only that worker's moves; the leader's own are never sent.
+    plans.forEach((event, index) => {
+      expect(event.type === 'plan' && event.moves.every((move) => move.to === addressedTo[index])).toBe(true);
+    });
+    expect(addressedTo).not.toContain('leader');
+    expect(new Set(addressedTo).size).toBe(100);
+    const moves = [...own, ...published];
     expect(new Set(moves.map((move) => move.leaseKey)).size).toBe(10_000);
     expect(moves).toHaveLength(10_000);
     const perWorker = new Map<string, number>();

@@ -339,11 +339,18 @@ describe('the leader’s read right after a revocation, eventually consistent', 
       leadership: { namespace: NS, leaderId: 'leader', term: 3, heartbeat: 0 },
     };
     const published: FleetEvent[] = [];
+    const ownMoves: { leaseKey: string; kind: string; from?: string | undefined }[] = [];
     const store = { revokeWorker: async () => ({ status: 'applied' as const, value: undefined }) };
     const leader: FleetLeader = fleetLeaderWith({
       store: store as unknown as LeaseStore,
       clock,
-      bus: silentBus({ publish: (event) => void published.push(event), sendCommand: async () => ({ accepted: true }) }),
+      bus: silentBus({
+        publish: (event) => void published.push(event),
+        publishPlan: (_to, plan) => void published.push(plan),
+        sendCommand: async () => ({ accepted: true }),
+      }),
+      // The leader's own takes are acted on here, the others' sent to them: both count.
+      actOnOwnMoves: (moves) => void ownMoves.push(...moves),
       // LeaseSync.refresh: an eventually consistent Query a few ms after the conditional delete,
       // served by a replica that has not applied it yet (DynamoDB: "might not reflect the results
       // of a recently completed write").
@@ -357,9 +364,9 @@ describe('the leader’s read right after a revocation, eventually consistent', 
     await vi.advanceTimersByTimeAsync(100);
     expect(published).toContainEqual({ type: 'worker-revoked', workerId: W, leaderId: 'leader' });
     expect(leader.isAlive(W)).toBe(false);
-    const takes = published
-      .flatMap((event) => (event.type === 'plan' ? event.moves : []))
-      .filter((move) => move.leaseKey === owned.leaseKey);
+    const takes = [...ownMoves, ...published.flatMap((event) => (event.type === 'plan' ? event.moves : []))].filter(
+      (move) => move.leaseKey === owned.leaseKey,
+    );
     expect(takes).toContainEqual(expect.objectContaining({ kind: 'take', from: W }));
   });
 });

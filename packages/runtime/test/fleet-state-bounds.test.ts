@@ -82,7 +82,11 @@ describe('bounded fleet state', () => {
     const table = new ChurningTable();
     const published: unknown[] = [];
     const leader = fleetLeaderWith({
-      bus: silentBus({ publish: (event) => void published.push(event), sendCommand: async () => ({ accepted: true }) }),
+      bus: silentBus({
+        publish: (event) => void published.push(event),
+        publishPlan: (_to, plan) => void published.push(plan),
+        sendCommand: async () => ({ accepted: true }),
+      }),
       store: table as unknown as LeaseStore,
       namespace: NAMESPACE,
       ownerships: { isUnchangedForLeaseDuration: () => false } as unknown as OwnershipTracker,
@@ -112,6 +116,7 @@ describe('bounded fleet state', () => {
       grants: 0,
       revoked: 0,
       sentDrains: 0,
+      sentTakes: 0,
       condemned: 0,
       silentChecked: 0,
       conflictedOn: 0,

@@ -50,6 +50,30 @@ describe('TakeQueue', () => {
     expect(taken.map((t) => `${t.leaseKey}@${t.leaseCounter}`)).toEqual(['blocker@1', 'a@2']);
     expect(failed).toEqual(['broken']);
   });
+
+  it('takes a move sent again once: not again while it runs, and in its place while it waits', async () => {
+    const taken: string[] = [];
+    const releases = new Map<string, () => void>();
+    const queue = new TakeQueue(
+      1,
+      async ({ leaseKey }) => {
+        await new Promise<void>((resolve) => releases.set(leaseKey, resolve));
+        taken.push(leaseKey);
+      },
+      () => {},
+    );
+    for (const leaseKey of ['a', 'b', 'c']) queue.add(move(leaseKey));
+    // The leader's plan again, while `a` is being taken and `b`, `c` wait.
+    for (const leaseKey of ['a', 'c', 'b']) queue.add(move(leaseKey));
+    expect(queue.size).toBe(2);
+    for (const leaseKey of ['a', 'b', 'c']) {
+      while (!releases.has(leaseKey)) await new Promise((resolve) => setTimeout(resolve, 1));
+      releases.get(leaseKey)!();
+    }
+    while (taken.length < 3) await new Promise((resolve) => setTimeout(resolve, 1));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(taken).toEqual(['a', 'b', 'c']);
+  });
 });
 
 describe('hostedRef', () => {

@@ -309,7 +309,16 @@ describe('resolveWorkerOptions: streams', () => {
   });
 
   it('refuses a coordination bus of another fleet', () => {
-    const bus = { application: 'billing', streamName: 'refunds', publish() {}, onEvent() {}, requestLiveness() {}, serveLiveness() {} };
+    const bus = {
+      application: 'billing',
+      streamName: 'refunds',
+      publish() {},
+      onEvent() {},
+      publishPlan() {},
+      onPlans() {},
+      requestLiveness() {},
+      serveLiveness() {},
+    };
     expect(rejectionOf({ ...required, coordinationBus: bus }).issues).toEqual([
       'coordinationBus: serves application billing, stream refunds, but this worker is application billing, stream orders: give the bus the same application and streamName (none when the worker consumes several streams)',
     ]);

@@ -1,4 +1,4 @@
-import type { CommandReply, FleetEvent, LivenessReply, LivenessRequest, WorkerCommand } from './coordination-messages.js';
+import type { CommandReply, FleetEvent, LivenessReply, LivenessRequest, PlanMessage, WorkerCommand } from './coordination-messages.js';
 
 /** Stops a subscription or a service. Idempotent. */
 export type Unsubscribe = () => void;
@@ -19,6 +19,14 @@ export interface CoordinationBus {
   publish(event: FleetEvent): void;
   /** Every well-formed event of the application, including this worker's own. */
   onEvent(handler: (event: FleetEvent) => void): Unsubscribe;
+
+  /**
+   * Sends `to` its moves of the leader's plan, on that worker's own subject: a plan over every
+   * lease of a cold start reaches each worker as its share, not as the whole plan.
+   */
+  publishPlan(to: string, plan: PlanMessage): void;
+  /** Plans addressed to `workerId`. */
+  onPlans(workerId: string, handler: (plan: PlanMessage) => void): Unsubscribe;
 
   /** Answers commands sent to `workerId`. */
   serveCommands(workerId: string, handler: (command: WorkerCommand) => Promise<CommandReply> | CommandReply): Unsubscribe;

@@ -40,7 +40,10 @@ export const fleetEventSchema = z.discriminatedUnion('type', [
     to: workerId.optional(),
     leaseCounter: z.number().int().nonnegative(),
   }),
-  /** The leader's assignment: each worker acts on the moves addressed to it. Signed by the leader. */
+  /**
+   * The leader's assignment: each worker acts on the moves addressed to it. Signed by the leader.
+   * Sent on each worker's own plan subject with its moves only (see `CoordinationBus.publishPlan`).
+   */
   z.object({
     type: z.literal('plan'),
     leaderId: workerId,
@@ -67,6 +70,8 @@ export const fleetEventSchema = z.discriminatedUnion('type', [
 ]);
 
 export type FleetEvent = z.infer<typeof fleetEventSchema>;
+/** A plan: the leader's moves for one worker. */
+export type PlanMessage = Extract<FleetEvent, { type: 'plan' }>;
 export type FleetEventType = FleetEvent['type'];
 
 /** A command sent by request/reply to one worker. */

@@ -14,6 +14,7 @@ import {
   type FleetEvent,
   type LivenessReply,
   type LivenessRequest,
+  type PlanMessage,
   type WorkerCommand,
 } from './coordination-messages.js';
 
@@ -40,6 +41,7 @@ export function coordinationSubjects(application: string, streamName?: string) {
     events: `${root}.events.>`,
     event: (type: FleetEvent['type']) => `${root}.events.${type}`,
     command: (workerId: string) => `${root}.cmd.${subjectToken(workerId)}`,
+    plan: (workerId: string) => `${root}.plan.${subjectToken(workerId)}`,
     liveness: `${root}.liveness`,
   };
 }
@@ -63,9 +65,10 @@ interface WantedSubscription {
 
 /**
  * {@link CoordinationBus} on NATS core, under the fleet's subject root (see
- * {@link coordinationSubjects}): events on `<root>.events.<type>`, commands by request/reply on
- * `<root>.cmd.<worker>`, liveness requests on `<root>.liveness` (only the leader listens). Messages are JSON checked with zod; a malformed one is logged and
- * ignored. Subscriptions are made again on every fresh connection of the link.
+ * {@link coordinationSubjects}): events on `<root>.events.<type>`, each worker's plans on
+ * `<root>.plan.<worker>`, commands by request/reply on `<root>.cmd.<worker>`, liveness requests
+ * on `<root>.liveness` (only the leader listens). Messages are JSON checked with zod; a malformed
+ * one is logged and ignored. Subscriptions are made again on every fresh connection of the link.
  */
 export class NatsCoordinationBus implements CoordinationBus {
   readonly application: string;
@@ -95,28 +98,29 @@ export class NatsCoordinationBus implements CoordinationBus {
   }
 
   publish(event: FleetEvent): void {
-    const connection = this.connection();
-    if (!connection) return;
-    const subject = this.subjects.event(event.type);
-    try {
-      connection.publish(subject, JSON.stringify(event));
-    } catch (error) {
-      // Too big for the server, or the connection closed under it: the fleet falls back on the table.
-      if (!this.reportTooBig(error, `${event.type} event`, subject)) {
-        this.logger.error({ err: error, event: event.type }, 'could not publish a fleet event');
-      }
-    }
+    this.send(this.subjects.event(event.type), event);
   }
 
   onEvent(handler: (event: FleetEvent) => void): Unsubscribe {
     return this.subscribe(this.subjects.events, (msg) => {
-      // No event Shoal sends is this big; parsing a forged giant would cost every worker.
-      if (msg.data.length > MAX_EVENT_BYTES) {
-        this.drops.drop('fleet event', 'fleet event too big', { subject: msg.subject, bytes: msg.data.length });
+      const event = this.parseEvent(msg);
+      if (event) this.safely(() => handler(event), 'fleet event handler');
+    });
+  }
+
+  publishPlan(to: string, plan: PlanMessage): void {
+    this.send(this.subjects.plan(to), plan);
+  }
+
+  onPlans(workerId: string, handler: (plan: PlanMessage) => void): Unsubscribe {
+    return this.subscribe(this.subjects.plan(workerId), (msg) => {
+      const event = this.parseEvent(msg);
+      if (event === undefined) return;
+      if (event.type !== 'plan') {
+        this.drops.drop('plan', `a ${event.type} event on a plan subject`, { subject: msg.subject });
         return;
       }
-      const event = this.parse(msg, fleetEventSchema, 'fleet event');
-      if (event) this.safely(() => handler(event), 'fleet event handler');
+      this.safely(() => handler(event), 'plan handler');
     });
   }
 
@@ -187,6 +191,28 @@ export class NatsCoordinationBus implements CoordinationBus {
     this.stopListening();
     for (const subscription of this.wanted) subscription.active?.unsubscribe();
     this.wanted.clear();
+  }
+
+  /** Fire and forget: an event or plan the server refused is logged, and the fleet falls back on the table. */
+  private send(subject: string, message: FleetEvent): void {
+    const connection = this.connection();
+    if (!connection) return;
+    try {
+      connection.publish(subject, JSON.stringify(message));
+    } catch (error) {
+      if (!this.reportTooBig(error, `${message.type} event`, subject)) {
+        this.logger.error({ err: error, event: message.type, subject }, 'could not publish a fleet event');
+      }
+    }
+  }
+
+  /** A fleet event within the size any real one has (parsing a forged giant would cost every worker). */
+  private parseEvent(msg: Msg): FleetEvent | undefined {
+    if (msg.data.length > MAX_EVENT_BYTES) {
+      this.drops.drop('fleet event', 'fleet event too big', { subject: msg.subject, bytes: msg.data.length });
+      return undefined;
+    }
+    return this.parse(msg, fleetEventSchema, 'fleet event');
   }
 
   /** A reply to a requester; lost quietly when the connection closed meanwhile (the requester times out). */

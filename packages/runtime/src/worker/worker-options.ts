@@ -384,7 +384,10 @@ const schema = z
     readBudget: z.custom<ShardReadBudget>(hasMethods('acquireCall', 'recordBytes', 'close'), 'must implement ShardReadBudget').optional(),
     leaseStatePublisher: z.custom<LeaseStatePublisher>(hasMethods('publish', 'close'), 'must implement LeaseStatePublisher').optional(),
     coordinationBus: z
-      .custom<CoordinationBus>(hasMethods('publish', 'onEvent', 'requestLiveness', 'serveLiveness'), 'must implement CoordinationBus')
+      .custom<CoordinationBus>(
+        hasMethods('publish', 'onEvent', 'publishPlan', 'onPlans', 'requestLiveness', 'serveLiveness'),
+        'must implement CoordinationBus',
+      )
       .optional(),
     trafficSink: z.custom<TrafficSink>(hasMethods('add'), 'must implement TrafficSink (add)').optional(),
     trafficFlushIntervalMs: positiveMs.default(10_000),

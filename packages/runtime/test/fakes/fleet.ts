@@ -108,6 +108,8 @@ export function silentBus(overrides: Partial<CoordinationBus> = {}): Coordinatio
     isConnected: () => true,
     publish: () => {},
     onEvent: () => () => {},
+    publishPlan: () => {},
+    onPlans: () => () => {},
     serveCommands: () => () => {},
     serveLiveness: () => () => {},
     sendCommand: async () => undefined,
@@ -147,6 +149,7 @@ export function fleetLeaderWith(overrides: Partial<FleetLeaderOptions> & Pick<Fl
 /** The bus as a worker sees it: the test delivers events and commands as anyone on NATS could. */
 export class OpenBus {
   eventHandler: ((event: FleetEvent) => void) | undefined;
+  planHandler: ((plan: FleetEvent) => void) | undefined;
   commandHandler: ((command: WorkerCommand) => Promise<CommandReply> | CommandReply) | undefined;
   rejected: string[] = [];
   readonly application = 'app';
@@ -154,6 +157,11 @@ export class OpenBus {
   publish() {}
   onEvent(handler: (event: FleetEvent) => void) {
     this.eventHandler = handler;
+    return () => {};
+  }
+  /** Plans sent to this worker's own subject arrive here as well: the test delivers both alike. */
+  onPlans(_workerId: string, handler: (plan: FleetEvent) => void) {
+    this.planHandler = handler;
     return () => {};
   }
   serveCommands(_workerId: string, handler: (command: WorkerCommand) => Promise<CommandReply> | CommandReply) {

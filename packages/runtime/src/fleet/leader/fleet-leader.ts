@@ -7,6 +7,7 @@ import {
   type Logger,
   type NamespaceSnapshot,
   type OwnershipTracker,
+  type PlanMessage,
   type LivenessReply,
   type LivenessRequest,
   type Unsubscribe,
@@ -19,6 +20,7 @@ import { planFleet, type FleetMove } from '../fleet-plan.js';
 import type { PlannerStreams } from '../stream-eligibility.js';
 import { GoneWorkers } from '../gone-workers.js';
 import { TokenBucket } from '../token-bucket.js';
+import { RecentSends } from './recent-sends.js';
 
 export interface FleetLeaderOptions {
   readonly bus: CoordinationBus;
@@ -63,7 +65,7 @@ const MOVES_PER_MESSAGE = 250;
 /** Refreshes prompted by fleet events: a burst of 10, then 2 a second (anyone on NATS can send events). */
 const PROMPTED_REFRESH_BURST = 10;
 const PROMPTED_REFRESHES_PER_SECOND = 2;
-/** A drain command for the same lease and target is not repeated sooner than this. */
+/** A take or drain command for the same lease, target and epoch is not sent again sooner than this. */
 const RESEND_AFTER_MS = 3_000;
 /** Record reads for liveness requests of workers the last namespace read did not list: a burst of 100, then 20 a second (anyone on NATS can ask). */
 const JOINER_READS_BURST = 100;
@@ -84,7 +86,8 @@ export class FleetLeader {
   private previousLeaderId: string | undefined;
   private snapshot: NamespaceSnapshot | undefined;
   private stopServing: Unsubscribe | undefined;
-  private readonly sentDrains = new Map<string, { to: string; atMs: number }>();
+  private readonly sentDrains = new RecentSends(RESEND_AFTER_MS);
+  private readonly sentTakes = new RecentSends(RESEND_AFTER_MS);
   /** Workers whose record vanished while they own leases (see GoneWorkers): their leases are free. */
   private readonly gone = new GoneWorkers();
   /**
@@ -174,6 +177,7 @@ export class FleetLeader {
       grants: this.grants.size,
       revoked: this.revoked.size,
       sentDrains: this.sentDrains.size,
+      sentTakes: this.sentTakes.size,
       condemned: this.condemned.size,
       silentChecked: this.silentChecked.size,
       conflictedOn: this.conflictedOn.size,
@@ -187,6 +191,7 @@ export class FleetLeader {
     this.previousLeaderId = previousLeaderId === this.options.workerId ? undefined : previousLeaderId;
     this.grants.startTerm(term);
     this.sentDrains.clear();
+    this.sentTakes.clear();
     this.revoked.clear();
     this.silentChecked.clear();
     this.conflictedOn.clear();
@@ -229,9 +234,8 @@ export class FleetLeader {
     for (const workerId of this.silentChecked) if (!listed.has(workerId)) this.silentChecked.delete(workerId);
     for (const workerId of this.conflictedOn.keys()) if (!listed.has(workerId)) this.conflictedOn.delete(workerId);
     const leaseKeys = new Set(snapshot.leases.map((lease) => lease.leaseKey));
-    for (const [leaseKey, sent] of this.sentDrains) {
-      if (!leaseKeys.has(leaseKey) || now - sent.atMs >= RESEND_AFTER_MS) this.sentDrains.delete(leaseKey);
-    }
+    this.sentDrains.prune(leaseKeys, now);
+    this.sentTakes.prune(leaseKeys, now);
     if (!this.term || this.options.remainingTermMs() <= 0) return;
     this.refreshLoads();
     this.plan(snapshot);
@@ -251,9 +255,8 @@ export class FleetLeader {
       if (owner === undefined || requester === undefined || owner === requester || owner === this.options.workerId) continue;
       if (!this.isAlive(owner) || !this.isAlive(requester)) continue;
       if (snapshot.workers.find((worker) => worker.workerId === requester)?.status !== 'active') continue;
-      const sent = this.sentDrains.get(lease.leaseKey);
-      if (sent && sent.to === requester && now - sent.atMs < RESEND_AFTER_MS) continue;
-      this.sentDrains.set(lease.leaseKey, { to: requester, atMs: now });
+      if (this.sentDrains.has(lease.leaseKey, requester, lease.leaseCounter, now)) continue;
+      this.sentDrains.note(lease.leaseKey, requester, lease.leaseCounter, now);
       void this.sendDrain(owner, lease.leaseKey, requester, lease.leaseCounter, term.term);
     }
   }
@@ -418,33 +421,53 @@ export class FleetLeader {
     this.plannedLeases = plan.leases.size;
     if (plan.moves.length === 0) return;
     const now = this.options.clock.monotonic();
-    const fresh = plan.moves.filter((move) => {
-      const sent = this.sentDrains.get(move.leaseKey);
-      return move.kind === 'take' || !sent || sent.to !== move.to || now - sent.atMs >= RESEND_AFTER_MS;
-    });
+    const fresh = plan.moves.filter(
+      (move) => !(move.kind === 'take' ? this.sentTakes : this.sentDrains).has(move.leaseKey, move.to, move.leaseCounter, now),
+    );
     if (fresh.length === 0) return;
-    const moves = fresh.map((move) => ({
-      leaseKey: move.leaseKey,
-      to: move.to,
-      kind: move.kind,
-      leaseCounter: move.leaseCounter,
-      ...(move.from ? { from: move.from } : {}),
-    }));
-    // In parts small enough for any NATS server (a cold start plans every lease at once).
-    for (let start = 0; start < moves.length; start += MOVES_PER_MESSAGE) {
-      const part = moves.slice(start, start + MOVES_PER_MESSAGE);
-      this.options.bus.publish(
-        signed({ type: 'plan' as const, leaderId: this.options.workerId, term: term.term, moves: part }, this.options.fleetKey),
-      );
-    }
+    this.publishPlans(fresh, term.term);
     this.options.actOnOwnMoves(
       fresh.filter((move) => move.to === this.options.workerId),
       snapshot,
     );
     for (const move of fresh) {
-      if (move.kind !== 'handoff' || move.from === undefined) continue;
-      this.sentDrains.set(move.leaseKey, { to: move.to, atMs: now });
+      if (move.kind === 'take') {
+        this.sentTakes.note(move.leaseKey, move.to, move.leaseCounter, now);
+        continue;
+      }
+      if (move.from === undefined) continue;
+      this.sentDrains.note(move.leaseKey, move.to, move.leaseCounter, now);
       void this.sendDrain(move.from, move.leaseKey, move.to, move.leaseCounter, term.term);
+    }
+  }
+
+  /**
+   * Each worker gets its own moves on its own subject, in parts small enough for any NATS
+   * server: a cold start plans every lease at once, and a plan broadcast whole would cost every
+   * worker the parsing and checking of every lease's move.
+   */
+  private publishPlans(moves: readonly FleetMove[], term: number): void {
+    const { workerId, fleetKey, bus } = this.options;
+    const byWorker = new Map<string, PlanMessage['moves'][number][]>();
+    for (const move of moves) {
+      if (move.to === workerId) continue;
+      let own = byWorker.get(move.to);
+      if (!own) byWorker.set(move.to, (own = []));
+      own.push({
+        leaseKey: move.leaseKey,
+        to: move.to,
+        kind: move.kind,
+        leaseCounter: move.leaseCounter,
+        ...(move.from ? { from: move.from } : {}),
+      });
+    }
+    for (const [to, own] of byWorker) {
+      for (let start = 0; start < own.length; start += MOVES_PER_MESSAGE) {
+        bus.publishPlan(
+          to,
+          signed({ type: 'plan' as const, leaderId: workerId, term, moves: own.slice(start, start + MOVES_PER_MESSAGE) }, fleetKey),
+        );
+      }
     }
   }
 

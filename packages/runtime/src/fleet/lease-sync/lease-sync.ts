@@ -23,17 +23,29 @@ const PEER_LEAVING_CHECK_MS = 2_000;
 /** An owner-index check asked for is repeated this much later: the index lags its table a little. */
 const INDEX_RECHECK_MS = 5_000;
 /**
- * How long a worker that joined a fleet with a live leader waits for its first grant before it
- * reads the namespace and acts on its own (the leader may be unable to reach it).
+ * How long a worker that starts with a coordination bus waits for its first grant before it
+ * reads the namespace and acts on its own (the leader may be unable to reach it, or none may
+ * be elected): meanwhile it reads only the leadership row, and claims it if it is free.
  */
 const FIRST_GRANT_WAIT_MS = 10_000;
 /**
- * After a periodic namespace read failed (a timeout, throttling), the next waits one lease sync
- * interval, doubling with each failure in a row up to this many: a table that cannot answer is
- * not helped by every worker asking again each second, and one that answers again is read
- * within a few intervals.
+ * After a periodic namespace read failed (a timeout, throttling), the next waits one read
+ * interval, doubling with each failure in a row up to this many (jittered): a table that cannot
+ * answer is not helped by every worker asking again each second, and a read that timed out
+ * still cost the table the whole namespace. A hundred workers that all fall back on the table at
+ * once ask for a few namespaces a second within five failures, and the table answers again.
  */
-const FAILED_READ_BACKOFF_MAX_INTERVALS = 4;
+const FAILED_READ_BACKOFF_MAX_INTERVALS = 32;
+/**
+ * Rows a second that the workers reading the namespace periodically (those without the leader's
+ * grants, and the leader) may read together. Every row of a namespace shares one partition key,
+ * and one DynamoDB partition serves 3,000 read units a second: this is about 1,100 units of
+ * eventually consistent reads of 450-byte rows, so a fleet that falls back on the table all at
+ * once (a leader that cannot renew, NATS down) does not keep the table too busy to answer the
+ * writes that would bring it back. Each worker spaces its reads by the namespace's rows times the
+ * workers it lists; a fleet below 20,000 of those reads every `leaseSyncIntervalMs` as before.
+ */
+const NAMESPACE_ROWS_PER_SECOND = 20_000;
 /** How long a worker record read on its own tells whether that worker may receive a lease. */
 const RECORD_READ_VALID_MS = 500;
 
@@ -117,8 +129,10 @@ export class LeaseSync {
   private heardLeader = false;
   /** Whether this worker has heard the leader since it started (its first grant came). */
   private everHeardLeader = false;
-  /** Since when this worker, never granted yet, has known a live leader. */
+  /** Since when this worker, never granted yet, has waited for its first grant. */
   private awaitingFirstGrantSince: number | undefined;
+  /** Whether the election has named a live leader since this worker started. */
+  private sawLiveLeader = false;
   /** Periodic namespace reads that failed in a row, and when the next may go. */
   private failedReads = 0;
   private nextReadAt = Number.NEGATIVE_INFINITY;
@@ -198,21 +212,39 @@ export class LeaseSync {
       if (read === 'own-leases') await this.checkOwnLeases();
       else if (read === 'fresh-namespace') await this.fullSync('strong');
       else if (read === 'namespace' && this.options.clock.monotonic() >= this.nextReadAt) await this.periodicFullSync();
+      else if (read === 'leadership') await this.fleet?.election.recheck();
     } finally {
       await this.checkAskedLeases();
     }
   }
 
-  /** A periodic namespace read, backing off after failures. */
+  /** A periodic namespace read, spaced by the fleet's size, backing off after failures. */
   private async periodicFullSync(): Promise<void> {
     try {
       await this.fullSync('eventual');
+      const intervalMs = this.namespaceReadIntervalMs();
+      if (intervalMs > this.options.leaseSyncIntervalMs) {
+        this.nextReadAt = this.options.clock.monotonic() + intervalMs * (0.75 + Math.random() / 2);
+      }
     } catch (error) {
       this.failedReads += 1;
       const intervals = Math.min(FAILED_READ_BACKOFF_MAX_INTERVALS, 2 ** (this.failedReads - 1));
-      this.nextReadAt = this.options.clock.monotonic() + intervals * this.options.leaseSyncIntervalMs * (0.5 + Math.random() / 2);
+      this.nextReadAt = this.options.clock.monotonic() + intervals * this.namespaceReadIntervalMs() * (0.5 + Math.random() / 2);
       throw error;
     }
+  }
+
+  /**
+   * How far apart this worker's periodic namespace reads go: the lease sync interval, or longer
+   * where the namespace's rows times the workers reading it would exceed
+   * {@link NAMESPACE_ROWS_PER_SECOND} (10,000 leases and 100 workers: every 50 s).
+   */
+  private namespaceReadIntervalMs(): number {
+    const snapshot = this.lastSnapshot;
+    if (!snapshot) return this.options.leaseSyncIntervalMs;
+    const rows = snapshot.leases.length + snapshot.workers.length + 1;
+    const readers = this.fleet?.leader.isLeading() ? 1 : Math.max(1, snapshot.workers.length);
+    return Math.max(this.options.leaseSyncIntervalMs, ((rows * readers) / NAMESPACE_ROWS_PER_SECOND) * 1_000);
   }
 
   /** The owner index (or the namespace, for a table without one). */
@@ -280,7 +312,7 @@ export class LeaseSync {
   }
 
   /** What the periodic sync reads now. */
-  private dueRead(): 'namespace' | 'own-leases' | 'nothing' {
+  private dueRead(): 'namespace' | 'own-leases' | 'leadership' | 'nothing' {
     const fleet = this.fleet;
     const now = this.options.clock.monotonic();
     const mayTake = this.options.mayTakeLeases();
@@ -294,15 +326,20 @@ export class LeaseSync {
     this.mayTake = mayTake;
     if (!fleet?.bus.isConnected()) return 'namespace';
     if (fleet.leader.isLeading()) return now - this.lastFullSyncAt >= this.options.leaderFullSyncIntervalMs ? 'namespace' : 'nothing';
-    // A worker that joined a fleet with a live leader holds nothing yet, and gets its first grant
-    // as soon as the leader reads its record: it reads nothing meanwhile, so a fleet starting
-    // together (or a table already large) is not read whole by every worker once a second.
-    // (Once it saw one: the election's view of the row lapses between its checks, and a slow
-    // check must not send every joining worker back to whole-namespace reads.)
-    if (!hears && !this.everHeardLeader && this.options.host.hostedLeases().size === 0) {
-      if (fleet.election.liveLeaderId() !== undefined) this.awaitingFirstGrantSince ??= now;
-      if (this.awaitingFirstGrantSince !== undefined && now - this.awaitingFirstGrantSince < FIRST_GRANT_WAIT_MS) {
-        return this.asked.takeDueIndexCheck() ? 'own-leases' : 'nothing';
+    // A worker that starts with a bus gets its first grant as soon as the leader reads its
+    // record: meanwhile it reads only the leadership row (claiming it if free, so a fleet starting
+    // on an empty table elects one leader at once), never the namespace, so a fleet starting
+    // together (or a table already large, or being filled by the leader) is not read whole by
+    // every worker once a second. Leases the leader's plan gave it meanwhile change nothing: the
+    // leader plans, and its acquires were conditional writes. (Once it saw a live leader, it
+    // reads nothing: the election's view of the row lapses between its checks, and a slow check
+    // must not send every joining worker back to reading.)
+    if (!hears && !this.everHeardLeader) {
+      this.awaitingFirstGrantSince ??= now;
+      this.sawLiveLeader ||= fleet.election.liveLeaderId() !== undefined;
+      if (now - this.awaitingFirstGrantSince < FIRST_GRANT_WAIT_MS) {
+        if (this.asked.takeDueIndexCheck()) return 'own-leases';
+        return this.sawLiveLeader ? 'nothing' : 'leadership';
       }
     }
     if (!hears) return 'namespace';

@@ -6,6 +6,7 @@ import {
   type Lease,
   type LeaseStore,
   type Logger,
+  type PlanMessage,
   type Unsubscribe,
   type WorkerCommand,
 } from '@shoal/coordinator';
@@ -111,6 +112,7 @@ export class FleetMember {
     const { bus, workerId } = this.options;
     this.subscriptions.push(
       bus.onEvent((event) => this.onEvent(event)),
+      bus.onPlans(workerId, (plan) => this.enqueuePlan(plan)),
       bus.serveCommands(workerId, (command) => this.onCommand(command)),
     );
   }
@@ -171,10 +173,8 @@ export class FleetMember {
     const { workerId } = this.options;
     switch (event.type) {
       case 'plan':
-        if (event.leaderId === workerId) return;
-        this.planQueue = this.planQueue
-          .then(() => this.onPlan(event))
-          .catch((error: unknown) => this.warn(error, 'could not check a plan'));
+        // A leader of an earlier release publishes its whole plan as an event.
+        this.enqueuePlan(event);
         return;
       case 'lease-released':
         if (event.to === workerId) {
@@ -243,7 +243,12 @@ export class FleetMember {
     }
   }
 
-  private async onPlan(plan: Extract<FleetEvent, { type: 'plan' }>): Promise<void> {
+  private enqueuePlan(plan: PlanMessage): void {
+    if (plan.leaderId === this.options.workerId) return;
+    this.planQueue = this.planQueue.then(() => this.onPlan(plan)).catch((error: unknown) => this.warn(error, 'could not check a plan'));
+  }
+
+  private async onPlan(plan: PlanMessage): Promise<void> {
     if (!(await this.fromCurrentLeader(plan.leaderId, plan.term, plan))) {
       this.options.bus.reject('plan', 'plan not signed by the leader the table names for its term', {
         leaderId: plan.leaderId,

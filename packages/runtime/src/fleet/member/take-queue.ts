@@ -5,10 +5,12 @@ import type { FleetMove } from '../fleet-plan.js';
  * hundreds of leases in one plan, and every take reads and writes the namespace's one partition:
  * all at once, they would queue up in DynamoDB past their timeouts (and a table that answers
  * nothing in time helps nobody), so each worker keeps only `concurrency` in flight. A newer move
- * for a lease still waiting replaces the older one.
+ * for a lease still waiting replaces the older one; the same move again keeps its place.
  */
 export class TakeQueue {
   private readonly waiting = new Map<string, FleetMove>();
+  /** The move of each lease being carried out (the latest, should two of one lease run). */
+  private readonly inFlight = new Map<string, FleetMove>();
   private running = 0;
 
   constructor(
@@ -18,6 +20,8 @@ export class TakeQueue {
   ) {}
 
   add(move: FleetMove): void {
+    // The same move again (a plan sent again) keeps its place.
+    if (sameMove(this.inFlight.get(move.leaseKey), move) || sameMove(this.waiting.get(move.leaseKey), move)) return;
     this.waiting.delete(move.leaseKey);
     this.waiting.set(move.leaseKey, move);
     this.pump();
@@ -42,12 +46,18 @@ export class TakeQueue {
       const [leaseKey, move] = this.waiting.entries().next().value!;
       this.waiting.delete(leaseKey);
       this.running += 1;
+      this.inFlight.set(leaseKey, move);
       void this.take(move)
         .catch((error: unknown) => this.onError(error, move))
         .finally(() => {
           this.running -= 1;
+          if (this.inFlight.get(leaseKey) === move) this.inFlight.delete(leaseKey);
           this.pump();
         });
     }
   }
+}
+
+function sameMove(a: FleetMove | undefined, b: FleetMove): boolean {
+  return a !== undefined && a.to === b.to && a.from === b.from && a.leaseCounter === b.leaseCounter && a.kind === b.kind;
 }
