@@ -484,6 +484,16 @@ describe('worker records', () => {
     expect(applied(await store.registerWorker(namespace, 'worker-b')).host).toBeUndefined();
   });
 
+  it('keeps whether a worker listens for plans on its own subject; a record of an earlier release does not say so', async () => {
+    const { store } = await newStore();
+    applied(await store.registerWorker(namespace, 'current', { ownPlanSubject: true }));
+    applied(await store.registerWorker(namespace, 'earlier'));
+    const records = new Map((await store.readNamespace(namespace)).workers.map((worker) => [worker.workerId, worker]));
+    expect(records.get('current')?.ownPlanSubject).toBe(true);
+    expect(records.get('earlier')?.ownPlanSubject).toBeUndefined();
+    expect((await store.getWorker(namespace, 'current'))?.ownPlanSubject).toBe(true);
+  });
+
   it('keeps the streams a worker consumes, and changes them while the record exists', async () => {
     const { store } = await newStore();
     const app = leaseNamespace('billing');

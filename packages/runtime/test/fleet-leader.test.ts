@@ -169,6 +169,56 @@ describe('the leader’s plans sent again', () => {
   });
 });
 
+describe('where the leader sends each worker’s moves', () => {
+  function routingLeader() {
+    let now = 0;
+    const perWorker: { to: string; moves: string[] }[] = [];
+    const broadcast: string[][] = [];
+    const leader = fleetLeaderWith({
+      bus: silentBus({
+        publish: (event) => void (event.type === 'plan' && broadcast.push(event.moves.map((move) => `${move.leaseKey}->${move.to}`))),
+        publishPlan: (to, plan) => void perWorker.push({ to, moves: plan.moves.map((move) => `${move.leaseKey}->${move.to}`) }),
+      }),
+      clock: { now: () => 1_700_000_000_000 + now, monotonic: () => now, sleep: async () => {} },
+    });
+    leaders.push(leader);
+    leader.elected({ ...leadership }, undefined);
+    return { leader, perWorker, broadcast, at: (ms: number) => void (now = ms) };
+  }
+  const free = (n: number) => testLease({ shardId: `shardId-${String(n).padStart(12, '0')}`, leaseCounter: 1 });
+
+  it('tells the worker a take went to before that it went elsewhere, so it drops the take it may have queued', () => {
+    const { leader, perWorker, at } = routingLeader();
+    const leases = [0, 1, 2, 3].map(free);
+    leader.observe({ leases, workers: [record('leader'), record('worker-a')], leadership });
+    const toA = perWorker.filter(({ to }) => to === 'worker-a').flatMap(({ moves }) => moves);
+    expect(toA).toHaveLength(2);
+    // worker-b joins while the leases are still free: the plan moves some of A's takes to B.
+    at(1_000);
+    perWorker.length = 0;
+    leader.observe({ leases, workers: [record('leader'), record('worker-a'), record('worker-b')], leadership });
+    const redirected = perWorker.filter(({ to }) => to === 'worker-b').flatMap(({ moves }) => moves);
+    expect(redirected.length).toBeGreaterThan(0);
+    const toldA = perWorker.filter(({ to }) => to === 'worker-a').flatMap(({ moves }) => moves);
+    for (const move of redirected) if (toA.some((earlier) => earlier.split('->')[0] === move.split('->')[0])) expect(toldA).toContain(move);
+  });
+
+  it('publishes to the whole fleet the moves of workers whose record does not say they listen on their own subject', () => {
+    const { leader, perWorker, broadcast } = routingLeader();
+    const leases = [0, 1, 2, 3, 4, 5].map(free);
+    // worker-old runs an earlier release (a rolling deploy): it hears plans only as fleet events.
+    leader.observe({
+      leases,
+      workers: [record('leader'), record('worker-new'), workerRecord('worker-old', { ownPlanSubject: undefined })],
+      leadership,
+    });
+    expect(perWorker.map(({ to }) => to)).toEqual(['worker-new']);
+    expect(perWorker[0]!.moves.every((move) => move.endsWith('->worker-new'))).toBe(true);
+    expect(broadcast.flat()).toHaveLength(2);
+    expect(broadcast.flat().every((move) => move.endsWith('->worker-old'))).toBe(true);
+  });
+});
+
 describe('the leader’s messages at scale', () => {
   it('plans a cold start of 10,000 leases over 100 workers in messages far below any server’s max_payload, every lease once, each worker only its own', () => {
     let now = 0;

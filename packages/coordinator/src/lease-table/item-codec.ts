@@ -177,6 +177,7 @@ export function decodeWorker(item: Item): WorkerRecord {
     host: typeof item.host === 'string' ? item.host : undefined,
     ...(typeof item.fleetKey === 'string' ? { fleetKey: item.fleetKey } : {}),
     ...decodeWorkerStreams(item.streams),
+    ...(item.ownPlanSubject === true ? { ownPlanSubject: true } : {}),
   };
 }
 

@@ -87,6 +87,12 @@ export interface WorkerRecord {
    * leave a stream unplanned. Absent in a single-stream namespace.
    */
   readonly streams?: readonly string[];
+  /**
+   * The worker listens for the leader's plans on its own subject (`<fleet>.plan.<worker>`). A
+   * record without it (a worker of an earlier release) gets its moves in a plan published to the
+   * whole fleet, as such workers expect.
+   */
+  readonly ownPlanSubject?: boolean;
 }
 
 /** What a worker's record states besides its id. */
@@ -95,6 +101,8 @@ export interface WorkerRegistration {
   /** The worker's secret for signing bus messages (see `WorkerRecord.fleetKey`). */
   readonly fleetKey?: string;
   readonly streams?: readonly string[];
+  /** The worker listens for plans on its own subject (see `WorkerRecord.ownPlanSubject`). */
+  readonly ownPlanSubject?: boolean;
   /** `leaving` for a worker that registers again after it was drained: it must stay drained. Default `active`. */
   readonly status?: WorkerStatus;
 }

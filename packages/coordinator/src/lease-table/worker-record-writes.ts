@@ -17,7 +17,7 @@ export class WorkerRecordWrites {
   async registerWorker(
     namespace: string,
     workerId: string,
-    { host, fleetKey, streams, status = 'active' }: WorkerRegistration = {},
+    { host, fleetKey, streams, ownPlanSubject, status = 'active' }: WorkerRegistration = {},
   ): Promise<ConditionalWriteResult<WorkerRecord>> {
     const item: Item = {
       ...this.table.key(namespace, workerItemKey(workerId)),
@@ -30,6 +30,7 @@ export class WorkerRecordWrites {
       ...(host === undefined ? {} : { host }),
       ...(fleetKey === undefined ? {} : { fleetKey }),
       ...(streams === undefined ? {} : { streams: [...streams] }),
+      ...(ownPlanSubject === true ? { ownPlanSubject: true } : {}),
     };
     return this.table.putNew(item, decodeWorker);
   }

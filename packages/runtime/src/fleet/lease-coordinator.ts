@@ -349,6 +349,7 @@ export class LeaseCoordinator {
     return {
       host: process.env.HOSTNAME,
       fleetKey: this.fleetKey,
+      ...(this.fleet ? { ownPlanSubject: true } : {}),
       ...(streams.qualified ? { streams: streams.names() } : {}),
       // Registering again after a revocation: a worker that was leaving must not come back active.
       ...(this.draining || this.markedLeaving ? { status: 'leaving' as const } : {}),

@@ -29,6 +29,7 @@ export function workerRecord(workerId: string, overrides: Partial<WorkerRecord> 
     grantTerm: 2,
     startedAt: 0,
     host: undefined,
+    ownPlanSubject: true,
     ...overrides,
   };
 }

@@ -67,6 +67,8 @@ const PROMPTED_REFRESH_BURST = 10;
 const PROMPTED_REFRESHES_PER_SECOND = 2;
 /** A take or drain command for the same lease, target and epoch is not sent again sooner than this. */
 const RESEND_AFTER_MS = 3_000;
+/** How long the leader remembers where it sent a take: a worker holds a planned take in its queue at most this long in practice (a cold start's share at 8 at a time). */
+const TAKE_REMEMBERED_MS = 60_000;
 /** Record reads for liveness requests of workers the last namespace read did not list: a burst of 100, then 20 a second (anyone on NATS can ask). */
 const JOINER_READS_BURST = 100;
 const JOINER_READS_PER_SECOND = 20;
@@ -87,7 +89,7 @@ export class FleetLeader {
   private snapshot: NamespaceSnapshot | undefined;
   private stopServing: Unsubscribe | undefined;
   private readonly sentDrains = new RecentSends(RESEND_AFTER_MS);
-  private readonly sentTakes = new RecentSends(RESEND_AFTER_MS);
+  private readonly sentTakes = new RecentSends(RESEND_AFTER_MS, TAKE_REMEMBERED_MS);
   /** Workers whose record vanished while they own leases (see GoneWorkers): their leases are free. */
   private readonly gone = new GoneWorkers();
   /**
@@ -425,7 +427,7 @@ export class FleetLeader {
       (move) => !(move.kind === 'take' ? this.sentTakes : this.sentDrains).has(move.leaseKey, move.to, move.leaseCounter, now),
     );
     if (fresh.length === 0) return;
-    this.publishPlans(fresh, term.term);
+    this.publishPlans(fresh, term.term, snapshot);
     this.options.actOnOwnMoves(
       fresh.filter((move) => move.to === this.options.workerId),
       snapshot,
@@ -444,30 +446,47 @@ export class FleetLeader {
   /**
    * Each worker gets its own moves on its own subject, in parts small enough for any NATS
    * server: a cold start plans every lease at once, and a plan broadcast whole would cost every
-   * worker the parsing and checking of every lease's move.
+   * worker the parsing and checking of every lease's move. A take sent lately to another worker
+   * goes to that worker too, so it drops the take it may still have queued (it keeps only moves
+   * addressed to it). Workers whose record does not say they listen on their own subject (an
+   * earlier release, during a rolling deploy) get theirs in a plan published to the whole fleet.
    */
-  private publishPlans(moves: readonly FleetMove[], term: number): void {
-    const { workerId, fleetKey, bus } = this.options;
+  private publishPlans(moves: readonly FleetMove[], term: number, snapshot: NamespaceSnapshot): void {
+    const { workerId } = this.options;
+    const ownSubject = new Set(snapshot.workers.filter((worker) => worker.ownPlanSubject).map((worker) => worker.workerId));
+    for (const [joinerId, joiner] of this.joiners) if (joiner.record.ownPlanSubject) ownSubject.add(joinerId);
     const byWorker = new Map<string, PlanMessage['moves'][number][]>();
+    const toEveryone: PlanMessage['moves'][number][] = [];
+    const address = (to: string, move: PlanMessage['moves'][number]) => {
+      if (to === workerId) return;
+      if (!ownSubject.has(to)) {
+        toEveryone.push(move);
+        return;
+      }
+      let own = byWorker.get(to);
+      if (!own) byWorker.set(to, (own = []));
+      own.push(move);
+    };
     for (const move of moves) {
-      if (move.to === workerId) continue;
-      let own = byWorker.get(move.to);
-      if (!own) byWorker.set(move.to, (own = []));
-      own.push({
+      const message = {
         leaseKey: move.leaseKey,
         to: move.to,
         kind: move.kind,
         leaseCounter: move.leaseCounter,
         ...(move.from ? { from: move.from } : {}),
-      });
+      };
+      address(move.to, message);
+      const earlier = move.kind === 'take' ? this.sentTakes.lastTarget(move.leaseKey) : undefined;
+      if (earlier !== undefined && earlier !== move.to) address(earlier, message);
     }
-    for (const [to, own] of byWorker) {
-      for (let start = 0; start < own.length; start += MOVES_PER_MESSAGE) {
-        bus.publishPlan(
-          to,
-          signed({ type: 'plan' as const, leaderId: workerId, term, moves: own.slice(start, start + MOVES_PER_MESSAGE) }, fleetKey),
-        );
-      }
+    for (const [to, own] of byWorker) this.sendInParts(own, term, (plan) => this.options.bus.publishPlan(to, plan));
+    this.sendInParts(toEveryone, term, (plan) => this.options.bus.publish(plan));
+  }
+
+  private sendInParts(moves: readonly PlanMessage['moves'][number][], term: number, send: (plan: PlanMessage) => void): void {
+    const { workerId, fleetKey } = this.options;
+    for (let start = 0; start < moves.length; start += MOVES_PER_MESSAGE) {
+      send(signed({ type: 'plan' as const, leaderId: workerId, term, moves: moves.slice(start, start + MOVES_PER_MESSAGE) }, fleetKey));
     }
   }
 

@@ -129,8 +129,8 @@ export class LeaseSync {
   private heardLeader = false;
   /** Whether this worker has heard the leader since it started (its first grant came). */
   private everHeardLeader = false;
-  /** Since when this worker, never granted yet, has waited for its first grant. */
-  private awaitingFirstGrantSince: number | undefined;
+  /** Whether this worker led at the last sync. */
+  private led = false;
   /** Whether the election has named a live leader since this worker started. */
   private sawLiveLeader = false;
   /** Periodic namespace reads that failed in a row, and when the next may go. */
@@ -229,7 +229,9 @@ export class LeaseSync {
     } catch (error) {
       this.failedReads += 1;
       const intervals = Math.min(FAILED_READ_BACKOFF_MAX_INTERVALS, 2 ** (this.failedReads - 1));
-      this.nextReadAt = this.options.clock.monotonic() + intervals * this.namespaceReadIntervalMs() * (0.5 + Math.random() / 2);
+      // At most the larger of the backoff and the fleet's spacing: never the two multiplied.
+      const waitMs = Math.max(intervals * this.options.leaseSyncIntervalMs, this.namespaceReadIntervalMs());
+      this.nextReadAt = this.options.clock.monotonic() + waitMs * (0.5 + Math.random() / 2);
       throw error;
     }
   }
@@ -324,8 +326,16 @@ export class LeaseSync {
     // Having led counts: such a worker knows the table, and may hold leases handed to it.
     this.everHeardLeader ||= hears || fleet?.leader.isLeading() === true;
     this.mayTake = mayTake;
+    const leading = fleet?.leader.isLeading() === true;
+    // A worker just elected reads on the leader's schedule, not on the one it backed off to while
+    // it read for itself (as one of many readers of a table that could not answer).
+    if (leading && !this.led) {
+      this.failedReads = 0;
+      this.nextReadAt = Number.NEGATIVE_INFINITY;
+    }
+    this.led = leading;
     if (!fleet?.bus.isConnected()) return 'namespace';
-    if (fleet.leader.isLeading()) return now - this.lastFullSyncAt >= this.options.leaderFullSyncIntervalMs ? 'namespace' : 'nothing';
+    if (leading) return now - this.lastFullSyncAt >= this.options.leaderFullSyncIntervalMs ? 'namespace' : 'nothing';
     // A worker that starts with a bus gets its first grant as soon as the leader reads its
     // record: meanwhile it reads only the leadership row (claiming it if free, so a fleet starting
     // on an empty table elects one leader at once), never the namespace, so a fleet starting
@@ -335,9 +345,8 @@ export class LeaseSync {
     // reads nothing: the election's view of the row lapses between its checks, and a slow check
     // must not send every joining worker back to reading.)
     if (!hears && !this.everHeardLeader) {
-      this.awaitingFirstGrantSince ??= now;
       this.sawLiveLeader ||= fleet.election.liveLeaderId() !== undefined;
-      if (now - this.awaitingFirstGrantSince < FIRST_GRANT_WAIT_MS) {
+      if (now - (this.firstSyncAt ?? now) < FIRST_GRANT_WAIT_MS) {
         if (this.asked.takeDueIndexCheck()) return 'own-leases';
         return this.sawLiveLeader ? 'nothing' : 'leadership';
       }
