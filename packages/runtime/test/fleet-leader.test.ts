@@ -203,6 +203,36 @@ describe('where the leader sends each worker’s moves', () => {
     for (const move of redirected) if (toA.some((earlier) => earlier.split('->')[0] === move.split('->')[0])) expect(toldA).toContain(move);
   });
 
+  it('tells no worker that is gone about a redirect, and the leader itself through its own moves', () => {
+    let now = 0;
+    const perWorker: string[] = [];
+    const broadcast: string[] = [];
+    const own: FleetMove[] = [];
+    const leader = fleetLeaderWith({
+      bus: silentBus({
+        publish: (event) => void (event.type === 'plan' && broadcast.push(...event.moves.map((move) => move.leaseKey))),
+        publishPlan: (to) => void perWorker.push(to),
+      }),
+      actOnOwnMoves: (moves) => void own.push(...moves),
+      clock: { now: () => 1_700_000_000_000 + now, monotonic: () => now, sleep: async () => {} },
+    });
+    leaders.push(leader);
+    leader.elected({ ...leadership }, undefined);
+    const leases = [0, 1, 2, 3, 4, 5, 6, 7].map(free);
+    leader.observe({ leases, workers: [record('leader'), record('worker-gone')], leadership });
+    const leadersTakes = new Set(own.map((move) => move.leaseKey));
+    // worker-gone's record vanished; two workers joined: its takes and some of the leader's move to them.
+    now = 1_000;
+    own.length = 0;
+    perWorker.length = 0;
+    leader.observe({ leases, workers: [record('leader'), record('worker-b'), record('worker-c')], leadership });
+    expect(broadcast).toEqual([]);
+    expect(perWorker).not.toContain('worker-gone');
+    const redirectedFromLeader = own.filter((move) => move.to !== 'leader');
+    expect(redirectedFromLeader.length).toBeGreaterThan(0);
+    expect(redirectedFromLeader.every((move) => leadersTakes.has(move.leaseKey))).toBe(true);
+  });
+
   it('publishes to the whole fleet the moves of workers whose record does not say they listen on their own subject', () => {
     const { leader, perWorker, broadcast } = routingLeader();
     const leases = [0, 1, 2, 3, 4, 5].map(free);

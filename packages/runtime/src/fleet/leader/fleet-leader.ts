@@ -428,8 +428,12 @@ export class FleetLeader {
     );
     if (fresh.length === 0) return;
     this.publishPlans(fresh, term.term, snapshot);
+    // Its own moves, and its own takes the plan gave to another since, so it drops them.
     this.options.actOnOwnMoves(
-      fresh.filter((move) => move.to === this.options.workerId),
+      fresh.filter(
+        (move) =>
+          move.to === this.options.workerId || (move.kind === 'take' && this.sentTakes.lastTarget(move.leaseKey) === this.options.workerId),
+      ),
       snapshot,
     );
     for (const move of fresh) {
@@ -453,6 +457,7 @@ export class FleetLeader {
    */
   private publishPlans(moves: readonly FleetMove[], term: number, snapshot: NamespaceSnapshot): void {
     const { workerId } = this.options;
+    const listed = new Set([...snapshot.workers.map((worker) => worker.workerId), ...this.joiners.keys()]);
     const ownSubject = new Set(snapshot.workers.filter((worker) => worker.ownPlanSubject).map((worker) => worker.workerId));
     for (const [joinerId, joiner] of this.joiners) if (joiner.record.ownPlanSubject) ownSubject.add(joinerId);
     const byWorker = new Map<string, PlanMessage['moves'][number][]>();
@@ -477,7 +482,11 @@ export class FleetLeader {
       };
       address(move.to, message);
       const earlier = move.kind === 'take' ? this.sentTakes.lastTarget(move.leaseKey) : undefined;
-      if (earlier !== undefined && earlier !== move.to) address(earlier, message);
+      // Only a listed worker may still hold the take (the leader's own are acted on directly), and
+      // one of an earlier release hears it in the whole-fleet plan if the move is there already.
+      if (earlier === undefined || earlier === move.to || earlier === workerId || !listed.has(earlier)) continue;
+      if (!ownSubject.has(earlier) && !ownSubject.has(move.to)) continue;
+      address(earlier, message);
     }
     for (const [to, own] of byWorker) this.sendInParts(own, term, (plan) => this.options.bus.publishPlan(to, plan));
     this.sendInParts(toEveryone, term, (plan) => this.options.bus.publish(plan));
