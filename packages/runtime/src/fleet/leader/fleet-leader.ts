@@ -427,15 +427,7 @@ export class FleetLeader {
       (move) => !(move.kind === 'take' ? this.sentTakes : this.sentDrains).has(move.leaseKey, move.to, move.leaseCounter, now),
     );
     if (fresh.length === 0) return;
-    this.publishPlans(fresh, term.term, snapshot);
-    // Its own moves, and its own takes the plan gave to another since, so it drops them.
-    this.options.actOnOwnMoves(
-      fresh.filter(
-        (move) =>
-          move.to === this.options.workerId || (move.kind === 'take' && this.sentTakes.lastTarget(move.leaseKey) === this.options.workerId),
-      ),
-      snapshot,
-    );
+    this.options.actOnOwnMoves(this.sendPlans(fresh, term.term, snapshot), snapshot);
     for (const move of fresh) {
       if (move.kind === 'take') {
         this.sentTakes.note(move.leaseKey, move.to, move.leaseCounter, now);
@@ -454,23 +446,24 @@ export class FleetLeader {
    * goes to that worker too, so it drops the take it may still have queued (it keeps only moves
    * addressed to it). Workers whose record does not say they listen on their own subject (an
    * earlier release, during a rolling deploy) get theirs in a plan published to the whole fleet.
+   * Returns what is addressed to this worker (the leader), to act on directly.
    */
-  private publishPlans(moves: readonly FleetMove[], term: number, snapshot: NamespaceSnapshot): void {
+  private sendPlans(moves: readonly FleetMove[], term: number, snapshot: NamespaceSnapshot): FleetMove[] {
     const { workerId } = this.options;
+    const forSelf: FleetMove[] = [];
     const listed = new Set([...snapshot.workers.map((worker) => worker.workerId), ...this.joiners.keys()]);
     const ownSubject = new Set(snapshot.workers.filter((worker) => worker.ownPlanSubject).map((worker) => worker.workerId));
     for (const [joinerId, joiner] of this.joiners) if (joiner.record.ownPlanSubject) ownSubject.add(joinerId);
     const byWorker = new Map<string, PlanMessage['moves'][number][]>();
     const toEveryone: PlanMessage['moves'][number][] = [];
-    const address = (to: string, move: PlanMessage['moves'][number]) => {
-      if (to === workerId) return;
-      if (!ownSubject.has(to)) {
-        toEveryone.push(move);
-        return;
+    const address = (to: string, move: FleetMove, message: PlanMessage['moves'][number]) => {
+      if (to === workerId) forSelf.push(move);
+      else if (!ownSubject.has(to)) toEveryone.push(message);
+      else {
+        const own = byWorker.get(to);
+        if (own) own.push(message);
+        else byWorker.set(to, [message]);
       }
-      let own = byWorker.get(to);
-      if (!own) byWorker.set(to, (own = []));
-      own.push(move);
     };
     for (const move of moves) {
       const message = {
@@ -480,16 +473,18 @@ export class FleetLeader {
         leaseCounter: move.leaseCounter,
         ...(move.from ? { from: move.from } : {}),
       };
-      address(move.to, message);
+      address(move.to, move, message);
       const earlier = move.kind === 'take' ? this.sentTakes.lastTarget(move.leaseKey) : undefined;
-      // Only a listed worker may still hold the take (the leader's own are acted on directly), and
-      // one of an earlier release hears it in the whole-fleet plan if the move is there already.
-      if (earlier === undefined || earlier === move.to || earlier === workerId || !listed.has(earlier)) continue;
-      if (!ownSubject.has(earlier) && !ownSubject.has(move.to)) continue;
-      address(earlier, message);
+      if (earlier === undefined || earlier === move.to) continue;
+      // Only the leader or a listed worker may still hold the take, and one of an earlier release
+      // hears it in the whole-fleet plan if the move is there already.
+      if (earlier === workerId || (listed.has(earlier) && (ownSubject.has(earlier) || ownSubject.has(move.to)))) {
+        address(earlier, move, message);
+      }
     }
     for (const [to, own] of byWorker) this.sendInParts(own, term, (plan) => this.options.bus.publishPlan(to, plan));
     this.sendInParts(toEveryone, term, (plan) => this.options.bus.publish(plan));
+    return forSelf;
   }
 
   private sendInParts(moves: readonly PlanMessage['moves'][number][], term: number, send: (plan: PlanMessage) => void): void {
